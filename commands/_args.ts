@@ -1,0 +1,57 @@
+/**
+ * Argument parsing shared by every command: node:util's parseArgs in strict
+ * mode, with its errors turned into usage errors (exit 2).
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+import { UsageError } from "../lib/errors.ts";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Parses `argv` against `options`, allowing positionals; unknown flags are usage errors. */
+// deno-lint-ignore explicit-module-boundary-types -- the result type is parseArgs' own, inferred from `options`
+export function parseFlags<T extends Options>(command: string, argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    const message = error instanceof Error
+      ? error.message.replace(/\. To specify.*$/s, "")
+      : String(error);
+    throw new UsageError(`${message} (see "ferry ${command} --help")`);
+  }
+}
+
+/** Parses a positive integer flag value such as a port or a count. */
+export function parseCount(
+  value: string | undefined,
+  flag: string,
+  min: number,
+  max: number,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || number < min || number > max) {
+    throw new UsageError(`${flag} needs a whole number from ${min} to ${max}, not "${value}"`);
+  }
+  return number;
+}
+
+/** Flags every client command accepts. */
+export const CLIENT_FLAGS = {
+  port: { type: "string", short: "P" },
+  "token-file": { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export const CLIENT_FLAGS_HELP =
+  `  -P, --port PORT        Server port when the address has none (default 7717)
+      --token-file FILE  Read the token from FILE (else FERRY_TOKEN, else
+                         ~/.config/ferry/token)
+  -q, --quiet            Print nothing but errors
+      --json             Print a JSON summary on stdout
+  -h, --help             Show this help`;

@@ -1,0 +1,80 @@
+/**
+ * `ferry get [-r] SRC... [DEST]`: remote files and folders to a local folder.
+ *
+ * @module
+ */
+
+import { parseRemote, type RemoteAddress } from "../lib/address.ts";
+import { UsageError } from "../lib/errors.ts";
+import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { runTransfer, type TransferFlags } from "./_transfer.ts";
+
+export const HELP = `Usage: ferry get [-r] SRC... [DEST]
+
+Gets files and folders from a ferry server into DEST (default: the current
+folder). Each file is written to a temporary name, verified, and only then
+renamed into place; names sent by the server are checked, and nothing is
+written outside DEST. All sources must be on the same server.
+
+SRC is ferry://HOST[:PORT]/PATH, HOST:PATH or [IPV6]:PATH.
+
+Options:
+  -r, --recursive        Get folders and everything in them
+${CLIENT_FLAGS_HELP}
+
+Examples:
+  ferry get pi:logs/app.log
+  ferry get -r pi:photos ~/Pictures/`;
+
+/** Parsed `get` arguments. */
+export interface GetOptions extends TransferFlags {
+  remote: RemoteAddress;
+  sources: string[];
+  dest: string;
+}
+
+export function parseGetArgs(argv: string[]): GetOptions | "help" {
+  const { values, positionals } = parseFlags("get", argv, {
+    ...CLIENT_FLAGS,
+    recursive: { type: "boolean", short: "r" },
+  });
+  if (values.help) return "help";
+  if (positionals.length === 0) {
+    throw new UsageError(`get needs at least one source (see "ferry get --help")`);
+  }
+  const lastIsRemote = parseRemote(positionals.at(-1)!) !== null;
+  const dest = positionals.length > 1 && !lastIsRemote ? positionals.at(-1)! : ".";
+  const sources = positionals.length > 1 && !lastIsRemote ? positionals.slice(0, -1) : positionals;
+  const remotes = sources.map((source) => {
+    const remote = parseRemote(source);
+    if (remote === null) {
+      throw new UsageError(
+        `"${source}" is not a remote address such as pi:path (get fetches from a server)`,
+      );
+    }
+    return remote;
+  });
+  const first = remotes[0]!;
+  if (remotes.some((r) => r.host !== first.host || r.port !== first.port)) {
+    throw new UsageError("All sources of one get must be on the same server");
+  }
+  return {
+    remote: first,
+    sources: remotes.map((r) => r.path),
+    dest,
+    recursive: values.recursive ?? false,
+    quiet: values.quiet ?? false,
+    json: values.json ?? false,
+    port: parseCount(values.port, "--port", 1, 65535),
+    tokenFile: values["token-file"],
+  };
+}
+
+export async function get(options: GetOptions): Promise<void> {
+  await runTransfer(
+    "Got",
+    options.remote,
+    options,
+    (client, transfer) => client.get(options.sources, options.dest, transfer),
+  );
+}

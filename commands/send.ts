@@ -1,0 +1,83 @@
+/**
+ * `ferry send [-r] SRC... DEST`: local files and folders to a server.
+ *
+ * @module
+ */
+
+import { parseRemote, type RemoteAddress } from "../lib/address.ts";
+import { UsageError } from "../lib/errors.ts";
+import { inspectSources } from "../lib/send.ts";
+import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { runTransfer, type TransferFlags } from "./_transfer.ts";
+
+export const HELP = `Usage: ferry send [-r] SRC... DEST
+
+Sends local files and folders to a ferry server. DEST is a remote folder
+(sources go inside it), or a file name when there is one source file and DEST
+does not end in "/". Each file is verified by the server before it replaces
+anything; modification times and permission bits are kept.
+
+DEST is ferry://HOST[:PORT]/PATH, HOST:PATH or [IPV6]:PATH. PATH is relative
+to the server's root folder.
+
+Options:
+  -r, --recursive        Send folders and everything in them
+${CLIENT_FLAGS_HELP}
+
+Examples:
+  ferry send backup.tar pi:nightly/
+  ferry send -r ./photos ferry://pi.local:7717/photos`;
+
+/** Parsed `send` arguments. */
+export interface SendOptions extends TransferFlags {
+  sources: string[];
+  dest: RemoteAddress;
+}
+
+export function parseSendArgs(argv: string[]): SendOptions | "help" {
+  const { values, positionals } = parseFlags("send", argv, {
+    ...CLIENT_FLAGS,
+    recursive: { type: "boolean", short: "r" },
+  });
+  if (values.help) return "help";
+  if (positionals.length < 2) {
+    throw new UsageError(
+      `send needs at least one source and a destination (see "ferry send --help")`,
+    );
+  }
+  const sources = positionals.slice(0, -1);
+  const last = positionals.at(-1)!;
+  const dest = parseRemote(last);
+  if (dest === null) {
+    throw new UsageError(
+      `The destination "${last}" is not a remote address such as pi:path or ferry://host/path`,
+    );
+  }
+  for (const source of sources) {
+    if (parseRemote(source) !== null) {
+      throw new UsageError(
+        `"${source}" is remote: send takes local sources (use "ferry get" to fetch)`,
+      );
+    }
+  }
+  return {
+    sources,
+    dest,
+    recursive: values.recursive ?? false,
+    quiet: values.quiet ?? false,
+    json: values.json ?? false,
+    port: parseCount(values.port, "--port", 1, 65535),
+    tokenFile: values["token-file"],
+  };
+}
+
+export async function send(options: SendOptions): Promise<void> {
+  // Usage errors (a folder without -r, a missing source) come before any connection.
+  await inspectSources(options.sources, options.recursive);
+  await runTransfer(
+    "Sent",
+    options.dest,
+    options,
+    (client, transfer) => client.send(options.sources, options.dest.path, transfer),
+  );
+}

@@ -1,0 +1,125 @@
+/**
+ * `ferry serve [ROOT]`: serve a folder until SIGINT or SIGTERM.
+ *
+ * @module
+ */
+
+import { UsageError } from "../lib/errors.ts";
+import { DEFAULT_PORT, FerryServer, type ServerEvent } from "../lib/server.ts";
+import { printable } from "../lib/safe_path.ts";
+import { serverToken } from "../lib/token.ts";
+import { parseCount, parseFlags } from "./_args.ts";
+import { printErr } from "./_output.ts";
+
+export const HELP = `Usage: ferry serve [ROOT] [options]
+
+Serves the folder ROOT (default: the current folder) to ferry clients that
+know the token. Nothing outside ROOT is ever read or written. Prints one line
+to stderr when it is listening, then one line per finished transfer or
+refusal. SIGINT or SIGTERM stops it gracefully.
+
+The token comes from --token-file, else FERRY_TOKEN, else
+~/.config/ferry/token, which is created with a new random token when missing.
+
+Options:
+      --host HOST          Interface to listen on (default: all, 0.0.0.0)
+  -p, --port PORT          Port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
+      --token-file FILE    Read the token from FILE
+      --log text|json      Format of log lines (default text)
+      --max-conns N        Clients served at once (default 32)
+      --idle-timeout SECS  Close connections idle this long (default 300)
+      --grace SECS         On SIGINT/SIGTERM, let transfers finish this long (default 10)
+  -h, --help               Show this help
+
+Example:
+  ferry serve /srv/ferry --port 7717`;
+
+/** Parsed `serve` arguments. */
+export interface ServeOptions {
+  root: string;
+  host: string;
+  port: number;
+  tokenFile: string | undefined;
+  log: "text" | "json";
+  maxConnections: number;
+  idleTimeoutMs: number;
+  graceMs: number;
+}
+
+export function parseServeArgs(argv: string[]): ServeOptions | "help" {
+  const { values, positionals } = parseFlags("serve", argv, {
+    host: { type: "string" },
+    port: { type: "string", short: "p" },
+    "token-file": { type: "string" },
+    log: { type: "string" },
+    "max-conns": { type: "string" },
+    "idle-timeout": { type: "string" },
+    grace: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) return "help";
+  if (positionals.length > 1) {
+    throw new UsageError(`serve takes one folder, not ${positionals.length}`);
+  }
+  const log = values.log ?? "text";
+  if (log !== "text" && log !== "json") {
+    throw new UsageError(`--log is "text" or "json", not "${log}"`);
+  }
+  return {
+    root: positionals[0] ?? ".",
+    host: values.host ?? "0.0.0.0",
+    port: parseCount(values.port, "--port", 0, 65535) ?? DEFAULT_PORT,
+    tokenFile: values["token-file"],
+    log,
+    maxConnections: parseCount(values["max-conns"], "--max-conns", 1, 10_000) ?? 32,
+    idleTimeoutMs: (parseCount(values["idle-timeout"], "--idle-timeout", 1, 86_400) ?? 300) * 1000,
+    graceMs: (parseCount(values.grace, "--grace", 0, 3600) ?? 10) * 1000,
+  };
+}
+
+/** One log line: JSON, or "TIME REMOTE ACTION PATH [N bytes] ok|CODE: MESSAGE". */
+export function formatEvent(event: ServerEvent, format: "text" | "json"): string {
+  if (format === "json") return JSON.stringify(event);
+  const parts = [event.time, event.remote, event.action];
+  if (event.path !== undefined) parts.push(`"${printable(event.path)}"`);
+  if (event.files !== undefined) parts.push(`${event.files} files`);
+  if (event.bytes !== undefined) parts.push(`${event.bytes} bytes`);
+  parts.push(event.ok ? "ok" : `refused ${event.code}: ${printable(event.message ?? "")}`);
+  return parts.join(" ");
+}
+
+export async function serve(options: ServeOptions): Promise<void> {
+  const token = await serverToken(options.tokenFile);
+  const server = await FerryServer.listen({
+    root: options.root,
+    token: token.token,
+    host: options.host,
+    port: options.port,
+    maxConnections: options.maxConnections,
+    idleTimeoutMs: options.idleTimeoutMs,
+    onEvent: (event) => printErr(formatEvent(event, options.log)),
+  });
+  if (token.generated) {
+    printErr(`ferry: created a new token in "${token.from}" (mode 0600).`);
+    printErr(
+      `ferry: on each client, copy that file to ~/.config/ferry/token, or set FERRY_TOKEN to its contents.`,
+    );
+  }
+  const shown = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
+  printErr(`ferry: serving "${server.root}" on ${shown}:${server.port}`);
+  const stop = Promise.withResolvers<void>();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  let stopping = false;
+  const onSignal = () => {
+    // A second signal skips the grace period.
+    void server.close(stopping ? 0 : options.graceMs).then(stop.resolve);
+    stopping = true;
+  };
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  try {
+    await stop.promise;
+  } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+  }
+  printErr("ferry: stopped");
+}

@@ -1,0 +1,94 @@
+/**
+ * Remote addresses: `ferry://HOST[:PORT]/PATH` (IPv6 as `[::1]`) and
+ * scp-style `HOST:PATH` or `[IPV6]:PATH`. A path is relative to the server's
+ * root; a leading "/" names the root.
+ *
+ * @module
+ */
+
+import { UsageError } from "./errors.ts";
+
+/** A parsed remote address. `port` is undefined when the default applies. */
+export interface RemoteAddress {
+  host: string;
+  port: number | undefined;
+  path: string;
+}
+
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+
+function checkHost(host: string, address: string): string {
+  if (host.includes(":")) {
+    if (!/^[0-9A-Fa-f:.]+(%[A-Za-z0-9]+)?$/.test(host)) {
+      throw new UsageError(`Bad IPv6 address in "${address}"`);
+    }
+    return host;
+  }
+  if (!HOST_NAME.test(host)) throw new UsageError(`Bad host name in "${address}"`);
+  return host;
+}
+
+function checkPort(port: string, address: string): number {
+  const value = Number(port);
+  if (!/^\d+$/.test(port) || value < 1 || value > 65535) {
+    throw new UsageError(`Bad port "${port}" in "${address}"`);
+  }
+  return value;
+}
+
+/**
+ * Parses a remote address, or returns null when the argument names a local
+ * path. As with scp, an argument is remote when a ":" comes before any "/";
+ * write `./a:b` for a local file whose name has a colon.
+ */
+export function parseRemote(argument: string): RemoteAddress | null {
+  if (argument.startsWith("ferry://")) return parseUrl(argument);
+  if (argument.startsWith("[")) {
+    const close = argument.indexOf("]");
+    if (close < 0 || argument[close + 1] !== ":") return null;
+    return {
+      host: checkHost(argument.slice(1, close), argument),
+      port: undefined,
+      path: argument.slice(close + 2),
+    };
+  }
+  const colon = argument.indexOf(":");
+  const slash = argument.indexOf("/");
+  if (colon <= 0 || (slash >= 0 && slash < colon)) return null;
+  return {
+    host: checkHost(argument.slice(0, colon), argument),
+    port: undefined,
+    path: argument.slice(colon + 1),
+  };
+}
+
+function parseUrl(argument: string): RemoteAddress {
+  const rest = argument.slice("ferry://".length);
+  const slash = rest.indexOf("/");
+  const authority = slash < 0 ? rest : rest.slice(0, slash);
+  const path = slash < 0 ? "" : decodePath(rest.slice(slash), argument);
+  let host: string;
+  let port: number | undefined;
+  if (authority.startsWith("[")) {
+    const close = authority.indexOf("]");
+    if (close < 0) throw new UsageError(`Missing "]" in "${argument}"`);
+    host = authority.slice(1, close);
+    const after = authority.slice(close + 1);
+    if (after !== "" && !after.startsWith(":")) throw new UsageError(`Bad address "${argument}"`);
+    port = after === "" ? undefined : checkPort(after.slice(1), argument);
+  } else {
+    const colon = authority.lastIndexOf(":");
+    host = colon < 0 ? authority : authority.slice(0, colon);
+    port = colon < 0 ? undefined : checkPort(authority.slice(colon + 1), argument);
+  }
+  if (host === "") throw new UsageError(`Missing host in "${argument}"`);
+  return { host: checkHost(host, argument), port, path };
+}
+
+function decodePath(path: string, argument: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    throw new UsageError(`Bad percent-encoding in "${argument}"`);
+  }
+}

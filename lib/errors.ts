@@ -1,0 +1,168 @@
+/**
+ * ferry's error model: every failure a user or script can act on carries a
+ * stable string code. The same codes travel in ERROR frames on the wire, appear
+ * in `--json` output, and map to process exit codes in exactly one table.
+ *
+ * @module
+ */
+
+/** Stable error codes, shared by the wire protocol, the library and the CLI. */
+export const ErrorCode = {
+  /** Bad command line: unknown flag, missing argument, folder without -r. */
+  Usage: "usage",
+  /** The token did not match, or no token was available. */
+  AuthFailed: "auth_failed",
+  /** The server or the local system refused the operation. */
+  PermissionDenied: "permission_denied",
+  /** A path leaves the root or is not a valid ferry path. */
+  BadPath: "bad_path",
+  /** A source or remote path does not exist. */
+  NotFound: "not_found",
+  /** A file was expected but a folder was found, or the reverse. */
+  IsDirectory: "is_directory",
+  NotDirectory: "not_directory",
+  /** The connection could not be made, was lost, or timed out. */
+  Connection: "connection",
+  /** The peer broke the protocol: bad magic, unknown frame, oversize header. */
+  Protocol: "protocol",
+  /** The peer speaks another protocol version. */
+  Version: "version",
+  /** The received bytes did not match the sender's digest. */
+  DigestMismatch: "digest_mismatch",
+  /** The server is at its connection limit or shutting down. */
+  Busy: "busy",
+  /** A local or remote file system operation failed (disk full, I/O error). */
+  Io: "io",
+  /** Some files were transferred and some failed. */
+  Partial: "partial",
+  /** The operation was cancelled through an AbortSignal or a signal. */
+  Aborted: "aborted",
+  /** Anything unexpected; a bug report is welcome. */
+  Internal: "internal",
+} as const;
+
+/** One of the {@link ErrorCode} values. */
+export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
+
+const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
+
+/** Whether a string received from a peer is a code this version knows. */
+export function isErrorCode(value: string): value is ErrorCode {
+  return KNOWN_CODES.has(value);
+}
+
+/** An error with a stable code, an actionable message and, where known, a path. */
+export class FerryError extends Error {
+  override name = "FerryError";
+  readonly code: ErrorCode;
+  readonly path: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { path?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.path = options?.path;
+  }
+}
+
+/** A mistake on the command line: main prints the message and exits 2. */
+export class UsageError extends FerryError {
+  override name = "UsageError";
+  constructor(message: string) {
+    super(ErrorCode.Usage, message);
+  }
+}
+
+/**
+ * The exit-code table, documented in README.md. Codes that are not listed
+ * exit 1. Keep the README table and this one identical.
+ */
+export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
+  usage: 2,
+  auth_failed: 3,
+  permission_denied: 3,
+  bad_path: 3,
+  not_found: 4,
+  is_directory: 4,
+  not_directory: 4,
+  connection: 5,
+  busy: 5,
+  aborted: 130,
+  protocol: 6,
+  version: 6,
+  digest_mismatch: 7,
+  partial: 8,
+  io: 9,
+  internal: 1,
+};
+
+/** The process exit code for any thrown value. */
+export function exitCodeFor(error: unknown): number {
+  return error instanceof FerryError ? EXIT_CODES[error.code] : 1;
+}
+
+/**
+ * Converts errors thrown by Deno's file system and network APIs into a
+ * FerryError that names what failed, on which path.
+ */
+export function toFerryError(error: unknown, action: string, path?: string): FerryError {
+  if (error instanceof FerryError) return error;
+  const where = path === undefined ? "" : ` "${path}"`;
+  const detail = error instanceof Error ? error.message : String(error);
+  const options = path === undefined ? { cause: error } : { path, cause: error };
+  if (error instanceof Deno.errors.NotFound) {
+    return new FerryError(
+      ErrorCode.NotFound,
+      `Cannot ${action}${where}: no such file or folder`,
+      options,
+    );
+  }
+  if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+    return new FerryError(
+      ErrorCode.PermissionDenied,
+      `Cannot ${action}${where}: permission denied`,
+      options,
+    );
+  }
+  if (error instanceof Deno.errors.IsADirectory) {
+    return new FerryError(
+      ErrorCode.IsDirectory,
+      `Cannot ${action}${where}: it is a folder`,
+      options,
+    );
+  }
+  if (error instanceof Deno.errors.NotADirectory) {
+    return new FerryError(
+      ErrorCode.NotDirectory,
+      `Cannot ${action}${where}: a parent is not a folder`,
+      options,
+    );
+  }
+  if (isConnectionError(error)) {
+    return new FerryError(ErrorCode.Connection, `Cannot ${action}${where}: ${detail}`, options);
+  }
+  if (error instanceof DOMException && error.name === "AbortError") {
+    return new FerryError(ErrorCode.Aborted, `Cannot ${action}${where}: cancelled`, options);
+  }
+  return new FerryError(ErrorCode.Io, `Cannot ${action}${where}: ${detail}`, options);
+}
+
+function isConnectionError(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionRefused ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.TimedOut ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.AddrNotAvailable ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.BadResource;
+}
+
+/** Whether a retry on a new connection may succeed (used by retries later). */
+export function isRetriableError(error: unknown): boolean {
+  if (error instanceof FerryError) {
+    return error.code === ErrorCode.Connection || error.code === ErrorCode.Busy;
+  }
+  return isConnectionError(error);
+}

@@ -1,0 +1,82 @@
+/**
+ * Sends one file body as DATA frames and an END frame carrying its digest.
+ * Used by the client for PUT and by the server for GET.
+ *
+ * @module
+ */
+
+import { FileDigest } from "./digest.ts";
+import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+import { Kind } from "./frame.ts";
+import type { FrameWriter } from "./frame_writer.ts";
+import { printable } from "./safe_path.ts";
+
+/** Reads until `target` is full or the file ends; full chunks mean fewer frames. */
+async function readFull(file: Deno.FsFile, target: Uint8Array): Promise<number> {
+  let filled = 0;
+  while (filled < target.length) {
+    const n = await file.read(filled === 0 ? target : target.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled;
+}
+
+export interface SendBodyOptions {
+  /** Called after each chunk with its size, for progress. */
+  onBytes?: (bytes: number) => void;
+  /** Checked between chunks; when it returns true the body is abandoned with CANCEL. */
+  stopped?: () => boolean;
+}
+
+/**
+ * Streams exactly `size` bytes of `file`. When the file shrinks while it is
+ * read, or `stopped()` turns true, the receiver is told with a CANCEL frame
+ * (so it discards what it has) and the promise rejects or returns false.
+ * Returns true when the END frame was queued.
+ */
+export async function sendFileBody(
+  writer: FrameWriter,
+  id: number,
+  file: Deno.FsFile,
+  size: number,
+  shownAs: string,
+  options: SendBodyOptions = {},
+): Promise<boolean> {
+  const digest = await FileDigest.start();
+  const fill = (target: Uint8Array) => readFull(file, target);
+  const seen = (payload: Uint8Array) => digest.update(payload);
+  let sent = 0;
+  try {
+    while (sent < size) {
+      if (options.stopped?.()) {
+        await writer.frame(Kind.Cancel, id);
+        return false;
+      }
+      let n: number;
+      try {
+        n = await writer.data(id, size - sent, fill, seen);
+      } catch (error) {
+        // A read error leaves the writer usable; a write error does not, and rethrows there.
+        await writer.frame(Kind.Cancel, id);
+        throw toFerryError(error, "read", shownAs);
+      }
+      if (n === 0) {
+        await writer.frame(Kind.Cancel, id);
+        throw new FerryError(
+          ErrorCode.Io,
+          `"${
+            printable(shownAs)
+          }" shrank from ${size} to ${sent} bytes while it was sent; send it again`,
+          { path: shownAs },
+        );
+      }
+      sent += n;
+      options.onBytes?.(n);
+    }
+    await writer.frame(Kind.End, id, digest.finish());
+    return true;
+  } finally {
+    digest.release();
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Reads frames from a transport through one fixed buffer. Payloads are views
+ * into that buffer, valid until the next call: the hot path allocates no
+ * buffers, and a header can never make it allocate at all.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError } from "./errors.ts";
+import {
+  decodeHeader,
+  decodePreamble,
+  FRAME_HEADER_SIZE,
+  type Kind,
+  MAX_DATA_PAYLOAD,
+  PREAMBLE_SIZE,
+} from "./frame.ts";
+import type { Transport } from "./transport.ts";
+
+/** A received frame. Reused between calls: copy what must outlive the next read. */
+export interface Frame {
+  kind: Kind;
+  id: number;
+  payload: Uint8Array;
+}
+
+// Room for one largest frame plus the start of the next, so small frames
+// batch into few reads and a full DATA frame never needs a second buffer.
+const READ_BUFFER_SIZE = 2 * MAX_DATA_PAYLOAD + 2 * FRAME_HEADER_SIZE;
+
+export class FrameReader {
+  #transport: Transport;
+  #buffer = new Uint8Array(READ_BUFFER_SIZE);
+  #start = 0;
+  #end = 0;
+  #frame: Frame = { kind: 0 as Kind, id: 0, payload: this.#buffer.subarray(0, 0) };
+  /** performance.now() of the last bytes received, for idle timeouts. */
+  lastActivity = performance.now();
+  /** Bytes received so far. */
+  bytesRead = 0;
+
+  constructor(transport: Transport) {
+    this.#transport = transport;
+  }
+
+  /** Bytes already received and not yet returned as frames. */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Reads and checks the peer's preamble (magic and protocol version). */
+  async readPreamble(): Promise<number> {
+    const available = await this.#fill(PREAMBLE_SIZE);
+    const bytes = this.#buffer.subarray(
+      this.#start,
+      this.#start + Math.min(available, PREAMBLE_SIZE),
+    );
+    const version = decodePreamble(bytes);
+    this.#start += PREAMBLE_SIZE;
+    return version;
+  }
+
+  /**
+   * The next frame, or null when the peer closed cleanly between frames.
+   * A close inside a frame is a protocol error: a stream that merely stopped
+   * must never pass for a complete message.
+   */
+  async read(): Promise<Frame | null> {
+    if (await this.#fill(FRAME_HEADER_SIZE) === 0) return null;
+    if (this.#end - this.#start < FRAME_HEADER_SIZE) throw truncated();
+    const header = decodeHeader(this.#buffer, this.#start);
+    const total = FRAME_HEADER_SIZE + header.length;
+    if (await this.#fill(total) < total) throw truncated();
+    const payloadStart = this.#start + FRAME_HEADER_SIZE;
+    this.#start += total;
+    const frame = this.#frame;
+    frame.kind = header.kind;
+    frame.id = header.id;
+    frame.payload = this.#buffer.subarray(payloadStart, payloadStart + header.length);
+    return frame;
+  }
+
+  /** Reads until `wanted` bytes are buffered or the peer closes; returns what is buffered. */
+  async #fill(wanted: number): Promise<number> {
+    if (this.#end - this.#start >= wanted) return this.#end - this.#start;
+    if (this.#buffer.length - this.#start < wanted) {
+      // Move the partial frame to the front; it is smaller than one frame.
+      this.#buffer.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    while (this.#end - this.#start < wanted) {
+      const n = await this.#transport.read(this.#buffer.subarray(this.#end));
+      if (n === null) break;
+      this.#end += n;
+      this.bytesRead += n;
+      this.lastActivity = performance.now();
+    }
+    return this.#end - this.#start;
+  }
+}
+
+function truncated(): FerryError {
+  return new FerryError(ErrorCode.Protocol, "The connection closed in the middle of a frame");
+}

@@ -1,0 +1,229 @@
+/**
+ * Typed payloads of the control frames (docs/PROTOCOL.md). Control payloads
+ * are UTF-8 JSON objects so that later versions can add fields (resume
+ * offsets, sync checks, compression) without a version break: decoders ignore
+ * fields they do not know and validate every field they use. Pure, no I/O.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, isErrorCode } from "./errors.ts";
+import { MAX_CONTROL_PAYLOAD } from "./frame.ts";
+
+/** Bytes in a handshake nonce and in an HMAC-SHA256 proof. */
+export const NONCE_SIZE = 32;
+export const PROOF_SIZE = 32;
+/** Bytes in an END frame: the xxh3-128 digest of the whole file body. */
+export const DIGEST_SIZE = 16;
+
+/** Largest file size the protocol carries (2^53 - 1, JSON's exact integers). */
+export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
+
+/** PUT: the client announces a file it is about to stream. */
+export interface PutRequest {
+  /** Destination, relative to the server root. */
+  path: string;
+  size: number;
+  /** Permission bits (0o7777 is masked to 0o777 by the receiver). */
+  mode: number;
+  /** Modification time, milliseconds since the epoch. */
+  mtime: number;
+}
+
+/** GET: the client asks for a file, or with `recursive` a whole folder. */
+export interface GetRequest {
+  path: string;
+  recursive: boolean;
+}
+
+/** FILE: the server announces one file of a GET response. */
+export interface FileAnnouncement {
+  /** Relative to the requested path; "" when a single file was requested. */
+  path: string;
+  size: number;
+  mode: number;
+  mtime: number;
+}
+
+/** DIR: the server announces a folder of a recursive GET response. */
+export interface DirAnnouncement {
+  path: string;
+  mode: number;
+}
+
+/** STAT: the client asks what is at a path. */
+export interface StatRequest {
+  path: string;
+}
+
+/** The OK reply to STAT. */
+export interface StatReply {
+  type: "file" | "dir" | "symlink" | "other";
+  size: number;
+  mode: number;
+  mtime: number;
+}
+
+/** MKDIR: create a folder (with `parents`, like `mkdir -p`). */
+export interface MkdirRequest {
+  path: string;
+  parents: boolean;
+  mode?: number;
+}
+
+/** ERROR ends a request (or with id 0 the connection); NOTICE does not. */
+export interface ErrorMessage {
+  code: ErrorCode;
+  message: string;
+  path?: string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Encodes a control payload as UTF-8 JSON, refusing anything over the cap. */
+export function encodeJson(value: object): Uint8Array {
+  const bytes = encoder.encode(JSON.stringify(value));
+  if (bytes.length > MAX_CONTROL_PAYLOAD) {
+    throw new FerryError(
+      ErrorCode.BadPath,
+      `A message of ${bytes.length} bytes is over the protocol limit`,
+    );
+  }
+  return bytes;
+}
+
+type Fields = Record<string, unknown>;
+
+function decodeObject(payload: Uint8Array, what: string): Fields {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(payload));
+  } catch {
+    throw protocolError(`${what} is not valid UTF-8 JSON`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw protocolError(`${what} is not a JSON object`);
+  }
+  return value as Fields;
+}
+
+function protocolError(message: string): FerryError {
+  return new FerryError(ErrorCode.Protocol, message);
+}
+
+function str(fields: Fields, key: string, what: string): string {
+  const value = fields[key];
+  if (typeof value !== "string") throw protocolError(`${what} needs a string "${key}"`);
+  return value;
+}
+
+function int(fields: Fields, key: string, what: string, min: number, max: number): number {
+  const value = fields[key];
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw protocolError(`${what} needs an integer "${key}" from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function bool(fields: Fields, key: string, what: string): boolean {
+  const value = fields[key];
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") throw protocolError(`${what} has a non-boolean "${key}"`);
+  return value;
+}
+
+// Modification times may precede 1970 but stay within what Date can hold.
+const MTIME_LIMIT = 8.64e15;
+
+export function decodePut(payload: Uint8Array): PutRequest {
+  const f = decodeObject(payload, "PUT");
+  return {
+    path: str(f, "path", "PUT"),
+    size: int(f, "size", "PUT", 0, MAX_FILE_SIZE),
+    mode: int(f, "mode", "PUT", 0, 0o7777),
+    mtime: int(f, "mtime", "PUT", -MTIME_LIMIT, MTIME_LIMIT),
+  };
+}
+
+export function decodeGet(payload: Uint8Array): GetRequest {
+  const f = decodeObject(payload, "GET");
+  return { path: str(f, "path", "GET"), recursive: bool(f, "recursive", "GET") };
+}
+
+export function decodeFile(payload: Uint8Array): FileAnnouncement {
+  const f = decodeObject(payload, "FILE");
+  return {
+    path: str(f, "path", "FILE"),
+    size: int(f, "size", "FILE", 0, MAX_FILE_SIZE),
+    mode: int(f, "mode", "FILE", 0, 0o7777),
+    mtime: int(f, "mtime", "FILE", -MTIME_LIMIT, MTIME_LIMIT),
+  };
+}
+
+export function decodeDir(payload: Uint8Array): DirAnnouncement {
+  const f = decodeObject(payload, "DIR");
+  return { path: str(f, "path", "DIR"), mode: int(f, "mode", "DIR", 0, 0o7777) };
+}
+
+export function decodeStat(payload: Uint8Array): StatRequest {
+  return { path: str(decodeObject(payload, "STAT"), "path", "STAT") };
+}
+
+const STAT_TYPES = new Set(["file", "dir", "symlink", "other"]);
+
+export function decodeStatReply(payload: Uint8Array): StatReply {
+  const f = decodeObject(payload, "STAT reply");
+  const type = str(f, "type", "STAT reply");
+  if (!STAT_TYPES.has(type)) throw protocolError(`STAT reply has an unknown type "${type}"`);
+  return {
+    type: type as StatReply["type"],
+    size: int(f, "size", "STAT reply", 0, MAX_FILE_SIZE),
+    mode: int(f, "mode", "STAT reply", 0, 0o7777),
+    mtime: int(f, "mtime", "STAT reply", -MTIME_LIMIT, MTIME_LIMIT),
+  };
+}
+
+export function decodeMkdir(payload: Uint8Array): MkdirRequest {
+  const f = decodeObject(payload, "MKDIR");
+  const request: MkdirRequest = {
+    path: str(f, "path", "MKDIR"),
+    parents: bool(f, "parents", "MKDIR"),
+  };
+  if (f.mode !== undefined) request.mode = int(f, "mode", "MKDIR", 0, 0o7777);
+  return request;
+}
+
+/** Decodes ERROR and NOTICE payloads; an unknown code from a newer peer becomes "internal". */
+export function decodeError(payload: Uint8Array): ErrorMessage {
+  const f = decodeObject(payload, "ERROR");
+  const code = str(f, "code", "ERROR");
+  const message: ErrorMessage = {
+    code: isErrorCode(code) ? code : ErrorCode.Internal,
+    message: str(f, "message", "ERROR"),
+  };
+  if (typeof f.path === "string") message.path = f.path;
+  return message;
+}
+
+/** Decodes an OK payload that carries no typed fields (an empty payload is `{}`). */
+export function decodeOk(payload: Uint8Array): Fields {
+  return payload.length === 0 ? {} : decodeObject(payload, "OK");
+}
+
+/** Turns an ERROR message into the error the library throws. */
+export function errorFromMessage(message: ErrorMessage): FerryError {
+  return new FerryError(
+    message.code,
+    message.message,
+    message.path === undefined ? undefined : { path: message.path },
+  );
+}
+
+/** Checks the length of a fixed-size binary payload (nonce, proof, digest). */
+export function expectSize(payload: Uint8Array, size: number, what: string): Uint8Array {
+  if (payload.length !== size) {
+    throw protocolError(`${what} must be ${size} bytes, got ${payload.length}`);
+  }
+  return payload;
+}

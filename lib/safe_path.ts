@@ -1,0 +1,111 @@
+/**
+ * Remote paths are untrusted on both ends: the server checks what clients
+ * send, and `get` checks the names the server sends. A path is split into
+ * validated components (never resolved as a string), then walked under a root
+ * whose symlinks may not lead outside it.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+
+export const MAX_PATH_BYTES = 4096;
+export const MAX_NAME_BYTES = 255;
+export const MAX_DEPTH = 64;
+
+const encoder = new TextEncoder();
+// C0 and C1 controls and DEL, and the bidirectional overrides that make a
+// name display as something else.
+// deno-lint-ignore no-control-regex
+const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+function refuse(path: string, why: string): FerryError {
+  return new FerryError(ErrorCode.BadPath, `Refused path "${printable(path)}": ${why}`, { path });
+}
+
+/**
+ * Splits a remote path into its components. "", "/" and "." name the root.
+ * Refuses "..", NUL bytes, backslashes, control characters, malformed
+ * Unicode, and anything over the length and depth limits.
+ */
+export function splitRemotePath(path: string): string[] {
+  if (path.includes("\0")) throw refuse(path, "it contains a NUL byte");
+  if (path.includes("\\")) throw refuse(path, "it contains a backslash");
+  if (FORBIDDEN.test(path)) throw refuse(path, "it contains a control character");
+  if (!path.isWellFormed()) throw refuse(path, "it is not valid Unicode");
+  if (encoder.encode(path).length > MAX_PATH_BYTES) {
+    throw refuse(path.slice(0, 40) + "...", `it is longer than ${MAX_PATH_BYTES} bytes`);
+  }
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") throw refuse(path, `".." may not be used in remote paths`);
+    if (encoder.encode(part).length > MAX_NAME_BYTES) {
+      throw refuse(path.slice(0, 40) + "...", `a name is longer than ${MAX_NAME_BYTES} bytes`);
+    }
+    parts.push(part);
+  }
+  if (parts.length > MAX_DEPTH) throw refuse(path, `it is deeper than ${MAX_DEPTH} folders`);
+  return parts;
+}
+
+/** Whether `path` is `root` or below it. Both must be absolute and normalised. */
+export function isInside(root: string, path: string): boolean {
+  if (root === "/") return path.startsWith("/");
+  return path === root || path.startsWith(root + "/");
+}
+
+/**
+ * Resolves validated components under `root` (a real path, as from
+ * Deno.realPath). Components that exist are checked with lstat: a symlink is
+ * followed only when its target is inside the root, so nothing is read or
+ * written outside it. Missing components are allowed; they may be created.
+ */
+export async function resolveInside(root: string, parts: readonly string[]): Promise<string> {
+  let current = root;
+  for (let i = 0; i < parts.length; i++) {
+    const next = current === "/" ? `/${parts[i]}` : `${current}/${parts[i]}`;
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(next);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        return [next, ...parts.slice(i + 1)].join("/");
+      }
+      if (error instanceof Deno.errors.NotADirectory) {
+        throw new FerryError(
+          ErrorCode.NotDirectory,
+          `"${printable(parts.slice(0, i).join("/"))}" is not a folder`,
+        );
+      }
+      throw toFerryError(error, "look up", parts.slice(0, i + 1).join("/"));
+    }
+    if (info.isSymlink) {
+      const shown = parts.slice(0, i + 1).join("/");
+      let target: string;
+      try {
+        target = await Deno.realPath(next);
+      } catch {
+        throw refuse(shown, "it is a symlink whose target does not exist");
+      }
+      if (!isInside(root, target)) {
+        throw refuse(shown, "it is a symlink that leads outside the root");
+      }
+      current = target;
+    } else {
+      current = next;
+    }
+  }
+  return current;
+}
+
+// deno-lint-ignore no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/** A name made safe to print on a terminal: control characters become \xNN or \uNNNN escapes. */
+export function printable(name: string): string {
+  return name.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
+  });
+}

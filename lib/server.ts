@@ -1,0 +1,310 @@
+/**
+ * The ferry server: accepts connections, authenticates them, and hands each
+ * one to a {@link ServerSession}. It bounds what strangers can cost it (a
+ * connection limit, a handshake deadline, an idle timeout, a delay and a
+ * lockout after failed logins) and shuts down gracefully.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+import { Kind } from "./frame.ts";
+import { FrameReader } from "./frame_reader.ts";
+import { FrameWriter } from "./frame_writer.ts";
+import { authenticateClient } from "./handshake.ts";
+import { encodeJson } from "./messages.ts";
+import { type ServerEvent, ServerSession } from "./server_session.ts";
+
+export type { ServerEvent } from "./server_session.ts";
+
+/** The port `ferry serve` listens on when none is given. */
+export const DEFAULT_PORT = 7717;
+
+/** Options for {@link FerryServer.listen}. */
+export interface ServerOptions {
+  /** The folder to serve. Nothing outside it is ever read or written. */
+  root: string;
+  /** The shared secret clients must prove they know. */
+  token: string;
+  /** Interface to listen on; all interfaces by default. */
+  host?: string;
+  /** Port; 0 picks a free one. Default {@link DEFAULT_PORT}. */
+  port?: number;
+  /** Connections served at once; more are refused as busy. Default 32. */
+  maxConnections?: number;
+  /** A connection with no traffic for this long is closed. Default 5 minutes. */
+  idleTimeoutMs?: number;
+  /** A client must authenticate within this time. Default 10 seconds. */
+  handshakeTimeoutMs?: number;
+  /** Delay before answering a failed login. Default 1 second. */
+  authFailureDelayMs?: number;
+  /** Receives one event per finished transfer or refusal. */
+  onEvent?: (event: ServerEvent) => void;
+}
+
+// An address with this many failed logins within the window is refused outright.
+const MAX_AUTH_FAILURES = 10;
+const AUTH_FAILURE_WINDOW_MS = 60_000;
+const MAX_TRACKED_ADDRESSES = 10_000;
+
+interface Connection {
+  conn: Deno.Conn;
+  reader: FrameReader;
+  writer: FrameWriter;
+  session: ServerSession | undefined;
+  started: number;
+  closed: boolean;
+}
+
+/** A running server. Stop it with {@link FerryServer.close} or `await using`. */
+export class FerryServer {
+  readonly hostname: string;
+  readonly port: number;
+  #listener: Deno.TcpListener;
+  #options: Required<Omit<ServerOptions, "host" | "port" | "onEvent">> & {
+    onEvent: ((event: ServerEvent) => void) | undefined;
+  };
+  #connections = new Set<Connection>();
+  #tasks = new Set<Promise<void>>();
+  #failures = new Map<string, { count: number; since: number }>();
+  #draining = false;
+  #sweeper: ReturnType<typeof setInterval>;
+  #accepting: Promise<void>;
+  #closed: Promise<void> | undefined;
+  #endGrace: (() => void) | undefined;
+
+  private constructor(listener: Deno.TcpListener, root: string, options: ServerOptions) {
+    this.#listener = listener;
+    this.hostname = listener.addr.hostname;
+    this.port = listener.addr.port;
+    this.#options = {
+      root,
+      token: options.token,
+      maxConnections: options.maxConnections ?? 32,
+      idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+      authFailureDelayMs: options.authFailureDelayMs ?? 1_000,
+      onEvent: options.onEvent,
+    };
+    this.#sweeper = setInterval(() => this.#closeIdle(), 1_000);
+    this.#accepting = this.#accept();
+  }
+
+  /** Checks the root, binds the port and starts serving. */
+  static async listen(options: ServerOptions): Promise<FerryServer> {
+    let root: string;
+    try {
+      root = await Deno.realPath(options.root);
+      if (!(await Deno.stat(root)).isDirectory) {
+        throw new FerryError(
+          ErrorCode.NotDirectory,
+          `Cannot serve "${options.root}": it is not a folder`,
+        );
+      }
+    } catch (error) {
+      throw toFerryError(error, "serve", options.root);
+    }
+    let listener: Deno.TcpListener;
+    const hostname = options.host ?? "0.0.0.0";
+    try {
+      listener = Deno.listen({ hostname, port: options.port ?? DEFAULT_PORT });
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrInUse) {
+        throw new FerryError(
+          ErrorCode.Io,
+          `Cannot listen on port ${
+            options.port ?? DEFAULT_PORT
+          }: it is in use (is another ferry running?); pick another with --port`,
+        );
+      }
+      throw toFerryError(error, "listen on", `${hostname}:${options.port ?? DEFAULT_PORT}`);
+    }
+    return new FerryServer(listener, root, options);
+  }
+
+  /** The served folder, as a real path. */
+  get root(): string {
+    return this.#options.root;
+  }
+
+  /**
+   * Stops accepting, lets transfers in progress finish for up to `graceMs`,
+   * then closes every connection (unfinished uploads leave no file behind).
+   */
+  close(graceMs = 10_000): Promise<void> {
+    // A second call with no grace (a second Ctrl-C) cuts the first one short.
+    if (graceMs === 0) this.#endGrace?.();
+    this.#closed ??= this.#shutdown(graceMs);
+    return this.#closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close(0);
+  }
+
+  async #shutdown(graceMs: number): Promise<void> {
+    this.#draining = true;
+    this.#listener.close();
+    await this.#accepting;
+    for (const connection of this.#connections) {
+      if (connection.session === undefined || !connection.session.busy) this.#drop(connection);
+    }
+    const deadline = Promise.withResolvers<void>();
+    this.#endGrace = deadline.resolve;
+    const timer = setTimeout(deadline.resolve, graceMs);
+    await Promise.race([Promise.all(this.#tasks), deadline.promise]);
+    clearTimeout(timer);
+    for (const connection of this.#connections) this.#drop(connection);
+    await Promise.all(this.#tasks);
+    clearInterval(this.#sweeper);
+  }
+
+  async #accept(): Promise<void> {
+    while (true) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#draining) return;
+        // Out of file descriptors and similar: back off instead of spinning.
+        if (error instanceof Deno.errors.BadResource) return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      const task = this.#serve(conn).finally(() => this.#tasks.delete(task));
+      this.#tasks.add(task);
+    }
+  }
+
+  async #serve(conn: Deno.Conn): Promise<void> {
+    (conn as Deno.TcpConn).setNoDelay?.(true);
+    const address = conn.remoteAddr as Deno.NetAddr;
+    const remote = address.hostname.includes(":")
+      ? `[${address.hostname}]:${address.port}`
+      : `${address.hostname}:${address.port}`;
+    const connection: Connection = {
+      conn,
+      reader: new FrameReader(conn),
+      writer: new FrameWriter(conn),
+      session: undefined,
+      started: performance.now(),
+      closed: false,
+    };
+    this.#connections.add(connection);
+    try {
+      if (this.#connections.size > this.#options.maxConnections || this.#draining) {
+        return await this.#turnAway(
+          connection,
+          remote,
+          ErrorCode.Busy,
+          "The server is busy: try again later",
+        );
+      }
+      if (this.#lockedOut(address.hostname)) {
+        return await this.#turnAway(
+          connection,
+          remote,
+          ErrorCode.AuthFailed,
+          "Too many failed logins from this address: wait a minute and check the token",
+        );
+      }
+      if (!await authenticateClient(connection.reader, connection.writer, this.#options.token)) {
+        this.#recordFailure(address.hostname);
+        await new Promise((resolve) => setTimeout(resolve, this.#options.authFailureDelayMs));
+        return await this.#turnAway(
+          connection,
+          remote,
+          ErrorCode.AuthFailed,
+          "Authentication failed: the token does not match the server's",
+        );
+      }
+      connection.session = new ServerSession(
+        {
+          root: this.#options.root,
+          remote,
+          log: (e) => this.#log(e),
+        },
+        connection.reader,
+        connection.writer,
+      );
+      await connection.session.run(() => this.#draining);
+    } catch (error) {
+      if (error instanceof FerryError && error.code !== ErrorCode.Connection) {
+        this.#log({
+          time: new Date().toISOString(),
+          remote,
+          action: "connection",
+          ok: false,
+          code: error.code,
+          message: error.message,
+        });
+      }
+    } finally {
+      this.#drop(connection);
+      this.#connections.delete(connection);
+    }
+  }
+
+  async #turnAway(
+    connection: Connection,
+    remote: string,
+    code: ErrorCode,
+    message: string,
+  ): Promise<void> {
+    this.#log({ time: new Date().toISOString(), remote, action: "auth", ok: false, code, message });
+    try {
+      if (connection.writer.bytesWritten === 0) await connection.writer.preamble();
+      await connection.writer.frame(Kind.Error, 0, encodeJson({ code, message }), { flush: true });
+    } catch { /* the client is gone */ }
+  }
+
+  #lockedOut(address: string): boolean {
+    const record = this.#failures.get(address);
+    if (record === undefined) return false;
+    if (performance.now() - record.since > AUTH_FAILURE_WINDOW_MS) {
+      this.#failures.delete(address);
+      return false;
+    }
+    return record.count >= MAX_AUTH_FAILURES;
+  }
+
+  #recordFailure(address: string): void {
+    const now = performance.now();
+    const record = this.#failures.get(address);
+    if (record === undefined || now - record.since > AUTH_FAILURE_WINDOW_MS) {
+      if (this.#failures.size >= MAX_TRACKED_ADDRESSES) this.#failures.clear();
+      this.#failures.set(address, { count: 1, since: now });
+    } else {
+      record.count++;
+    }
+  }
+
+  /** Runs every second: enforces the handshake deadline, the idle timeout, and draining. */
+  #closeIdle(): void {
+    const now = performance.now();
+    for (const connection of this.#connections) {
+      const session = connection.session;
+      if (session === undefined) {
+        // Counted from accept: a client dripping bytes cannot stretch its login.
+        if (now - connection.started > this.#options.handshakeTimeoutMs) this.#drop(connection);
+        continue;
+      }
+      const last = Math.max(connection.reader.lastActivity, connection.writer.lastActivity);
+      if (now - last > this.#options.idleTimeoutMs || (this.#draining && !session.busy)) {
+        this.#drop(connection);
+      }
+    }
+  }
+
+  #drop(connection: Connection): void {
+    if (connection.closed) return;
+    connection.closed = true;
+    try {
+      connection.conn.close();
+    } catch { /* already closed */ }
+  }
+
+  #log(event: ServerEvent): void {
+    this.#options.onEvent?.(event);
+  }
+}

@@ -1,0 +1,414 @@
+/**
+ * One authenticated client connection on the server: reads request frames in
+ * order, writes files under the root through {@link IncomingFile}, streams
+ * files out through {@link sendFileBody}, and answers every request with OK
+ * or ERROR under the request's id. A protocol violation ends this connection
+ * only.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+import { Kind, kindName } from "./frame.ts";
+import type { Frame, FrameReader } from "./frame_reader.ts";
+import type { FrameWriter } from "./frame_writer.ts";
+import { sendFileBody } from "./file_body.ts";
+import { IncomingFile } from "./incoming_file.ts";
+import {
+  decodeGet,
+  decodeMkdir,
+  decodePut,
+  decodeStat,
+  DIGEST_SIZE,
+  encodeJson,
+  expectSize,
+  type StatReply,
+} from "./messages.ts";
+import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
+import { walkTree } from "./tree_walk.ts";
+
+/** One line of the server log: a finished transfer or a refusal. */
+export interface ServerEvent {
+  time: string;
+  remote: string;
+  action: "put" | "get" | "stat" | "mkdir" | "auth" | "connection";
+  path?: string;
+  bytes?: number;
+  files?: number;
+  ok: boolean;
+  code?: string;
+  message?: string;
+}
+
+/** Settings a session needs from its server. */
+export interface SessionContext {
+  /** The root, as a real path. */
+  root: string;
+  remote: string;
+  log: (event: ServerEvent) => void;
+}
+
+// Bounds on what one connection may hold open at once.
+const MAX_OPEN_UPLOADS = 64;
+const MAX_PENDING_COMMITS = 16;
+
+export class ServerSession {
+  #context: SessionContext;
+  #reader: FrameReader;
+  #writer: FrameWriter;
+  #uploads = new Map<number, IncomingFile>();
+  /** Uploads already answered with ERROR whose remaining frames are dropped. */
+  #rejected = new Set<number>();
+  #commits = new Set<Promise<void>>();
+  #streaming = false;
+
+  constructor(context: SessionContext, reader: FrameReader, writer: FrameWriter) {
+    this.#context = context;
+    this.#reader = reader;
+    this.#writer = writer;
+  }
+
+  /** Whether a transfer is in progress (a graceful shutdown waits for it). */
+  get busy(): boolean {
+    return this.#uploads.size > 0 || this.#commits.size > 0 || this.#streaming ||
+      this.#reader.buffered > 0;
+  }
+
+  /**
+   * Serves requests until the client closes, `stopWhenIdle()` turns true
+   * between requests, or an error ends the connection. Always cleans up:
+   * temporaries of unfinished uploads are removed.
+   */
+  async run(stopWhenIdle: () => boolean): Promise<void> {
+    try {
+      while (!(stopWhenIdle() && !this.busy)) {
+        const frame = await this.#reader.read();
+        if (frame === null) break;
+        await this.#handle(frame);
+      }
+      await Promise.all(this.#commits);
+      await this.#writer.flush();
+    } catch (error) {
+      if (error instanceof FerryError && error.code === ErrorCode.Protocol) {
+        this.#log({ action: "connection", ok: false, code: error.code, message: error.message });
+        // Best effort: tell the client why before closing.
+        await this.#writer.frame(
+          Kind.Error,
+          0,
+          encodeJson({ code: error.code, message: error.message }),
+          { flush: true },
+        )
+          .catch(() => {});
+      }
+      // Other failures are the connection going away; nothing to tell.
+    } finally {
+      for (const upload of this.#uploads.values()) await upload.discard();
+      this.#uploads.clear();
+      await Promise.allSettled(this.#commits);
+    }
+  }
+
+  async #handle(frame: Frame): Promise<void> {
+    const { kind, id } = frame;
+    switch (kind) {
+      case Kind.Data:
+      case Kind.End:
+      case Kind.Cancel:
+        return await this.#uploadFrame(frame);
+      case Kind.Put:
+        return await this.#put(id, frame.payload);
+      case Kind.Get:
+        return await this.#get(id, frame.payload);
+      case Kind.Stat:
+        return await this.#stat(id, frame.payload);
+      case Kind.Mkdir:
+        return await this.#mkdir(id, frame.payload);
+      default:
+        throw new FerryError(
+          ErrorCode.Protocol,
+          `A client may not send ${kindName(kind)} frames after authenticating`,
+        );
+    }
+  }
+
+  async #put(id: number, payload: Uint8Array): Promise<void> {
+    const request = decodePut(payload);
+    if (this.#uploads.has(id) || this.#rejected.has(id)) {
+      throw new FerryError(ErrorCode.Protocol, `Request id ${id} is already in use`);
+    }
+    if (this.#uploads.size + this.#rejected.size >= MAX_OPEN_UPLOADS) {
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `More than ${MAX_OPEN_UPLOADS} uploads open at once`,
+      );
+    }
+    try {
+      const parts = splitRemotePath(request.path);
+      if (parts.length === 0) {
+        throw new FerryError(ErrorCode.IsDirectory, "Cannot write a file over the root folder");
+      }
+      const parent = await resolveInside(this.#context.root, parts.slice(0, -1));
+      await mkdirInside(parent, parts.slice(0, -1).join("/"));
+      const path = await resolveInside(this.#context.root, parts);
+      this.#uploads.set(id, await IncomingFile.open(path, parts.join("/"), request));
+    } catch (error) {
+      this.#rejected.add(id);
+      await this.#refuse(id, "put", request.path, error);
+    }
+  }
+
+  async #uploadFrame(frame: Frame): Promise<void> {
+    const { kind, id } = frame;
+    if (this.#rejected.has(id)) {
+      // Frames already in flight when ERROR was sent: dropped until the body ends.
+      if (kind !== Kind.Data) this.#rejected.delete(id);
+      return;
+    }
+    const upload = this.#uploads.get(id);
+    if (upload === undefined) {
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `${kindName(kind)} for request ${id}, which has no open upload`,
+      );
+    }
+    if (kind === Kind.Data) {
+      try {
+        await upload.write(frame.payload);
+      } catch (error) {
+        this.#uploads.delete(id);
+        this.#rejected.add(id);
+        await upload.discard();
+        await this.#refuse(id, "put", upload.shownAs, error);
+      }
+      return;
+    }
+    this.#uploads.delete(id);
+    if (kind === Kind.Cancel) return await upload.discard();
+    const digest = expectSize(frame.payload, DIGEST_SIZE, "A digest").slice();
+    // Commits (fsync and rename) overlap with reading the next files.
+    if (this.#commits.size >= MAX_PENDING_COMMITS) await Promise.race(this.#commits);
+    const commit = this.#commit(id, upload, digest).finally(() => this.#commits.delete(commit));
+    this.#commits.add(commit);
+  }
+
+  async #commit(id: number, upload: IncomingFile, digest: Uint8Array): Promise<void> {
+    try {
+      await upload.commit(digest);
+    } catch (error) {
+      return await this.#refuse(id, "put", upload.shownAs, error);
+    }
+    this.#log({ action: "put", path: upload.shownAs, bytes: upload.meta.size, ok: true });
+    await this.#reply(id, EMPTY);
+  }
+
+  async #get(id: number, payload: Uint8Array): Promise<void> {
+    const request = decodeGet(payload);
+    this.#streaming = true;
+    let files = 0;
+    let bytes = 0;
+    let skipped = 0;
+    try {
+      const parts = splitRemotePath(request.path);
+      const shown = parts.join("/");
+      const path = await resolveInside(this.#context.root, parts);
+      const info = await lstatOrThrow(path, shown);
+      if (info.isFile) {
+        await this.#sendFile(id, path, "", shown, info);
+        files = 1;
+        bytes = info.size;
+      } else if (!info.isDirectory) {
+        throw new FerryError(ErrorCode.NotFound, `"${printable(shown)}" is not a file or folder`, {
+          path: shown,
+        });
+      } else if (!request.recursive) {
+        throw new FerryError(
+          ErrorCode.IsDirectory,
+          `"${printable(shown || "/")}" is a folder: use -r to get it`,
+          { path: shown },
+        );
+      } else {
+        for await (const entry of walkTree(path, info)) {
+          const entryShown = shown === ""
+            ? entry.rel
+            : entry.rel === ""
+            ? shown
+            : `${shown}/${entry.rel}`;
+          if (entry.type === "dir") {
+            await this.#writer.frame(
+              Kind.Dir,
+              id,
+              encodeJson({ path: entry.rel, mode: (entry.info.mode ?? 0o755) & 0o7777 }),
+            );
+          } else if (entry.type === "file") {
+            if (await this.#sendFile(id, entry.path, entry.rel, entryShown, entry.info)) {
+              files++;
+              bytes += entry.info.size;
+            }
+          } else if (entry.type === "skipped") {
+            skipped++;
+          } else {
+            await this.#notice(id, entry.error);
+          }
+        }
+      }
+    } catch (error) {
+      this.#streaming = false;
+      return await this.#refuse(id, "get", request.path, error);
+    }
+    this.#streaming = false;
+    this.#log({ action: "get", path: request.path, files, bytes, ok: true });
+    await this.#reply(id, encodeJson({ files, bytes, skipped }));
+  }
+
+  /** Sends one file of a GET; a file that cannot be read becomes a NOTICE. */
+  async #sendFile(
+    id: number,
+    path: string,
+    rel: string,
+    shown: string,
+    info: Deno.FileInfo,
+  ): Promise<boolean> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true });
+    } catch (error) {
+      if (rel === "") throw toFerryError(error, "read", shown);
+      await this.#notice(id, toFerryError(error, "read", shown));
+      return false;
+    }
+    try {
+      const mtime = info.mtime?.getTime() ?? 0;
+      await this.#writer.frame(
+        Kind.File,
+        id,
+        encodeJson({ path: rel, size: info.size, mode: (info.mode ?? 0o644) & 0o7777, mtime }),
+      );
+      await sendFileBody(this.#writer, id, file, info.size, shown);
+      return true;
+    } catch (error) {
+      const failure = toFerryError(error, "read", shown);
+      if (failure.code === ErrorCode.Io && rel !== "") {
+        await this.#notice(id, failure);
+        return false;
+      }
+      throw failure;
+    } finally {
+      file.close();
+    }
+  }
+
+  async #stat(id: number, payload: Uint8Array): Promise<void> {
+    const request = decodeStat(payload);
+    try {
+      const parts = splitRemotePath(request.path);
+      const path = await resolveInside(this.#context.root, parts);
+      const info = await lstatOrThrow(path, parts.join("/"));
+      const reply: StatReply = {
+        type: info.isFile
+          ? "file"
+          : info.isDirectory
+          ? "dir"
+          : info.isSymlink
+          ? "symlink"
+          : "other",
+        size: info.size,
+        mode: (info.mode ?? 0) & 0o7777,
+        mtime: info.mtime?.getTime() ?? 0,
+      };
+      await this.#reply(id, encodeJson(reply));
+    } catch (error) {
+      await this.#refuse(id, "stat", request.path, error, false);
+    }
+  }
+
+  async #mkdir(id: number, payload: Uint8Array): Promise<void> {
+    const request = decodeMkdir(payload);
+    try {
+      const parts = splitRemotePath(request.path);
+      const path = await resolveInside(this.#context.root, parts);
+      await mkdirInside(path, parts.join("/"), request.mode);
+      await this.#reply(id, EMPTY);
+    } catch (error) {
+      await this.#refuse(id, "mkdir", request.path, error);
+    }
+  }
+
+  #reply(id: number, payload: Uint8Array): Promise<void> {
+    const sent = this.#writer.frame(Kind.Ok, id, payload);
+    this.#writer.flushSoon();
+    return sent;
+  }
+
+  async #notice(id: number, error: FerryError): Promise<void> {
+    this.#log({
+      action: "get",
+      ...(error.path === undefined ? {} : { path: error.path }),
+      ok: false,
+      code: error.code,
+      message: error.message,
+    });
+    await this.#writer.frame(Kind.Notice, id, errorPayload(error));
+  }
+
+  /** Answers a request with ERROR. Protocol errors are rethrown: they end the connection. */
+  async #refuse(
+    id: number,
+    action: ServerEvent["action"],
+    path: string,
+    error: unknown,
+    log = true,
+  ): Promise<void> {
+    const failure = toFerryError(error, action === "put" ? "write" : "read", path);
+    if (failure.code === ErrorCode.Protocol) throw failure;
+    if (log) {
+      this.#log({
+        action,
+        path: printable(path),
+        ok: false,
+        code: failure.code,
+        message: failure.message,
+      });
+    }
+    await this.#writer.frame(Kind.Error, id, errorPayload(failure));
+    this.#writer.flushSoon();
+  }
+
+  #log(event: Omit<ServerEvent, "time" | "remote">): void {
+    this.#context.log({ time: new Date().toISOString(), remote: this.#context.remote, ...event });
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function errorPayload(error: FerryError): Uint8Array {
+  // Messages are capped so that a long path cannot push an ERROR past the frame limit.
+  return encodeJson({
+    code: error.code,
+    message: error.message.slice(0, 2000),
+    ...(error.path === undefined ? {} : { path: error.path.slice(0, 4096) }),
+  });
+}
+
+async function lstatOrThrow(path: string, shown: string): Promise<Deno.FileInfo> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    throw toFerryError(error, "find", shown || "/");
+  }
+}
+
+/** Creates a folder and its missing parents; `path` comes from resolveInside. */
+async function mkdirInside(path: string, shown: string, mode = 0o755): Promise<void> {
+  try {
+    await Deno.mkdir(path, { recursive: true, mode: mode & 0o777 });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory) {
+      throw new FerryError(
+        ErrorCode.NotDirectory,
+        `Cannot create folder "${printable(shown)}": a file is in the way`,
+        { path: shown },
+      );
+    }
+    throw toFerryError(error, "create folder", shown);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Where the shared secret comes from. It is read from `--token-file`, from
+ * `FERRY_TOKEN`, or from the default token file, never from argv (every user
+ * can read argv through ps).
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+
+/** Tokens shorter than this are refused: a guessable token is no lock. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** ferry's folder in the user's config folder (XDG_CONFIG_HOME, else ~/.config). */
+export function configDir(): string {
+  const xdg = Deno.env.get("XDG_CONFIG_HOME");
+  if (xdg) return `${xdg}/ferry`;
+  const home = Deno.env.get("HOME");
+  if (!home) {
+    throw new FerryError(
+      ErrorCode.Usage,
+      "Cannot find the config folder: set HOME or XDG_CONFIG_HOME",
+    );
+  }
+  return `${home}/.config/ferry`;
+}
+
+/** The token file `serve` creates when it is given no token. */
+export function defaultTokenFile(): string {
+  return `${configDir()}/token`;
+}
+
+/** A new random token: 32 bytes from the system's CSPRNG, base64url. */
+export function generateToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(
+    /=+$/,
+    "",
+  );
+}
+
+function checkToken(token: string, source: string): string {
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new FerryError(
+      ErrorCode.AuthFailed,
+      `The token from ${source} is shorter than ${MIN_TOKEN_LENGTH} characters: use a longer one`,
+    );
+  }
+  return token;
+}
+
+/** Reads a token file; surrounding whitespace (a trailing newline) is ignored. */
+export async function readTokenFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const cause = toFerryError(error, "read the token file", path);
+    throw new FerryError(ErrorCode.AuthFailed, cause.message, { path, cause });
+  }
+  return checkToken(text.trim(), `"${path}"`);
+}
+
+/** Where a token was found, for messages. */
+export interface TokenSource {
+  token: string;
+  /** "FERRY_TOKEN", or the file it was read from. */
+  from: string;
+}
+
+/** The client's token: --token-file, else FERRY_TOKEN, else the default token file. */
+export async function clientToken(tokenFile?: string): Promise<TokenSource> {
+  if (tokenFile !== undefined) return { token: await readTokenFile(tokenFile), from: tokenFile };
+  const fromEnv = Deno.env.get("FERRY_TOKEN");
+  if (fromEnv) return { token: checkToken(fromEnv.trim(), "FERRY_TOKEN"), from: "FERRY_TOKEN" };
+  const file = defaultTokenFile();
+  try {
+    await Deno.lstat(file);
+  } catch {
+    throw new FerryError(
+      ErrorCode.AuthFailed,
+      `No token: set FERRY_TOKEN, pass --token-file, or copy the server's token to "${file}"`,
+    );
+  }
+  return { token: await readTokenFile(file), from: file };
+}
+
+/**
+ * The server's token: --token-file, else FERRY_TOKEN, else the default token
+ * file, which is created with a new random token (mode 0600) when missing.
+ */
+export async function serverToken(
+  tokenFile?: string,
+): Promise<TokenSource & { generated: boolean }> {
+  if (tokenFile !== undefined) {
+    return { token: await readTokenFile(tokenFile), from: tokenFile, generated: false };
+  }
+  const fromEnv = Deno.env.get("FERRY_TOKEN");
+  if (fromEnv) {
+    return {
+      token: checkToken(fromEnv.trim(), "FERRY_TOKEN"),
+      from: "FERRY_TOKEN",
+      generated: false,
+    };
+  }
+  const file = defaultTokenFile();
+  try {
+    return { token: await readTokenFile(file), from: file, generated: false };
+  } catch (error) {
+    if (
+      !(error instanceof FerryError && error.cause instanceof FerryError &&
+        error.cause.code === ErrorCode.NotFound)
+    ) {
+      throw error;
+    }
+  }
+  const token = generateToken();
+  try {
+    await Deno.mkdir(configDir(), { recursive: true, mode: 0o700 });
+    // createNew: never overwrite a token another process wrote meanwhile.
+    await Deno.writeTextFile(file, token + "\n", { createNew: true, mode: 0o600 });
+  } catch (error) {
+    throw toFerryError(error, "create the token file", file);
+  }
+  return { token, from: file, generated: true };
+}

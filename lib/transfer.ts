@@ -1,0 +1,116 @@
+/**
+ * What send and get have in common: their options, their progress reports,
+ * and the summary they resolve with.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError } from "./errors.ts";
+
+/** A snapshot of a transfer in progress. */
+export interface Progress {
+  /** Bytes of file bodies sent or received so far. */
+  bytesDone: number;
+  bytesTotal: number;
+  /** Files committed and verified so far. */
+  filesDone: number;
+  /** Files planned; grows while a recursive get discovers them. */
+  filesTotal: number;
+  /** The file being transferred, relative to its source. */
+  path: string;
+}
+
+/** Options for `send` and `get`. */
+export interface TransferOptions {
+  /** Copy folders and everything in them (-r). Without it a folder is an error. */
+  recursive?: boolean;
+  /** Called as bytes move and files complete; keep it cheap. */
+  onProgress?: (progress: Progress) => void;
+  /** Cancels the transfer; files not yet committed are discarded. */
+  signal?: AbortSignal;
+}
+
+/** How a transfer ended. `errors` counts the files in `failures`. */
+export interface TransferSummary {
+  /** Files committed and verified. */
+  files: number;
+  bytes: number;
+  /** Entries left out on purpose (symlinks, special files). */
+  skipped: number;
+  errors: number;
+  seconds: number;
+  failures: FerryError[];
+}
+
+/** Keeps the counters of one transfer and reports them. */
+export class TransferTracker {
+  readonly progress: Progress = {
+    bytesDone: 0,
+    bytesTotal: 0,
+    filesDone: 0,
+    filesTotal: 0,
+    path: "",
+  };
+  readonly failures: FerryError[] = [];
+  committedBytes = 0;
+  skipped = 0;
+  #started = performance.now();
+  #onProgress: ((progress: Progress) => void) | undefined;
+
+  constructor(onProgress?: (progress: Progress) => void) {
+    this.#onProgress = onProgress;
+  }
+
+  planned(files: number, bytes: number): void {
+    this.progress.filesTotal += files;
+    this.progress.bytesTotal += bytes;
+    this.#report();
+  }
+
+  started(path: string): void {
+    this.progress.path = path;
+  }
+
+  moved(bytes: number): void {
+    this.progress.bytesDone += bytes;
+    this.#report();
+  }
+
+  committed(size: number): void {
+    this.progress.filesDone++;
+    this.committedBytes += size;
+    this.#report();
+  }
+
+  failed(error: FerryError): void {
+    this.failures.push(error);
+  }
+
+  summary(): TransferSummary {
+    return {
+      files: this.progress.filesDone,
+      bytes: this.committedBytes,
+      skipped: this.skipped,
+      errors: this.failures.length,
+      seconds: (performance.now() - this.#started) / 1000,
+      failures: this.failures,
+    };
+  }
+
+  #report(): void {
+    this.#onProgress?.(this.progress);
+  }
+}
+
+/** The error a whole transfer ends with when some files failed, or undefined. */
+export function summaryError(summary: TransferSummary): FerryError | undefined {
+  const [first] = summary.failures;
+  if (first === undefined) return undefined;
+  if (summary.failures.length === 1 && summary.files === 0) return first;
+  return new FerryError(
+    ErrorCode.Partial,
+    `${summary.errors} of ${
+      summary.errors + summary.files
+    } files failed; the others were transferred`,
+  );
+}

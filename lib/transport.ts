@@ -1,0 +1,50 @@
+/**
+ * The byte stream a ferry connection runs over. TCP today (Deno.Conn
+ * satisfies it as is), TLS later, in-memory pipes in tests.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+
+/** What the frame reader and writer need from a connection. */
+export interface Transport {
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(bytes: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+/** Writes all of `bytes`, looping on partial writes (TLS writes at most 64 KiB a call). */
+export async function writeAll(transport: Transport, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    written += await transport.write(written === 0 ? bytes : bytes.subarray(written));
+  }
+}
+
+/** Opens a TCP connection with Nagle's algorithm off (Deno leaves it on). */
+export async function connectTcp(
+  host: string,
+  port: number,
+  options: { signal?: AbortSignal } = {},
+): Promise<Deno.TcpConn> {
+  const target = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  try {
+    const conn = await Deno.connect({
+      hostname: host,
+      port,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    conn.setNoDelay(true);
+    return conn;
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionRefused) {
+      throw new FerryError(
+        ErrorCode.Connection,
+        `Cannot connect to ${target}: connection refused (is "ferry serve" running there?)`,
+        { cause: error },
+      );
+    }
+    throw toFerryError(error, "connect to", target);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Walks a folder tree without following symlinks: the client walks what it
+ * sends, the server walks what a recursive GET asks for. Symlinks and special
+ * files are reported as skipped, never followed, so a walk stays inside the
+ * tree it started in.
+ *
+ * @module
+ */
+
+import { type FerryError, toFerryError } from "./errors.ts";
+import { MAX_DEPTH } from "./safe_path.ts";
+
+export type TreeEntry =
+  /** `rel` is "/"-joined and relative to the walk's root; "" is the root itself. */
+  | { type: "dir"; rel: string; path: string; info: Deno.FileInfo }
+  | { type: "file"; rel: string; path: string; info: Deno.FileInfo }
+  | { type: "skipped"; rel: string; path: string; why: string }
+  | { type: "error"; rel: string; path: string; error: FerryError };
+
+/** Yields the root folder, then every folder before its contents, sorted by name. */
+export async function* walkTree(root: string, rootInfo: Deno.FileInfo): AsyncGenerator<TreeEntry> {
+  yield { type: "dir", rel: "", path: root, info: rootInfo };
+  yield* walkChildren(root, "", 1);
+}
+
+async function* walkChildren(dir: string, rel: string, depth: number): AsyncGenerator<TreeEntry> {
+  let names: string[];
+  try {
+    names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  } catch (error) {
+    yield { type: "error", rel, path: dir, error: toFerryError(error, "list", rel || ".") };
+    return;
+  }
+  names.sort();
+  for (const name of names) {
+    const path = `${dir}/${name}`;
+    const childRel = rel === "" ? name : `${rel}/${name}`;
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(path);
+    } catch (error) {
+      yield { type: "error", rel: childRel, path, error: toFerryError(error, "read", childRel) };
+      continue;
+    }
+    if (info.isFile) {
+      yield { type: "file", rel: childRel, path, info };
+    } else if (info.isDirectory) {
+      if (depth >= MAX_DEPTH) {
+        yield { type: "skipped", rel: childRel, path, why: `deeper than ${MAX_DEPTH} folders` };
+        continue;
+      }
+      yield { type: "dir", rel: childRel, path, info };
+      yield* walkChildren(path, childRel, depth + 1);
+    } else {
+      yield {
+        type: "skipped",
+        rel: childRel,
+        path,
+        why: info.isSymlink ? "a symlink" : "not a regular file",
+      };
+    }
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The ferry command line: parses the subcommand, runs it, and maps any error
+ * to a message on stderr and an exit code. The only place that exits.
+ *
+ * @module
+ */
+
+import denoJson from "./deno.json" with { type: "json" };
+import { exitCodeFor, FerryError, UsageError } from "./lib/errors.ts";
+import { printable } from "./lib/safe_path.ts";
+import { printErr, printOut } from "./commands/_output.ts";
+import * as getCommand from "./commands/get.ts";
+import * as sendCommand from "./commands/send.ts";
+import * as serveCommand from "./commands/serve.ts";
+
+export const VERSION: string = denoJson.version;
+
+interface Command {
+  summary: string;
+  help: string;
+  run(argv: string[]): Promise<void>;
+}
+
+function command<T>(
+  summary: string,
+  help: string,
+  parse: (argv: string[]) => T | "help",
+  run: (options: T) => Promise<void>,
+): Command {
+  return {
+    summary,
+    help,
+    run: async (argv) => {
+      const options = parse(argv);
+      if (options === "help") return printOut(help);
+      await run(options);
+    },
+  };
+}
+
+const COMMANDS: Record<string, Command> = {
+  serve: command(
+    "Serve a folder to ferry clients",
+    serveCommand.HELP,
+    serveCommand.parseServeArgs,
+    serveCommand.serve,
+  ),
+  send: command(
+    "Send local files and folders to a server",
+    sendCommand.HELP,
+    sendCommand.parseSendArgs,
+    sendCommand.send,
+  ),
+  get: command(
+    "Get files and folders from a server",
+    getCommand.HELP,
+    getCommand.parseGetArgs,
+    getCommand.get,
+  ),
+};
+
+const USAGE = `ferry ${VERSION}: move files between machines you own
+
+Usage: ferry COMMAND [options] [arguments]
+
+Commands:
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)}${c.summary}`).join("\n")}
+
+Run "ferry COMMAND --help" for a command's options.
+Exit codes and the security model are described in the README.`;
+
+/** Runs ferry with `args` and returns the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === "--version" || name === "-V") {
+    printOut(`ferry ${VERSION}`);
+    return 0;
+  }
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    printOut(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  try {
+    const selected = COMMANDS[name];
+    if (selected === undefined) {
+      throw new UsageError(`Unknown command "${name}" (see "ferry --help")`);
+    }
+    await selected.run(rest);
+    return 0;
+  } catch (error) {
+    report(error, rest.includes("--json"));
+    return exitCodeFor(error);
+  }
+}
+
+function report(error: unknown, json: boolean): void {
+  const code = error instanceof FerryError ? error.code : "internal";
+  const message = error instanceof FerryError
+    ? error.message
+    : `Unexpected error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`;
+  if (json) printErr(JSON.stringify({ code, message }));
+  else printErr(`ferry: ${printable(message)}`);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
