@@ -17,9 +17,9 @@ export interface RemoteAddress {
 
 const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 
-function checkHost(host: string, address: string): string {
-  if (host.includes(":")) {
-    if (!/^[0-9A-Fa-f:.]+(%[A-Za-z0-9]+)?$/.test(host)) {
+function checkHost(host: string, address: string, bracketed = false): string {
+  if (host.includes(":") || bracketed) {
+    if (!/^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[A-Za-z0-9]+)?$/.test(host)) {
       throw new UsageError(`Bad IPv6 address in "${address}"`);
     }
     return host;
@@ -47,7 +47,7 @@ export function parseRemote(argument: string): RemoteAddress | null {
     const close = argument.indexOf("]");
     if (close < 0 || argument[close + 1] !== ":") return null;
     return {
-      host: checkHost(argument.slice(1, close), argument),
+      host: checkHost(argument.slice(1, close), argument, true),
       port: undefined,
       path: argument.slice(close + 2),
     };
@@ -72,7 +72,7 @@ function parseUrl(argument: string): RemoteAddress {
   if (authority.startsWith("[")) {
     const close = authority.indexOf("]");
     if (close < 0) throw new UsageError(`Missing "]" in "${argument}"`);
-    host = authority.slice(1, close);
+    host = checkHost(authority.slice(1, close), argument, true);
     const after = authority.slice(close + 1);
     if (after !== "" && !after.startsWith(":")) throw new UsageError(`Bad address "${argument}"`);
     port = after === "" ? undefined : checkPort(after.slice(1), argument);

@@ -1,0 +1,183 @@
+// Helpers shared by the tests: real temp folders, real servers on 127.0.0.1
+// port 0, and raw protocol peers that speak ferry's codec directly (to send
+// what a well-behaved client or server never would).
+
+import { FerryClient, connect } from "../lib/client.ts";
+import { Kind } from "../lib/frame.ts";
+import { type Frame, FrameReader } from "../lib/frame_reader.ts";
+import { FrameWriter } from "../lib/frame_writer.ts";
+import { authenticateToServer } from "../lib/handshake.ts";
+import { FerryServer, type ServerEvent, type ServerOptions } from "../lib/server.ts";
+import type { Transport } from "../lib/transport.ts";
+
+export const TOKEN = "test-token-0123456789abcdef";
+
+/** The permissions the shipped binary runs with; CLI tests use exactly these. */
+export const SHIPPED_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** A temporary folder removed at the end of the scope. */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.realPath(await Deno.makeTempDir({ prefix: "ferry-test-" }));
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
+
+/** A server on 127.0.0.1 with a free port, closed at the end of the scope. */
+export async function startServer(
+  root: string,
+  options: Partial<ServerOptions> = {},
+): Promise<FerryServer & { events: ServerEvent[] }> {
+  const events: ServerEvent[] = [];
+  const server = await FerryServer.listen({
+    root,
+    token: TOKEN,
+    host: "127.0.0.1",
+    port: 0,
+    authFailureDelayMs: 10,
+    onEvent: (event) => events.push(event),
+    ...options,
+  });
+  return Object.assign(server, { events });
+}
+
+export function connectTo(server: FerryServer, token = TOKEN): Promise<FerryClient> {
+  return connect({ host: "127.0.0.1", port: server.port, token });
+}
+
+/** Bytes with a recognisable, non-repeating pattern. */
+export function patternBytes(size: number, seed = 1): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every path under `root`, relative, sorted (to prove nothing else appeared). */
+export async function listTree(root: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(rel === "" ? root : `${root}/${rel}`)) {
+    const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
+    out.push(path);
+    if (entry.isDirectory) out.push(...await listTree(root, path));
+  }
+  return out.sort();
+}
+
+/** An in-memory transport that hands out `input` at most `chunk` bytes per read. */
+export class ChunkedTransport implements Transport {
+  #input: Uint8Array;
+  #offset = 0;
+  #chunk: number;
+  written: Uint8Array[] = [];
+
+  constructor(input: Uint8Array, chunk: number) {
+    this.#input = input;
+    this.#chunk = chunk;
+  }
+
+  read(buffer: Uint8Array): Promise<number | null> {
+    if (this.#offset >= this.#input.length) return Promise.resolve(null);
+    const n = Math.min(this.#chunk, buffer.length, this.#input.length - this.#offset);
+    buffer.set(this.#input.subarray(this.#offset, this.#offset + n));
+    this.#offset += n;
+    return Promise.resolve(n);
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    // Accept at most 7 bytes a call to exercise partial-write loops.
+    const n = Math.min(7, bytes.length);
+    this.written.push(bytes.slice(0, n));
+    return Promise.resolve(n);
+  }
+
+  close(): void {}
+
+  get output(): Uint8Array {
+    return concat(this.written);
+  }
+}
+
+export function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** A raw, authenticated protocol connection for sending frames a real client never would. */
+export class RawClient implements AsyncDisposable {
+  conn: Deno.TcpConn;
+  reader: FrameReader;
+  writer: FrameWriter;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+    this.reader = new FrameReader(conn);
+    this.writer = new FrameWriter(conn);
+  }
+
+  static async open(server: FerryServer, authenticate = true): Promise<RawClient> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const raw = new RawClient(conn);
+    if (authenticate) await authenticateToServer(raw.reader, raw.writer, TOKEN);
+    return raw;
+  }
+
+  send(kind: Kind, id: number, payload: Uint8Array = new Uint8Array(0)): Promise<void> {
+    return this.writer.frame(kind, id, payload, { flush: true });
+  }
+
+  /** The next frame, copied, or null at EOF; a reset connection also counts as closed. */
+  async next(): Promise<{ kind: Kind; id: number; payload: Uint8Array; text: string } | null> {
+    let frame: Frame | null;
+    try {
+      frame = await this.reader.read();
+    } catch (error) {
+      if (error instanceof Deno.errors.ConnectionReset) return null;
+      throw error;
+    }
+    if (frame === null) return null;
+    const payload = frame.payload.slice();
+    return { kind: frame.kind, id: frame.id, payload, text: new TextDecoder().decode(payload) };
+  }
+
+  /** Reads until the server closes; returns the frames seen. */
+  async drain(): Promise<{ kind: Kind; text: string }[]> {
+    const frames: { kind: Kind; text: string }[] = [];
+    try {
+      for (let frame = await this.next(); frame !== null; frame = await this.next()) frames.push(frame);
+    } catch { /* a protocol error while reading what the server sent last */ }
+    return frames;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.conn.close();
+    } catch { /* closed by the server */ }
+  }
+}
+
+export { Kind };
+
+export const json = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));

@@ -1,0 +1,171 @@
+import { assert, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
+import {
+  decodeHeader,
+  decodePreamble,
+  encodeHeader,
+  encodePreamble,
+  FRAME_HEADER_SIZE,
+  Kind,
+  MAX_CONTROL_PAYLOAD,
+  MAX_DATA_PAYLOAD,
+  PREAMBLE_SIZE,
+  PROTOCOL_VERSION,
+} from "../lib/frame.ts";
+import { FrameReader } from "../lib/frame_reader.ts";
+import { FrameWriter } from "../lib/frame_writer.ts";
+import { decodeError, decodeFile, decodePut, encodeJson } from "../lib/messages.ts";
+import { ChunkedTransport, concat, patternBytes } from "./_helpers.ts";
+
+function frameBytes(kind: number, id: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(FRAME_HEADER_SIZE + payload.length);
+  encodeHeader(out, 0, kind as Kind, id, payload.length);
+  out.set(payload, FRAME_HEADER_SIZE);
+  return out;
+}
+
+function preamble(version = PROTOCOL_VERSION): Uint8Array {
+  const out = new Uint8Array(PREAMBLE_SIZE);
+  encodePreamble(out);
+  new DataView(out.buffer).setUint16(6, version);
+  return out;
+}
+
+function expectProtocolError(fn: () => unknown, fragment: string): void {
+  const error = assertThrows(fn, FerryError);
+  assertEquals(error.code, ErrorCode.Protocol);
+  assert(error.message.includes(fragment), error.message);
+}
+
+Deno.test("encodeHeader() writes kind, flags, id and length big-endian, byte by byte", () => {
+  const out = new Uint8Array(FRAME_HEADER_SIZE);
+  encodeHeader(out, 0, Kind.Put, 0x01020304, 0x0000a0b0);
+  assertEquals([...out], [0x10, 0x00, 0x01, 0x02, 0x03, 0x04, 0x00, 0x00, 0xa0, 0xb0]);
+  assertEquals(decodeHeader(out), { kind: Kind.Put, flags: 0, id: 0x01020304, length: 0xa0b0 });
+});
+
+Deno.test("the preamble is FERRY, NUL and the version", () => {
+  assertEquals([...preamble()], [0x46, 0x45, 0x52, 0x52, 0x59, 0x00, 0x00, PROTOCOL_VERSION]);
+  assertEquals(decodePreamble(preamble()), PROTOCOL_VERSION);
+});
+
+Deno.test("decodePreamble() names a wrong magic and a different version clearly", () => {
+  expectProtocolError(() => decodePreamble(new TextEncoder().encode("GET / HT")), "not a ferry");
+  const error = assertThrows(() => decodePreamble(preamble(2)), FerryError);
+  assertEquals(error.code, ErrorCode.Version);
+  assert(error.message.includes("protocol 2"), error.message);
+});
+
+Deno.test("decodeHeader() refuses lengths over the cap of each kind before allocating", () => {
+  const header = new Uint8Array(FRAME_HEADER_SIZE);
+  encodeHeader(header, 0, Kind.Data, 1, MAX_DATA_PAYLOAD);
+  assertEquals(decodeHeader(header).length, MAX_DATA_PAYLOAD);
+  encodeHeader(header, 0, Kind.Data, 1, MAX_DATA_PAYLOAD + 1);
+  expectProtocolError(() => decodeHeader(header), "more than the limit");
+  encodeHeader(header, 0, Kind.Put, 1, MAX_CONTROL_PAYLOAD + 1);
+  expectProtocolError(() => decodeHeader(header), "more than the limit");
+  encodeHeader(header, 0, Kind.Put, 1, 0xffff_ffff);
+  expectProtocolError(() => decodeHeader(header), "4294967295");
+});
+
+Deno.test("decodeHeader() refuses unknown kinds and flags", () => {
+  const header = new Uint8Array(FRAME_HEADER_SIZE);
+  header[0] = 0x7f;
+  expectProtocolError(() => decodeHeader(header), "Unknown frame kind 0x7f");
+  encodeHeader(header, 0, Kind.Data, 1, 0, 0x01);
+  expectProtocolError(() => decodeHeader(header), "Unsupported flags");
+});
+
+Deno.test("FrameReader decodes frames delivered one byte at a time", async () => {
+  const body = patternBytes(3000);
+  const input = concat([
+    preamble(),
+    frameBytes(Kind.Put, 7, encodeJson({ path: "a", size: 3000, mode: 0o644, mtime: 0 })),
+    frameBytes(Kind.Data, 7, body),
+    frameBytes(Kind.End, 7, new Uint8Array(16).fill(9)),
+  ]);
+  for (const chunk of [1, 2, 3, 11, 4096]) {
+    const reader = new FrameReader(new ChunkedTransport(input, chunk));
+    assertEquals(await reader.readPreamble(), PROTOCOL_VERSION);
+    const put = await reader.read();
+    assertEquals([put?.kind, put?.id], [Kind.Put, 7]);
+    assertEquals(decodePut(put!.payload).path, "a");
+    const data = await reader.read();
+    assertEquals(data?.kind, Kind.Data);
+    assertEquals(data?.payload, body);
+    const end = await reader.read();
+    assertEquals([end?.kind, end?.payload.length], [Kind.End, 16]);
+    assertEquals(await reader.read(), null, `clean EOF after the last frame (chunk ${chunk})`);
+  }
+});
+
+Deno.test("FrameReader reads full-size DATA frames back to back", async () => {
+  const a = patternBytes(MAX_DATA_PAYLOAD, 3);
+  const b = patternBytes(MAX_DATA_PAYLOAD, 4);
+  const reader = new FrameReader(new ChunkedTransport(concat([frameBytes(Kind.Data, 1, a), frameBytes(Kind.Data, 1, b)]), 65536 + 5));
+  assertEquals((await reader.read())?.payload, a);
+  assertEquals((await reader.read())?.payload, b);
+  assertEquals(await reader.read(), null);
+});
+
+Deno.test("FrameReader treats EOF inside a header or a payload as a protocol error, not an end", async () => {
+  const whole = frameBytes(Kind.Data, 1, patternBytes(100));
+  for (const cut of [1, FRAME_HEADER_SIZE - 1, FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + 50, whole.length - 1]) {
+    const reader = new FrameReader(new ChunkedTransport(whole.subarray(0, cut), 3));
+    const error = await assertRejects(() => reader.read(), FerryError);
+    assertEquals(error.code, ErrorCode.Protocol, `cut at ${cut}`);
+    assert(error.message.includes("middle of a frame"));
+  }
+});
+
+Deno.test("FrameReader refuses a huge announced length without waiting for the bytes", async () => {
+  const header = new Uint8Array(FRAME_HEADER_SIZE);
+  encodeHeader(header, 0, Kind.Data, 1, 0x7fff_ffff);
+  const reader = new FrameReader(new ChunkedTransport(header, 1));
+  const error = await assertRejects(() => reader.read(), FerryError);
+  assertEquals(error.code, ErrorCode.Protocol);
+});
+
+Deno.test("FrameWriter output decodes to the same frames, even with partial writes", async () => {
+  const transport = new ChunkedTransport(new Uint8Array(0), 1);
+  const writer = new FrameWriter(transport);
+  const body = patternBytes(5000, 9);
+  await writer.preamble();
+  await writer.frame(Kind.Put, 3, encodeJson({ path: "x", size: 5000, mode: 0o600, mtime: 1 }));
+  let offset = 0;
+  const seen: Uint8Array[] = [];
+  const fill = (target: Uint8Array) => {
+    const n = Math.min(target.length, body.length - offset);
+    target.set(body.subarray(offset, offset + n));
+    offset += n;
+    return Promise.resolve(n);
+  };
+  assertEquals(await writer.data(3, 5000, fill, (p) => seen.push(p.slice())), 5000);
+  await writer.frame(Kind.End, 3, new Uint8Array(16));
+  await writer.flush();
+  assertEquals(concat(seen), body);
+
+  const reader = new FrameReader(new ChunkedTransport(transport.output, 13));
+  await reader.readPreamble();
+  assertEquals((await reader.read())?.kind, Kind.Put);
+  assertEquals((await reader.read())?.payload, body);
+  assertEquals((await reader.read())?.kind, Kind.End);
+  assertEquals(await reader.read(), null);
+});
+
+Deno.test("message decoders reject wrong types, out-of-range numbers and bad UTF-8", () => {
+  const bad = [
+    new Uint8Array([0xff, 0xfe]),
+    encodeJson([1, 2]),
+    encodeJson({ path: 1, size: 1, mode: 0, mtime: 0 }),
+    encodeJson({ path: "a", size: -1, mode: 0, mtime: 0 }),
+    encodeJson({ path: "a", size: 1.5, mode: 0, mtime: 0 }),
+    encodeJson({ path: "a", size: 1, mode: 0o10000, mtime: 0 }),
+    encodeJson({ path: "a", size: 2 ** 60, mode: 0, mtime: 0 }),
+  ];
+  for (const payload of bad) expectProtocolError(() => decodePut(payload), "PUT");
+  expectProtocolError(() => decodeFile(encodeJson({ path: "a" })), "FILE");
+  // Unknown fields are ignored (room for later versions); unknown error codes degrade.
+  assertEquals(decodePut(encodeJson({ path: "a", size: 1, mode: 0, mtime: 0, resume: true })).size, 1);
+  assertEquals(decodeError(encodeJson({ code: "from_the_future", message: "m" })).code, ErrorCode.Internal);
+});

@@ -1,0 +1,60 @@
+import { assert, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { printable, resolveInside, splitRemotePath } from "../lib/safe_path.ts";
+import { splitAnnouncedName } from "../lib/get.ts";
+import { tempDir } from "./_helpers.ts";
+
+Deno.test("splitRemotePath() treats /, . and empty parts as the root and keeps plain names", () => {
+  assertEquals(splitRemotePath(""), []);
+  assertEquals(splitRemotePath("/"), []);
+  assertEquals(splitRemotePath("./a//b/./c/"), ["a", "b", "c"]);
+  assertEquals(splitRemotePath("/photos/2024 summer/ünïcode 📷.jpg"), ["photos", "2024 summer", "ünïcode 📷.jpg"]);
+});
+
+Deno.test("splitRemotePath() refuses every way out of the root and every malformed name", () => {
+  const refused = [
+    "../x",
+    "/../../etc/x",
+    "a/../../b",
+    "a/..",
+    "a\0b",
+    "a\\..\\b",
+    "a\nb",
+    "a\x1b[31mb",
+    "a\u202eb",
+    "\ud800",
+    "x".repeat(5000),
+    "a/" + "y".repeat(256),
+    Array(65).fill("d").join("/"),
+  ];
+  for (const path of refused) {
+    const error = assertThrows(() => splitRemotePath(path), FerryError);
+    assertEquals(error.code, ErrorCode.BadPath, JSON.stringify(path.slice(0, 20)));
+  }
+});
+
+Deno.test("splitAnnouncedName() refuses absolute names from a server instead of re-rooting them", () => {
+  assertEquals(assertThrows(() => splitAnnouncedName("/etc/passwd"), FerryError).code, ErrorCode.BadPath);
+  assertEquals(assertThrows(() => splitAnnouncedName("../evil"), FerryError).code, ErrorCode.BadPath);
+  assertEquals(splitAnnouncedName("a/b"), ["a", "b"]);
+});
+
+Deno.test("resolveInside() follows symlinks that stay inside and refuses those that leave", async () => {
+  await using root = await tempDir();
+  await using outside = await tempDir();
+  await Deno.mkdir(`${root.path}/real`);
+  await Deno.symlink(`${root.path}/real`, `${root.path}/inside-link`);
+  await Deno.symlink(outside.path, `${root.path}/escape`);
+  await Deno.symlink("/nonexistent/target", `${root.path}/dangling`);
+  assertEquals(await resolveInside(root.path, ["inside-link", "f"]), `${root.path}/real/f`);
+  assertEquals(await resolveInside(root.path, ["new", "deeper", "f"]), `${root.path}/new/deeper/f`);
+  for (const parts of [["escape"], ["escape", "f"], ["dangling"], ["dangling", "x"]]) {
+    const error = await assertRejects(() => resolveInside(root.path, parts), FerryError);
+    assertEquals(error.code, ErrorCode.BadPath, parts.join("/"));
+  }
+});
+
+Deno.test("printable() escapes control characters and terminal escapes", () => {
+  assertEquals(printable("a\x1b[2Jb\nc\u202e"), "a\\x1b[2Jb\\x0ac\\u202e");
+  assert(!/[\x00-\x1f]/.test(printable("\x07\x08\x7f")));
+});
