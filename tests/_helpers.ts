@@ -181,3 +181,43 @@ export class RawClient implements AsyncDisposable {
 export { Kind };
 
 export const json = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
+
+/**
+ * A TCP proxy in front of `port` that flips one byte at `offset` of the
+ * stream flowing in `direction`, once, for every connection.
+ */
+export function corruptingProxy(port: number, direction: "to-server" | "to-client", offset: number): Deno.TcpListener & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const pipes: Promise<void>[] = [];
+  const pipe = async (from: Deno.Conn, to: Deno.Conn, corrupt: boolean) => {
+    const buffer = new Uint8Array(64 * 1024);
+    let seen = 0;
+    try {
+      for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
+        if (corrupt && seen <= offset && offset < seen + n) buffer[offset - seen]! ^= 0x01;
+        seen += n;
+        let written = 0;
+        while (written < n) written += await to.write(buffer.subarray(written, n));
+      }
+    } catch { /* either side closed */ }
+    try {
+      from.close();
+    } catch { /* closed */ }
+    try {
+      to.close();
+    } catch { /* closed */ }
+  };
+  const accepting = (async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({ hostname: "127.0.0.1", port });
+      pipes.push(pipe(client, server, direction === "to-server"), pipe(server, client, direction === "to-client"));
+    }
+  })();
+  return Object.assign(listener, {
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      await accepting.catch(() => {});
+      await Promise.all(pipes);
+    },
+  });
+}

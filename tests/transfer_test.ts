@@ -1,0 +1,165 @@
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { connect } from "../lib/client.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { corruptingProxy, connectTo, exists, listTree, patternBytes, startServer, tempDir, TOKEN } from "./_helpers.ts";
+
+Deno.test("send() and get() move a folder tree byte for byte, keeping mode and mtime", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using back = await tempDir();
+  await Deno.mkdir(`${local.path}/tree/sub/empty`, { recursive: true });
+  const big = patternBytes(3 * 1024 * 1024 + 17);
+  await Deno.writeFile(`${local.path}/tree/big.bin`, big);
+  await Deno.writeFile(`${local.path}/tree/sub/zero`, new Uint8Array(0));
+  await Deno.writeTextFile(`${local.path}/tree/sub/script.sh`, "#!/bin/sh\n");
+  await Deno.chmod(`${local.path}/tree/sub/script.sh`, 0o750);
+  const mtime = new Date("2020-02-02T02:02:02.123Z");
+  await Deno.utime(`${local.path}/tree/big.bin`, mtime, mtime);
+
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const progress: number[] = [];
+  const sent = await client.send([`${local.path}/tree`], "backup/", { recursive: true, onProgress: (p) => progress.push(p.bytesDone) });
+  assertEquals([sent.files, sent.bytes, sent.errors], [3, big.length + 10, 0]);
+  assertEquals(progress.at(-1), big.length + 10);
+  assertEquals(await listTree(root.path), [
+    "backup",
+    "backup/tree",
+    "backup/tree/big.bin",
+    "backup/tree/sub",
+    "backup/tree/sub/empty",
+    "backup/tree/sub/script.sh",
+    "backup/tree/sub/zero",
+  ]);
+  assertEquals(await Deno.readFile(`${root.path}/backup/tree/big.bin`), big);
+  assertEquals((await Deno.stat(`${root.path}/backup/tree/big.bin`)).mtime?.getTime(), mtime.getTime());
+  assertEquals((await Deno.stat(`${root.path}/backup/tree/sub/script.sh`)).mode! & 0o777, 0o750);
+
+  const got = await client.get(["backup/tree"], back.path, { recursive: true });
+  assertEquals([got.files, got.errors], [3, 0]);
+  assertEquals(await Deno.readFile(`${back.path}/tree/big.bin`), big);
+  assertEquals((await Deno.stat(`${back.path}/tree/big.bin`)).mtime?.getTime(), mtime.getTime());
+  assertEquals((await Deno.stat(`${back.path}/tree/sub/script.sh`)).mode! & 0o777, 0o750);
+  assert(await exists(`${back.path}/tree/sub/empty`));
+});
+
+Deno.test("send() follows cp: a file to a name, into an existing folder, and several into a new folder", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${local.path}/a.txt`, "a");
+  await Deno.writeTextFile(`${local.path}/b.txt`, "b");
+  await Deno.mkdir(`${root.path}/existing`);
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  await client.send([`${local.path}/a.txt`], "renamed.txt");
+  await client.send([`${local.path}/a.txt`], "existing");
+  await client.send([`${local.path}/a.txt`, `${local.path}/b.txt`], "fresh");
+  assertEquals(await listTree(root.path), ["existing", "existing/a.txt", "fresh", "fresh/a.txt", "fresh/b.txt", "renamed.txt"]);
+  const error = await assertRejects(() => client.send([`${local.path}/a.txt`, `${local.path}/b.txt`], "renamed.txt"), FerryError);
+  assertEquals(error.code, ErrorCode.NotDirectory);
+});
+
+Deno.test("a wrong token is refused with auth_failed and nothing is written", async () => {
+  await using root = await tempDir();
+  await using server = await startServer(root.path);
+  const error = await assertRejects(() => connect({ host: "127.0.0.1", port: server.port, token: "not-the-right-token" }), FerryError);
+  assertEquals(error.code, ErrorCode.AuthFailed);
+  assertEquals(await listTree(root.path), []);
+  assertEquals(server.events.at(-1)?.code, ErrorCode.AuthFailed);
+});
+
+Deno.test("a corrupted upload keeps the old file and reports digest_mismatch", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${root.path}/keep.bin`, "old contents");
+  await Deno.writeFile(`${local.path}/keep.bin`, patternBytes(1024 * 1024, 5));
+  await using server = await startServer(root.path);
+  // Offset 200000 falls inside the first DATA payload, after the handshake and PUT.
+  await using proxy = corruptingProxy(server.port, "to-server", 200_000);
+  await using client = await connect({ host: "127.0.0.1", port: proxy.addr.port, token: TOKEN });
+  const summary = await client.send([`${local.path}/keep.bin`], "keep.bin");
+  assertEquals([summary.files, summary.errors, summary.failures[0]?.code], [0, 1, ErrorCode.DigestMismatch]);
+  assertEquals(await Deno.readTextFile(`${root.path}/keep.bin`), "old contents");
+  assertEquals(await listTree(root.path), ["keep.bin"]);
+});
+
+Deno.test("a corrupted download keeps the old local file and reports digest_mismatch", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeFile(`${root.path}/f.bin`, patternBytes(1024 * 1024, 6));
+  await Deno.writeTextFile(`${local.path}/f.bin`, "old local");
+  await using server = await startServer(root.path);
+  await using proxy = corruptingProxy(server.port, "to-client", 300_000);
+  await using client = await connect({ host: "127.0.0.1", port: proxy.addr.port, token: TOKEN });
+  const summary = await client.get(["f.bin"], local.path);
+  assertEquals([summary.files, summary.failures[0]?.code], [0, ErrorCode.DigestMismatch]);
+  assertEquals(await Deno.readTextFile(`${local.path}/f.bin`), "old local");
+  assertEquals(await listTree(local.path), ["f.bin"]);
+});
+
+Deno.test("several clients send different trees at once and every file arrives intact", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using server = await startServer(root.path);
+  const clients = 8;
+  await Promise.all(Array.from({ length: clients }, async (_, c) => {
+    await Deno.mkdir(`${local.path}/t${c}`);
+    for (let f = 0; f < 20; f++) await Deno.writeFile(`${local.path}/t${c}/f${f}`, patternBytes(1000 + c * 997 + f * 131, c * 100 + f + 1));
+    await using client = await connectTo(server);
+    const summary = await client.send([`${local.path}/t${c}`], "/", { recursive: true });
+    assertEquals([summary.files, summary.errors], [20, 0]);
+  }));
+  for (let c = 0; c < clients; c++) {
+    for (let f = 0; f < 20; f++) {
+      assertEquals(await Deno.readFile(`${root.path}/t${c}/f${f}`), patternBytes(1000 + c * 997 + f * 131, c * 100 + f + 1));
+    }
+  }
+});
+
+Deno.test("get() of a missing path fails with not_found and a folder without recursive with is_directory", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${root.path}/dir`);
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  assertEquals((await assertRejects(() => client.get(["nope"], local.path), FerryError)).code, ErrorCode.NotFound);
+  assertEquals((await assertRejects(() => client.get(["dir"], local.path), FerryError)).code, ErrorCode.IsDirectory);
+  assertEquals(await listTree(local.path), []);
+});
+
+Deno.test("get() skips symlinks inside a tree and refuses a symlink that leads outside the root", async () => {
+  await using root = await tempDir();
+  await using outside = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${outside.path}/secret`, "secret");
+  await Deno.mkdir(`${root.path}/tree`);
+  await Deno.writeTextFile(`${root.path}/tree/ok.txt`, "ok");
+  await Deno.symlink(`${outside.path}/secret`, `${root.path}/tree/link`);
+  await Deno.symlink(outside.path, `${root.path}/escape`);
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const summary = await client.get(["tree"], local.path, { recursive: true });
+  assertEquals([summary.files, summary.skipped], [1, 1]);
+  assertEquals(await listTree(local.path), ["tree", "tree/ok.txt"]);
+  for (const path of ["escape/secret", "escape", "tree/link"]) {
+    const error = await assertRejects(() => client.get([path], `${local.path}/x`, { recursive: true }), FerryError);
+    assertEquals(error.code, ErrorCode.BadPath, path);
+  }
+  assertEquals(await listTree(local.path), ["tree", "tree/ok.txt"]);
+});
+
+Deno.test("send() to a path through a symlink that leads outside is refused and writes nothing outside", async () => {
+  await using root = await tempDir();
+  await using outside = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${local.path}/f`, "x");
+  await Deno.symlink(outside.path, `${root.path}/escape`);
+  await Deno.symlink(`${outside.path}/target`, `${root.path}/file-link`);
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  for (const dest of ["escape/f", "escape/deeper/f", "file-link", "escape/"]) {
+    const error = await assertRejects(() => client.send([`${local.path}/f`], dest), FerryError);
+    assertEquals(error.code, ErrorCode.BadPath, dest);
+  }
+  assertEquals(await listTree(outside.path), []);
+});
