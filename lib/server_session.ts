@@ -184,6 +184,13 @@ export class ServerSession {
     }
     this.#uploads.delete(id);
     if (kind === Kind.Cancel) return await upload.discard();
+    if (upload.received !== upload.meta.size) {
+      await upload.discard();
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `"${printable(upload.shownAs)}" ended after ${upload.received} of ${upload.meta.size} bytes`,
+      );
+    }
     const digest = expectSize(frame.payload, DIGEST_SIZE, "A digest").slice();
     // Commits (fsync and rename) overlap with reading the next files.
     if (this.#commits.size >= MAX_PENDING_COMMITS) await Promise.race(this.#commits);
@@ -191,14 +198,15 @@ export class ServerSession {
     this.#commits.add(commit);
   }
 
+  /** Runs beside the frame loop, so it never rejects: failures become ERROR replies. */
   async #commit(id: number, upload: IncomingFile, digest: Uint8Array): Promise<void> {
     try {
       await upload.commit(digest);
+      this.#log({ action: "put", path: upload.shownAs, bytes: upload.meta.size, ok: true });
+      await this.#reply(id, EMPTY);
     } catch (error) {
-      return await this.#refuse(id, "put", upload.shownAs, error);
+      await this.#refuse(id, "put", upload.shownAs, error).catch(() => {/* the connection is gone */});
     }
-    this.#log({ action: "put", path: upload.shownAs, bytes: upload.meta.size, ok: true });
-    await this.#reply(id, EMPTY);
   }
 
   async #get(id: number, payload: Uint8Array): Promise<void> {

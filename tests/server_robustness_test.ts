@@ -1,0 +1,167 @@
+// Attacks and accidents against a live server, with raw frames a real client
+// never sends. After each, the server must still serve a normal client, and
+// nothing may appear outside its root.
+
+import { assert, assertEquals } from "./_assert.ts";
+import { ErrorCode } from "../lib/errors.ts";
+import { encodeHeader, FRAME_HEADER_SIZE } from "../lib/frame.ts";
+import { TEMP_PREFIX } from "../lib/incoming_file.ts";
+import { connectTo, json, Kind, listTree, patternBytes, RawClient, startServer, tempDir } from "./_helpers.ts";
+
+async function stillServes(server: Awaited<ReturnType<typeof startServer>>, local: string): Promise<void> {
+  await Deno.writeTextFile(`${local}/probe.txt`, "still here");
+  await using client = await connectTo(server);
+  const summary = await client.send([`${local}/probe.txt`], "probe.txt");
+  assertEquals(summary.files, 1);
+}
+
+const put = (path: string, size = 3) => json({ path, size, mode: 0o644, mtime: 0 });
+
+Deno.test("the server refuses every path that tries to leave the root, and writes nothing", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using server = await startServer(root.path);
+  await using raw = await RawClient.open(server);
+  const bad = ["../x", "/../../etc/x", "a/../../b", "a\0b", "a\\b", "n".repeat(5000), "a/\x1b]0;pwned\x07"];
+  for (const [i, path] of bad.entries()) {
+    const id = i + 1;
+    await raw.send(Kind.Put, id, put(path));
+    await raw.send(Kind.Data, id, new Uint8Array([1, 2, 3]));
+    await raw.send(Kind.End, id, new Uint8Array(16));
+    const reply = await raw.next();
+    assertEquals([reply?.kind, reply?.id], [Kind.Error, id], path.slice(0, 20));
+    assertEquals(JSON.parse(reply!.text).code, ErrorCode.BadPath);
+  }
+  for (const [i, path] of ["../", "/../../etc", "a/../../b"].entries()) {
+    await raw.send(Kind.Get, 100 + i, json({ path, recursive: true }));
+    assertEquals(JSON.parse((await raw.next())!.text).code, ErrorCode.BadPath);
+    await raw.send(Kind.Mkdir, 200 + i, json({ path, parents: true }));
+    assertEquals(JSON.parse((await raw.next())!.text).code, ErrorCode.BadPath);
+  }
+  assertEquals(await listTree(root.path), []);
+  await stillServes(server, local.path);
+});
+
+Deno.test("garbage, a truncated frame and a huge length close only that connection", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using server = await startServer(root.path);
+  await using bystander = await connectTo(server);
+
+  const huge = new Uint8Array(FRAME_HEADER_SIZE);
+  encodeHeader(huge, 0, Kind.Data, 1, 0xffff_fff0);
+  const truncated = new Uint8Array(FRAME_HEADER_SIZE + 4);
+  encodeHeader(truncated, 0, Kind.Put, 1, 500);
+  const attacks: [string, Uint8Array, boolean][] = [
+    ["garbage before the handshake", patternBytes(4096, 11), false],
+    ["garbage after the handshake", patternBytes(4096, 12), true],
+    ["a huge announced length", huge, true],
+    ["a truncated frame", truncated, true],
+  ];
+  for (const [what, bytes, authenticate] of attacks) {
+    await using raw = await RawClient.open(server, authenticate);
+    await raw.conn.write(bytes);
+    if (what === "a truncated frame") await raw.conn.closeWrite();
+    const frames = await raw.drain();
+    if (authenticate && what !== "a truncated frame") {
+      const last = frames.at(-1);
+      assertEquals(last?.kind, Kind.Error, what);
+      assertEquals(JSON.parse(last!.text).code, ErrorCode.Protocol, what);
+    }
+  }
+  // Valid frames in the wrong order: DATA with no PUT, and a second handshake.
+  for (const kind of [Kind.Data, Kind.End, Kind.Hello, Kind.Ok]) {
+    await using raw = await RawClient.open(server);
+    await raw.send(kind, 9, new Uint8Array(16));
+    const frames = await raw.drain();
+    assertEquals(JSON.parse(frames.at(-1)!.text).code, ErrorCode.Protocol);
+  }
+  assert(server.events.some((e) => e.code === ErrorCode.Protocol));
+  // The client that was connected all along is unaffected.
+  await Deno.writeTextFile(`${local.path}/b.txt`, "bystander");
+  assertEquals((await bystander.send([`${local.path}/b.txt`], "b.txt")).files, 1);
+  assertEquals(await listTree(root.path), ["b.txt"]);
+  await stillServes(server, local.path);
+});
+
+Deno.test("a client that disappears mid-file leaves no file and no temporary behind", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${root.path}/old.bin`, "old");
+  await using server = await startServer(root.path);
+  const raw = await RawClient.open(server);
+  await raw.send(Kind.Put, 1, put("old.bin", 10_000_000));
+  await raw.send(Kind.Data, 1, patternBytes(500_000));
+  await raw.send(Kind.Put, 2, put("new.bin", 10_000_000)).catch(() => {});
+  // The temporary exists while the upload runs...
+  while (!(await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) await new Promise((r) => setTimeout(r, 5));
+  raw.conn.close();
+  // ...and is removed once the server sees the connection end.
+  while ((await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) await new Promise((r) => setTimeout(r, 5));
+  assertEquals(await listTree(root.path), ["old.bin"]);
+  assertEquals(await Deno.readTextFile(`${root.path}/old.bin`), "old");
+  await stillServes(server, local.path);
+});
+
+Deno.test("an upload that ends early or runs long is refused and discarded", async () => {
+  await using root = await tempDir();
+  await using server = await startServer(root.path);
+  await using raw = await RawClient.open(server);
+  await raw.send(Kind.Put, 1, put("short.bin", 10));
+  await raw.send(Kind.Data, 1, new Uint8Array(5));
+  await raw.send(Kind.End, 1, new Uint8Array(16));
+  const frames = await raw.drain();
+  assertEquals(JSON.parse(frames.at(-1)!.text).code, ErrorCode.Protocol);
+  assertEquals(await listTree(root.path), []);
+
+  await using raw2 = await RawClient.open(server);
+  await raw2.send(Kind.Put, 1, put("long.bin", 2));
+  await raw2.send(Kind.Data, 1, new Uint8Array(5));
+  assertEquals(JSON.parse((await raw2.drain()).at(-1)!.text).code, ErrorCode.Protocol);
+  assertEquals(await listTree(root.path), []);
+});
+
+Deno.test("a refused upload's remaining frames are dropped and the connection goes on", async () => {
+  await using root = await tempDir();
+  await using server = await startServer(root.path);
+  await using raw = await RawClient.open(server);
+  await raw.send(Kind.Put, 1, put("../escape", 3));
+  await raw.send(Kind.Data, 1, new Uint8Array(3));
+  await raw.send(Kind.End, 1, new Uint8Array(16));
+  assertEquals((await raw.next())?.kind, Kind.Error);
+  await raw.send(Kind.Stat, 2, json({ path: "/" }));
+  const stat = await raw.next();
+  assertEquals([stat?.kind, JSON.parse(stat!.text).type], [Kind.Ok, "dir"]);
+});
+
+Deno.test("close() lets an upload in progress finish, then stops", async () => {
+  await using root = await tempDir();
+  const server = await startServer(root.path);
+  await using raw = await RawClient.open(server);
+  const body = patternBytes(100_000, 3);
+  const { FileDigest } = await import("../lib/digest.ts");
+  const digest = await FileDigest.start();
+  digest.update(body);
+  await raw.send(Kind.Put, 1, put("late.bin", body.length));
+  await raw.send(Kind.Data, 1, body.subarray(0, 50_000));
+  while (!(await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) await new Promise((r) => setTimeout(r, 5));
+  const closing = server.close(5_000);
+  await raw.send(Kind.Data, 1, body.subarray(50_000));
+  await raw.send(Kind.End, 1, digest.finish());
+  assertEquals((await raw.next())?.kind, Kind.Ok);
+  await closing;
+  assertEquals(await Deno.readFile(`${root.path}/late.bin`), body);
+  assertEquals(await listTree(root.path), ["late.bin"]);
+});
+
+Deno.test("repeated failed logins from one address are locked out", async () => {
+  await using root = await tempDir();
+  await using server = await startServer(root.path, { authFailureDelayMs: 0 });
+  const { connect } = await import("../lib/client.ts");
+  for (let i = 0; i < 12; i++) {
+    await connect({ host: "127.0.0.1", port: server.port, token: "wrong-token-wrong-token" }).catch(() => {});
+  }
+  assert(server.events.some((e) => e.message?.includes("Too many failed logins")));
+  const error = await connectTo(server).catch((e) => e);
+  assertEquals(error.code, ErrorCode.AuthFailed, "even the right token waits out the lockout");
+});
