@@ -1,0 +1,185 @@
+// The command line as users and cron run it: real subprocesses of main.ts
+// with the shipped permissions, real servers, real exit codes.
+
+import { assert, assertEquals } from "./_assert.ts";
+import { TEMP_PREFIX } from "../lib/incoming_file.ts";
+import { corruptingProxy, exists, listTree, MAIN, patternBytes, SHIPPED_PERMISSIONS, tempDir, TOKEN } from "./_helpers.ts";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function ferryCommand(args: string[], env: Record<string, string> = {}): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...SHIPPED_PERMISSIONS, MAIN, ...args],
+    env: { FERRY_TOKEN: TOKEN, NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+async function ferry(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const output = await ferryCommand(args, env).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+/** `ferry serve` as a subprocess; resolves once it printed its address. */
+async function serveProcess(root: string, extra: string[] = [], env: Record<string, string> = {}) {
+  const child = ferryCommand(["serve", root, "--host", "127.0.0.1", "--port", "0", ...extra], env).spawn();
+  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let log = "";
+  let port = 0;
+  while (port === 0) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`serve exited early: ${log}`);
+    log += value;
+    const match = log.match(/serving ".*" on 127\.0\.0\.1:(\d+)/);
+    if (match) port = Number(match[1]);
+  }
+  const rest = (async () => {
+    for (let r = await lines.read(); !r.done; r = await lines.read()) log += r.value;
+    return log;
+  })();
+  await child.stdout.cancel();
+  return {
+    port,
+    child,
+    /** SIGTERM, then the exit code and everything it logged. */
+    async stop(): Promise<{ code: number; log: string }> {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      return { code: status.code, log: await rest };
+    },
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await child.status;
+      await rest;
+    },
+  };
+}
+
+Deno.test("ferry --version, --help and usage errors exit 0 and 2", async () => {
+  const version = await ferry(["--version"]);
+  assertEquals(version.code, 0);
+  assert(/^ferry \d+\.\d+\.\d+/.test(version.stdout));
+  for (const command of ["serve", "send", "get"]) {
+    const help = await ferry([command, "--help"]);
+    assertEquals(help.code, 0);
+    assert(help.stdout.startsWith(`Usage: ferry ${command}`));
+  }
+  assertEquals((await ferry(["frobnicate"])).code, 2);
+  assertEquals((await ferry(["send", "--bogus", "a", "h:b"])).code, 2);
+  await using local = await tempDir();
+  const folder = await ferry(["send", local.path, "127.0.0.1:x"]);
+  assertEquals(folder.code, 2, "a folder without -r is a usage error, before any connection");
+  assert(folder.stderr.includes("use -r"));
+  assertEquals((await ferry(["send", `${local.path}/missing`, "127.0.0.1:x"])).code, 4);
+});
+
+Deno.test("serve, send -r and get -r from the command line, with a JSON summary", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${local.path}/tree/sub`, { recursive: true });
+  await Deno.writeFile(`${local.path}/tree/a.bin`, patternBytes(300_000));
+  await Deno.writeTextFile(`${local.path}/tree/sub/b.txt`, "b");
+  await using server = await serveProcess(root.path, ["--log", "json"]);
+  const sent = await ferry(["send", "-r", "--json", `${local.path}/tree`, `127.0.0.1:backup/`, "-P", String(server.port)]);
+  assertEquals(sent.code, 0, sent.stderr);
+  const summary = JSON.parse(sent.stdout);
+  assertEquals([summary.files, summary.bytes, summary.skipped, summary.errors, typeof summary.seconds], [2, 300_001, 0, 0, "number"]);
+  const got = await ferry(["get", "-r", "-q", `ferry://127.0.0.1:${server.port}/backup/tree`, `${local.path}/copy`]);
+  assertEquals([got.code, got.stdout, got.stderr], [0, "", ""]);
+  assertEquals(await Deno.readFile(`${local.path}/copy/a.bin`), patternBytes(300_000));
+  const stopped = await server.stop();
+  assertEquals(stopped.code, 0);
+  const events = stopped.log.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  assertEquals(events.filter((e) => e.action === "put" && e.ok).length, 2);
+});
+
+Deno.test("a wrong or missing token exits 3 and writes nothing", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using home = await tempDir();
+  await Deno.writeTextFile(`${local.path}/f`, "f");
+  await using server = await serveProcess(root.path);
+  const address = `ferry://127.0.0.1:${server.port}/f`;
+  const wrong = await ferry(["send", `${local.path}/f`, address], { FERRY_TOKEN: "a-wrong-token-of-length" });
+  assertEquals(wrong.code, 3);
+  assert(wrong.stderr.includes("token"), wrong.stderr);
+  const missing = await ferry(["send", `${local.path}/f`, address], { FERRY_TOKEN: "", HOME: home.path, XDG_CONFIG_HOME: "" });
+  assertEquals(missing.code, 3);
+  assert(missing.stderr.includes("No token"), missing.stderr);
+  const json = await ferry(["send", "--json", `${local.path}/f`, address], { FERRY_TOKEN: "a-wrong-token-of-length" });
+  assertEquals(JSON.parse(json.stderr).code, "auth_failed");
+  assertEquals(await listTree(root.path), []);
+});
+
+Deno.test("paths that leave the root exit 3; a missing remote file exits 4", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${local.path}/f`, "f");
+  await using server = await serveProcess(root.path);
+  for (const dest of ["../x", "/../../etc/x", "a/../../b"]) {
+    const run = await ferry(["send", `${local.path}/f`, `127.0.0.1:${dest}`, "-P", String(server.port)]);
+    assertEquals(run.code, 3, dest);
+    assert(run.stderr.includes("Refused path"), run.stderr);
+  }
+  const missing = await ferry(["get", "127.0.0.1:nope.txt", local.path, "-P", String(server.port)]);
+  assertEquals(missing.code, 4);
+  assertEquals(await listTree(root.path), []);
+});
+
+Deno.test("a corrupted transfer exits 7 and leaves the old file", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${root.path}/data.bin`, "old");
+  await Deno.writeFile(`${local.path}/data.bin`, patternBytes(1024 * 1024));
+  await using server = await serveProcess(root.path);
+  await using proxy = corruptingProxy(server.port, "to-server", 250_000);
+  const run = await ferry(["send", `${local.path}/data.bin`, `127.0.0.1:data.bin`, "-P", String(proxy.addr.port)]);
+  assertEquals(run.code, 7, run.stderr);
+  assertEquals(await Deno.readTextFile(`${root.path}/data.bin`), "old");
+});
+
+Deno.test("a client killed mid-file leaves no file and no temporary, and the server serves on", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  // Sparse: a large file that costs no disk, so the transfer is long enough to interrupt.
+  using big = await Deno.open(`${local.path}/big.bin`, { write: true, create: true });
+  await big.truncate(4 * 1024 ** 3);
+  await using server = await serveProcess(root.path);
+  const sender = ferryCommand(["send", `${local.path}/big.bin`, `127.0.0.1:big.bin`, "-P", String(server.port)]).spawn();
+  while (!(await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) await new Promise((r) => setTimeout(r, 2));
+  sender.kill("SIGKILL");
+  await sender.output();
+  while ((await listTree(root.path)).length > 0) await new Promise((r) => setTimeout(r, 10));
+  assert(!(await exists(`${root.path}/big.bin`)));
+  await Deno.writeTextFile(`${local.path}/small.txt`, "after");
+  const after = await ferry(["send", `${local.path}/small.txt`, `127.0.0.1:small.txt`, "-P", String(server.port)]);
+  assertEquals(after.code, 0, after.stderr);
+  assertEquals(await listTree(root.path), ["small.txt"]);
+});
+
+Deno.test("serve with no token creates one with mode 0600 and clients on the machine find it", async () => {
+  await using root = await tempDir();
+  await using config = await tempDir();
+  await using local = await tempDir();
+  const env = { FERRY_TOKEN: "", XDG_CONFIG_HOME: config.path };
+  await using server = await serveProcess(root.path, [], env);
+  const tokenFile = `${config.path}/ferry/token`;
+  assertEquals((await Deno.stat(tokenFile)).mode! & 0o777, 0o600);
+  assert((await Deno.readTextFile(tokenFile)).trim().length >= 40);
+  await Deno.writeTextFile(`${local.path}/f`, "f");
+  const run = await ferry(["send", `${local.path}/f`, `127.0.0.1:f`, "-P", String(server.port)], env);
+  assertEquals(run.code, 0, run.stderr);
+  const stopped = await server.stop();
+  assertEquals(stopped.code, 0);
+  assert(stopped.log.includes("created a new token"), stopped.log);
+  assert(!stopped.log.includes((await Deno.readTextFile(tokenFile)).trim()), "the token itself is never printed");
+});

@@ -1,0 +1,80 @@
+// A rogue server that answers GET with names a real server never sends. The
+// client must refuse them and write nothing outside its destination.
+
+import { assertEquals } from "./_assert.ts";
+import { connect } from "../lib/client.ts";
+import { FileDigest } from "../lib/digest.ts";
+import { ErrorCode } from "../lib/errors.ts";
+import { FrameReader } from "../lib/frame_reader.ts";
+import { FrameWriter } from "../lib/frame_writer.ts";
+import { authenticateClient } from "../lib/handshake.ts";
+import { json, Kind, listTree, tempDir, TOKEN } from "./_helpers.ts";
+
+/** Serves one connection: every GET is answered with `entries` (DIR or FILE with body). */
+function rogueServer(entries: { kind: "dir" | "file"; path: string }[]): Deno.TcpListener & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    const reader = new FrameReader(conn);
+    const writer = new FrameWriter(conn);
+    try {
+      await authenticateClient(reader, writer, TOKEN);
+      for (let frame = await reader.read(); frame !== null; frame = await reader.read()) {
+        const id = frame.id;
+        for (const entry of entries) {
+          if (entry.kind === "dir") {
+            await writer.frame(Kind.Dir, id, json({ path: entry.path, mode: 0o755 }));
+            continue;
+          }
+          const body = new TextEncoder().encode("pwned");
+          const digest = await FileDigest.start();
+          digest.update(body);
+          await writer.frame(Kind.File, id, json({ path: entry.path, size: body.length, mode: 0o644, mtime: 0 }));
+          await writer.frame(Kind.Data, id, body);
+          await writer.frame(Kind.End, id, digest.finish());
+        }
+        await writer.frame(Kind.Ok, id, json({ files: entries.length }), { flush: true });
+      }
+    } catch { /* the client hung up */ } finally {
+      conn.close();
+    }
+  })();
+  return Object.assign(listener, {
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      await serving;
+    },
+  });
+}
+
+Deno.test("get() refuses ../ and absolute names from a server and writes nothing outside DEST", async () => {
+  await using parent = await tempDir();
+  const dest = `${parent.path}/dest`;
+  await Deno.mkdir(dest);
+  await using rogue = rogueServer([
+    { kind: "dir", path: "" },
+    { kind: "file", path: "../escaped.txt" },
+    { kind: "file", path: "/etc-escaped.txt" },
+    { kind: "file", path: "ok/../../../up.txt" },
+    { kind: "dir", path: "../outside-dir" },
+  ]);
+  await using client = await connect({ host: "127.0.0.1", port: rogue.addr.port, token: TOKEN });
+  const error = await client.get(["tree"], dest, { recursive: true }).catch((e) => e);
+  // The first name that leaves DEST ends the transfer: that server is not to be trusted further.
+  assertEquals(error.code, ErrorCode.BadPath);
+  assertEquals(await listTree(parent.path), ["dest", "dest/tree"]);
+});
+
+Deno.test("get() refuses a server name that walks through a symlink out of DEST", async () => {
+  await using parent = await tempDir();
+  await using outside = await tempDir();
+  const dest = `${parent.path}/dest`;
+  await Deno.mkdir(`${dest}/tree`, { recursive: true });
+  await Deno.symlink(outside.path, `${dest}/tree/link`);
+  await using rogue = rogueServer([{ kind: "dir", path: "" }, { kind: "file", path: "link/planted.txt" }, { kind: "file", path: "fine.txt" }]);
+  await using client = await connect({ host: "127.0.0.1", port: rogue.addr.port, token: TOKEN });
+  const summary = await client.get(["tree"], dest, { recursive: true });
+  assertEquals([summary.files, summary.failures[0]?.code], [1, ErrorCode.BadPath]);
+  assertEquals(await listTree(outside.path), []);
+  assertEquals(await Deno.readTextFile(`${dest}/tree/fine.txt`), "pwned");
+});
