@@ -275,19 +275,8 @@ function timedOut(host: string, port: number): FerryError {
 }
 
 /**
- * Connects to a ferry server and authenticates with the shared token.
- *
- * @example Send a folder and report progress
- * ```ts ignore
- * import { connect } from "./mod.ts";
- *
- * await using client = await connect({ host: "pi.local", token: Deno.env.get("FERRY_TOKEN")! });
- * const summary = await client.send(["./photos"], "backup/", {
- *   recursive: true,
- *   onProgress: (p) => console.log(`${p.bytesDone} of ${p.bytesTotal} bytes`),
- * });
- * console.log(`${summary.files} files sent`);
- * ```
+ * Connects to a ferry server and authenticates with the shared token. See
+ * mod.ts for an example.
  */
 export function connect(options: ConnectOptions): Promise<FerryClient> {
   return FerryClient.connect(options);

@@ -35,9 +35,9 @@ export class FrameReader {
   #end = 0;
   #frame: Frame = { kind: 0 as Kind, id: 0, payload: this.#buffer.subarray(0, 0) };
   /** performance.now() of the last bytes received, for idle timeouts. */
-  lastActivity = performance.now();
+  lastActivity: number = performance.now();
   /** Bytes received so far. */
-  bytesRead = 0;
+  bytesRead: number = 0;
 
   constructor(transport: Transport) {
     this.#transport = transport;

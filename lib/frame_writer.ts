@@ -35,9 +35,9 @@ export class FrameWriter {
   #flushQueued = false;
   #failure: unknown = undefined;
   /** Bytes handed to the transport so far. */
-  bytesWritten = 0;
+  bytesWritten: number = 0;
   /** performance.now() of the last completed write, for idle timeouts. */
-  lastActivity = performance.now();
+  lastActivity: number = performance.now();
 
   constructor(transport: Transport) {
     this.#transport = transport;

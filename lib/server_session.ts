@@ -188,7 +188,9 @@ export class ServerSession {
       await upload.discard();
       throw new FerryError(
         ErrorCode.Protocol,
-        `"${printable(upload.shownAs)}" ended after ${upload.received} of ${upload.meta.size} bytes`,
+        `"${
+          printable(upload.shownAs)
+        }" ended after ${upload.received} of ${upload.meta.size} bytes`,
       );
     }
     const digest = expectSize(frame.payload, DIGEST_SIZE, "A digest").slice();
@@ -205,7 +207,9 @@ export class ServerSession {
       this.#log({ action: "put", path: upload.shownAs, bytes: upload.meta.size, ok: true });
       await this.#reply(id, EMPTY);
     } catch (error) {
-      await this.#refuse(id, "put", upload.shownAs, error).catch(() => {/* the connection is gone */});
+      await this.#refuse(id, "put", upload.shownAs, error).catch(
+        () => {/* the connection is gone */},
+      );
     }
   }
 

@@ -25,7 +25,10 @@ export function assertThrows<E extends Error>(fn: () => unknown, errorClass: Err
   throw new Error(`Expected ${errorClass.name} to be thrown`);
 }
 
-export async function assertRejects<E extends Error>(fn: () => Promise<unknown>, errorClass: ErrorClass<E>): Promise<E> {
+export async function assertRejects<E extends Error>(
+  fn: () => Promise<unknown>,
+  errorClass: ErrorClass<E>,
+): Promise<E> {
   try {
     await fn();
   } catch (error) {

@@ -2,7 +2,7 @@
 // port 0, and raw protocol peers that speak ferry's codec directly (to send
 // what a well-behaved client or server never would).
 
-import { FerryClient, connect } from "../lib/client.ts";
+import { connect, type FerryClient } from "../lib/client.ts";
 import { Kind } from "../lib/frame.ts";
 import { type Frame, FrameReader } from "../lib/frame_reader.ts";
 import { FrameWriter } from "../lib/frame_writer.ts";
@@ -12,8 +12,7 @@ import type { Transport } from "../lib/transport.ts";
 
 export const TOKEN = "test-token-0123456789abcdef";
 
-/** The permissions the shipped binary runs with; CLI tests use exactly these. */
-export const SHIPPED_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+export { SHIPPED_PERMISSIONS } from "../scripts/permissions.ts";
 
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -166,15 +165,18 @@ export class RawClient implements AsyncDisposable {
   async drain(): Promise<{ kind: Kind; text: string }[]> {
     const frames: { kind: Kind; text: string }[] = [];
     try {
-      for (let frame = await this.next(); frame !== null; frame = await this.next()) frames.push(frame);
+      for (let frame = await this.next(); frame !== null; frame = await this.next()) {
+        frames.push(frame);
+      }
     } catch { /* a protocol error while reading what the server sent last */ }
     return frames;
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     try {
       this.conn.close();
     } catch { /* closed by the server */ }
+    return Promise.resolve();
   }
 }
 
@@ -186,7 +188,11 @@ export const json = (value: unknown): Uint8Array => new TextEncoder().encode(JSO
  * A TCP proxy in front of `port` that flips one byte at `offset` of the
  * stream flowing in `direction`, once, for every connection.
  */
-export function corruptingProxy(port: number, direction: "to-server" | "to-client", offset: number): Deno.TcpListener & AsyncDisposable {
+export function corruptingProxy(
+  port: number,
+  direction: "to-server" | "to-client",
+  offset: number,
+): Deno.TcpListener & AsyncDisposable {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const pipes: Promise<void>[] = [];
   const pipe = async (from: Deno.Conn, to: Deno.Conn, corrupt: boolean) => {
@@ -210,7 +216,10 @@ export function corruptingProxy(port: number, direction: "to-server" | "to-clien
   const accepting = (async () => {
     for await (const client of listener) {
       const server = await Deno.connect({ hostname: "127.0.0.1", port });
-      pipes.push(pipe(client, server, direction === "to-server"), pipe(server, client, direction === "to-client"));
+      pipes.push(
+        pipe(client, server, direction === "to-server"),
+        pipe(server, client, direction === "to-client"),
+      );
     }
   })();
   return Object.assign(listener, {

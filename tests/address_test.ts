@@ -3,7 +3,11 @@ import { parseRemote } from "../lib/address.ts";
 import { UsageError } from "../lib/errors.ts";
 
 Deno.test("parseRemote() reads ferry:// URLs with optional port and IPv6 hosts", () => {
-  assertEquals(parseRemote("ferry://pi.local/photos/a.jpg"), { host: "pi.local", port: undefined, path: "/photos/a.jpg" });
+  assertEquals(parseRemote("ferry://pi.local/photos/a.jpg"), {
+    host: "pi.local",
+    port: undefined,
+    path: "/photos/a.jpg",
+  });
   assertEquals(parseRemote("ferry://pi:9000/"), { host: "pi", port: 9000, path: "/" });
   assertEquals(parseRemote("ferry://[::1]:7717/x"), { host: "::1", port: 7717, path: "/x" });
   assertEquals(parseRemote("ferry://[fe80::1]"), { host: "fe80::1", port: undefined, path: "" });
@@ -11,7 +15,11 @@ Deno.test("parseRemote() reads ferry:// URLs with optional port and IPv6 hosts",
 });
 
 Deno.test("parseRemote() reads scp-style HOST:PATH and [IPV6]:PATH", () => {
-  assertEquals(parseRemote("pi:logs/app.log"), { host: "pi", port: undefined, path: "logs/app.log" });
+  assertEquals(parseRemote("pi:logs/app.log"), {
+    host: "pi",
+    port: undefined,
+    path: "logs/app.log",
+  });
   assertEquals(parseRemote("pi:"), { host: "pi", port: undefined, path: "" });
   assertEquals(parseRemote("192.168.1.5:/"), { host: "192.168.1.5", port: undefined, path: "/" });
   assertEquals(parseRemote("[::1]:a/b"), { host: "::1", port: undefined, path: "a/b" });
@@ -24,7 +32,17 @@ Deno.test("parseRemote() leaves local paths alone, as scp does", () => {
 });
 
 Deno.test("parseRemote() refuses bad ports and hosts with a usage error", () => {
-  for (const bad of ["ferry://h:0/", "ferry://h:70000/", "ferry://h:x/", "ferry:///p", "ferry://[::1/x", "bad host:x", "[zz]:x"]) {
+  for (
+    const bad of [
+      "ferry://h:0/",
+      "ferry://h:70000/",
+      "ferry://h:x/",
+      "ferry:///p",
+      "ferry://[::1/x",
+      "bad host:x",
+      "[zz]:x",
+    ]
+  ) {
     assertThrows(() => parseRemote(bad), UsageError);
   }
 });

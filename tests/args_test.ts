@@ -5,27 +5,41 @@ import { parseSendArgs } from "../commands/send.ts";
 import { formatEvent, parseServeArgs } from "../commands/serve.ts";
 
 Deno.test("parseSendArgs() reads sources, destination and flags", () => {
-  assertEquals(parseSendArgs(["-r", "a", "b", "pi:dst/", "--json", "-P", "9000", "--token-file", "t"]), {
-    sources: ["a", "b"],
-    dest: { host: "pi", port: undefined, path: "dst/" },
-    recursive: true,
-    quiet: false,
-    json: true,
-    port: 9000,
-    tokenFile: "t",
-  });
+  assertEquals(
+    parseSendArgs(["-r", "a", "b", "pi:dst/", "--json", "-P", "9000", "--token-file", "t"]),
+    {
+      sources: ["a", "b"],
+      dest: { host: "pi", port: undefined, path: "dst/" },
+      recursive: true,
+      quiet: false,
+      json: true,
+      port: 9000,
+      tokenFile: "t",
+    },
+  );
   assertEquals(parseSendArgs(["--help"]), "help");
 });
 
 Deno.test("parseSendArgs() refuses a local destination, a remote source, unknown flags and bad ports", () => {
-  for (const argv of [["a"], ["a", "b"], ["pi:a", "pi:b"], ["--frobnicate", "a", "pi:"], ["-P", "0", "a", "pi:"], ["--token", "x", "a", "pi:"]]) {
+  for (
+    const argv of [["a"], ["a", "b"], ["pi:a", "pi:b"], ["--frobnicate", "a", "pi:"], [
+      "-P",
+      "0",
+      "a",
+      "pi:",
+    ], ["--token", "x", "a", "pi:"]]
+  ) {
     assertThrows(() => parseSendArgs(argv), UsageError);
   }
 });
 
 Deno.test("parseGetArgs() defaults DEST to the current folder and needs one server", () => {
   const one = parseGetArgs(["pi:logs/app.log"]);
-  assertEquals(one !== "help" && [one.sources, one.dest, one.remote.host], [["logs/app.log"], ".", "pi"]);
+  assertEquals(one !== "help" && [one.sources, one.dest, one.remote.host], [
+    ["logs/app.log"],
+    ".",
+    "pi",
+  ]);
   const two = parseGetArgs(["-r", "pi:a", "pi:b", "out"]);
   assertEquals(two !== "help" && [two.sources, two.dest, two.recursive], [["a", "b"], "out", true]);
   assertThrows(() => parseGetArgs(["pi:a", "other:b"]), UsageError);
@@ -45,13 +59,26 @@ Deno.test("parseServeArgs() applies documented defaults and validates values", (
     graceMs: 10_000,
   });
   const custom = parseServeArgs(["/srv", "--port", "0", "--log", "json", "--grace", "0"]);
-  assertEquals(custom !== "help" && [custom.root, custom.port, custom.log, custom.graceMs], ["/srv", 0, "json", 0]);
+  assertEquals(custom !== "help" && [custom.root, custom.port, custom.log, custom.graceMs], [
+    "/srv",
+    0,
+    "json",
+    0,
+  ]);
   for (const argv of [["a", "b"], ["--log", "xml"], ["--port", "-1"], ["--max-conns", "0"]]) {
     assertThrows(() => parseServeArgs(argv), UsageError);
   }
 });
 
 Deno.test("formatEvent() escapes control characters in logged paths", () => {
-  const line = formatEvent({ time: "T", remote: "r", action: "put", path: "a\x1b[2Jb", ok: false, code: "bad_path", message: "m" }, "text");
+  const line = formatEvent({
+    time: "T",
+    remote: "r",
+    action: "put",
+    path: "a\x1b[2Jb",
+    ok: false,
+    code: "bad_path",
+    message: "m",
+  }, "text");
   assertEquals(line, `T r put "a\\x1b[2Jb" refused bad_path: m`);
 });

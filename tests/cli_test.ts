@@ -3,7 +3,16 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { TEMP_PREFIX } from "../lib/incoming_file.ts";
-import { corruptingProxy, exists, listTree, MAIN, patternBytes, SHIPPED_PERMISSIONS, tempDir, TOKEN } from "./_helpers.ts";
+import {
+  corruptingProxy,
+  exists,
+  listTree,
+  MAIN,
+  patternBytes,
+  SHIPPED_PERMISSIONS,
+  tempDir,
+  TOKEN,
+} from "./_helpers.ts";
 
 interface Run {
   code: number;
@@ -29,7 +38,8 @@ async function ferry(args: string[], env: Record<string, string> = {}): Promise<
 
 /** `ferry serve` as a subprocess; resolves once it printed its address. */
 async function serveProcess(root: string, extra: string[] = [], env: Record<string, string> = {}) {
-  const child = ferryCommand(["serve", root, "--host", "127.0.0.1", "--port", "0", ...extra], env).spawn();
+  const child = ferryCommand(["serve", root, "--host", "127.0.0.1", "--port", "0", ...extra], env)
+    .spawn();
   const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let log = "";
   let port = 0;
@@ -89,11 +99,31 @@ Deno.test("serve, send -r and get -r from the command line, with a JSON summary"
   await Deno.writeFile(`${local.path}/tree/a.bin`, patternBytes(300_000));
   await Deno.writeTextFile(`${local.path}/tree/sub/b.txt`, "b");
   await using server = await serveProcess(root.path, ["--log", "json"]);
-  const sent = await ferry(["send", "-r", "--json", `${local.path}/tree`, `127.0.0.1:backup/`, "-P", String(server.port)]);
+  const sent = await ferry([
+    "send",
+    "-r",
+    "--json",
+    `${local.path}/tree`,
+    `127.0.0.1:backup/`,
+    "-P",
+    String(server.port),
+  ]);
   assertEquals(sent.code, 0, sent.stderr);
   const summary = JSON.parse(sent.stdout);
-  assertEquals([summary.files, summary.bytes, summary.skipped, summary.errors, typeof summary.seconds], [2, 300_001, 0, 0, "number"]);
-  const got = await ferry(["get", "-r", "-q", `ferry://127.0.0.1:${server.port}/backup/tree`, `${local.path}/copy`]);
+  assertEquals([
+    summary.files,
+    summary.bytes,
+    summary.skipped,
+    summary.errors,
+    typeof summary.seconds,
+  ], [2, 300_001, 0, 0, "number"]);
+  const got = await ferry([
+    "get",
+    "-r",
+    "-q",
+    `ferry://127.0.0.1:${server.port}/backup/tree`,
+    `${local.path}/copy`,
+  ]);
   assertEquals([got.code, got.stdout, got.stderr], [0, "", ""]);
   assertEquals(await Deno.readFile(`${local.path}/copy/a.bin`), patternBytes(300_000));
   const stopped = await server.stop();
@@ -109,13 +139,21 @@ Deno.test("a wrong or missing token exits 3 and writes nothing", async () => {
   await Deno.writeTextFile(`${local.path}/f`, "f");
   await using server = await serveProcess(root.path);
   const address = `ferry://127.0.0.1:${server.port}/f`;
-  const wrong = await ferry(["send", `${local.path}/f`, address], { FERRY_TOKEN: "a-wrong-token-of-length" });
+  const wrong = await ferry(["send", `${local.path}/f`, address], {
+    FERRY_TOKEN: "a-wrong-token-of-length",
+  });
   assertEquals(wrong.code, 3);
   assert(wrong.stderr.includes("token"), wrong.stderr);
-  const missing = await ferry(["send", `${local.path}/f`, address], { FERRY_TOKEN: "", HOME: home.path, XDG_CONFIG_HOME: "" });
+  const missing = await ferry(["send", `${local.path}/f`, address], {
+    FERRY_TOKEN: "",
+    HOME: home.path,
+    XDG_CONFIG_HOME: "",
+  });
   assertEquals(missing.code, 3);
   assert(missing.stderr.includes("No token"), missing.stderr);
-  const json = await ferry(["send", "--json", `${local.path}/f`, address], { FERRY_TOKEN: "a-wrong-token-of-length" });
+  const json = await ferry(["send", "--json", `${local.path}/f`, address], {
+    FERRY_TOKEN: "a-wrong-token-of-length",
+  });
   assertEquals(JSON.parse(json.stderr).code, "auth_failed");
   assertEquals(await listTree(root.path), []);
 });
@@ -126,7 +164,13 @@ Deno.test("paths that leave the root exit 3; a missing remote file exits 4", asy
   await Deno.writeTextFile(`${local.path}/f`, "f");
   await using server = await serveProcess(root.path);
   for (const dest of ["../x", "/../../etc/x", "a/../../b"]) {
-    const run = await ferry(["send", `${local.path}/f`, `127.0.0.1:${dest}`, "-P", String(server.port)]);
+    const run = await ferry([
+      "send",
+      `${local.path}/f`,
+      `127.0.0.1:${dest}`,
+      "-P",
+      String(server.port),
+    ]);
     assertEquals(run.code, 3, dest);
     assert(run.stderr.includes("Refused path"), run.stderr);
   }
@@ -142,7 +186,13 @@ Deno.test("a corrupted transfer exits 7 and leaves the old file", async () => {
   await Deno.writeFile(`${local.path}/data.bin`, patternBytes(1024 * 1024));
   await using server = await serveProcess(root.path);
   await using proxy = corruptingProxy(server.port, "to-server", 250_000);
-  const run = await ferry(["send", `${local.path}/data.bin`, `127.0.0.1:data.bin`, "-P", String(proxy.addr.port)]);
+  const run = await ferry([
+    "send",
+    `${local.path}/data.bin`,
+    `127.0.0.1:data.bin`,
+    "-P",
+    String(proxy.addr.port),
+  ]);
   assertEquals(run.code, 7, run.stderr);
   assertEquals(await Deno.readTextFile(`${root.path}/data.bin`), "old");
 });
@@ -154,14 +204,28 @@ Deno.test("a client killed mid-file leaves no file and no temporary, and the ser
   using big = await Deno.open(`${local.path}/big.bin`, { write: true, create: true });
   await big.truncate(4 * 1024 ** 3);
   await using server = await serveProcess(root.path);
-  const sender = ferryCommand(["send", `${local.path}/big.bin`, `127.0.0.1:big.bin`, "-P", String(server.port)]).spawn();
-  while (!(await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) await new Promise((r) => setTimeout(r, 2));
+  const sender = ferryCommand([
+    "send",
+    `${local.path}/big.bin`,
+    `127.0.0.1:big.bin`,
+    "-P",
+    String(server.port),
+  ]).spawn();
+  while (!(await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) {
+    await new Promise((r) => setTimeout(r, 2));
+  }
   sender.kill("SIGKILL");
   await sender.output();
   while ((await listTree(root.path)).length > 0) await new Promise((r) => setTimeout(r, 10));
   assert(!(await exists(`${root.path}/big.bin`)));
   await Deno.writeTextFile(`${local.path}/small.txt`, "after");
-  const after = await ferry(["send", `${local.path}/small.txt`, `127.0.0.1:small.txt`, "-P", String(server.port)]);
+  const after = await ferry([
+    "send",
+    `${local.path}/small.txt`,
+    `127.0.0.1:small.txt`,
+    "-P",
+    String(server.port),
+  ]);
   assertEquals(after.code, 0, after.stderr);
   assertEquals(await listTree(root.path), ["small.txt"]);
 });
@@ -176,10 +240,16 @@ Deno.test("serve with no token creates one with mode 0600 and clients on the mac
   assertEquals((await Deno.stat(tokenFile)).mode! & 0o777, 0o600);
   assert((await Deno.readTextFile(tokenFile)).trim().length >= 40);
   await Deno.writeTextFile(`${local.path}/f`, "f");
-  const run = await ferry(["send", `${local.path}/f`, `127.0.0.1:f`, "-P", String(server.port)], env);
+  const run = await ferry(
+    ["send", `${local.path}/f`, `127.0.0.1:f`, "-P", String(server.port)],
+    env,
+  );
   assertEquals(run.code, 0, run.stderr);
   const stopped = await server.stop();
   assertEquals(stopped.code, 0);
   assert(stopped.log.includes("created a new token"), stopped.log);
-  assert(!stopped.log.includes((await Deno.readTextFile(tokenFile)).trim()), "the token itself is never printed");
+  assert(
+    !stopped.log.includes((await Deno.readTextFile(tokenFile)).trim()),
+    "the token itself is never printed",
+  );
 });

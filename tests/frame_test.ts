@@ -102,7 +102,12 @@ Deno.test("FrameReader decodes frames delivered one byte at a time", async () =>
 Deno.test("FrameReader reads full-size DATA frames back to back", async () => {
   const a = patternBytes(MAX_DATA_PAYLOAD, 3);
   const b = patternBytes(MAX_DATA_PAYLOAD, 4);
-  const reader = new FrameReader(new ChunkedTransport(concat([frameBytes(Kind.Data, 1, a), frameBytes(Kind.Data, 1, b)]), 65536 + 5));
+  const reader = new FrameReader(
+    new ChunkedTransport(
+      concat([frameBytes(Kind.Data, 1, a), frameBytes(Kind.Data, 1, b)]),
+      65536 + 5,
+    ),
+  );
   assertEquals((await reader.read())?.payload, a);
   assertEquals((await reader.read())?.payload, b);
   assertEquals(await reader.read(), null);
@@ -110,7 +115,15 @@ Deno.test("FrameReader reads full-size DATA frames back to back", async () => {
 
 Deno.test("FrameReader treats EOF inside a header or a payload as a protocol error, not an end", async () => {
   const whole = frameBytes(Kind.Data, 1, patternBytes(100));
-  for (const cut of [1, FRAME_HEADER_SIZE - 1, FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + 50, whole.length - 1]) {
+  for (
+    const cut of [
+      1,
+      FRAME_HEADER_SIZE - 1,
+      FRAME_HEADER_SIZE,
+      FRAME_HEADER_SIZE + 50,
+      whole.length - 1,
+    ]
+  ) {
     const reader = new FrameReader(new ChunkedTransport(whole.subarray(0, cut), 3));
     const error = await assertRejects(() => reader.read(), FerryError);
     assertEquals(error.code, ErrorCode.Protocol, `cut at ${cut}`);
@@ -166,6 +179,12 @@ Deno.test("message decoders reject wrong types, out-of-range numbers and bad UTF
   for (const payload of bad) expectProtocolError(() => decodePut(payload), "PUT");
   expectProtocolError(() => decodeFile(encodeJson({ path: "a" })), "FILE");
   // Unknown fields are ignored (room for later versions); unknown error codes degrade.
-  assertEquals(decodePut(encodeJson({ path: "a", size: 1, mode: 0, mtime: 0, resume: true })).size, 1);
-  assertEquals(decodeError(encodeJson({ code: "from_the_future", message: "m" })).code, ErrorCode.Internal);
+  assertEquals(
+    decodePut(encodeJson({ path: "a", size: 1, mode: 0, mtime: 0, resume: true })).size,
+    1,
+  );
+  assertEquals(
+    decodeError(encodeJson({ code: "from_the_future", message: "m" })).code,
+    ErrorCode.Internal,
+  );
 });

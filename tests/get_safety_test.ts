@@ -11,7 +11,9 @@ import { authenticateClient } from "../lib/handshake.ts";
 import { json, Kind, listTree, tempDir, TOKEN } from "./_helpers.ts";
 
 /** Serves one connection: every GET is answered with `entries` (DIR or FILE with body). */
-function rogueServer(entries: { kind: "dir" | "file"; path: string }[]): Deno.TcpListener & AsyncDisposable {
+function rogueServer(
+  entries: { kind: "dir" | "file"; path: string }[],
+): Deno.TcpListener & AsyncDisposable {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const serving = (async () => {
     const conn = await listener.accept();
@@ -29,13 +31,19 @@ function rogueServer(entries: { kind: "dir" | "file"; path: string }[]): Deno.Tc
           const body = new TextEncoder().encode("pwned");
           const digest = await FileDigest.start();
           digest.update(body);
-          await writer.frame(Kind.File, id, json({ path: entry.path, size: body.length, mode: 0o644, mtime: 0 }));
+          await writer.frame(
+            Kind.File,
+            id,
+            json({ path: entry.path, size: body.length, mode: 0o644, mtime: 0 }),
+          );
           await writer.frame(Kind.Data, id, body);
           await writer.frame(Kind.End, id, digest.finish());
         }
         await writer.frame(Kind.Ok, id, json({ files: entries.length }), { flush: true });
       }
-    } catch { /* the client hung up */ } finally {
+    } catch {
+      /* the client hung up */
+    } finally {
       conn.close();
     }
   })();
@@ -71,7 +79,10 @@ Deno.test("get() refuses a server name that walks through a symlink out of DEST"
   const dest = `${parent.path}/dest`;
   await Deno.mkdir(`${dest}/tree`, { recursive: true });
   await Deno.symlink(outside.path, `${dest}/tree/link`);
-  await using rogue = rogueServer([{ kind: "dir", path: "" }, { kind: "file", path: "link/planted.txt" }, { kind: "file", path: "fine.txt" }]);
+  await using rogue = rogueServer([{ kind: "dir", path: "" }, {
+    kind: "file",
+    path: "link/planted.txt",
+  }, { kind: "file", path: "fine.txt" }]);
   await using client = await connect({ host: "127.0.0.1", port: rogue.addr.port, token: TOKEN });
   const summary = await client.get(["tree"], dest, { recursive: true });
   assertEquals([summary.files, summary.failures[0]?.code], [1, ErrorCode.BadPath]);

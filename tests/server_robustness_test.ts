@@ -6,9 +6,21 @@ import { assert, assertEquals } from "./_assert.ts";
 import { ErrorCode } from "../lib/errors.ts";
 import { encodeHeader, FRAME_HEADER_SIZE } from "../lib/frame.ts";
 import { TEMP_PREFIX } from "../lib/incoming_file.ts";
-import { connectTo, json, Kind, listTree, patternBytes, RawClient, startServer, tempDir } from "./_helpers.ts";
+import {
+  connectTo,
+  json,
+  Kind,
+  listTree,
+  patternBytes,
+  RawClient,
+  startServer,
+  tempDir,
+} from "./_helpers.ts";
 
-async function stillServes(server: Awaited<ReturnType<typeof startServer>>, local: string): Promise<void> {
+async function stillServes(
+  server: Awaited<ReturnType<typeof startServer>>,
+  local: string,
+): Promise<void> {
   await Deno.writeTextFile(`${local}/probe.txt`, "still here");
   await using client = await connectTo(server);
   const summary = await client.send([`${local}/probe.txt`], "probe.txt");
@@ -22,7 +34,15 @@ Deno.test("the server refuses every path that tries to leave the root, and write
   await using local = await tempDir();
   await using server = await startServer(root.path);
   await using raw = await RawClient.open(server);
-  const bad = ["../x", "/../../etc/x", "a/../../b", "a\0b", "a\\b", "n".repeat(5000), "a/\x1b]0;pwned\x07"];
+  const bad = [
+    "../x",
+    "/../../etc/x",
+    "a/../../b",
+    "a\0b",
+    "a\\b",
+    "n".repeat(5000),
+    "a/\x1b]0;pwned\x07",
+  ];
   for (const [i, path] of bad.entries()) {
     const id = i + 1;
     await raw.send(Kind.Put, id, put(path));
@@ -94,10 +114,14 @@ Deno.test("a client that disappears mid-file leaves no file and no temporary beh
   await raw.send(Kind.Data, 1, patternBytes(500_000));
   await raw.send(Kind.Put, 2, put("new.bin", 10_000_000)).catch(() => {});
   // The temporary exists while the upload runs...
-  while (!(await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) await new Promise((r) => setTimeout(r, 5));
+  while (!(await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
   raw.conn.close();
   // ...and is removed once the server sees the connection end.
-  while ((await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) await new Promise((r) => setTimeout(r, 5));
+  while ((await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
   assertEquals(await listTree(root.path), ["old.bin"]);
   assertEquals(await Deno.readTextFile(`${root.path}/old.bin`), "old");
   await stillServes(server, local.path);
@@ -144,7 +168,9 @@ Deno.test("close() lets an upload in progress finish, then stops", async () => {
   digest.update(body);
   await raw.send(Kind.Put, 1, put("late.bin", body.length));
   await raw.send(Kind.Data, 1, body.subarray(0, 50_000));
-  while (!(await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) await new Promise((r) => setTimeout(r, 5));
+  while (!(await listTree(root.path)).some((p) => p.startsWith(TEMP_PREFIX))) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
   const closing = server.close(5_000);
   await raw.send(Kind.Data, 1, body.subarray(50_000));
   await raw.send(Kind.End, 1, digest.finish());
@@ -159,7 +185,9 @@ Deno.test("repeated failed logins from one address are locked out", async () => 
   await using server = await startServer(root.path, { authFailureDelayMs: 0 });
   const { connect } = await import("../lib/client.ts");
   for (let i = 0; i < 12; i++) {
-    await connect({ host: "127.0.0.1", port: server.port, token: "wrong-token-wrong-token" }).catch(() => {});
+    await connect({ host: "127.0.0.1", port: server.port, token: "wrong-token-wrong-token" }).catch(
+      () => {},
+    );
   }
   assert(server.events.some((e) => e.message?.includes("Too many failed logins")));
   const error = await connectTo(server).catch((e) => e);

@@ -1,7 +1,16 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { connect } from "../lib/client.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import { corruptingProxy, connectTo, exists, listTree, patternBytes, startServer, tempDir, TOKEN } from "./_helpers.ts";
+import {
+  connectTo,
+  corruptingProxy,
+  exists,
+  listTree,
+  patternBytes,
+  startServer,
+  tempDir,
+  TOKEN,
+} from "./_helpers.ts";
 
 Deno.test("send() and get() move a folder tree byte for byte, keeping mode and mtime", async () => {
   await using root = await tempDir();
@@ -19,7 +28,10 @@ Deno.test("send() and get() move a folder tree byte for byte, keeping mode and m
   await using server = await startServer(root.path);
   await using client = await connectTo(server);
   const progress: number[] = [];
-  const sent = await client.send([`${local.path}/tree`], "backup/", { recursive: true, onProgress: (p) => progress.push(p.bytesDone) });
+  const sent = await client.send([`${local.path}/tree`], "backup/", {
+    recursive: true,
+    onProgress: (p) => progress.push(p.bytesDone),
+  });
   assertEquals([sent.files, sent.bytes, sent.errors], [3, big.length + 10, 0]);
   assertEquals(progress.at(-1), big.length + 10);
   assertEquals(await listTree(root.path), [
@@ -32,7 +44,10 @@ Deno.test("send() and get() move a folder tree byte for byte, keeping mode and m
     "backup/tree/sub/zero",
   ]);
   assertEquals(await Deno.readFile(`${root.path}/backup/tree/big.bin`), big);
-  assertEquals((await Deno.stat(`${root.path}/backup/tree/big.bin`)).mtime?.getTime(), mtime.getTime());
+  assertEquals(
+    (await Deno.stat(`${root.path}/backup/tree/big.bin`)).mtime?.getTime(),
+    mtime.getTime(),
+  );
   assertEquals((await Deno.stat(`${root.path}/backup/tree/sub/script.sh`)).mode! & 0o777, 0o750);
 
   const got = await client.get(["backup/tree"], back.path, { recursive: true });
@@ -54,15 +69,28 @@ Deno.test("send() follows cp: a file to a name, into an existing folder, and sev
   await client.send([`${local.path}/a.txt`], "renamed.txt");
   await client.send([`${local.path}/a.txt`], "existing");
   await client.send([`${local.path}/a.txt`, `${local.path}/b.txt`], "fresh");
-  assertEquals(await listTree(root.path), ["existing", "existing/a.txt", "fresh", "fresh/a.txt", "fresh/b.txt", "renamed.txt"]);
-  const error = await assertRejects(() => client.send([`${local.path}/a.txt`, `${local.path}/b.txt`], "renamed.txt"), FerryError);
+  assertEquals(await listTree(root.path), [
+    "existing",
+    "existing/a.txt",
+    "fresh",
+    "fresh/a.txt",
+    "fresh/b.txt",
+    "renamed.txt",
+  ]);
+  const error = await assertRejects(
+    () => client.send([`${local.path}/a.txt`, `${local.path}/b.txt`], "renamed.txt"),
+    FerryError,
+  );
   assertEquals(error.code, ErrorCode.NotDirectory);
 });
 
 Deno.test("a wrong token is refused with auth_failed and nothing is written", async () => {
   await using root = await tempDir();
   await using server = await startServer(root.path);
-  const error = await assertRejects(() => connect({ host: "127.0.0.1", port: server.port, token: "not-the-right-token" }), FerryError);
+  const error = await assertRejects(
+    () => connect({ host: "127.0.0.1", port: server.port, token: "not-the-right-token" }),
+    FerryError,
+  );
   assertEquals(error.code, ErrorCode.AuthFailed);
   assertEquals(await listTree(root.path), []);
   assertEquals(server.events.at(-1)?.code, ErrorCode.AuthFailed);
@@ -78,7 +106,11 @@ Deno.test("a corrupted upload keeps the old file and reports digest_mismatch", a
   await using proxy = corruptingProxy(server.port, "to-server", 200_000);
   await using client = await connect({ host: "127.0.0.1", port: proxy.addr.port, token: TOKEN });
   const summary = await client.send([`${local.path}/keep.bin`], "keep.bin");
-  assertEquals([summary.files, summary.errors, summary.failures[0]?.code], [0, 1, ErrorCode.DigestMismatch]);
+  assertEquals([summary.files, summary.errors, summary.failures[0]?.code], [
+    0,
+    1,
+    ErrorCode.DigestMismatch,
+  ]);
   assertEquals(await Deno.readTextFile(`${root.path}/keep.bin`), "old contents");
   assertEquals(await listTree(root.path), ["keep.bin"]);
 });
@@ -104,14 +136,22 @@ Deno.test("several clients send different trees at once and every file arrives i
   const clients = 8;
   await Promise.all(Array.from({ length: clients }, async (_, c) => {
     await Deno.mkdir(`${local.path}/t${c}`);
-    for (let f = 0; f < 20; f++) await Deno.writeFile(`${local.path}/t${c}/f${f}`, patternBytes(1000 + c * 997 + f * 131, c * 100 + f + 1));
+    for (let f = 0; f < 20; f++) {
+      await Deno.writeFile(
+        `${local.path}/t${c}/f${f}`,
+        patternBytes(1000 + c * 997 + f * 131, c * 100 + f + 1),
+      );
+    }
     await using client = await connectTo(server);
     const summary = await client.send([`${local.path}/t${c}`], "/", { recursive: true });
     assertEquals([summary.files, summary.errors], [20, 0]);
   }));
   for (let c = 0; c < clients; c++) {
     for (let f = 0; f < 20; f++) {
-      assertEquals(await Deno.readFile(`${root.path}/t${c}/f${f}`), patternBytes(1000 + c * 997 + f * 131, c * 100 + f + 1));
+      assertEquals(
+        await Deno.readFile(`${root.path}/t${c}/f${f}`),
+        patternBytes(1000 + c * 997 + f * 131, c * 100 + f + 1),
+      );
     }
   }
 });
@@ -122,8 +162,14 @@ Deno.test("get() of a missing path fails with not_found and a folder without rec
   await Deno.mkdir(`${root.path}/dir`);
   await using server = await startServer(root.path);
   await using client = await connectTo(server);
-  assertEquals((await assertRejects(() => client.get(["nope"], local.path), FerryError)).code, ErrorCode.NotFound);
-  assertEquals((await assertRejects(() => client.get(["dir"], local.path), FerryError)).code, ErrorCode.IsDirectory);
+  assertEquals(
+    (await assertRejects(() => client.get(["nope"], local.path), FerryError)).code,
+    ErrorCode.NotFound,
+  );
+  assertEquals(
+    (await assertRejects(() => client.get(["dir"], local.path), FerryError)).code,
+    ErrorCode.IsDirectory,
+  );
   assertEquals(await listTree(local.path), []);
 });
 
@@ -142,7 +188,10 @@ Deno.test("get() skips symlinks inside a tree and refuses a symlink that leads o
   assertEquals([summary.files, summary.skipped], [1, 1]);
   assertEquals(await listTree(local.path), ["tree", "tree/ok.txt"]);
   for (const path of ["escape/secret", "escape", "tree/link"]) {
-    const error = await assertRejects(() => client.get([path], `${local.path}/x`, { recursive: true }), FerryError);
+    const error = await assertRejects(
+      () => client.get([path], `${local.path}/x`, { recursive: true }),
+      FerryError,
+    );
     assertEquals(error.code, ErrorCode.BadPath, path);
   }
   assertEquals(await listTree(local.path), ["tree", "tree/ok.txt"]);

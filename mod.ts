@@ -1,0 +1,48 @@
+/**
+ * ferry as a library: the same client and server the `ferry` command uses,
+ * with Promises, progress callbacks and AbortSignal.
+ *
+ * A client sends and gets files and folders over one authenticated
+ * connection. Every file is verified with its digest and committed
+ * atomically on the receiving side before the Promise resolves.
+ *
+ * @example Serve a folder, send a file to it and get it back
+ * ```ts
+ * import { connect, FerryServer } from "./mod.ts";
+ *
+ * const root = await Deno.makeTempDir();
+ * const local = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${local}/hello.txt`, "hello");
+ *
+ * const token = "a-long-shared-secret-token";
+ * await using server = await FerryServer.listen({ root, token, host: "127.0.0.1", port: 0 });
+ * await using client = await connect({ host: "127.0.0.1", port: server.port, token });
+ *
+ * const sent = await client.send([`${local}/hello.txt`], "inbox/", {
+ *   onProgress: (p) => console.log(`${p.bytesDone}/${p.bytesTotal} bytes`),
+ * });
+ * console.log(`${sent.files} file sent in ${sent.seconds.toFixed(3)} s`);
+ *
+ * await client.get(["inbox/hello.txt"], `${local}/copy.txt`);
+ * console.log(await Deno.readTextFile(`${local}/copy.txt`)); // "hello"
+ *
+ * await Deno.remove(root, { recursive: true });
+ * await Deno.remove(local, { recursive: true });
+ * ```
+ *
+ * @module
+ */
+
+export { connect, type ConnectOptions, FerryClient } from "./lib/client.ts";
+export { DEFAULT_PORT, FerryServer, type ServerEvent, type ServerOptions } from "./lib/server.ts";
+export type { Progress, TransferOptions, TransferSummary } from "./lib/transfer.ts";
+export {
+  ErrorCode,
+  EXIT_CODES,
+  exitCodeFor,
+  FerryError,
+  isRetriableError,
+  UsageError,
+} from "./lib/errors.ts";
+export { parseRemote, type RemoteAddress } from "./lib/address.ts";
+export { clientToken, defaultTokenFile, generateToken, serverToken } from "./lib/token.ts";
