@@ -25,7 +25,8 @@ const RUNS = 3;
 const TOKEN = "bench-token-0123456789abcdef";
 const root = new URL("..", import.meta.url).pathname;
 const data = `${root}bench-data`;
-const print = (line: string): void => void Deno.stdout.writeSync(new TextEncoder().encode(line + "\n"));
+const print = (line: string): void =>
+  void Deno.stdout.writeSync(new TextEncoder().encode(line + "\n"));
 const log = (line: string) => Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
 
 async function exists(path: string): Promise<boolean> {
