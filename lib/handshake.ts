@@ -15,6 +15,21 @@ import type { FrameWriter } from "./frame_writer.ts";
 import { decodeError, errorFromMessage, expectSize, NONCE_SIZE, PROOF_SIZE } from "./messages.ts";
 
 const encoder = new TextEncoder();
+
+/**
+ * The peer's nonce: the first 32 bytes of HELLO. Bytes after it are reserved
+ * for a capabilities object in later versions and ignored here, so adding
+ * capabilities needs no version break.
+ */
+function helloNonce(payload: Uint8Array): Uint8Array {
+  if (payload.length < NONCE_SIZE) {
+    throw new FerryError(
+      ErrorCode.Protocol,
+      `A HELLO must carry a ${NONCE_SIZE}-byte nonce, got ${payload.length} bytes`,
+    );
+  }
+  return payload.slice(0, NONCE_SIZE);
+}
 const CLIENT_LABEL = encoder.encode("ferry v1 client proof");
 const SERVER_LABEL = encoder.encode("ferry v1 server proof");
 
@@ -59,7 +74,7 @@ export async function authenticateToServer(
   await writer.frame(Kind.Hello, 0, clientNonce, { flush: true });
   await reader.readPreamble();
   const hello = await expectFrame(reader, Kind.Hello, "the greeting");
-  const serverNonce = expectSize(hello.payload, NONCE_SIZE, "A nonce").slice();
+  const serverNonce = helloNonce(hello.payload);
   await writer.frame(Kind.Auth, 0, proof(token, CLIENT_LABEL, serverNonce, clientNonce), {
     flush: true,
   });
@@ -91,7 +106,7 @@ export async function authenticateClient(
   await writer.frame(Kind.Hello, 0, serverNonce, { flush: true });
   await reader.readPreamble();
   const hello = await expectFrame(reader, Kind.Hello, "the greeting");
-  const clientNonce = expectSize(hello.payload, NONCE_SIZE, "A nonce").slice();
+  const clientNonce = helloNonce(hello.payload);
   const auth = await expectFrame(reader, Kind.Auth, "authentication");
   if (!matches(proof(token, CLIENT_LABEL, serverNonce, clientNonce), auth.payload)) return false;
   await writer.frame(Kind.AuthOk, 0, proof(token, SERVER_LABEL, clientNonce, serverNonce), {
