@@ -145,7 +145,7 @@ export class FerryClient {
       });
       this.#writer.frame(kind, id, payload, { flush: true }).catch((error) => {
         this.finish(id);
-        reject(this.#connectionError(error));
+        reject(this.connectionError(error));
       });
     });
   }
@@ -209,16 +209,11 @@ export class FerryClient {
     await this.close();
   }
 
-  /** The error a failed connection surfaces as, for transfer code. */
-  #connectionError(error: unknown): FerryError {
+  /** The error a transfer reports for a failure on this connection: the first failure wins. */
+  connectionError(error: unknown): FerryError {
     if (this.#failure !== undefined) return this.#failure;
     if (this.#closed) return new FerryError(ErrorCode.Aborted, "The connection was closed");
     return toFerryError(error, "talk to", `${this.host}:${this.port}`);
-  }
-
-  /** Wraps any error from the connection into the error transfers report. */
-  connectionError(error: unknown): FerryError {
-    return this.#connectionError(error);
   }
 
   async #readLoop(): Promise<void> {
