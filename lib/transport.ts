@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+import { ErrorCode, FerryError } from "./errors.ts";
 
 /** What the frame reader and writer need from a connection. */
 export interface Transport {
@@ -45,6 +45,10 @@ export async function connectTcp(
         { cause: error },
       );
     }
-    throw toFerryError(error, "connect to", target);
+    // Every failure to connect (unknown host, unreachable network, timeout) is a connection failure.
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new FerryError(ErrorCode.Connection, `Cannot connect to ${target}: ${detail}`, {
+      cause: error,
+    });
   }
 }

@@ -253,3 +253,14 @@ Deno.test("serve with no token creates one with mode 0600 and clients on the mac
     "the token itself is never printed",
   );
 });
+
+Deno.test("a server that is not listening exits 5 with a hint", async () => {
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${local.path}/f`, "f");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const run = await ferry(["send", `${local.path}/f`, `127.0.0.1:f`, "-P", String(port)]);
+  assertEquals(run.code, 5);
+  assert(run.stderr.includes("ferry serve"), run.stderr);
+});
