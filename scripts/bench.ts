@@ -92,6 +92,19 @@ function freePort(): number {
   return port;
 }
 
+/** Waits until a server accepts connections on `port` (bounded: 20 s). */
+async function waitForPort(port: number): Promise<void> {
+  for (let tries = 0; tries < 400; tries++) {
+    const up = await Deno.connect({ hostname: "127.0.0.1", port }).then(
+      (c) => (c.close(), true),
+      () => false,
+    );
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`Nothing listens on 127.0.0.1:${port} after 20 s`);
+}
+
 interface Tool {
   name: string;
   start(): Promise<void>;
@@ -132,14 +145,7 @@ function ferryTool(serverRoot: string): Tool {
         stderr: "null",
         stdout: "null",
       }).spawn();
-      while (
-        !await Deno.connect({ hostname: "127.0.0.1", port }).then(
-          (c) => (c.close(), true),
-          () => false,
-        )
-      ) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitForPort(port);
     },
     async stop() {
       server?.kill("SIGTERM");
@@ -174,14 +180,7 @@ function rsyncDaemonTool(serverRoot: string): Tool {
         stdout: "null",
         stderr: "null",
       }).spawn();
-      while (
-        !await Deno.connect({ hostname: "127.0.0.1", port }).then(
-          (c) => (c.close(), true),
-          () => false,
-        )
-      ) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitForPort(port);
     },
     async stop() {
       daemon?.kill("SIGTERM");
