@@ -263,13 +263,14 @@ export class ServerSession {
           }
         }
       }
+      this.#log({ action: "get", path: request.path, files, bytes, ok: true });
+      await this.#reply(id, encodeJson({ files, bytes, skipped }));
     } catch (error) {
+      await this.#refuse(id, "get", request.path, error);
+    } finally {
+      // Busy until the final reply is queued, so a graceful shutdown waits for it.
       this.#streaming = false;
-      return await this.#refuse(id, "get", request.path, error);
     }
-    this.#streaming = false;
-    this.#log({ action: "get", path: request.path, files, bytes, ok: true });
-    await this.#reply(id, encodeJson({ files, bytes, skipped }));
   }
 
   /** Sends one file of a GET; a file that cannot be read becomes a NOTICE. */
