@@ -10,6 +10,10 @@ import { exitCodeFor, FerryError, UsageError } from "./lib/errors.ts";
 import { printable } from "./lib/safe_path.ts";
 import { printErr, printOut } from "./commands/_output.ts";
 import * as getCommand from "./commands/get.ts";
+import * as lsCommand from "./commands/ls.ts";
+import * as mkdirCommand from "./commands/mkdir.ts";
+import * as mvCommand from "./commands/mv.ts";
+import * as rmCommand from "./commands/rm.ts";
 import * as sendCommand from "./commands/send.ts";
 import * as serveCommand from "./commands/serve.ts";
 
@@ -56,6 +60,30 @@ const COMMANDS: Record<string, Command> = {
     getCommand.HELP,
     getCommand.parseGetArgs,
     getCommand.get,
+  ),
+  ls: command(
+    "List remote files and folders",
+    lsCommand.HELP,
+    lsCommand.parseLsArgs,
+    lsCommand.ls,
+  ),
+  mkdir: command(
+    "Make remote folders",
+    mkdirCommand.HELP,
+    mkdirCommand.parseMkdirArgs,
+    mkdirCommand.mkdir,
+  ),
+  rm: command(
+    "Remove remote files and folders",
+    rmCommand.HELP,
+    rmCommand.parseRmArgs,
+    rmCommand.rm,
+  ),
+  mv: command(
+    "Rename or move within a server",
+    mvCommand.HELP,
+    mvCommand.parseMvArgs,
+    mvCommand.mv,
   ),
 };
 

@@ -1,16 +1,47 @@
 /**
  * Writing lines to stdout and stderr. Synchronous, so that a line is out
- * before main exits.
+ * before main exits; long output is batched into few writes.
  *
  * @module
  */
 
+import { printable } from "../lib/safe_path.ts";
+
 const encoder = new TextEncoder();
 
+function writeAllSync(stream: typeof Deno.stdout, bytes: Uint8Array): void {
+  // A pipe may take fewer bytes than offered.
+  for (let done = 0; done < bytes.length;) done += stream.writeSync(bytes.subarray(done));
+}
+
 export function printOut(line: string): void {
-  Deno.stdout.writeSync(encoder.encode(line + "\n"));
+  writeAllSync(Deno.stdout, encoder.encode(line + "\n"));
 }
 
 export function printErr(line: string): void {
-  Deno.stderr.writeSync(encoder.encode(line + "\n"));
+  writeAllSync(Deno.stderr, encoder.encode(line + "\n"));
+}
+
+/** Collects stdout lines and writes them in blocks of about 64 KiB. */
+export class OutputLines {
+  #pending: string[] = [];
+  #chars = 0;
+
+  add(line: string): void {
+    this.#pending.push(line);
+    this.#chars += line.length + 1;
+    if (this.#chars >= 64 * 1024) this.flush();
+  }
+
+  flush(): void {
+    if (this.#pending.length === 0) return;
+    writeAllSync(Deno.stdout, encoder.encode(this.#pending.join("\n") + "\n"));
+    this.#pending = [];
+    this.#chars = 0;
+  }
+}
+
+/** Names as they should be shown on stdout: escaped on a terminal, raw for pipes. */
+export function shownName(): (name: string) => string {
+  return Deno.stdout.isTerminal() ? printable : (name) => name;
 }

@@ -6,12 +6,12 @@
  * @module
  */
 
-import { connect, type FerryClient } from "../lib/client.ts";
-import type { RemoteAddress } from "../lib/address.ts";
+import type { FerryClient } from "../lib/client.ts";
+import type { RemoteTarget } from "../lib/config.ts";
 import { formatBytes, formatDuration, ProgressBar } from "../lib/progress_bar.ts";
 import { printable } from "../lib/safe_path.ts";
 import { printErr, printOut } from "./_output.ts";
-import { clientToken } from "../lib/token.ts";
+import { connectTarget } from "./_connect.ts";
 import {
   type Progress,
   summaryError,
@@ -29,16 +29,15 @@ export interface TransferFlags {
 }
 
 /**
- * Connects to `remote`, runs `transfer`, and reports. Throws the summary's
+ * Connects to `target`, runs `transfer`, and reports. Throws the summary's
  * error (one file's, or "partial") so main picks the exit code.
  */
 export async function runTransfer(
   verb: "Sent" | "Got",
-  remote: RemoteAddress,
+  target: RemoteTarget,
   flags: TransferFlags,
   transfer: (client: FerryClient, options: TransferOptions) => Promise<TransferSummary>,
 ): Promise<void> {
-  const { token } = await clientToken(flags.tokenFile);
   const controller = new AbortController();
   const interrupt = () => controller.abort();
   const bar = !flags.quiet && !flags.json && Deno.stderr.isTerminal()
@@ -48,12 +47,7 @@ export async function runTransfer(
   Deno.addSignalListener("SIGINT", interrupt);
   let summary: TransferSummary;
   try {
-    await using client = await connect({
-      host: remote.host,
-      ...(remote.port ?? flags.port) === undefined ? {} : { port: (remote.port ?? flags.port)! },
-      token,
-      signal: controller.signal,
-    });
+    await using client = await connectTarget(target, flags, controller.signal);
     summary = await transfer(client, {
       recursive: flags.recursive,
       signal: controller.signal,

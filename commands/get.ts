@@ -7,6 +7,7 @@
 import { parseRemote, type RemoteAddress } from "../lib/address.ts";
 import { UsageError } from "../lib/errors.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { oneServer, resolveTargets } from "./_connect.ts";
 import { runTransfer, type TransferFlags } from "./_transfer.ts";
 
 export const HELP = `Usage: ferry get [-r] SRC... [DEST]
@@ -28,8 +29,7 @@ Examples:
 
 /** Parsed `get` arguments. */
 export interface GetOptions extends TransferFlags {
-  remote: RemoteAddress;
-  sources: string[];
+  sources: RemoteAddress[];
   dest: string;
 }
 
@@ -54,13 +54,8 @@ export function parseGetArgs(argv: string[]): GetOptions | "help" {
     }
     return remote;
   });
-  const first = remotes[0]!;
-  if (remotes.some((r) => r.host !== first.host || r.port !== first.port)) {
-    throw new UsageError("All sources of one get must be on the same server");
-  }
   return {
-    remote: first,
-    sources: remotes.map((r) => r.path),
+    sources: remotes,
     dest,
     recursive: values.recursive ?? false,
     quiet: values.quiet ?? false,
@@ -71,10 +66,11 @@ export function parseGetArgs(argv: string[]): GetOptions | "help" {
 }
 
 export async function get(options: GetOptions): Promise<void> {
+  const targets = await resolveTargets(options.sources);
   await runTransfer(
     "Got",
-    options.remote,
+    oneServer(targets, "get"),
     options,
-    (client, transfer) => client.get(options.sources, options.dest, transfer),
+    (client, transfer) => client.get(targets.map((t) => t.path), options.dest, transfer),
   );
 }

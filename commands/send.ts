@@ -8,6 +8,7 @@ import { parseRemote, type RemoteAddress } from "../lib/address.ts";
 import { UsageError } from "../lib/errors.ts";
 import { inspectSources } from "../lib/send.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { resolveTargets } from "./_connect.ts";
 import { runTransfer, type TransferFlags } from "./_transfer.ts";
 
 export const HELP = `Usage: ferry send [-r] SRC... DEST
@@ -74,10 +75,11 @@ export function parseSendArgs(argv: string[]): SendOptions | "help" {
 export async function send(options: SendOptions): Promise<void> {
   // Usage errors (a folder without -r, a missing source) come before any connection.
   await inspectSources(options.sources, options.recursive);
+  const [dest] = await resolveTargets([options.dest]);
   await runTransfer(
     "Sent",
-    options.dest,
+    dest!,
     options,
-    (client, transfer) => client.send(options.sources, options.dest.path, transfer),
+    (client, transfer) => client.send(options.sources, dest!.path, transfer),
   );
 }

@@ -29,6 +29,9 @@ Options:
       --max-conns N        Clients served at once (default 32)
       --idle-timeout SECS  Close connections idle this long (default 300)
       --grace SECS         On SIGINT/SIGTERM, let transfers finish this long (default 10)
+      --read-only          Refuse every change: send, mkdir, rm, mv
+      --no-delete          Refuse rm and mv and never replace a stored file
+                           (an append-only drop box for backups)
   -h, --help               Show this help
 
 Example:
@@ -44,6 +47,8 @@ export interface ServeOptions {
   maxConnections: number;
   idleTimeoutMs: number;
   graceMs: number;
+  readOnly: boolean;
+  noDelete: boolean;
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions | "help" {
@@ -55,6 +60,8 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     "max-conns": { type: "string" },
     "idle-timeout": { type: "string" },
     grace: { type: "string" },
+    "read-only": { type: "boolean" },
+    "no-delete": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return "help";
@@ -74,6 +81,8 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     maxConnections: parseCount(values["max-conns"], "--max-conns", 1, 10_000) ?? 32,
     idleTimeoutMs: (parseCount(values["idle-timeout"], "--idle-timeout", 1, 86_400) ?? 300) * 1000,
     graceMs: (parseCount(values.grace, "--grace", 0, 3600) ?? 10) * 1000,
+    readOnly: values["read-only"] ?? false,
+    noDelete: values["no-delete"] ?? false,
   };
 }
 
@@ -97,6 +106,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     port: options.port,
     maxConnections: options.maxConnections,
     idleTimeoutMs: options.idleTimeoutMs,
+    readOnly: options.readOnly,
+    noDelete: options.noDelete,
     onEvent: (event) => printErr(formatEvent(event, options.log)),
   });
   if (token.generated) {
@@ -106,7 +117,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     );
   }
   const shown = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
-  printErr(`ferry: serving "${server.root}" on ${shown}:${server.port}`);
+  const mode = options.readOnly ? " (read-only)" : options.noDelete ? " (no-delete)" : "";
+  printErr(`ferry: serving "${server.root}" on ${shown}:${server.port}${mode}`);
   const stop = Promise.withResolvers<void>();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   let stopping = false;

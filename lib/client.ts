@@ -13,10 +13,13 @@ import { type Frame, FrameReader } from "./frame_reader.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { authenticateToServer } from "./handshake.ts";
 import {
+  decodeEntries,
   decodeError,
+  decodeOk,
   decodeStatReply,
   encodeJson,
   errorFromMessage,
+  type RemoteEntry,
   type StatReply,
 } from "./messages.ts";
 import { DEFAULT_PORT } from "./server.ts";
@@ -170,6 +173,108 @@ export class FerryClient {
         ...(options.mode === undefined ? {} : { mode: options.mode }),
       }),
     );
+  }
+
+  /**
+   * Lists a remote folder, sorted by name (with `recursive`, each folder is
+   * followed by its contents), or a remote file as one entry. Entries stream
+   * in as the server reads them; a slow consumer slows the server down
+   * rather than buffering. A subfolder that cannot be read is passed to
+   * `onNotice` and the listing goes on.
+   */
+  async *list(
+    path: string,
+    options: { recursive?: boolean; onNotice?: (error: FerryError) => void } = {},
+  ): AsyncGenerator<RemoteEntry> {
+    const queue: RemoteEntry[][] = [];
+    let finished = false;
+    let abandoned = false;
+    let failure: FerryError | undefined;
+    let wake = () => {};
+    let resume = () => {};
+    const done = (error?: FerryError) => {
+      this.finish(id);
+      finished = true;
+      failure = error;
+      wake();
+    };
+    const id = this.open({
+      onFrame: (frame) => {
+        if (frame.kind === Kind.Entries) {
+          if (abandoned) return;
+          queue.push(decodeEntries(frame.payload));
+          wake();
+          // Pause the read loop until the consumer catches up.
+          if (queue.length >= 4) return new Promise<void>((resolve) => resume = resolve);
+        } else if (frame.kind === Kind.Notice) {
+          options.onNotice?.(errorFromMessage(decodeError(frame.payload)));
+        } else if (frame.kind === Kind.Ok) {
+          done();
+        } else if (frame.kind === Kind.Error) {
+          done(errorFromMessage(decodeError(frame.payload)));
+        } else {
+          done(unexpected(frame));
+        }
+      },
+      fail: done,
+    });
+    try {
+      await this.#writer.frame(
+        Kind.List,
+        id,
+        encodeJson({ path, recursive: options.recursive ?? false }),
+        { flush: true },
+      );
+    } catch (error) {
+      this.finish(id);
+      throw this.connectionError(error);
+    }
+    try {
+      while (true) {
+        const batch = queue.shift();
+        if (batch !== undefined) {
+          resume();
+          yield* batch;
+        } else if (finished) {
+          if (failure !== undefined) throw failure;
+          return;
+        } else {
+          await new Promise<void>((resolve) => wake = resolve);
+        }
+      }
+    } finally {
+      // A consumer that stops early: drop the rest of the reply.
+      abandoned = true;
+      queue.length = 0;
+      resume();
+    }
+  }
+
+  /**
+   * Removes a remote file or symlink (never its target), or with `recursive`
+   * a folder and its contents. With `force` a missing path is not an error.
+   * Resolves with whether something was removed.
+   */
+  async remove(
+    path: string,
+    options: { recursive?: boolean; force?: boolean } = {},
+  ): Promise<boolean> {
+    const reply = decodeOk(
+      await this.request(
+        Kind.Remove,
+        encodeJson({
+          path,
+          recursive: options.recursive ?? false,
+          force: options.force ?? false,
+        }),
+      ),
+    );
+    return reply.removed !== false;
+  }
+
+  /** Renames a remote file or folder; `to` is the new path, an existing file there is replaced. */
+  async rename(from: string, to: string): Promise<void> {
+    await this.request(Kind.Rename, encodeJson({ from, to }));
   }
 
   /**

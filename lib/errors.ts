@@ -21,6 +21,10 @@ export const ErrorCode = {
   /** A file was expected but a folder was found, or the reverse. */
   IsDirectory: "is_directory",
   NotDirectory: "not_directory",
+  /** The target of mkdir (or of a refused overwrite) already exists. */
+  AlreadyExists: "already_exists",
+  /** A folder that must be empty is not (mv onto a folder with contents). */
+  NotEmpty: "not_empty",
   /** The connection could not be made, was lost, or timed out. */
   Connection: "connection",
   /** The peer broke the protocol: bad magic, unknown frame, oversize header. */
@@ -82,8 +86,10 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   permission_denied: 3,
   bad_path: 3,
   not_found: 4,
-  is_directory: 4,
-  not_directory: 4,
+  already_exists: 10,
+  is_directory: 11,
+  not_directory: 11,
+  not_empty: 12,
   connection: 5,
   busy: 5,
   aborted: 130,
@@ -134,6 +140,20 @@ export function toFerryError(error: unknown, action: string, path?: string): Fer
     return new FerryError(
       ErrorCode.NotDirectory,
       `Cannot ${action}${where}: a parent is not a folder`,
+      options,
+    );
+  }
+  if (error instanceof Deno.errors.AlreadyExists) {
+    return new FerryError(
+      ErrorCode.AlreadyExists,
+      `Cannot ${action}${where}: it already exists`,
+      options,
+    );
+  }
+  if (error instanceof Error && (error as { code?: unknown }).code === "ENOTEMPTY") {
+    return new FerryError(
+      ErrorCode.NotEmpty,
+      `Cannot ${action}${where}: the folder is not empty`,
       options,
     );
   }

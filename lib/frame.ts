@@ -40,6 +40,10 @@ export const Kind = {
   Dir: 0x22,
   Stat: 0x30,
   Mkdir: 0x31,
+  List: 0x32,
+  Entries: 0x33,
+  Remove: 0x34,
+  Rename: 0x35,
 } as const;
 
 /** One of the {@link Kind} values. */

@@ -29,6 +29,16 @@ function tempName(): string {
     TEMP_SUFFIX;
 }
 
+/** How {@link IncomingFile.open} treats an existing destination. */
+export interface IncomingOptions {
+  /**
+   * When set, an existing destination is never replaced and this says why
+   * (for example "the server runs with --no-delete"); the check is repeated
+   * atomically at commit.
+   */
+  keepExisting?: string;
+}
+
 export class IncomingFile {
   readonly path: string;
   readonly tempPath: string;
@@ -39,6 +49,7 @@ export class IncomingFile {
   #digest: FileDigest;
   #received = 0;
   #done = false;
+  #keepExisting: string | undefined;
 
   private constructor(
     path: string,
@@ -47,8 +58,10 @@ export class IncomingFile {
     meta: IncomingMeta,
     file: Deno.FsFile,
     digest: FileDigest,
+    keepExisting: string | undefined,
   ) {
     this.path = path;
+    this.#keepExisting = keepExisting;
     this.tempPath = tempPath;
     this.shownAs = shownAs;
     this.meta = meta;
@@ -60,7 +73,12 @@ export class IncomingFile {
    * Opens a temporary file beside `path`, whose folder must exist. Refuses a
    * destination that is a folder before any byte is received.
    */
-  static async open(path: string, shownAs: string, meta: IncomingMeta): Promise<IncomingFile> {
+  static async open(
+    path: string,
+    shownAs: string,
+    meta: IncomingMeta,
+    options: IncomingOptions = {},
+  ): Promise<IncomingFile> {
     try {
       if ((await Deno.lstat(path)).isDirectory) {
         throw new FerryError(
@@ -69,6 +87,7 @@ export class IncomingFile {
           { path: shownAs },
         );
       }
+      if (options.keepExisting !== undefined) throw kept(shownAs, options.keepExisting);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "write", shownAs);
     }
@@ -79,7 +98,15 @@ export class IncomingFile {
     } catch (error) {
       throw toFerryError(error, "create a temporary file for", shownAs);
     }
-    return new IncomingFile(path, tempPath, shownAs, meta, file, await FileDigest.start());
+    return new IncomingFile(
+      path,
+      tempPath,
+      shownAs,
+      meta,
+      file,
+      await FileDigest.start(),
+      options.keepExisting,
+    );
   }
 
   get received(): number {
@@ -131,8 +158,17 @@ export class IncomingFile {
         await this.#file.utime(mtime, mtime);
         await this.#file.sync();
         this.#file.close();
-        await Deno.rename(this.tempPath, this.path);
+        if (this.#keepExisting === undefined) {
+          await Deno.rename(this.tempPath, this.path);
+        } else {
+          // link() fails when the destination exists, unlike rename().
+          await Deno.link(this.tempPath, this.path);
+          await Deno.remove(this.tempPath);
+        }
       } catch (error) {
+        if (error instanceof Deno.errors.AlreadyExists && this.#keepExisting !== undefined) {
+          throw kept(this.shownAs, this.#keepExisting);
+        }
         throw toFerryError(error, "store", this.shownAs);
       }
     } catch (error) {
@@ -152,4 +188,12 @@ export class IncomingFile {
       await Deno.remove(this.tempPath);
     } catch { /* already renamed or removed */ }
   }
+}
+
+function kept(shownAs: string, why: string): FerryError {
+  return new FerryError(
+    ErrorCode.PermissionDenied,
+    `Cannot replace "${printable(shownAs)}": ${why}`,
+    { path: shownAs },
+  );
 }

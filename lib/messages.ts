@@ -71,6 +71,39 @@ export interface MkdirRequest {
   mode?: number;
 }
 
+/** LIST: what is at a path; a folder's entries, with `recursive` the whole tree. */
+export interface ListRequest {
+  path: string;
+  recursive: boolean;
+}
+
+/** One entry of a LIST reply. */
+export interface RemoteEntry {
+  /** The last component ("" for the root). */
+  name: string;
+  /** Relative to the server root. */
+  path: string;
+  type: "file" | "dir" | "symlink" | "other";
+  size: number;
+  /** Milliseconds since the epoch. */
+  mtime: number;
+  /** Permission bits. */
+  mode: number;
+}
+
+/** RM: remove a file, symlink or (with `recursive`) folder; `force` ignores a missing path. */
+export interface RemoveRequest {
+  path: string;
+  recursive: boolean;
+  force: boolean;
+}
+
+/** RENAME: move a file or folder within the server root; never replaces a folder with content. */
+export interface RenameRequest {
+  from: string;
+  to: string;
+}
+
 /** ERROR ends a request (or with id 0 the connection); NOTICE does not. */
 export interface ErrorMessage {
   code: ErrorCode;
@@ -172,16 +205,55 @@ export function decodeStat(payload: Uint8Array): StatRequest {
 
 const STAT_TYPES = new Set(["file", "dir", "symlink", "other"]);
 
-export function decodeStatReply(payload: Uint8Array): StatReply {
-  const f = decodeObject(payload, "STAT reply");
-  const type = str(f, "type", "STAT reply");
-  if (!STAT_TYPES.has(type)) throw protocolError(`STAT reply has an unknown type "${type}"`);
+function statFields(f: Fields, what: string): StatReply {
+  const type = str(f, "type", what);
+  if (!STAT_TYPES.has(type)) throw protocolError(`${what} has an unknown type "${type}"`);
   return {
     type: type as StatReply["type"],
-    size: int(f, "size", "STAT reply", 0, MAX_FILE_SIZE),
-    mode: int(f, "mode", "STAT reply", 0, 0o7777),
-    mtime: int(f, "mtime", "STAT reply", -MTIME_LIMIT, MTIME_LIMIT),
+    size: int(f, "size", what, 0, MAX_FILE_SIZE),
+    mode: int(f, "mode", what, 0, 0o7777),
+    mtime: int(f, "mtime", what, -MTIME_LIMIT, MTIME_LIMIT),
   };
+}
+
+export function decodeStatReply(payload: Uint8Array): StatReply {
+  return statFields(decodeObject(payload, "STAT reply"), "STAT reply");
+}
+
+export function decodeList(payload: Uint8Array): ListRequest {
+  const f = decodeObject(payload, "LIST");
+  return { path: str(f, "path", "LIST"), recursive: bool(f, "recursive", "LIST") };
+}
+
+/** Decodes an ENTRIES frame: `{"entries": [...]}`, a batch of a LIST reply. */
+export function decodeEntries(payload: Uint8Array): RemoteEntry[] {
+  const entries = decodeObject(payload, "ENTRIES").entries;
+  if (!Array.isArray(entries)) throw protocolError(`ENTRIES needs an array "entries"`);
+  return entries.map((value: unknown) => {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw protocolError("An ENTRIES item is not a JSON object");
+    }
+    const f = value as Fields;
+    return {
+      name: str(f, "name", "An entry"),
+      path: str(f, "path", "An entry"),
+      ...statFields(f, "An entry"),
+    };
+  });
+}
+
+export function decodeRemove(payload: Uint8Array): RemoveRequest {
+  const f = decodeObject(payload, "RM");
+  return {
+    path: str(f, "path", "RM"),
+    recursive: bool(f, "recursive", "RM"),
+    force: bool(f, "force", "RM"),
+  };
+}
+
+export function decodeRename(payload: Uint8Array): RenameRequest {
+  const f = decodeObject(payload, "RENAME");
+  return { from: str(f, "from", "RENAME"), to: str(f, "to", "RENAME") };
 }
 
 export function decodeMkdir(payload: Uint8Array): MkdirRequest {

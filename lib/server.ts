@@ -38,6 +38,10 @@ export interface ServerOptions {
   handshakeTimeoutMs?: number;
   /** Delay before answering a failed login. Default 1 second. */
   authFailureDelayMs?: number;
+  /** Refuse every change (put, mkdir, rm, mv). */
+  readOnly?: boolean;
+  /** Refuse rm and mv and never replace a stored file: an append-only drop box. */
+  noDelete?: boolean;
   /** Receives one event per finished transfer or refusal. */
   onEvent?: (event: ServerEvent) => void;
 }
@@ -84,6 +88,8 @@ export class FerryServer {
       idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
       authFailureDelayMs: options.authFailureDelayMs ?? 1_000,
+      readOnly: options.readOnly ?? false,
+      noDelete: options.noDelete ?? false,
       onEvent: options.onEvent,
     };
     this.#sweeper = setInterval(() => this.#closeIdle(), 1_000);
@@ -223,6 +229,7 @@ export class FerryServer {
           root: this.#options.root,
           remote,
           log: (e) => this.#log(e),
+          policy: { readOnly: this.#options.readOnly, noDelete: this.#options.noDelete },
         },
         connection.reader,
         connection.writer,

@@ -16,14 +16,26 @@ import { sendFileBody } from "./file_body.ts";
 import { IncomingFile } from "./incoming_file.ts";
 import {
   decodeGet,
+  decodeList,
   decodeMkdir,
   decodePut,
+  decodeRemove,
+  decodeRename,
   decodeStat,
   DIGEST_SIZE,
   encodeJson,
   expectSize,
-  type StatReply,
 } from "./messages.ts";
+import {
+  describe,
+  listEntries,
+  lstatEntry,
+  makeFolder,
+  mkdirInside,
+  removeEntry,
+  renameEntry,
+  resolveEntry,
+} from "./remote_fs.ts";
 import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
 import { walkTree } from "./tree_walk.ts";
 
@@ -31,7 +43,7 @@ import { walkTree } from "./tree_walk.ts";
 export interface ServerEvent {
   time: string;
   remote: string;
-  action: "put" | "get" | "stat" | "mkdir" | "auth" | "connection";
+  action: "put" | "get" | "stat" | "list" | "mkdir" | "rm" | "mv" | "auth" | "connection";
   path?: string;
   bytes?: number;
   files?: number;
@@ -46,7 +58,21 @@ export interface SessionContext {
   root: string;
   remote: string;
   log: (event: ServerEvent) => void;
+  /** What clients may change; see {@link ServerPolicy}. */
+  policy: ServerPolicy;
 }
+
+/** What the server lets clients change (`serve --read-only`, `serve --no-delete`). */
+export interface ServerPolicy {
+  /** Refuse every change: put, mkdir, rm, mv. */
+  readOnly: boolean;
+  /** Refuse rm and mv, and never replace an existing file: an append-only drop box. */
+  noDelete: boolean;
+}
+
+// Entries of a LIST reply are sent in batches of at most this many UTF-16 units
+// of JSON, which stays under the control-frame cap even when every one is 3 UTF-8 bytes.
+const LIST_BATCH_CHARS = 16 * 1024;
 
 // Bounds on what one connection may hold open at once.
 const MAX_OPEN_UPLOADS = 64;
@@ -123,6 +149,12 @@ export class ServerSession {
         return await this.#stat(id, frame.payload);
       case Kind.Mkdir:
         return await this.#mkdir(id, frame.payload);
+      case Kind.List:
+        return await this.#list(id, frame.payload);
+      case Kind.Remove:
+        return await this.#remove(id, frame.payload);
+      case Kind.Rename:
+        return await this.#rename(id, frame.payload);
       default:
         throw new FerryError(
           ErrorCode.Protocol,
@@ -143,6 +175,7 @@ export class ServerSession {
       );
     }
     try {
+      this.#checkChange("write", request.path);
       const parts = splitRemotePath(request.path);
       if (parts.length === 0) {
         throw new FerryError(ErrorCode.IsDirectory, "Cannot write a file over the root folder");
@@ -150,7 +183,18 @@ export class ServerSession {
       const parent = await resolveInside(this.#context.root, parts.slice(0, -1));
       await mkdirInside(parent, parts.slice(0, -1).join("/"));
       const path = await resolveInside(this.#context.root, parts);
-      this.#uploads.set(id, await IncomingFile.open(path, parts.join("/"), request));
+      const keepExisting = this.#context.policy.noDelete
+        ? "the server runs with --no-delete, which keeps stored files"
+        : undefined;
+      this.#uploads.set(
+        id,
+        await IncomingFile.open(
+          path,
+          parts.join("/"),
+          request,
+          keepExisting ? { keepExisting } : {},
+        ),
+      );
     } catch (error) {
       this.#rejected.add(id);
       await this.#refuse(id, "put", request.path, error);
@@ -259,7 +303,7 @@ export class ServerSession {
           } else if (entry.type === "skipped") {
             skipped++;
           } else {
-            await this.#notice(id, entry.error);
+            await this.#notice(id, "get", entry.error);
           }
         }
       }
@@ -286,7 +330,7 @@ export class ServerSession {
       file = await Deno.open(path, { read: true });
     } catch (error) {
       if (rel === "") throw toFerryError(error, "read", shown);
-      await this.#notice(id, toFerryError(error, "read", shown));
+      await this.#notice(id, "get", toFerryError(error, "read", shown));
       return false;
     }
     try {
@@ -301,7 +345,7 @@ export class ServerSession {
     } catch (error) {
       const failure = toFerryError(error, "read", shown);
       if (failure.code === ErrorCode.Io && rel !== "") {
-        await this.#notice(id, failure);
+        await this.#notice(id, "get", failure);
         return false;
       }
       throw failure;
@@ -316,19 +360,7 @@ export class ServerSession {
       const parts = splitRemotePath(request.path);
       const path = await resolveInside(this.#context.root, parts);
       const info = await lstatOrThrow(path, parts.join("/"));
-      const reply: StatReply = {
-        type: info.isFile
-          ? "file"
-          : info.isDirectory
-          ? "dir"
-          : info.isSymlink
-          ? "symlink"
-          : "other",
-        size: info.size,
-        mode: (info.mode ?? 0) & 0o7777,
-        mtime: info.mtime?.getTime() ?? 0,
-      };
-      await this.#reply(id, encodeJson(reply));
+      await this.#reply(id, encodeJson(describe(info)));
     } catch (error) {
       await this.#refuse(id, "stat", request.path, error, false);
     }
@@ -337,13 +369,90 @@ export class ServerSession {
   async #mkdir(id: number, payload: Uint8Array): Promise<void> {
     const request = decodeMkdir(payload);
     try {
-      const parts = splitRemotePath(request.path);
-      const path = await resolveInside(this.#context.root, parts);
-      await mkdirInside(path, parts.join("/"), request.mode);
+      this.#checkChange("create folder", request.path);
+      await makeFolder(this.#context.root, request.path, request.parents, request.mode);
       await this.#reply(id, EMPTY);
     } catch (error) {
       await this.#refuse(id, "mkdir", request.path, error);
     }
+  }
+
+  /** Streams entries in ENTRIES frames; the writer's flow control bounds memory. */
+  async #list(id: number, payload: Uint8Array): Promise<void> {
+    const request = decodeList(payload);
+    this.#streaming = true;
+    try {
+      const entry = await resolveEntry(this.#context.root, request.path);
+      const info = await lstatEntry(entry);
+      let batch: string[] = [];
+      let batchChars = 0;
+      let count = 0;
+      const sendBatch = async () => {
+        await this.#writer.frame(
+          Kind.Entries,
+          id,
+          encoder.encode(`{"entries":[${batch.join(",")}]}`),
+        );
+        batch = [];
+        batchChars = 0;
+      };
+      const notice = (error: FerryError) => this.#notice(id, "list", error);
+      for await (const item of listEntries(entry, info, request.recursive, notice)) {
+        const json = JSON.stringify(item);
+        if (json.length > LIST_BATCH_CHARS) {
+          await notice(
+            new FerryError(ErrorCode.BadPath, `"${printable(item.path)}" is too long to list`),
+          );
+          continue;
+        }
+        if (batchChars + json.length > LIST_BATCH_CHARS) await sendBatch();
+        batch.push(json);
+        batchChars += json.length + 1;
+        count++;
+      }
+      if (batch.length > 0) await sendBatch();
+      await this.#reply(id, encodeJson({ entries: count }));
+    } catch (error) {
+      await this.#refuse(id, "list", request.path, error, false);
+    } finally {
+      this.#streaming = false;
+    }
+  }
+
+  async #remove(id: number, payload: Uint8Array): Promise<void> {
+    const request = decodeRemove(payload);
+    try {
+      this.#checkChange("remove", request.path, true);
+      const removed = await removeEntry(this.#context.root, request.path, request);
+      if (removed) this.#log({ action: "rm", path: request.path, ok: true });
+      await this.#reply(id, encodeJson({ removed }));
+    } catch (error) {
+      await this.#refuse(id, "rm", request.path, error);
+    }
+  }
+
+  async #rename(id: number, payload: Uint8Array): Promise<void> {
+    const request = decodeRename(payload);
+    try {
+      this.#checkChange("move", request.from, true);
+      await renameEntry(this.#context.root, request.from, request.to);
+      this.#log({ action: "mv", path: `${request.from} -> ${request.to}`, ok: true });
+      await this.#reply(id, EMPTY);
+    } catch (error) {
+      await this.#refuse(id, "mv", request.from, error);
+    }
+  }
+
+  /** Refuses a change the server's policy forbids, naming the setting. */
+  #checkChange(action: string, path: string, destroys = false): void {
+    const { readOnly, noDelete } = this.#context.policy;
+    const setting = readOnly ? "--read-only" : destroys && noDelete ? "--no-delete" : undefined;
+    if (setting === undefined) return;
+    throw new FerryError(
+      ErrorCode.PermissionDenied,
+      `Cannot ${action} "${printable(path)}": the server runs with ${setting}`,
+      { path },
+    );
   }
 
   #reply(id: number, payload: Uint8Array): Promise<void> {
@@ -352,9 +461,9 @@ export class ServerSession {
     return sent;
   }
 
-  async #notice(id: number, error: FerryError): Promise<void> {
+  async #notice(id: number, action: ServerEvent["action"], error: FerryError): Promise<void> {
     this.#log({
-      action: "get",
+      action,
       ...(error.path === undefined ? {} : { path: error.path }),
       ok: false,
       code: error.code,
@@ -392,6 +501,7 @@ export class ServerSession {
 }
 
 const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
 
 function errorPayload(error: FerryError): Uint8Array {
   // Messages are capped so that a long path cannot push an ERROR past the frame limit.
@@ -407,21 +517,5 @@ async function lstatOrThrow(path: string, shown: string): Promise<Deno.FileInfo>
     return await Deno.lstat(path);
   } catch (error) {
     throw toFerryError(error, "find", shown || "/");
-  }
-}
-
-/** Creates a folder and its missing parents; `path` comes from resolveInside. */
-async function mkdirInside(path: string, shown: string, mode = 0o755): Promise<void> {
-  try {
-    await Deno.mkdir(path, { recursive: true, mode: mode & 0o777 });
-  } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory) {
-      throw new FerryError(
-        ErrorCode.NotDirectory,
-        `Cannot create folder "${printable(shown)}": a file is in the way`,
-        { path: shown },
-      );
-    }
-    throw toFerryError(error, "create folder", shown);
   }
 }

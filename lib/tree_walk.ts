@@ -14,15 +14,24 @@ export type TreeEntry =
   /** `rel` is "/"-joined and relative to the walk's root; "" is the root itself. */
   | { type: "dir"; rel: string; path: string; info: Deno.FileInfo }
   | { type: "file"; rel: string; path: string; info: Deno.FileInfo }
-  | { type: "skipped"; rel: string; path: string; why: string }
+  /** A symlink, special file or too-deep folder; `info` is its lstat. */
+  | { type: "skipped"; rel: string; path: string; why: string; info: Deno.FileInfo }
   | { type: "error"; rel: string; path: string; error: FerryError };
 
-/** Yields the root folder, then every folder before its contents, sorted by name. */
-export async function* walkTree(root: string, rootInfo: Deno.FileInfo): AsyncGenerator<TreeEntry> {
+/**
+ * Yields the root folder, then every folder before its contents, sorted by
+ * name. With `descend: false` only the root's own entries are yielded.
+ */
+export async function* walkTree(
+  root: string,
+  rootInfo: Deno.FileInfo,
+  options: { descend?: boolean } = {},
+): AsyncGenerator<TreeEntry> {
   yield { type: "dir", rel: "", path: root, info: rootInfo };
-  yield* walkChildren(root, "", 1);
+  yield* walkChildren(root, "", options.descend === false ? 0 : 1);
 }
 
+/** `depth` 0 lists one folder without descending. */
 async function* walkChildren(dir: string, rel: string, depth: number): AsyncGenerator<TreeEntry> {
   let names: string[];
   try {
@@ -47,17 +56,24 @@ async function* walkChildren(dir: string, rel: string, depth: number): AsyncGene
       yield { type: "file", rel: childRel, path, info };
     } else if (info.isDirectory) {
       if (depth >= MAX_DEPTH) {
-        yield { type: "skipped", rel: childRel, path, why: `deeper than ${MAX_DEPTH} folders` };
+        yield {
+          type: "skipped",
+          rel: childRel,
+          path,
+          why: `deeper than ${MAX_DEPTH} folders`,
+          info,
+        };
         continue;
       }
       yield { type: "dir", rel: childRel, path, info };
-      yield* walkChildren(path, childRel, depth + 1);
+      if (depth > 0) yield* walkChildren(path, childRel, depth + 1);
     } else {
       yield {
         type: "skipped",
         rel: childRel,
         path,
         why: info.isSymlink ? "a symlink" : "not a regular file",
+        info,
       };
     }
   }

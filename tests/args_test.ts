@@ -1,3 +1,4 @@
+import { oneServer } from "../commands/_connect.ts";
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { UsageError } from "../lib/errors.ts";
 import { parseGetArgs } from "../commands/get.ts";
@@ -33,16 +34,27 @@ Deno.test("parseSendArgs() refuses a local destination, a remote source, unknown
   }
 });
 
-Deno.test("parseGetArgs() defaults DEST to the current folder and needs one server", () => {
+Deno.test("parseGetArgs() defaults DEST to the current folder; one get needs one server", () => {
   const one = parseGetArgs(["pi:logs/app.log"]);
-  assertEquals(one !== "help" && [one.sources, one.dest, one.remote.host], [
-    ["logs/app.log"],
+  assertEquals(one !== "help" && [one.sources.map((s) => [s.host, s.path]), one.dest], [
+    [["pi", "logs/app.log"]],
     ".",
-    "pi",
   ]);
   const two = parseGetArgs(["-r", "pi:a", "pi:b", "out"]);
-  assertEquals(two !== "help" && [two.sources, two.dest, two.recursive], [["a", "b"], "out", true]);
-  assertThrows(() => parseGetArgs(["pi:a", "other:b"]), UsageError);
+  assertEquals(two !== "help" && [two.sources.map((s) => s.path), two.dest, two.recursive], [
+    ["a", "b"],
+    "out",
+    true,
+  ]);
+  const target = (host: string) => ({
+    host,
+    port: undefined,
+    path: "a",
+    tokenFile: undefined,
+    alias: undefined,
+  });
+  assertEquals(oneServer([target("pi"), target("pi")], "get").host, "pi");
+  assertThrows(() => oneServer([target("pi"), target("other")], "get"), UsageError);
   assertThrows(() => parseGetArgs(["local", "out"]), UsageError);
   assertThrows(() => parseGetArgs([]), UsageError);
 });
@@ -57,6 +69,8 @@ Deno.test("parseServeArgs() applies documented defaults and validates values", (
     maxConnections: 32,
     idleTimeoutMs: 300_000,
     graceMs: 10_000,
+    readOnly: false,
+    noDelete: false,
   });
   const custom = parseServeArgs(["/srv", "--port", "0", "--log", "json", "--grace", "0"]);
   assertEquals(custom !== "help" && [custom.root, custom.port, custom.log, custom.graceMs], [

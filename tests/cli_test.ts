@@ -3,82 +3,14 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { TEMP_PREFIX } from "../lib/incoming_file.ts";
-import {
-  corruptingProxy,
-  exists,
-  listTree,
-  MAIN,
-  patternBytes,
-  SHIPPED_PERMISSIONS,
-  tempDir,
-  TOKEN,
-} from "./_helpers.ts";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function ferryCommand(args: string[], env: Record<string, string> = {}): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...SHIPPED_PERMISSIONS, MAIN, ...args],
-    env: { FERRY_TOKEN: TOKEN, NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
-
-async function ferry(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const output = await ferryCommand(args, env).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
-}
-
-/** `ferry serve` as a subprocess; resolves once it printed its address. */
-async function serveProcess(root: string, extra: string[] = [], env: Record<string, string> = {}) {
-  const child = ferryCommand(["serve", root, "--host", "127.0.0.1", "--port", "0", ...extra], env)
-    .spawn();
-  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let log = "";
-  let port = 0;
-  while (port === 0) {
-    const { value, done } = await lines.read();
-    if (done) throw new Error(`serve exited early: ${log}`);
-    log += value;
-    const match = log.match(/serving ".*" on 127\.0\.0\.1:(\d+)/);
-    if (match) port = Number(match[1]);
-  }
-  const rest = (async () => {
-    for (let r = await lines.read(); !r.done; r = await lines.read()) log += r.value;
-    return log;
-  })();
-  await child.stdout.cancel();
-  return {
-    port,
-    child,
-    /** SIGTERM, then the exit code and everything it logged. */
-    async stop(): Promise<{ code: number; log: string }> {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      return { code: status.code, log: await rest };
-    },
-    async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await child.status;
-      await rest;
-    },
-  };
-}
+import { ferry, ferryCommand, serveProcess } from "./_cli.ts";
+import { corruptingProxy, exists, listTree, patternBytes, tempDir } from "./_helpers.ts";
 
 Deno.test("ferry --version, --help and usage errors exit 0 and 2", async () => {
   const version = await ferry(["--version"]);
   assertEquals(version.code, 0);
   assert(/^ferry \d+\.\d+\.\d+/.test(version.stdout));
-  for (const command of ["serve", "send", "get"]) {
+  for (const command of ["serve", "send", "get", "mkdir", "rm", "mv"]) {
     const help = await ferry([command, "--help"]);
     assertEquals(help.code, 0);
     assert(help.stdout.startsWith(`Usage: ferry ${command}`));

@@ -1,0 +1,142 @@
+/**
+ * How every client command reaches its server: the address is resolved
+ * through the named hosts of the config file, the token is found, and one
+ * authenticated connection is opened.
+ *
+ * @module
+ */
+
+import { parseRemote, type RemoteAddress } from "../lib/address.ts";
+import { connect, type FerryClient } from "../lib/client.ts";
+import { loadConfig, type RemoteTarget, resolveTarget } from "../lib/config.ts";
+import { ErrorCode, FerryError, UsageError } from "../lib/errors.ts";
+import { printable } from "../lib/safe_path.ts";
+import { clientToken } from "../lib/token.ts";
+import { printErr } from "./_output.ts";
+
+/** Connection flags every client command accepts (see CLIENT_FLAGS). */
+export interface ConnectFlags {
+  port: number | undefined;
+  tokenFile: string | undefined;
+}
+
+/** Resolves named hosts in `addresses` (one config read for all of them). */
+export async function resolveTargets(addresses: readonly RemoteAddress[]): Promise<RemoteTarget[]> {
+  const config = await loadConfig();
+  return addresses.map((address) => resolveTarget(address, config));
+}
+
+/** Parses arguments that must all be remote addresses. */
+export function remoteArguments(positionals: readonly string[], command: string): RemoteAddress[] {
+  if (positionals.length === 0) {
+    throw new UsageError(`${command} needs a remote path (see "ferry ${command} --help")`);
+  }
+  return positionals.map((argument) => {
+    const remote = parseRemote(argument);
+    if (remote === null) {
+      throw new UsageError(
+        `"${argument}" is not a remote address such as pi:path or ferry://host/path`,
+      );
+    }
+    return remote;
+  });
+}
+
+/**
+ * Runs `work` for each target on one connection. A failure is printed and the
+ * rest still run, as with mkdir and rm; the first failure is then thrown so
+ * that main picks the exit code.
+ */
+export async function forEachTarget(
+  targets: readonly RemoteTarget[],
+  command: string,
+  flags: ConnectFlags & { json: boolean },
+  work: (client: FerryClient, target: RemoteTarget) => Promise<void>,
+): Promise<void> {
+  const failures: FerryError[] = [];
+  await withClient(oneServer(targets, command), flags, async (client) => {
+    for (const target of targets) {
+      try {
+        await work(client, target);
+      } catch (error) {
+        if (!(error instanceof FerryError) || isConnectionLevel(error)) throw error;
+        failures.push(error);
+      }
+    }
+  });
+  if (failures.length === 0) return;
+  // The last failure is reported by main; the others are printed here.
+  for (const failure of failures.slice(0, -1)) {
+    printErr(
+      flags.json
+        ? JSON.stringify({ code: failure.code, message: failure.message })
+        : `ferry: ${printable(failure.message)}`,
+    );
+  }
+  throw failures.at(-1);
+}
+
+function isConnectionLevel(error: FerryError): boolean {
+  return error.code === ErrorCode.Connection || error.code === ErrorCode.Protocol ||
+    error.code === ErrorCode.Aborted;
+}
+
+/** Checks that every target is on one server, which one connection then serves. */
+export function oneServer(targets: readonly RemoteTarget[], command: string): RemoteTarget {
+  const first = targets[0];
+  if (first === undefined) throw new UsageError(`${command} needs a remote path`);
+  if (targets.some((t) => t.host !== first.host || t.port !== first.port)) {
+    throw new UsageError(`All paths of one ${command} must be on the same server`);
+  }
+  return first;
+}
+
+/** Connects, runs `work`, and closes the connection whatever happens. */
+export async function withClient<T>(
+  target: RemoteTarget,
+  flags: ConnectFlags,
+  work: (client: FerryClient) => Promise<T>,
+): Promise<T> {
+  await using client = await connectTarget(target, flags);
+  return await work(client);
+}
+
+/**
+ * Opens an authenticated connection to `target`. The port is the address's,
+ * else --port, else the named host's, else the default; the token file is
+ * --token-file, else the named host's, else FERRY_TOKEN or the default file.
+ */
+export async function connectTarget(
+  target: RemoteTarget,
+  flags: ConnectFlags,
+  signal?: AbortSignal,
+): Promise<FerryClient> {
+  const { token } = await tokenFor(target, flags);
+  const port = flags.port !== undefined && target.alias !== undefined
+    ? flags.port
+    : target.port ?? flags.port;
+  return await connect({
+    host: target.host,
+    ...(port === undefined ? {} : { port }),
+    token,
+    ...(signal === undefined ? {} : { signal }),
+  });
+}
+
+async function tokenFor(target: RemoteTarget, flags: ConnectFlags) {
+  const file = flags.tokenFile ?? target.tokenFile;
+  try {
+    return await clientToken(file);
+  } catch (error) {
+    if (flags.tokenFile === undefined && target.tokenFile !== undefined) {
+      // Name where the missing file was configured, not only the file.
+      const problem = error instanceof FerryError ? error.message : String(error);
+      throw new FerryError(
+        ErrorCode.AuthFailed,
+        `${problem} (the token file of host "${target.alias}" in the config file)`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * `ferry mkdir [-p] REMOTE...`: make folders on the server.
+ *
+ * @module
+ */
+
+import type { RemoteAddress } from "../lib/address.ts";
+import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
+
+export const HELP = `Usage: ferry mkdir [-p] REMOTE...
+
+Makes folders on a ferry server. Without -p the parent must exist and the
+folder must not; with -p missing parents are made too and an existing folder
+is fine. All paths must be on one server.
+
+Options:
+  -p, --parents          Make parents as needed; no error if the folder exists
+${CLIENT_FLAGS_HELP}
+
+Examples:
+  ferry mkdir pi:photos
+  ferry mkdir -p pi:backups/2026/11`;
+
+/** Parsed `mkdir` arguments. */
+export interface MkdirOptions extends ConnectFlags {
+  paths: RemoteAddress[];
+  parents: boolean;
+  json: boolean;
+}
+
+export function parseMkdirArgs(argv: string[]): MkdirOptions | "help" {
+  const { values, positionals } = parseFlags("mkdir", argv, {
+    ...CLIENT_FLAGS,
+    parents: { type: "boolean", short: "p" },
+  });
+  if (values.help) return "help";
+  return {
+    paths: remoteArguments(positionals, "mkdir"),
+    parents: values.parents ?? false,
+    json: values.json ?? false,
+    port: parseCount(values.port, "--port", 1, 65535),
+    tokenFile: values["token-file"],
+  };
+}
+
+export async function mkdir(options: MkdirOptions): Promise<void> {
+  const targets = await resolveTargets(options.paths);
+  await forEachTarget(targets, "mkdir", options, async (client, target) => {
+    await client.mkdir(target.path, { parents: options.parents });
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * `ferry mv REMOTE... DEST`: rename or move within one server.
+ *
+ * @module
+ */
+
+import type { RemoteAddress } from "../lib/address.ts";
+import { UsageError } from "../lib/errors.ts";
+import { splitRemotePath } from "../lib/safe_path.ts";
+import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
+
+export const HELP = `Usage: ferry mv SRC... DEST
+
+Renames a file or folder on a ferry server, or moves sources into the folder
+DEST, as mv does. An existing file at the new name is replaced; a folder is
+never replaced. Everything stays on one server: nothing is copied. A server
+started with --read-only or --no-delete refuses.
+
+Options:
+${CLIENT_FLAGS_HELP}
+
+Examples:
+  ferry mv pi:backups/latest.tar pi:backups/previous.tar
+  ferry mv pi:a.txt pi:b.txt pi:archive/`;
+
+/** Parsed `mv` arguments. */
+export interface MvOptions extends ConnectFlags {
+  sources: RemoteAddress[];
+  dest: RemoteAddress;
+  json: boolean;
+}
+
+export function parseMvArgs(argv: string[]): MvOptions | "help" {
+  const { values, positionals } = parseFlags("mv", argv, CLIENT_FLAGS);
+  if (values.help) return "help";
+  if (positionals.length < 2) {
+    throw new UsageError(`mv needs a source and a destination (see "ferry mv --help")`);
+  }
+  const remotes = remoteArguments(positionals, "mv");
+  return {
+    sources: remotes.slice(0, -1),
+    dest: remotes.at(-1)!,
+    json: values.json ?? false,
+    port: parseCount(values.port, "--port", 1, 65535),
+    tokenFile: values["token-file"],
+  };
+}
+
+export async function mv(options: MvOptions): Promise<void> {
+  const targets = await resolveTargets([...options.sources, options.dest]);
+  const dest = targets.pop()!;
+  const destParts = splitRemotePath(dest.path);
+  await forEachTarget([...targets, dest], "mv", options, async (client, target) => {
+    if (target === dest) return;
+    // Into DEST when it is a folder (or several sources), else to the name DEST.
+    const intoFolder = targets.length > 1 || dest.path.endsWith("/") ||
+      (await client.stat(dest.path))?.type === "dir";
+    const name = splitRemotePath(target.path).at(-1);
+    const to = intoFolder && name !== undefined
+      ? [...destParts, name].join("/")
+      : destParts.join("/");
+    await client.rename(target.path, to);
+  });
+}

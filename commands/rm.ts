@@ -1,0 +1,58 @@
+/**
+ * `ferry rm [-r] [-f] REMOTE...`: remove files and folders on the server.
+ *
+ * @module
+ */
+
+import type { RemoteAddress } from "../lib/address.ts";
+import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
+
+export const HELP = `Usage: ferry rm [-r] [-f] REMOTE...
+
+Removes files, symlinks and (with -r) folders on a ferry server. A symlink is
+removed itself; what it points to is never touched, also inside a folder
+removed with -r. The server's root folder can never be removed. A server
+started with --read-only or --no-delete refuses. All paths must be on one
+server.
+
+Options:
+  -r, --recursive        Remove folders and everything in them
+  -f, --force            A path that does not exist is not an error
+${CLIENT_FLAGS_HELP}
+
+Examples:
+  ferry rm pi:old-backup.tar
+  ferry rm -rf pi:backups/2025`;
+
+/** Parsed `rm` arguments. */
+export interface RmOptions extends ConnectFlags {
+  paths: RemoteAddress[];
+  recursive: boolean;
+  force: boolean;
+  json: boolean;
+}
+
+export function parseRmArgs(argv: string[]): RmOptions | "help" {
+  const { values, positionals } = parseFlags("rm", argv, {
+    ...CLIENT_FLAGS,
+    recursive: { type: "boolean", short: "r" },
+    force: { type: "boolean", short: "f" },
+  });
+  if (values.help) return "help";
+  return {
+    paths: remoteArguments(positionals, "rm"),
+    recursive: values.recursive ?? false,
+    force: values.force ?? false,
+    json: values.json ?? false,
+    port: parseCount(values.port, "--port", 1, 65535),
+    tokenFile: values["token-file"],
+  };
+}
+
+export async function rm(options: RmOptions): Promise<void> {
+  const targets = await resolveTargets(options.paths);
+  await forEachTarget(targets, "rm", options, async (client, target) => {
+    await client.remove(target.path, { recursive: options.recursive, force: options.force });
+  });
+}

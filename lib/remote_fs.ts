@@ -1,0 +1,196 @@
+/**
+ * The file system operations behind ls, mkdir, rm and mv on the server. Every
+ * path is resolved inside the root with {@link resolveInside}; the last
+ * component is never followed when it is a symlink, so rm and mv act on the
+ * link itself and ls shows it as a link.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+import type { RemoteEntry, StatReply } from "./messages.ts";
+import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
+import { walkTree } from "./tree_walk.ts";
+
+/** A client path resolved under the root, with the last component not followed. */
+export interface ResolvedEntry {
+  /** Validated components; empty for the root. */
+  parts: string[];
+  /** "/"-joined components, for messages and entry paths. */
+  shown: string;
+  /** Where it is on disk. */
+  path: string;
+}
+
+/** Validates `path` and resolves it under `root`; intermediate symlinks must stay inside. */
+export async function resolveEntry(root: string, path: string): Promise<ResolvedEntry> {
+  const parts = splitRemotePath(path);
+  const shown = parts.join("/");
+  if (parts.length === 0) return { parts, shown, path: root };
+  const parent = await resolveInside(root, parts.slice(0, -1));
+  return { parts, shown, path: `${parent}/${parts.at(-1)}` };
+}
+
+/** lstat, with a missing path reported as not_found under its shown name. */
+export async function lstatEntry(entry: ResolvedEntry): Promise<Deno.FileInfo> {
+  try {
+    return await Deno.lstat(entry.path);
+  } catch (error) {
+    throw toFerryError(error, "find", entry.shown || "/");
+  }
+}
+
+/** The type, size, mode and mtime of an lstat result, as the protocol carries them. */
+export function describe(info: Deno.FileInfo): StatReply {
+  return {
+    type: info.isFile ? "file" : info.isDirectory ? "dir" : info.isSymlink ? "symlink" : "other",
+    size: info.size,
+    mode: (info.mode ?? 0) & 0o7777,
+    mtime: info.mtime?.getTime() ?? 0,
+  };
+}
+
+/**
+ * Lists a folder's entries sorted by name (with `recursive`, each folder is
+ * followed by its contents), or the entry itself when it is not a folder.
+ * Streams: only the names of the folders being walked are held. A subfolder
+ * that cannot be read is passed to `onError` and the listing goes on.
+ */
+export async function* listEntries(
+  entry: ResolvedEntry,
+  info: Deno.FileInfo,
+  recursive: boolean,
+  onError: (error: FerryError) => Promise<void>,
+): AsyncGenerator<RemoteEntry> {
+  if (!info.isDirectory) {
+    yield { name: entry.parts.at(-1) ?? "", path: entry.shown, ...describe(info) };
+    return;
+  }
+  for await (const item of walkTree(entry.path, info, { descend: recursive })) {
+    if (item.rel === "") continue;
+    const path = entry.shown === "" ? item.rel : `${entry.shown}/${item.rel}`;
+    if (item.type === "error") {
+      await onError(item.error);
+      continue;
+    }
+    yield { name: item.rel.slice(item.rel.lastIndexOf("/") + 1), path, ...describe(item.info) };
+  }
+}
+
+/**
+ * Creates a folder. Without `parents` its parent must exist and it must not;
+ * with `parents` missing parents are created and an existing folder is fine.
+ */
+export async function makeFolder(
+  root: string,
+  path: string,
+  parents: boolean,
+  mode = 0o755,
+): Promise<void> {
+  const parts = splitRemotePath(path);
+  const shown = parts.join("/");
+  const target = await resolveInside(root, parts);
+  if (parents) return await mkdirInside(target, shown, mode);
+  try {
+    await Deno.mkdir(target, { mode: mode & 0o777 });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) {
+      const what = (await Deno.lstat(target)).isDirectory ? "a folder" : "a file";
+      throw new FerryError(
+        ErrorCode.AlreadyExists,
+        `Cannot create folder "${printable(shown || "/")}": ${what} with that name exists`,
+        { path: shown },
+      );
+    }
+    if (error instanceof Deno.errors.NotFound) {
+      throw new FerryError(
+        ErrorCode.NotFound,
+        `Cannot create folder "${printable(shown)}": its parent does not exist (use -p)`,
+        { path: shown },
+      );
+    }
+    throw toFerryError(error, "create folder", shown);
+  }
+}
+
+/** Creates a folder and its missing parents; `path` comes from resolveInside. */
+export async function mkdirInside(path: string, shown: string, mode = 0o755): Promise<void> {
+  try {
+    await Deno.mkdir(path, { recursive: true, mode: mode & 0o777 });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory) {
+      throw new FerryError(
+        ErrorCode.NotDirectory,
+        `Cannot create folder "${printable(shown)}": a file is in the way`,
+        { path: shown },
+      );
+    }
+    throw toFerryError(error, "create folder", shown);
+  }
+}
+
+/**
+ * Removes a file or symlink, or with `recursive` a folder and everything in it.
+ * Symlinks are removed, never followed, at every level. The root itself is
+ * refused. Resolves with whether something was removed (false only with
+ * `force` on a missing path).
+ */
+export async function removeEntry(
+  root: string,
+  path: string,
+  options: { recursive: boolean; force: boolean },
+): Promise<boolean> {
+  const entry = await resolveEntry(root, path);
+  if (entry.parts.length === 0) throw rootRefusal("remove");
+  let info: Deno.FileInfo;
+  try {
+    info = await lstatEntry(entry);
+  } catch (error) {
+    if (options.force && error instanceof FerryError && error.code === ErrorCode.NotFound) {
+      return false;
+    }
+    throw error;
+  }
+  if (info.isDirectory && !options.recursive) {
+    throw new FerryError(
+      ErrorCode.IsDirectory,
+      `Cannot remove "${printable(entry.shown)}": it is a folder (use -r)`,
+      { path: entry.shown },
+    );
+  }
+  try {
+    // Deno.remove's recursive walk unlinks symlinks without following them.
+    await Deno.remove(entry.path, { recursive: info.isDirectory });
+  } catch (error) {
+    throw toFerryError(error, "remove", entry.shown);
+  }
+  return true;
+}
+
+/** Renames `from` to `to` exactly (rename(2)): an existing file is replaced, a folder with content is not. */
+export async function renameEntry(root: string, from: string, to: string): Promise<void> {
+  const source = await resolveEntry(root, from);
+  const target = await resolveEntry(root, to);
+  if (source.parts.length === 0 || target.parts.length === 0) throw rootRefusal("move");
+  await lstatEntry(source);
+  if (target.shown === source.shown || target.shown.startsWith(`${source.shown}/`)) {
+    throw new FerryError(
+      ErrorCode.BadPath,
+      `Cannot move "${printable(source.shown)}" into itself ("${printable(target.shown)}")`,
+      { path: target.shown },
+    );
+  }
+  try {
+    await Deno.rename(source.path, target.path);
+  } catch (error) {
+    throw toFerryError(error, `move "${printable(source.shown)}" to`, target.shown);
+  }
+}
+
+function rootRefusal(action: string): FerryError {
+  return new FerryError(
+    ErrorCode.PermissionDenied,
+    `Cannot ${action} the server's root folder`,
+    { path: "/" },
+  );
+}
