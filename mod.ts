@@ -46,3 +46,11 @@ export {
 } from "./lib/errors.ts";
 export { parseRemote, type RemoteAddress } from "./lib/address.ts";
 export { clientToken, defaultTokenFile, generateToken, serverToken } from "./lib/token.ts";
+export type { RemoteEntry, StatReply } from "./lib/messages.ts";
+export {
+  type FerryConfig,
+  type HostEntry,
+  loadConfig,
+  type RemoteTarget,
+  resolveTarget,
+} from "./lib/config.ts";
