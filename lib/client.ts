@@ -184,7 +184,12 @@ export class FerryClient {
    */
   async *list(
     path: string,
-    options: { recursive?: boolean; onNotice?: (error: FerryError) => void } = {},
+    options: {
+      recursive?: boolean;
+      /** Also each file's digest (the server reads every file). */
+      digests?: boolean;
+      onNotice?: (error: FerryError) => void;
+    } = {},
   ): AsyncGenerator<RemoteEntry> {
     const queue: RemoteEntry[][] = [];
     let finished = false;
@@ -222,7 +227,11 @@ export class FerryClient {
       await this.#writer.frame(
         Kind.List,
         id,
-        encodeJson({ path, recursive: options.recursive ?? false }),
+        encodeJson({
+          path,
+          recursive: options.recursive ?? false,
+          ...(options.digests ? { digests: true } : {}),
+        }),
         { flush: true },
       );
     } catch (error) {

@@ -34,6 +34,14 @@ export class FileDigest {
     this.#hasher.update(bytes);
   }
 
+  /** The digest of the bytes so far, leaving the digest running (for resume offers). */
+  peek(): Uint8Array {
+    const state = this.#hasher.save();
+    const digest = this.#hasher.digest("binary");
+    this.#hasher.load(state);
+    return digest;
+  }
+
   /** The 16-byte digest; the hasher goes back to the pool. */
   finish(): Uint8Array {
     const digest = this.#hasher.digest("binary");
@@ -59,4 +67,41 @@ export function sameDigest(a: Uint8Array, b: Uint8Array): boolean {
 /** Lower-case hex, for messages and tests. */
 export function digestHex(digest: Uint8Array): string {
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Feeds the first `length` bytes of `file` (read from its current position)
+ * into `digest`, reporting progress, and returns how many bytes there were:
+ * less than `length` when the file is shorter.
+ */
+export async function digestPrefix(
+  file: Deno.FsFile,
+  length: number,
+  digest: FileDigest,
+  onBytes?: (bytes: number) => void,
+): Promise<number> {
+  const buffer = new Uint8Array(Math.min(length, 1024 * 1024));
+  let done = 0;
+  while (done < length) {
+    const n = await file.read(buffer.subarray(0, Math.min(buffer.length, length - done)));
+    if (n === null) break;
+    digest.update(buffer.subarray(0, n));
+    done += n;
+    onBytes?.(n);
+  }
+  return done;
+}
+
+/** The digest of a whole file, as hex (for --checksum). */
+export async function digestFileHex(path: string): Promise<string> {
+  using file = await Deno.open(path, { read: true });
+  const digest = await FileDigest.start();
+  await digestPrefix(file, Number.MAX_SAFE_INTEGER, digest);
+  return digestHex(digest.finish());
+}
+
+/** Parses a hex digest from a peer; null when it is not 32 hex digits. */
+export function digestFromHex(hex: unknown): Uint8Array | null {
+  if (typeof hex !== "string" || !/^[0-9a-f]{32}$/.test(hex)) return null;
+  return Uint8Array.from(hex.match(/../g)!, (pair) => parseInt(pair, 16));
 }

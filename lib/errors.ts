@@ -35,8 +35,12 @@ export const ErrorCode = {
   DigestMismatch: "digest_mismatch",
   /** The server is at its connection limit or shutting down. */
   Busy: "busy",
-  /** A local or remote file system operation failed (disk full, I/O error). */
+  /** A local or remote file system operation failed (I/O error). */
   Io: "io",
+  /** The disk is full, or a write would leave less than the server's --min-free. */
+  NoSpace: "no_space",
+  /** A file is larger than the server's --max-size. */
+  TooLarge: "too_large",
   /** Some files were transferred and some failed. */
   Partial: "partial",
   /** The operation was cancelled through an AbortSignal or a signal. */
@@ -98,6 +102,8 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   digest_mismatch: 7,
   partial: 8,
   io: 9,
+  no_space: 9,
+  too_large: 3,
   internal: 1,
 };
 
@@ -147,6 +153,13 @@ export function toFerryError(error: unknown, action: string, path?: string): Fer
     return new FerryError(
       ErrorCode.AlreadyExists,
       `Cannot ${action}${where}: it already exists`,
+      options,
+    );
+  }
+  if (error instanceof Error && /\(os error 28\)|ENOSPC/.test(error.message)) {
+    return new FerryError(
+      ErrorCode.NoSpace,
+      `Cannot ${action}${where}: the disk is full`,
       options,
     );
   }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { FileDigest } from "./digest.ts";
+import { digestHex, digestPrefix, FileDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
 import { Kind } from "./frame.ts";
 import type { FrameWriter } from "./frame_writer.ts";
@@ -22,7 +22,32 @@ async function readFull(file: Deno.FsFile, target: Uint8Array): Promise<number> 
   return filled;
 }
 
+/**
+ * Checks a resume offer against the local file: hashes its first `offset`
+ * bytes (reporting them as progress) and compares with the peer's digest.
+ * Returns the digest running from there when they match, positioned at
+ * `offset`; otherwise null with the file back at 0.
+ */
+export async function matchPrefix(
+  file: Deno.FsFile,
+  size: number,
+  offer: { offset: number; digest?: string | undefined },
+  onBytes?: (bytes: number) => void,
+): Promise<{ offset: number; digest: FileDigest } | null> {
+  if (offer.offset <= 0 || offer.offset > size || offer.digest === undefined) return null;
+  const digest = await FileDigest.start();
+  const read = await digestPrefix(file, offer.offset, digest, onBytes);
+  if (read === offer.offset && digestHex(digest.peek()) === offer.digest) {
+    return { offset: read, digest };
+  }
+  digest.release();
+  await file.seek(0, Deno.SeekMode.Start);
+  return null;
+}
+
 export interface SendBodyOptions {
+  /** Resume: the body starts here, with the digest of the bytes before it (see matchPrefix). */
+  start?: { offset: number; digest: FileDigest } | null;
   /** Called after each chunk with its size, for progress. */
   onBytes?: (bytes: number) => void;
   /** Checked between chunks; when it returns true the body is abandoned with CANCEL. */
@@ -43,10 +68,10 @@ export async function sendFileBody(
   shownAs: string,
   options: SendBodyOptions = {},
 ): Promise<boolean> {
-  const digest = await FileDigest.start();
+  const digest = options.start?.digest ?? await FileDigest.start();
   const fill = (target: Uint8Array) => readFull(file, target);
   const seen = (payload: Uint8Array) => digest.update(payload);
-  let sent = 0;
+  let sent = options.start?.offset ?? 0;
   try {
     while (sent < size) {
       if (options.stopped?.()) {

@@ -35,6 +35,7 @@ export const Kind = {
   Data: 0x11,
   End: 0x12,
   Cancel: 0x13,
+  Resume: 0x14,
   Get: 0x20,
   File: 0x21,
   Dir: 0x22,

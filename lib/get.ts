@@ -1,9 +1,13 @@
 /**
- * `get`: remote files and folders to a local folder. The server streams a
- * FILE or DIR announcement, DATA and END for each entry; names it sends are
- * untrusted, validated like the server validates client paths, and resolved
+ * `get`: remote files and folders to a local folder. Each source is first
+ * listed (LIST, streamed), which gives totals for the progress bar and lets
+ * sync skip what is already here; then every file that is needed is asked
+ * for with its own GET, many in flight at once. Names the server sends are
+ * untrusted: validated like the server validates client paths and resolved
  * inside the local destination, so nothing is written outside it. Each file
  * lands through {@link IncomingFile}: temporary, verified, synced, renamed.
+ * Big files resume: what an interrupted attempt left is offered to the server,
+ * which continues after it when the prefix matches its file.
  *
  * @module
  */
@@ -12,19 +16,26 @@ import type { FerryClient } from "./client.ts";
 import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
 import { Kind, kindName } from "./frame.ts";
 import type { Frame } from "./frame_reader.ts";
-import { IncomingFile } from "./incoming_file.ts";
+import { IncomingFile, resumeKeyFor } from "./incoming_file.ts";
 import {
-  decodeDir,
   decodeError,
   decodeFile,
-  decodeOk,
   DIGEST_SIZE,
   encodeJson,
   errorFromMessage,
   expectSize,
+  type RemoteEntry,
 } from "./messages.ts";
+import { InFlight } from "./in_flight.ts";
 import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
-import { type TransferOptions, type TransferSummary, TransferTracker } from "./transfer.ts";
+import { alreadyThere } from "./sync.ts";
+import {
+  RESUME_MIN_BYTES,
+  type TransferOptions,
+  type TransferSummary,
+  TransferTracker,
+} from "./transfer.ts";
+import { walkTree } from "./tree_walk.ts";
 
 /**
  * Splits a name announced by the server. Unlike a path typed by the user, it
@@ -41,14 +52,28 @@ export function splitAnnouncedName(name: string): string[] {
   return splitRemotePath(name);
 }
 
-async function localInfo(path: string): Promise<Deno.FileInfo | null> {
+/** stat (or lstat, not following a symlink), or null when nothing is there. */
+async function localInfo(path: string, follow: boolean): Promise<Deno.FileInfo | null> {
   try {
-    return await Deno.stat(path);
+    return await (follow ? Deno.stat(path) : Deno.lstat(path));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw toFerryError(error, "look up", path);
   }
 }
+
+/** One file to fetch. */
+interface Wanted {
+  remote: string;
+  local: string;
+  /** How it is named in messages. */
+  shown: string;
+  entry: RemoteEntry;
+}
+
+// GET requests in flight at once: the server answers them in order, so this
+// only hides the round trip between files.
+const MAX_GETS_IN_FLIGHT = 32;
 
 /** Gets remote files and folders into `dest`, following cp's rules for where they go. */
 export async function getPaths(
@@ -60,8 +85,9 @@ export async function getPaths(
   const tracker = new TransferTracker(options.onProgress);
   const onAbort = () => void client.close();
   options.signal?.addEventListener("abort", onAbort, { once: true });
+  const sync = options.sync || options.checksum || options.delete;
   try {
-    const destInfo = await localInfo(dest);
+    const destInfo = await localInfo(dest, true);
     const intoFolder = destInfo?.isDirectory === true || dest.endsWith("/") || sources.length > 1;
     if (intoFolder && destInfo !== null && !destInfo.isDirectory) {
       throw new FerryError(
@@ -71,12 +97,42 @@ export async function getPaths(
       );
     }
     if (intoFolder && destInfo === null) await mkdirLocal(dest);
+    const wanted: Wanted[] = [];
+    const trees: { root: string; keep: Set<string> }[] = [];
     for (const source of sources) {
       const name = splitRemotePath(source).at(-1);
       const target = intoFolder && name !== undefined
         ? `${dest.replace(/\/+$/, "")}/${name}`
         : dest;
-      await getOne(client, source, target, options.recursive ?? false, tracker);
+      const tree = await planSource(client, source, target, options, tracker, wanted);
+      if (tree !== null) trees.push(tree);
+    }
+    const needed: Wanted[] = [];
+    for (const item of wanted) {
+      const local = sync ? await localInfo(item.local, false) : null;
+      const here = local?.isFile === true &&
+        await alreadyThere(
+          item.entry,
+          { size: local.size, mtime: local.mtime?.getTime() ?? 0 },
+          options.checksum ?? false,
+          item.local,
+          false,
+        );
+      if (here) tracker.skipped++;
+      else needed.push(item);
+    }
+    tracker.planned(needed.length, needed.reduce((sum, item) => sum + item.entry.size, 0));
+    const inFlight = new InFlight();
+    const fetches: Promise<void>[] = [];
+    for (const item of needed) {
+      await inFlight.below(MAX_GETS_IN_FLIGHT);
+      if (options.signal?.aborted) break;
+      inFlight.add();
+      fetches.push(fetchFile(client, item, tracker).finally(() => inFlight.done()));
+    }
+    await Promise.all(fetches);
+    if (options.delete && tracker.failures.length === 0) {
+      for (const tree of trees) await deleteExtra(tree.root, tree.keep, tracker);
     }
   } catch (error) {
     if (options.signal?.aborted) {
@@ -89,6 +145,81 @@ export async function getPaths(
   return tracker.summary();
 }
 
+/**
+ * Lists one source and adds its files to `wanted`; folders are made here and
+ * now. Returns the local folder and the names it should hold (for delete),
+ * or null for a single file.
+ */
+async function planSource(
+  client: FerryClient,
+  source: string,
+  target: string,
+  options: TransferOptions,
+  tracker: TransferTracker,
+  wanted: Wanted[],
+): Promise<{ root: string; keep: Set<string> } | null> {
+  const info = await client.stat(source);
+  const shownSource = printable(source || "/");
+  if (info === null) {
+    throw new FerryError(ErrorCode.NotFound, `Cannot find "${shownSource}" on the server`, {
+      path: source,
+    });
+  }
+  const digests = options.checksum ?? false;
+  const onNotice = (error: FerryError) => tracker.failed(error);
+  if (info.type === "file") {
+    for await (const entry of client.list(source, { digests, onNotice })) {
+      if (entry.type === "file") {
+        wanted.push({ remote: source, local: target, shown: target, entry });
+      }
+    }
+    return null;
+  }
+  if (info.type !== "dir") {
+    throw new FerryError(ErrorCode.NotFound, `"${shownSource}" is not a file or folder`, {
+      path: source,
+    });
+  }
+  if (!options.recursive) {
+    throw new FerryError(ErrorCode.IsDirectory, `"${shownSource}" is a folder: use -r to get it`, {
+      path: source,
+    });
+  }
+  await mkdirLocal(target);
+  const root = await Deno.realPath(target);
+  const base = splitRemotePath(source).join("/");
+  const keep = new Set<string>();
+  for await (const entry of client.list(source, { recursive: true, digests, onNotice })) {
+    // Entry paths are from the server root and must lie below the source.
+    if (base !== "" && !entry.path.startsWith(`${base}/`)) {
+      throw new FerryError(
+        ErrorCode.BadPath,
+        `Refused name "${
+          printable(entry.path)
+        }" from the server: it is not inside "${shownSource}"`,
+        { path: entry.path },
+      );
+    }
+    const parts = splitAnnouncedName(base === "" ? entry.path : entry.path.slice(base.length + 1));
+    const rel = parts.join("/");
+    keep.add(rel);
+    const shown = `${target}/${rel}`;
+    try {
+      if (entry.type === "dir") {
+        await mkdirLocal(await resolveInside(root, parts));
+      } else if (entry.type === "file") {
+        const local = await resolveInside(root, parts);
+        wanted.push({ remote: entry.path, local, shown, entry });
+      } else {
+        tracker.skipped++;
+      }
+    } catch (error) {
+      tracker.failed(toFerryError(error, "write", shown));
+    }
+  }
+  return { root, keep };
+}
+
 async function mkdirLocal(path: string): Promise<void> {
   try {
     await Deno.mkdir(path, { recursive: true });
@@ -97,124 +228,140 @@ async function mkdirLocal(path: string): Promise<void> {
   }
 }
 
-/** Receives one GET response: a single file written to `target`, or a tree rooted there. */
-function getOne(
+/**
+ * Asks for one file and writes it through IncomingFile. Resolves when the
+ * server's reply is complete; failures of this file go to the tracker,
+ * failures of the connection reject.
+ */
+async function fetchFile(
   client: FerryClient,
-  source: string,
-  target: string,
-  recursive: boolean,
+  item: Wanted,
   tracker: TransferTracker,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // The real path of the local folder a recursive GET writes under, once created.
-    let treeRoot: string | undefined;
-    let current: IncomingFile | null = null;
-    // True while the frames of a refused file are skipped.
-    let skipping = false;
-
-    const onFrame = async (frame: Frame): Promise<void> => {
-      switch (frame.kind) {
-        case Kind.Dir: {
-          const dir = decodeDir(frame.payload);
-          const parts = splitAnnouncedName(dir.path);
-          if (parts.length === 0) {
-            await mkdirLocal(target);
-            treeRoot = await Deno.realPath(target);
-          } else {
-            await mkdirLocal(await resolveInside(requireRoot(), parts));
-          }
-          return;
-        }
-        case Kind.File: {
-          if (current !== null || skipping) throw outOfOrder(frame);
-          const file = decodeFile(frame.payload);
-          const parts = splitAnnouncedName(file.path);
-          tracker.planned(1, file.size);
-          try {
-            const path = parts.length === 0 && treeRoot === undefined
-              ? target
-              : await resolveInside(requireRoot(), parts);
-            const shown = parts.length === 0 ? target : `${target}/${parts.join("/")}`;
-            tracker.started(shown);
-            current = await IncomingFile.open(path, shown, file);
-          } catch (error) {
-            if (error instanceof FerryError && error.code === ErrorCode.Protocol) throw error;
-            tracker.failed(toFerryError(error, "write", file.path));
-            skipping = true;
-          }
-          return;
-        }
-        case Kind.Data:
-          if (skipping) return;
-          if (current === null) throw outOfOrder(frame);
-          await current.write(frame.payload);
-          tracker.moved(frame.payload.length);
-          return;
-        case Kind.End:
-        case Kind.Cancel: {
-          if (skipping) {
-            skipping = false;
-            return;
-          }
-          if (current === null) throw outOfOrder(frame);
-          const incoming: IncomingFile = current;
-          current = null;
-          if (frame.kind === Kind.Cancel) return await incoming.discard();
-          try {
-            await incoming.commit(expectSize(frame.payload, DIGEST_SIZE, "A digest").slice());
-            tracker.committed(incoming.meta.size);
-          } catch (error) {
-            if (error instanceof FerryError && error.code === ErrorCode.Protocol) throw error;
-            tracker.failed(toFerryError(error, "write", incoming.shownAs));
-          }
-          return;
-        }
-        case Kind.Notice:
-          tracker.failed(errorFromMessage(decodeError(frame.payload)));
-          return;
-        case Kind.Ok: {
-          client.finish(id);
-          const { skipped } = decodeOk(frame.payload);
-          if (typeof skipped === "number") tracker.skipped += skipped;
-          return resolve();
-        }
-        case Kind.Error:
-          client.finish(id);
-          return reject(errorFromMessage(decodeError(frame.payload)));
-        default:
-          throw outOfOrder(frame);
-      }
-    };
-
-    const requireRoot = (): string => {
-      if (treeRoot === undefined) {
-        throw new FerryError(
-          ErrorCode.Protocol,
-          "The server sent folder contents before the folder",
-        );
-      }
-      return treeRoot;
-    };
-
-    const id = client.open({
-      onFrame: (frame) =>
-        onFrame(frame).catch(async (error) => {
-          // A server that breaks the protocol loses the connection; partial files are removed.
-          await current?.discard();
-          current = null;
-          throw error;
-        }),
-      fail: (error) => {
-        void current?.discard();
-        reject(error);
-      },
-    });
-    client.writer.frame(Kind.Get, id, encodeJson({ path: source, recursive }), { flush: true })
-      .catch((error) => {
-        client.finish(id);
-        reject(client.connectionError(error));
+  const { entry } = item;
+  let incoming: IncomingFile | null = null;
+  const request: Record<string, unknown> = { path: item.remote, recursive: false };
+  if (entry.size >= RESUME_MIN_BYTES) {
+    try {
+      incoming = await IncomingFile.open(item.local, item.shown, entry, {
+        resumeKey: await resumeKeyFor(item.local, entry.size, entry.mtime),
       });
+    } catch (error) {
+      tracker.failed(toFerryError(error, "write", item.shown));
+      return;
+    }
+    if (incoming.offer.offset > 0) {
+      request.offset = incoming.offer.offset;
+      request.digest = incoming.offer.digest;
+    }
+  }
+  let skipping = false;
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+
+  const onFrame = async (frame: Frame): Promise<void> => {
+    switch (frame.kind) {
+      case Kind.File: {
+        const file = decodeFile(frame.payload);
+        if (file.path !== "") throw outOfOrder(frame);
+        tracker.started(item.shown);
+        try {
+          if (incoming !== null && file.size !== incoming.meta.size) {
+            // Changed since it was listed: what was kept belongs to another version.
+            await incoming.discard();
+            incoming = null;
+          }
+          incoming ??= await IncomingFile.open(item.local, item.shown, file);
+          const offset = file.offset ?? 0;
+          if (incoming.offer.offset > 0 || offset > 0) await incoming.startAt(offset);
+          incoming.meta.mtime = file.mtime;
+          incoming.meta.mode = file.mode;
+          if (offset > 0) tracker.moved(offset, true);
+        } catch (error) {
+          if (error instanceof FerryError && error.code === ErrorCode.Protocol) throw error;
+          tracker.failed(toFerryError(error, "write", item.shown));
+          skipping = true;
+        }
+        return;
+      }
+      case Kind.Data:
+        if (skipping) return;
+        if (incoming === null) throw outOfOrder(frame);
+        await incoming.write(frame.payload);
+        tracker.moved(frame.payload.length);
+        return;
+      case Kind.End:
+      case Kind.Cancel: {
+        if (skipping || incoming === null) return;
+        const done: IncomingFile = incoming;
+        incoming = null;
+        if (frame.kind === Kind.Cancel) return await done.discard();
+        try {
+          await done.commit(expectSize(frame.payload, DIGEST_SIZE, "A digest").slice());
+          tracker.committed(done.meta.size);
+        } catch (error) {
+          if (error instanceof FerryError && error.code === ErrorCode.Protocol) throw error;
+          tracker.failed(toFerryError(error, "write", done.shownAs));
+        }
+        return;
+      }
+      case Kind.Notice:
+      case Kind.Error: {
+        tracker.failed(errorFromMessage(decodeError(frame.payload)));
+        if (frame.kind === Kind.Notice) return;
+        client.finish(id);
+        await incoming?.discard({ keepPartial: true });
+        return resolve();
+      }
+      case Kind.Ok:
+        client.finish(id);
+        await incoming?.discard({ keepPartial: true });
+        return resolve();
+      default:
+        throw outOfOrder(frame);
+    }
+  };
+
+  const id = client.open({
+    onFrame: (frame) =>
+      onFrame(frame).catch(async (error) => {
+        // A server that breaks the protocol loses the connection; partial files are removed.
+        await incoming?.discard();
+        incoming = null;
+        throw error;
+      }),
+    fail: (error) => {
+      // The connection dropped: a resumable partial is kept for the next attempt.
+      void incoming?.discard({ keepPartial: true });
+      reject(error);
+    },
   });
+  client.writer.frame(Kind.Get, id, encodeJson(request), { flush: true }).catch((error) => {
+    client.finish(id);
+    reject(client.connectionError(error));
+  });
+  return await promise;
+}
+
+/** Removes what `root` holds beyond the names in `keep` (never following symlinks). */
+async function deleteExtra(
+  root: string,
+  keep: Set<string>,
+  tracker: TransferTracker,
+): Promise<void> {
+  const rootInfo = await Deno.lstat(root);
+  const removed: string[] = [];
+  for await (const entry of walkTree(root, rootInfo)) {
+    if (entry.rel === "" || entry.type === "error" || keep.has(entry.rel)) continue;
+    // Inside a folder just removed (its walk finds nothing or fails).
+    if (removed.some((dir) => entry.rel === dir || entry.rel.startsWith(`${dir}/`))) continue;
+    try {
+      await Deno.remove(entry.path, { recursive: entry.type === "dir" });
+      removed.push(entry.rel);
+      tracker.deleted++;
+    } catch (error) {
+      tracker.failed(toFerryError(error, "remove", entry.path));
+    }
+  }
 }
 
 function outOfOrder(frame: Frame): FerryError {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { FileDigest, sameDigest } from "./digest.ts";
+import { digestHex, digestPrefix, FileDigest, sameDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
 import { printable } from "./safe_path.ts";
 
@@ -29,8 +29,46 @@ function tempName(): string {
     TEMP_SUFFIX;
 }
 
+/** Whether `name` is one of ferry's temporaries (walks and listings leave them out). */
+export function isTemporaryName(name: string): boolean {
+  return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
+}
+
+// Resumable temporaries being written right now, in this process: a second
+// transfer of the same file must not append to the same partial.
+const partialsInUse = new Set<string>();
+
+/**
+ * The key of a resumable temporary: the same destination, size and mtime
+ * (the same version of the same file) find the same partial.
+ */
+export async function resumeKeyFor(
+  destination: string,
+  size: number,
+  mtime: number,
+): Promise<string> {
+  const digest = await FileDigest.start();
+  digest.update(new TextEncoder().encode(`${destination}\0${size}\0${mtime}`));
+  return digestHex(digest.finish());
+}
+
+/** What an earlier, interrupted attempt left that this one may continue from. */
+export interface ResumeOffer {
+  offset: number;
+  /** Hex digest of the kept prefix. */
+  digest: string;
+}
+
 /** How {@link IncomingFile.open} treats an existing destination. */
 export interface IncomingOptions {
+  /**
+   * Names the resumable temporary: the same key (destination, size, mtime)
+   * finds what an interrupted attempt left, and a dropped connection keeps
+   * what arrived. Without it the temporary has a random name and is removed.
+   */
+  resumeKey?: string;
+  /** The size is unknown until the body ends (standard input). */
+  stream?: boolean;
   /**
    * When set, an existing destination is never replaced and this says why
    * (for example "the server runs with --no-delete"); the check is repeated
@@ -50,6 +88,12 @@ export class IncomingFile {
   #received = 0;
   #done = false;
   #keepExisting: string | undefined;
+  #resumable: boolean;
+  /** False for a resumable upload until the sender said where its body starts. */
+  #started: boolean;
+  #stream: boolean;
+  /** What was kept from an earlier attempt (offset 0 when nothing). */
+  readonly offer: ResumeOffer;
 
   private constructor(
     path: string,
@@ -58,10 +102,16 @@ export class IncomingFile {
     meta: IncomingMeta,
     file: Deno.FsFile,
     digest: FileDigest,
-    keepExisting: string | undefined,
+    settings: { keepExisting: string | undefined; stream: boolean; resumable: boolean },
+    offer: ResumeOffer,
   ) {
     this.path = path;
-    this.#keepExisting = keepExisting;
+    this.#keepExisting = settings.keepExisting;
+    this.#resumable = settings.resumable;
+    this.#started = !settings.resumable;
+    this.#stream = settings.stream;
+    this.offer = offer;
+    this.#received = offer.offset;
     this.tempPath = tempPath;
     this.shownAs = shownAs;
     this.meta = meta;
@@ -91,12 +141,42 @@ export class IncomingFile {
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "write", shownAs);
     }
-    const tempPath = path.slice(0, path.lastIndexOf("/") + 1) + tempName();
+    const folder = path.slice(0, path.lastIndexOf("/") + 1);
+    let tempPath = folder + tempName();
+    let resumeKey = options.resumeKey;
+    if (resumeKey !== undefined) {
+      const kept = `${folder}${TEMP_PREFIX}${resumeKey}${TEMP_SUFFIX}`;
+      if (partialsInUse.has(kept)) resumeKey = undefined;
+      else tempPath = kept;
+    }
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(tempPath, { write: true, createNew: true, mode: 0o600 });
+      file = await Deno.open(
+        tempPath,
+        resumeKey === undefined
+          ? { write: true, createNew: true, mode: 0o600 }
+          : { read: true, write: true, create: true, mode: 0o600 },
+      );
     } catch (error) {
       throw toFerryError(error, "create a temporary file for", shownAs);
+    }
+    const digest = await FileDigest.start();
+    let offer: ResumeOffer = { offset: 0, digest: "" };
+    if (resumeKey !== undefined) {
+      partialsInUse.add(tempPath);
+      try {
+        // Trust nothing beyond the announced size; the sender checks the digest of the rest.
+        const kept = Math.min((await file.stat()).size, meta.size);
+        const offset = await digestPrefix(file, kept, digest);
+        await file.truncate(offset);
+        await file.seek(offset, Deno.SeekMode.Start);
+        offer = { offset, digest: digestHex(digest.peek()) };
+      } catch (error) {
+        partialsInUse.delete(tempPath);
+        file.close();
+        digest.release();
+        throw toFerryError(error, "read the partial file of", shownAs);
+      }
     }
     return new IncomingFile(
       path,
@@ -104,9 +184,46 @@ export class IncomingFile {
       shownAs,
       meta,
       file,
-      await FileDigest.start(),
-      options.keepExisting,
+      digest,
+      {
+        keepExisting: options.keepExisting,
+        stream: options.stream ?? false,
+        resumable: resumeKey !== undefined,
+      },
+      offer,
     );
+  }
+
+  /**
+   * Where the body starts: at the offer, or at 0 when the sender's prefix
+   * differs (what was kept is thrown away). Any other offset is refused.
+   */
+  async startAt(offset: number): Promise<void> {
+    if (this.#started) {
+      throw new FerryError(ErrorCode.Protocol, `"${printable(this.shownAs)}" was started twice`);
+    }
+    this.#started = true;
+    if (offset === this.offer.offset) return;
+    if (offset !== 0) {
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `Resume of "${printable(this.shownAs)}" at ${offset}, but ${this.offer.offset} was offered`,
+      );
+    }
+    try {
+      await this.#file.truncate(0);
+      await this.#file.seek(0, Deno.SeekMode.Start);
+    } catch (error) {
+      throw toFerryError(error, "write", this.shownAs);
+    }
+    this.#digest.release();
+    this.#digest = await FileDigest.start();
+    this.#received = 0;
+  }
+
+  /** Whether the size was unknown when the upload started (standard input). */
+  get isStream(): boolean {
+    return this.#stream;
   }
 
   get received(): number {
@@ -115,7 +232,13 @@ export class IncomingFile {
 
   /** Appends one chunk; refuses bytes beyond the announced size. */
   async write(chunk: Uint8Array): Promise<void> {
-    if (this.#received + chunk.length > this.meta.size) {
+    if (!this.#started) {
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `Data for "${printable(this.shownAs)}" before its resume offset`,
+      );
+    }
+    if (!this.#stream && this.#received + chunk.length > this.meta.size) {
       throw new FerryError(
         ErrorCode.Protocol,
         `More bytes arrived for "${printable(this.shownAs)}" than announced`,
@@ -138,6 +261,7 @@ export class IncomingFile {
    */
   async commit(expected: Uint8Array): Promise<void> {
     try {
+      if (this.#stream) this.meta.size = this.#received;
       if (this.#received !== this.meta.size) {
         throw new FerryError(
           ErrorCode.Protocol,
@@ -165,6 +289,7 @@ export class IncomingFile {
           await Deno.link(this.tempPath, this.path);
           await Deno.remove(this.tempPath);
         }
+        partialsInUse.delete(this.tempPath);
       } catch (error) {
         if (error instanceof Deno.errors.AlreadyExists && this.#keepExisting !== undefined) {
           throw kept(this.shownAs, this.#keepExisting);
@@ -177,13 +302,19 @@ export class IncomingFile {
     }
   }
 
-  /** Abandons the transfer: closes and removes the temporary. Safe to call twice. */
-  async discard(): Promise<void> {
+  /**
+   * Abandons the transfer: closes and removes the temporary. With
+   * `keepPartial` (a dropped connection), a resumable temporary is kept for
+   * the next attempt. Safe to call twice.
+   */
+  async discard(options: { keepPartial?: boolean } = {}): Promise<void> {
     if (!this.#done) this.#digest.release();
     this.#done = true;
     try {
       this.#file.close();
     } catch { /* already closed */ }
+    partialsInUse.delete(this.tempPath);
+    if (options.keepPartial && this.#resumable && this.#received > 0) return;
     try {
       await Deno.remove(this.tempPath);
     } catch { /* already renamed or removed */ }

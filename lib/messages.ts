@@ -28,12 +28,27 @@ export interface PutRequest {
   mode: number;
   /** Modification time, milliseconds since the epoch. */
   mtime: number;
+  /** Ask for a RESUME offer before the body: keep what an earlier attempt left. */
+  resume?: boolean;
+  /** The size is unknown (standard input): the body ends at END, `size` is ignored. */
+  stream?: boolean;
 }
 
 /** GET: the client asks for a file, or with `recursive` a whole folder. */
 export interface GetRequest {
   path: string;
   recursive: boolean;
+  /** Resume: the client has this many bytes of the file already... */
+  offset?: number;
+  /** ...whose digest is this (hex); the server sends from `offset` only when its prefix matches. */
+  digest?: string;
+}
+
+/** RESUME: from the server, what it kept of an upload; from the client, where the body starts. */
+export interface ResumeMessage {
+  offset: number;
+  /** The digest of the kept prefix (hex), in the server's offer. */
+  digest?: string;
 }
 
 /** FILE: the server announces one file of a GET response. */
@@ -43,6 +58,8 @@ export interface FileAnnouncement {
   size: number;
   mode: number;
   mtime: number;
+  /** Where the body starts (a resumed GET); 0 when absent. */
+  offset?: number;
 }
 
 /** DIR: the server announces a folder of a recursive GET response. */
@@ -75,6 +92,8 @@ export interface MkdirRequest {
 export interface ListRequest {
   path: string;
   recursive: boolean;
+  /** Add each file's xxh3-128 digest (reads every file: for --checksum). */
+  digests?: boolean;
 }
 
 /** One entry of a LIST reply. */
@@ -89,6 +108,8 @@ export interface RemoteEntry {
   mtime: number;
   /** Permission bits. */
   mode: number;
+  /** Hex xxh3-128 of a file's contents, when the LIST asked for digests. */
+  digest?: string;
 }
 
 /** RM: remove a file, symlink or (with `recursive`) folder; `force` ignores a missing path. */
@@ -171,27 +192,47 @@ const MTIME_LIMIT = 8.64e15;
 
 export function decodePut(payload: Uint8Array): PutRequest {
   const f = decodeObject(payload, "PUT");
-  return {
+  const request: PutRequest = {
     path: str(f, "path", "PUT"),
     size: int(f, "size", "PUT", 0, MAX_FILE_SIZE),
     mode: int(f, "mode", "PUT", 0, 0o7777),
     mtime: int(f, "mtime", "PUT", -MTIME_LIMIT, MTIME_LIMIT),
   };
+  if (bool(f, "resume", "PUT")) request.resume = true;
+  if (bool(f, "stream", "PUT")) request.stream = true;
+  return request;
 }
 
 export function decodeGet(payload: Uint8Array): GetRequest {
   const f = decodeObject(payload, "GET");
-  return { path: str(f, "path", "GET"), recursive: bool(f, "recursive", "GET") };
+  const request: GetRequest = {
+    path: str(f, "path", "GET"),
+    recursive: bool(f, "recursive", "GET"),
+  };
+  if (f.offset !== undefined) {
+    request.offset = int(f, "offset", "GET", 0, MAX_FILE_SIZE);
+    request.digest = str(f, "digest", "GET");
+  }
+  return request;
+}
+
+export function decodeResume(payload: Uint8Array): ResumeMessage {
+  const f = decodeObject(payload, "RESUME");
+  const message: ResumeMessage = { offset: int(f, "offset", "RESUME", 0, MAX_FILE_SIZE) };
+  if (f.digest !== undefined) message.digest = str(f, "digest", "RESUME");
+  return message;
 }
 
 export function decodeFile(payload: Uint8Array): FileAnnouncement {
   const f = decodeObject(payload, "FILE");
-  return {
+  const file: FileAnnouncement = {
     path: str(f, "path", "FILE"),
     size: int(f, "size", "FILE", 0, MAX_FILE_SIZE),
     mode: int(f, "mode", "FILE", 0, 0o7777),
     mtime: int(f, "mtime", "FILE", -MTIME_LIMIT, MTIME_LIMIT),
   };
+  if (f.offset !== undefined) file.offset = int(f, "offset", "FILE", 0, file.size);
+  return file;
 }
 
 export function decodeDir(payload: Uint8Array): DirAnnouncement {
@@ -222,7 +263,11 @@ export function decodeStatReply(payload: Uint8Array): StatReply {
 
 export function decodeList(payload: Uint8Array): ListRequest {
   const f = decodeObject(payload, "LIST");
-  return { path: str(f, "path", "LIST"), recursive: bool(f, "recursive", "LIST") };
+  return {
+    path: str(f, "path", "LIST"),
+    recursive: bool(f, "recursive", "LIST"),
+    digests: bool(f, "digests", "LIST"),
+  };
 }
 
 /** Decodes an ENTRIES frame: `{"entries": [...]}`, a batch of a LIST reply. */

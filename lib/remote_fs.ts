@@ -7,6 +7,7 @@
  * @module
  */
 
+import { digestFileHex } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
 import type { RemoteEntry, StatReply } from "./messages.ts";
 import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
@@ -59,21 +60,36 @@ export function describe(info: Deno.FileInfo): StatReply {
 export async function* listEntries(
   entry: ResolvedEntry,
   info: Deno.FileInfo,
-  recursive: boolean,
+  options: { recursive: boolean; digests: boolean },
   onError: (error: FerryError) => Promise<void>,
 ): AsyncGenerator<RemoteEntry> {
+  const withDigest = async (item: RemoteEntry, path: string): Promise<RemoteEntry | null> => {
+    if (!options.digests || item.type !== "file") return item;
+    try {
+      return { ...item, digest: await digestFileHex(path) };
+    } catch (error) {
+      await onError(toFerryError(error, "read", item.path));
+      return null;
+    }
+  };
   if (!info.isDirectory) {
-    yield { name: entry.parts.at(-1) ?? "", path: entry.shown, ...describe(info) };
+    const item = await withDigest(
+      { name: entry.parts.at(-1) ?? "", path: entry.shown, ...describe(info) },
+      entry.path,
+    );
+    if (item !== null) yield item;
     return;
   }
-  for await (const item of walkTree(entry.path, info, { descend: recursive })) {
+  for await (const item of walkTree(entry.path, info, { descend: options.recursive })) {
     if (item.rel === "") continue;
     const path = entry.shown === "" ? item.rel : `${entry.shown}/${item.rel}`;
     if (item.type === "error") {
       await onError(item.error);
       continue;
     }
-    yield { name: item.rel.slice(item.rel.lastIndexOf("/") + 1), path, ...describe(item.info) };
+    const name = item.rel.slice(item.rel.lastIndexOf("/") + 1);
+    const listed = await withDigest({ name, path, ...describe(item.info) }, item.path);
+    if (listed !== null) yield listed;
   }
 }
 

@@ -15,6 +15,7 @@ import { decodeError, encodeJson, errorFromMessage } from "./messages.ts";
 import { printable, splitRemotePath } from "./safe_path.ts";
 import { type TransferOptions, type TransferSummary, TransferTracker } from "./transfer.ts";
 import { walkTree } from "./tree_walk.ts";
+import { InFlight } from "./in_flight.ts";
 
 /** A source named on the command line, after stat (symlinks followed, as scp does). */
 export interface LocalSource {
@@ -139,25 +140,6 @@ function plannedFile(local: string, remote: string, info: Deno.FileInfo): Planne
 
 // Acknowledgements awaited at once; bounds the client's bookkeeping, not the wire.
 const MAX_IN_FLIGHT = 1024;
-
-/** Counts requests awaiting their reply, and lets the sender wait for room or for none. */
-class InFlight {
-  #count = 0;
-  #waiters: (() => void)[] = [];
-
-  add(): void {
-    this.#count++;
-  }
-
-  done(): void {
-    this.#count--;
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-
-  async below(limit: number): Promise<void> {
-    while (this.#count >= limit) await new Promise<void>((resolve) => this.#waiters.push(resolve));
-  }
-}
 
 /** Sends local files and folders to `dest` on the server. */
 export async function sendPaths(

@@ -38,6 +38,10 @@ export interface ServerOptions {
   handshakeTimeoutMs?: number;
   /** Delay before answering a failed login. Default 1 second. */
   authFailureDelayMs?: number;
+  /** Largest file accepted, in bytes. Default: no limit. */
+  maxFileSize?: number;
+  /** Refuse a transfer that would leave less free space than this. Default 0: off. */
+  minFreeBytes?: number;
   /** Refuse every change (put, mkdir, rm, mv). */
   readOnly?: boolean;
   /** Refuse rm and mv and never replace a stored file: an append-only drop box. */
@@ -88,6 +92,8 @@ export class FerryServer {
       idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
       authFailureDelayMs: options.authFailureDelayMs ?? 1_000,
+      maxFileSize: options.maxFileSize ?? Number.MAX_SAFE_INTEGER,
+      minFreeBytes: options.minFreeBytes ?? 0,
       readOnly: options.readOnly ?? false,
       noDelete: options.noDelete ?? false,
       onEvent: options.onEvent,
@@ -230,6 +236,10 @@ export class FerryServer {
           remote,
           log: (e) => this.#log(e),
           policy: { readOnly: this.#options.readOnly, noDelete: this.#options.noDelete },
+          limits: {
+            maxFileSize: this.#options.maxFileSize,
+            minFreeBytes: this.#options.minFreeBytes,
+          },
         },
         connection.reader,
         connection.writer,

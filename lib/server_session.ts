@@ -12,8 +12,10 @@ import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
 import { Kind, kindName } from "./frame.ts";
 import type { Frame, FrameReader } from "./frame_reader.ts";
 import type { FrameWriter } from "./frame_writer.ts";
-import { sendFileBody } from "./file_body.ts";
-import { IncomingFile } from "./incoming_file.ts";
+import { matchPrefix, sendFileBody } from "./file_body.ts";
+import { checkFreeSpace } from "./disk_space.ts";
+import { IncomingFile, type IncomingOptions, resumeKeyFor } from "./incoming_file.ts";
+import { formatBytes } from "./progress_bar.ts";
 import {
   decodeGet,
   decodeList,
@@ -21,6 +23,7 @@ import {
   decodePut,
   decodeRemove,
   decodeRename,
+  decodeResume,
   decodeStat,
   DIGEST_SIZE,
   encodeJson,
@@ -60,6 +63,15 @@ export interface SessionContext {
   log: (event: ServerEvent) => void;
   /** What clients may change; see {@link ServerPolicy}. */
   policy: ServerPolicy;
+  limits: ServerLimits;
+}
+
+/** What the server accepts (`serve --max-size`, `serve --min-free`). */
+export interface ServerLimits {
+  /** Largest file accepted, in bytes. */
+  maxFileSize: number;
+  /** Free bytes that must remain on the root's file system; 0 turns the check off. */
+  minFreeBytes: number;
 }
 
 /** What the server lets clients change (`serve --read-only`, `serve --no-delete`). */
@@ -128,7 +140,8 @@ export class ServerSession {
       }
       // Other failures are the connection going away; nothing to tell.
     } finally {
-      for (const upload of this.#uploads.values()) await upload.discard();
+      // A dropped connection keeps resumable partials for the next attempt.
+      for (const upload of this.#uploads.values()) await upload.discard({ keepPartial: true });
       this.#uploads.clear();
       await Promise.allSettled(this.#commits);
     }
@@ -138,6 +151,7 @@ export class ServerSession {
     const { kind, id } = frame;
     switch (kind) {
       case Kind.Data:
+      case Kind.Resume:
       case Kind.End:
       case Kind.Cancel:
         return await this.#uploadFrame(frame);
@@ -183,20 +197,28 @@ export class ServerSession {
       const parent = await resolveInside(this.#context.root, parts.slice(0, -1));
       await mkdirInside(parent, parts.slice(0, -1).join("/"));
       const path = await resolveInside(this.#context.root, parts);
-      const keepExisting = this.#context.policy.noDelete
-        ? "the server runs with --no-delete, which keeps stored files"
-        : undefined;
-      this.#uploads.set(
-        id,
-        await IncomingFile.open(
-          path,
-          parts.join("/"),
-          request,
-          keepExisting ? { keepExisting } : {},
-        ),
-      );
+      const shown = parts.join("/");
+      const { maxFileSize, minFreeBytes } = this.#context.limits;
+      if (!request.stream && request.size > maxFileSize) throw tooLarge(shown, maxFileSize);
+      await checkFreeSpace(parent, request.stream ? 0 : request.size, minFreeBytes, shown);
+      const options: IncomingOptions = {};
+      if (this.#context.policy.noDelete) {
+        options.keepExisting = "the server runs with --no-delete, which keeps stored files";
+      }
+      if (request.stream) options.stream = true;
+      if (request.resume) {
+        options.resumeKey = await resumeKeyFor(shown, request.size, request.mtime);
+      }
+      const upload = await IncomingFile.open(path, shown, request, options);
+      this.#uploads.set(id, upload);
+      if (request.resume) {
+        // The client waits for this offer before it sends the body.
+        await this.#writer.frame(Kind.Resume, id, encodeJson(upload.offer));
+        this.#writer.flushSoon();
+      }
     } catch (error) {
-      this.#rejected.add(id);
+      // A resumable PUT sends nothing more until it hears back; others are already streaming.
+      if (!request.resume) this.#rejected.add(id);
       await this.#refuse(id, "put", request.path, error);
     }
   }
@@ -215,8 +237,10 @@ export class ServerSession {
         `${kindName(kind)} for request ${id}, which has no open upload`,
       );
     }
-    if (kind === Kind.Data) {
+    if (kind === Kind.Data || kind === Kind.Resume) {
       try {
+        if (kind === Kind.Resume) return await upload.startAt(decodeResume(frame.payload).offset);
+        await this.#checkLimits(upload, frame.payload.length);
         await upload.write(frame.payload);
       } catch (error) {
         this.#uploads.delete(id);
@@ -228,6 +252,7 @@ export class ServerSession {
     }
     this.#uploads.delete(id);
     if (kind === Kind.Cancel) return await upload.discard();
+    if (upload.isStream) upload.meta.size = upload.received;
     if (upload.received !== upload.meta.size) {
       await upload.discard();
       throw new FerryError(
@@ -242,6 +267,20 @@ export class ServerSession {
     if (this.#commits.size >= MAX_PENDING_COMMITS) await Promise.race(this.#commits);
     const commit = this.#commit(id, upload, digest).finally(() => this.#commits.delete(commit));
     this.#commits.add(commit);
+  }
+
+  /** --max-size for bodies of unknown size, and --min-free every few MiB while writing. */
+  async #checkLimits(upload: IncomingFile, more: number): Promise<void> {
+    const { maxFileSize, minFreeBytes } = this.#context.limits;
+    const after = upload.received + more;
+    if (after > maxFileSize) throw tooLarge(upload.shownAs, maxFileSize);
+    if (
+      minFreeBytes > 0 &&
+      Math.floor(after / FREE_SPACE_CHECK_BYTES) !==
+        Math.floor(upload.received / FREE_SPACE_CHECK_BYTES)
+    ) {
+      await checkFreeSpace(upload.tempPath, FREE_SPACE_CHECK_BYTES, minFreeBytes, upload.shownAs);
+    }
   }
 
   /** Runs beside the frame loop, so it never rejects: failures become ERROR replies. */
@@ -269,7 +308,7 @@ export class ServerSession {
       const path = await resolveInside(this.#context.root, parts);
       const info = await lstatOrThrow(path, shown);
       if (info.isFile) {
-        await this.#sendFile(id, path, "", shown, info);
+        await this.#sendFile(id, path, "", shown, info, request);
         files = 1;
         bytes = info.size;
       } else if (!info.isDirectory) {
@@ -324,6 +363,7 @@ export class ServerSession {
     rel: string,
     shown: string,
     info: Deno.FileInfo,
+    resume: { offset?: number; digest?: string } = {},
   ): Promise<boolean> {
     let file: Deno.FsFile;
     try {
@@ -335,12 +375,17 @@ export class ServerSession {
     }
     try {
       const mtime = info.mtime?.getTime() ?? 0;
+      // A resumed GET starts after the client's prefix, when it matches this file's.
+      const start = resume.offset === undefined
+        ? null
+        : await matchPrefix(file, info.size, { offset: resume.offset, digest: resume.digest });
+      const mode = (info.mode ?? 0o644) & 0o7777;
       await this.#writer.frame(
         Kind.File,
         id,
-        encodeJson({ path: rel, size: info.size, mode: (info.mode ?? 0o644) & 0o7777, mtime }),
+        encodeJson({ path: rel, size: info.size, mode, mtime, offset: start?.offset ?? 0 }),
       );
-      await sendFileBody(this.#writer, id, file, info.size, shown);
+      await sendFileBody(this.#writer, id, file, info.size, shown, { start });
       return true;
     } catch (error) {
       const failure = toFerryError(error, "read", shown);
@@ -397,7 +442,12 @@ export class ServerSession {
         batchChars = 0;
       };
       const notice = (error: FerryError) => this.#notice(id, "list", error);
-      for await (const item of listEntries(entry, info, request.recursive, notice)) {
+      for await (
+        const item of listEntries(entry, info, {
+          recursive: request.recursive,
+          digests: request.digests ?? false,
+        }, notice)
+      ) {
         const json = JSON.stringify(item);
         if (json.length > LIST_BATCH_CHARS) {
           await notice(
@@ -501,6 +551,18 @@ export class ServerSession {
 }
 
 const EMPTY = new Uint8Array(0);
+// How often free space is checked while a file is written.
+const FREE_SPACE_CHECK_BYTES = 16 * 1024 * 1024;
+
+function tooLarge(shown: string, max: number): FerryError {
+  return new FerryError(
+    ErrorCode.TooLarge,
+    `Cannot store "${printable(shown)}": it is larger than the server's --max-size of ${
+      formatBytes(max)
+    }`,
+    { path: shown },
+  );
+}
 const encoder = new TextEncoder();
 
 function errorPayload(error: FerryError): Uint8Array {

@@ -28,15 +28,37 @@ export interface TransferOptions {
   onProgress?: (progress: Progress) => void;
   /** Cancels the transfer; files not yet committed are discarded. */
   signal?: AbortSignal;
+  /**
+   * Skip files whose size and modification time match on the receiving side
+   * (rsync's quick check).
+   */
+  sync?: boolean;
+  /** Skip files whose contents match (compares digests; implies `sync`). */
+  checksum?: boolean;
+  /**
+   * Remove files and folders on the receiving side that the source folders
+   * do not have (implies `sync`). Nothing is removed when a file failed.
+   */
+  delete?: boolean;
+  /** Bytes per second for file data, for send and get. Default: no limit. */
+  limitRate?: number;
 }
+
+/** Files at least this big are resumable: what arrived before a failure is kept and reused. */
+export const RESUME_MIN_BYTES = 4 * 1024 * 1024;
 
 /** How a transfer ended. `errors` counts the files in `failures`. */
 export interface TransferSummary {
   /** Files committed and verified. */
   files: number;
+  /** Their total size. */
   bytes: number;
-  /** Entries left out on purpose (symlinks, special files). */
+  /** File data that crossed the network: less than `bytes` when files were resumed. */
+  transferred: number;
+  /** Entries left out: unchanged files (sync), symlinks, special files. */
   skipped: number;
+  /** Entries removed on the receiving side (`delete`). */
+  deleted: number;
   errors: number;
   seconds: number;
   failures: FerryError[];
@@ -53,7 +75,9 @@ export class TransferTracker {
   };
   readonly failures: FerryError[] = [];
   committedBytes = 0;
+  transferred = 0;
   skipped = 0;
+  deleted = 0;
   #started = performance.now();
   #onProgress: ((progress: Progress) => void) | undefined;
 
@@ -71,8 +95,10 @@ export class TransferTracker {
     this.progress.path = path;
   }
 
-  moved(bytes: number): void {
+  /** Progress: `bytes` more of the current file are done; `verified` bytes were reused, not moved. */
+  moved(bytes: number, verified = false): void {
     this.progress.bytesDone += bytes;
+    if (!verified) this.transferred += bytes;
     this.#report();
   }
 
@@ -90,7 +116,9 @@ export class TransferTracker {
     return {
       files: this.progress.filesDone,
       bytes: this.committedBytes,
+      transferred: this.transferred,
       skipped: this.skipped,
+      deleted: this.deleted,
       errors: this.failures.length,
       seconds: (performance.now() - this.#started) / 1000,
       failures: this.failures,

@@ -8,6 +8,7 @@
  */
 
 import { type FerryError, toFerryError } from "./errors.ts";
+import { isTemporaryName } from "./incoming_file.ts";
 import { MAX_DEPTH } from "./safe_path.ts";
 
 export type TreeEntry =
@@ -36,7 +37,10 @@ async function* walkChildren(dir: string, rel: string, depth: number): AsyncGene
   let names: string[];
   try {
     names = [];
-    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    // ferry's own temporaries (partial transfers) are never walked.
+    for await (const entry of Deno.readDir(dir)) {
+      if (!isTemporaryName(entry.name)) names.push(entry.name);
+    }
   } catch (error) {
     yield { type: "error", rel, path: dir, error: toFerryError(error, "list", rel || ".") };
     return;

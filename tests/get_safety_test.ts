@@ -10,11 +10,16 @@ import { FrameWriter } from "../lib/frame_writer.ts";
 import { authenticateClient } from "../lib/handshake.ts";
 import { json, Kind, listTree, tempDir, TOKEN } from "./_helpers.ts";
 
-/** Serves one connection: every GET is answered with `entries` (DIR or FILE with body). */
+/**
+ * Serves one connection: STAT says "a folder", LIST answers with `entries`
+ * (paths as given, from the server root), and every GET gets a small body.
+ */
 function rogueServer(
   entries: { kind: "dir" | "file"; path: string }[],
 ): Deno.TcpListener & AsyncDisposable {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const body = new TextEncoder().encode("pwned");
+  const stat = { type: "dir", size: 0, mode: 0o755, mtime: 0 };
   const serving = (async () => {
     const conn = await listener.accept();
     const reader = new FrameReader(conn);
@@ -23,23 +28,31 @@ function rogueServer(
       await authenticateClient(reader, writer, TOKEN);
       for (let frame = await reader.read(); frame !== null; frame = await reader.read()) {
         const id = frame.id;
-        for (const entry of entries) {
-          if (entry.kind === "dir") {
-            await writer.frame(Kind.Dir, id, json({ path: entry.path, mode: 0o755 }));
-            continue;
-          }
-          const body = new TextEncoder().encode("pwned");
+        if (frame.kind === Kind.Stat) {
+          await writer.frame(Kind.Ok, id, json(stat), { flush: true });
+        } else if (frame.kind === Kind.List) {
+          const listed = entries.map((e) => ({
+            name: e.path.split("/").at(-1),
+            path: e.path,
+            type: e.kind,
+            size: e.kind === "file" ? body.length : 0,
+            mode: 0o644,
+            mtime: 0,
+          }));
+          await writer.frame(Kind.Entries, id, json({ entries: listed }));
+          await writer.frame(Kind.Ok, id, json({ entries: listed.length }), { flush: true });
+        } else if (frame.kind === Kind.Get) {
           const digest = await FileDigest.start();
           digest.update(body);
           await writer.frame(
             Kind.File,
             id,
-            json({ path: entry.path, size: body.length, mode: 0o644, mtime: 0 }),
+            json({ path: "", size: body.length, mode: 0o644, mtime: 0 }),
           );
           await writer.frame(Kind.Data, id, body);
           await writer.frame(Kind.End, id, digest.finish());
+          await writer.frame(Kind.Ok, id, json({ files: 1 }), { flush: true });
         }
-        await writer.frame(Kind.Ok, id, json({ files: entries.length }), { flush: true });
       }
     } catch {
       /* the client hung up */
@@ -59,16 +72,35 @@ Deno.test("get() refuses ../ and absolute names from a server and writes nothing
   await using parent = await tempDir();
   const dest = `${parent.path}/dest`;
   await Deno.mkdir(dest);
-  await using rogue = rogueServer([
-    { kind: "dir", path: "" },
-    { kind: "file", path: "../escaped.txt" },
-    { kind: "file", path: "/etc-escaped.txt" },
-    { kind: "file", path: "ok/../../../up.txt" },
-    { kind: "dir", path: "../outside-dir" },
-  ]);
+  for (
+    const path of [
+      "tree/../escaped.txt",
+      "/etc-escaped.txt",
+      "tree/ok/../../../up.txt",
+      "tree/../../outside-dir",
+      "elsewhere/file.txt",
+    ]
+  ) {
+    await using rogue = rogueServer([{ kind: "file", path }]);
+    await using client = await connect({
+      host: "127.0.0.1",
+      port: rogue.addr.port,
+      token: TOKEN,
+    });
+    const error = await client.get(["tree"], dest, { recursive: true }).catch((e) => e);
+    // A name that leaves the source ends the transfer: that server is not to be trusted further.
+    assertEquals(error.code, ErrorCode.BadPath, path);
+  }
+  assertEquals(await listTree(parent.path), ["dest", "dest/tree"]);
+});
+
+Deno.test("get() refuses a name from a server that is absolute inside the listing", async () => {
+  await using parent = await tempDir();
+  const dest = `${parent.path}/dest`;
+  await Deno.mkdir(dest);
+  await using rogue = rogueServer([{ kind: "file", path: "tree//etc/passwd" }]);
   await using client = await connect({ host: "127.0.0.1", port: rogue.addr.port, token: TOKEN });
   const error = await client.get(["tree"], dest, { recursive: true }).catch((e) => e);
-  // The first name that leaves DEST ends the transfer: that server is not to be trusted further.
   assertEquals(error.code, ErrorCode.BadPath);
   assertEquals(await listTree(parent.path), ["dest", "dest/tree"]);
 });
@@ -79,10 +111,10 @@ Deno.test("get() refuses a server name that walks through a symlink out of DEST"
   const dest = `${parent.path}/dest`;
   await Deno.mkdir(`${dest}/tree`, { recursive: true });
   await Deno.symlink(outside.path, `${dest}/tree/link`);
-  await using rogue = rogueServer([{ kind: "dir", path: "" }, {
-    kind: "file",
-    path: "link/planted.txt",
-  }, { kind: "file", path: "fine.txt" }]);
+  await using rogue = rogueServer([
+    { kind: "file", path: "tree/link/planted.txt" },
+    { kind: "file", path: "tree/fine.txt" },
+  ]);
   await using client = await connect({ host: "127.0.0.1", port: rogue.addr.port, token: TOKEN });
   const summary = await client.get(["tree"], dest, { recursive: true });
   assertEquals([summary.files, summary.failures[0]?.code], [1, ErrorCode.BadPath]);

@@ -1,0 +1,37 @@
+/**
+ * The sync decision both directions share: whether a file on the receiving
+ * side already matches the source, by rsync's quick check (size and
+ * modification time to the millisecond) or, with checksum, by digest.
+ *
+ * @module
+ */
+
+import { digestFileHex } from "./digest.ts";
+
+/** What is known about one side of a file. */
+export interface FileFacts {
+  size: number;
+  /** Milliseconds since the epoch. */
+  mtime: number;
+  /** Hex xxh3-128 of the contents, when known. */
+  digest?: string | undefined;
+}
+
+/**
+ * Whether `receiving` already holds what `source` describes. With
+ * `checksum`, the local file at `localPath` is hashed when the sizes agree
+ * and its digest compared with the remote one.
+ */
+export async function alreadyThere(
+  source: FileFacts,
+  receiving: FileFacts,
+  checksum: boolean,
+  localPath: string,
+  localIsSource: boolean,
+): Promise<boolean> {
+  if (source.size !== receiving.size) return false;
+  if (!checksum) return source.mtime === receiving.mtime;
+  const remoteDigest = localIsSource ? receiving.digest : source.digest;
+  if (remoteDigest === undefined) return false;
+  return await digestFileHex(localPath) === remoteDigest;
+}
