@@ -55,3 +55,17 @@ export const CLIENT_FLAGS_HELP =
   -q, --quiet            Print nothing but errors
       --json             Print a JSON summary on stdout
   -h, --help             Show this help`;
+
+/** Parses a byte count such as "500K", "10M", "1.5G" or "123" (K = 1024), or undefined. */
+export function parseBytes(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)([KMGT]?)$/i.exec(value.trim());
+  const unit = match && { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[
+    match[2]!.toUpperCase() as "" | "K" | "M" | "G" | "T"
+  ];
+  const bytes = match && unit ? Math.floor(Number(match[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new UsageError(`${flag} needs a size such as 500K, 10M or 2G, not "${value}"`);
+  }
+  return bytes;
+}

@@ -18,6 +18,8 @@ import { printErr } from "./_output.ts";
 export interface ConnectFlags {
   port: number | undefined;
   tokenFile: string | undefined;
+  /** Seconds for connecting and for a stalled connection (send and get's --timeout). */
+  timeoutSeconds?: number;
 }
 
 /** Resolves named hosts in `addresses` (one config read for all of them). */
@@ -115,10 +117,13 @@ export async function connectTarget(
   const port = flags.port !== undefined && target.alias !== undefined
     ? flags.port
     : target.port ?? flags.port;
+  const timeoutMs = (flags.timeoutSeconds ?? 30) * 1000;
   return await connect({
     host: target.host,
     ...(port === undefined ? {} : { port }),
     token,
+    timeoutMs,
+    stallTimeoutMs: timeoutMs,
     ...(signal === undefined ? {} : { signal }),
   });
 }

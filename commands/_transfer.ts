@@ -12,6 +12,8 @@ import { formatBytes, formatDuration, ProgressBar } from "../lib/progress_bar.ts
 import { printable } from "../lib/safe_path.ts";
 import { printErr, printOut } from "./_output.ts";
 import { connectTarget } from "./_connect.ts";
+import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseBytes, parseCount } from "./_args.ts";
+import { isRetriableError } from "../lib/errors.ts";
 import {
   type Progress,
   summaryError,
@@ -19,17 +21,75 @@ import {
   type TransferSummary,
 } from "../lib/transfer.ts";
 
-/** Output and connection flags of a transfer command. */
+/** Output, connection and transfer flags of send and get. */
 export interface TransferFlags {
   recursive: boolean;
   quiet: boolean;
   json: boolean;
   port: number | undefined;
   tokenFile: string | undefined;
+  sync: boolean;
+  checksum: boolean;
+  delete: boolean;
+  /** Attempts after the first when the connection fails. */
+  retries: number;
+  /** Seconds for connecting, and for a transfer in which nothing moves. */
+  timeoutSeconds: number;
+  /** Bytes per second, or undefined for no limit. */
+  limitRate: number | undefined;
+}
+
+/** The flags send and get share, for parseFlags. */
+export const TRANSFER_FLAGS = {
+  ...CLIENT_FLAGS,
+  recursive: { type: "boolean", short: "r" },
+  sync: { type: "boolean" },
+  checksum: { type: "boolean" },
+  delete: { type: "boolean" },
+  retries: { type: "string" },
+  timeout: { type: "string" },
+  "limit-rate": { type: "string" },
+} as const;
+
+export const TRANSFER_FLAGS_HELP = `  -r, --recursive        Include folders and everything in them
+      --sync             Skip files whose size and modification time match
+      --checksum         Skip files whose contents match (reads both sides)
+      --delete           Remove what the source folders no longer have (with
+                         --sync; never after a failed file)
+      --retries N        Retry a lost connection N times, resuming (default 3)
+      --timeout SECS     Give up connecting, or a transfer where nothing moves,
+                         after SECS (default 30)
+      --limit-rate RATE  Bytes per second for file data, such as 500K or 10M
+${CLIENT_FLAGS_HELP}`;
+
+type TransferValues = {
+  [K in keyof typeof TRANSFER_FLAGS]?: (typeof TRANSFER_FLAGS)[K]["type"] extends "boolean"
+    ? boolean
+    : string;
+};
+
+/** Turns parsed TRANSFER_FLAGS values into TransferFlags, validating numbers and rates. */
+export function transferFlags(values: TransferValues): TransferFlags {
+  const limitRate = parseBytes(values["limit-rate"], "--limit-rate");
+  return {
+    recursive: values.recursive ?? false,
+    quiet: values.quiet ?? false,
+    json: values.json ?? false,
+    port: parseCount(values.port, "--port", 1, 65535),
+    tokenFile: values["token-file"],
+    sync: values.sync ?? false,
+    checksum: values.checksum ?? false,
+    delete: values.delete ?? false,
+    retries: parseCount(values.retries, "--retries", 0, 100) ?? 3,
+    timeoutSeconds: parseCount(values.timeout, "--timeout", 1, 86_400) ?? 30,
+    limitRate,
+  };
 }
 
 /**
- * Connects to `target`, runs `transfer`, and reports. Throws the summary's
+ * Connects to `target`, runs `transfer`, and reports. A lost connection is
+ * retried with exponential backoff (1 s, 2 s, 4 s, ... at most 30 s); each
+ * retry syncs, so files already committed are skipped and big files resume. Throws the summary's
  * error (one file's, or "partial") so main picks the exit code.
  */
 export async function runTransfer(
@@ -45,17 +105,38 @@ export async function runTransfer(
     : undefined;
   let last: Progress | undefined;
   Deno.addSignalListener("SIGINT", interrupt);
-  let summary: TransferSummary;
+  let summary: TransferSummary | undefined;
   try {
-    await using client = await connectTarget(target, flags, controller.signal);
-    summary = await transfer(client, {
-      recursive: flags.recursive,
-      signal: controller.signal,
-      onProgress: (progress) => {
-        last = progress;
-        bar?.update(progress);
-      },
-    });
+    for (let attempt = 0;; attempt++) {
+      try {
+        const done = await attemptTransfer(
+          target,
+          flags,
+          controller.signal,
+          attempt > 0,
+          transfer,
+          (p) => {
+            last = p;
+            bar?.update(p);
+          },
+        );
+        summary = summary === undefined ? done : mergeAttempts(summary, done);
+        break;
+      } catch (error) {
+        if (attempt >= flags.retries || !isRetriableError(error) || controller.signal.aborted) {
+          throw error;
+        }
+        const delay = Math.min(30, 2 ** attempt);
+        bar?.clear();
+        if (!flags.quiet && !flags.json) {
+          const why = error instanceof Error ? error.message : String(error);
+          printErr(
+            `ferry: ${printable(why)}; retry ${attempt + 1} of ${flags.retries} in ${delay} s`,
+          );
+        }
+        await abortableSleep(delay * 1000, controller.signal);
+      }
+    }
   } catch (error) {
     bar?.clear();
     throw error;
@@ -64,7 +145,7 @@ export async function runTransfer(
   }
   if (bar !== undefined && last !== undefined) bar.finish(last);
   if (flags.json) {
-    const { files, bytes, skipped, errors, seconds } = summary;
+    const { files, bytes, transferred, skipped, deleted, errors, seconds } = summary;
     const failures = summary.failures.map((f) => ({
       code: f.code,
       message: f.message,
@@ -74,7 +155,9 @@ export async function runTransfer(
       JSON.stringify({
         files,
         bytes,
+        transferred,
         skipped,
+        deleted,
         errors,
         seconds: Number(seconds.toFixed(3)),
         failures,
@@ -93,4 +176,51 @@ export async function runTransfer(
   }
   const failure = summaryError(summary);
   if (failure !== undefined) throw failure;
+}
+
+/** One connection's worth of the transfer; a retry syncs so that finished files are skipped. */
+async function attemptTransfer(
+  target: RemoteTarget,
+  flags: TransferFlags,
+  signal: AbortSignal,
+  retry: boolean,
+  transfer: (client: FerryClient, options: TransferOptions) => Promise<TransferSummary>,
+  onProgress: (progress: Progress) => void,
+): Promise<TransferSummary> {
+  await using client = await connectTarget(target, flags, signal);
+  return await transfer(client, {
+    recursive: flags.recursive,
+    signal,
+    sync: flags.sync || retry,
+    checksum: flags.checksum,
+    delete: flags.delete,
+    ...(flags.limitRate === undefined ? {} : { limitRate: flags.limitRate }),
+    onProgress,
+  });
+}
+
+/** Counts of all attempts: what earlier ones committed, the last one skipped. */
+function mergeAttempts(earlier: TransferSummary, last: TransferSummary): TransferSummary {
+  return {
+    files: earlier.files + last.files,
+    bytes: earlier.bytes + last.bytes,
+    transferred: earlier.transferred + last.transferred,
+    skipped: Math.max(0, last.skipped - earlier.files),
+    deleted: earlier.deleted + last.deleted,
+    errors: last.errors,
+    seconds: earlier.seconds + last.seconds,
+    failures: last.failures,
+  };
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

@@ -6,9 +6,15 @@
 
 import { parseRemote, type RemoteAddress } from "../lib/address.ts";
 import { UsageError } from "../lib/errors.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { parseFlags } from "./_args.ts";
 import { oneServer, resolveTargets } from "./_connect.ts";
-import { runTransfer, type TransferFlags } from "./_transfer.ts";
+import {
+  runTransfer,
+  TRANSFER_FLAGS,
+  TRANSFER_FLAGS_HELP,
+  type TransferFlags,
+  transferFlags,
+} from "./_transfer.ts";
 
 export const HELP = `Usage: ferry get [-r] SRC... [DEST]
 
@@ -20,8 +26,7 @@ written outside DEST. All sources must be on the same server.
 SRC is ferry://HOST[:PORT]/PATH, HOST:PATH or [IPV6]:PATH.
 
 Options:
-  -r, --recursive        Get folders and everything in them
-${CLIENT_FLAGS_HELP}
+${TRANSFER_FLAGS_HELP}
 
 Examples:
   ferry get pi:logs/app.log
@@ -34,10 +39,7 @@ export interface GetOptions extends TransferFlags {
 }
 
 export function parseGetArgs(argv: string[]): GetOptions | "help" {
-  const { values, positionals } = parseFlags("get", argv, {
-    ...CLIENT_FLAGS,
-    recursive: { type: "boolean", short: "r" },
-  });
+  const { values, positionals } = parseFlags("get", argv, TRANSFER_FLAGS);
   if (values.help) return "help";
   if (positionals.length === 0) {
     throw new UsageError(`get needs at least one source (see "ferry get --help")`);
@@ -57,11 +59,7 @@ export function parseGetArgs(argv: string[]): GetOptions | "help" {
   return {
     sources: remotes,
     dest,
-    recursive: values.recursive ?? false,
-    quiet: values.quiet ?? false,
-    json: values.json ?? false,
-    port: parseCount(values.port, "--port", 1, 65535),
-    tokenFile: values["token-file"],
+    ...transferFlags(values),
   };
 }
 

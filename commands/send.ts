@@ -7,9 +7,15 @@
 import { parseRemote, type RemoteAddress } from "../lib/address.ts";
 import { UsageError } from "../lib/errors.ts";
 import { inspectSources } from "../lib/send.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { parseFlags } from "./_args.ts";
 import { resolveTargets } from "./_connect.ts";
-import { runTransfer, type TransferFlags } from "./_transfer.ts";
+import {
+  runTransfer,
+  TRANSFER_FLAGS,
+  TRANSFER_FLAGS_HELP,
+  type TransferFlags,
+  transferFlags,
+} from "./_transfer.ts";
 
 export const HELP = `Usage: ferry send [-r] SRC... DEST
 
@@ -22,8 +28,7 @@ DEST is ferry://HOST[:PORT]/PATH, HOST:PATH or [IPV6]:PATH. PATH is relative
 to the server's root folder.
 
 Options:
-  -r, --recursive        Send folders and everything in them
-${CLIENT_FLAGS_HELP}
+${TRANSFER_FLAGS_HELP}
 
 Examples:
   ferry send backup.tar pi:nightly/
@@ -36,10 +41,7 @@ export interface SendOptions extends TransferFlags {
 }
 
 export function parseSendArgs(argv: string[]): SendOptions | "help" {
-  const { values, positionals } = parseFlags("send", argv, {
-    ...CLIENT_FLAGS,
-    recursive: { type: "boolean", short: "r" },
-  });
+  const { values, positionals } = parseFlags("send", argv, TRANSFER_FLAGS);
   if (values.help) return "help";
   if (positionals.length < 2) {
     throw new UsageError(
@@ -64,11 +66,7 @@ export function parseSendArgs(argv: string[]): SendOptions | "help" {
   return {
     sources,
     dest,
-    recursive: values.recursive ?? false,
-    quiet: values.quiet ?? false,
-    json: values.json ?? false,
-    port: parseCount(values.port, "--port", 1, 65535),
-    tokenFile: values["token-file"],
+    ...transferFlags(values),
   };
 }
 

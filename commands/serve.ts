@@ -8,7 +8,7 @@ import { UsageError } from "../lib/errors.ts";
 import { DEFAULT_PORT, FerryServer, type ServerEvent } from "../lib/server.ts";
 import { printable } from "../lib/safe_path.ts";
 import { serverToken } from "../lib/token.ts";
-import { parseCount, parseFlags } from "./_args.ts";
+import { parseBytes, parseCount, parseFlags } from "./_args.ts";
 import { printErr } from "./_output.ts";
 
 export const HELP = `Usage: ferry serve [ROOT] [options]
@@ -29,6 +29,9 @@ Options:
       --max-conns N        Clients served at once (default 32)
       --idle-timeout SECS  Close connections idle this long (default 300)
       --grace SECS         On SIGINT/SIGTERM, let transfers finish this long (default 10)
+      --max-size SIZE      Refuse files larger than SIZE (such as 10G)
+      --min-free SIZE      Refuse a transfer that would leave less than SIZE free
+                           on the disk, checked before and while writing
       --read-only          Refuse every change: send, mkdir, rm, mv
       --no-delete          Refuse rm and mv and never replace a stored file
                            (an append-only drop box for backups)
@@ -49,6 +52,8 @@ export interface ServeOptions {
   graceMs: number;
   readOnly: boolean;
   noDelete: boolean;
+  maxFileSize: number | undefined;
+  minFreeBytes: number | undefined;
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions | "help" {
@@ -61,6 +66,8 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     "idle-timeout": { type: "string" },
     grace: { type: "string" },
     "read-only": { type: "boolean" },
+    "max-size": { type: "string" },
+    "min-free": { type: "string" },
     "no-delete": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -83,6 +90,8 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     graceMs: (parseCount(values.grace, "--grace", 0, 3600) ?? 10) * 1000,
     readOnly: values["read-only"] ?? false,
     noDelete: values["no-delete"] ?? false,
+    maxFileSize: parseBytes(values["max-size"], "--max-size"),
+    minFreeBytes: parseBytes(values["min-free"], "--min-free"),
   };
 }
 
@@ -108,6 +117,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     idleTimeoutMs: options.idleTimeoutMs,
     readOnly: options.readOnly,
     noDelete: options.noDelete,
+    ...(options.maxFileSize === undefined ? {} : { maxFileSize: options.maxFileSize }),
+    ...(options.minFreeBytes === undefined ? {} : { minFreeBytes: options.minFreeBytes }),
     onEvent: (event) => printErr(formatEvent(event, options.log)),
   });
   if (token.generated) {

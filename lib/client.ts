@@ -37,6 +37,11 @@ export interface ConnectOptions {
   token: string;
   /** Gives up connecting and authenticating after this long. Default 15 seconds. */
   timeoutMs?: number;
+  /**
+   * Fails the connection when requests are waiting and nothing was sent or
+   * received for this long. Default 60 seconds; 0 turns it off.
+   */
+  stallTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -59,6 +64,7 @@ export class FerryClient {
   #failure: FerryError | undefined;
   #closed = false;
   #loop: Promise<void>;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     host: string,
@@ -66,6 +72,7 @@ export class FerryClient {
     conn: Deno.Conn,
     reader: FrameReader,
     writer: FrameWriter,
+    stallTimeoutMs: number,
   ) {
     this.host = host;
     this.port = port;
@@ -73,6 +80,26 @@ export class FerryClient {
     this.#reader = reader;
     this.#writer = writer;
     this.#loop = this.#readLoop();
+    if (stallTimeoutMs > 0) {
+      this.#watchdog = setInterval(() => this.#checkStalled(stallTimeoutMs), 1000);
+    }
+  }
+
+  /** Ends a connection on which requests wait but nothing moves (a dead Wi-Fi link, a stuck peer). */
+  #checkStalled(limitMs: number): void {
+    if (this.#pending.size === 0 || this.#failure !== undefined) return;
+    const idle = performance.now() -
+      Math.max(this.#reader.lastActivity, this.#writer.lastActivity);
+    if (idle < limitMs) return;
+    this.#failure = new FerryError(
+      ErrorCode.Connection,
+      `The connection to ${this.host}:${this.port} stalled: nothing moved for ${
+        Math.round(idle / 1000)
+      } s (see --timeout)`,
+    );
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
   }
 
   /** Connects and authenticates; see {@link connect}. */
@@ -103,7 +130,14 @@ export class FerryClient {
     } finally {
       signal.removeEventListener("abort", abort);
     }
-    return new FerryClient(options.host, port, conn, reader, writer);
+    return new FerryClient(
+      options.host,
+      port,
+      conn,
+      reader,
+      writer,
+      options.stallTimeoutMs ?? 60_000,
+    );
   }
 
   /** The frame writer, for the transfer code in this library. */
@@ -134,8 +168,11 @@ export class FerryClient {
     this.#pending.delete(id);
   }
 
-  /** Sends one request frame and resolves with the payload of its OK reply. */
-  request(kind: Kind, payload: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Sends one request frame and resolves with the payload of its OK reply.
+   * `opened` learns the request's id, for requests followed by a body.
+   */
+  request(kind: Kind, payload: Uint8Array, opened?: (id: number) => void): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
       const id = this.open({
         onFrame: (frame) => {
@@ -146,7 +183,8 @@ export class FerryClient {
         },
         fail: reject,
       });
-      this.#writer.frame(kind, id, payload, { flush: true }).catch((error) => {
+      opened?.(id);
+      this.#writer.frame(kind, id, payload, { flush: opened === undefined }).catch((error) => {
         this.finish(id);
         reject(this.connectionError(error));
       });
@@ -311,6 +349,7 @@ export class FerryClient {
 
   /** Closes the connection; requests still pending fail. */
   async close(): Promise<void> {
+    clearInterval(this.#watchdog);
     if (this.#closed) return await this.#loop;
     this.#closed = true;
     try {
@@ -356,10 +395,12 @@ export class FerryClient {
         if (waiting !== undefined) await waiting;
       }
     } catch (error) {
-      failure = this.#closed
-        ? new FerryError(ErrorCode.Aborted, "The connection was closed")
-        : toFerryError(error, "talk to", `${this.host}:${this.port}`);
+      failure = this.#failure ??
+        (this.#closed
+          ? new FerryError(ErrorCode.Aborted, "The connection was closed")
+          : toFerryError(error, "talk to", `${this.host}:${this.port}`));
     }
+    clearInterval(this.#watchdog);
     this.#failure = failure;
     for (const handler of this.#pending.values()) handler.fail(failure);
     this.#pending.clear();

@@ -9,10 +9,16 @@ import { digestHex, digestPrefix, FileDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
 import { Kind } from "./frame.ts";
 import type { FrameWriter } from "./frame_writer.ts";
+import type { RateLimiter } from "./rate_limit.ts";
 import { printable } from "./safe_path.ts";
 
+/** What a body is read from: a file, or standard input. */
+export interface BodySource {
+  read(target: Uint8Array): Promise<number | null>;
+}
+
 /** Reads until `target` is full or the file ends; full chunks mean fewer frames. */
-async function readFull(file: Deno.FsFile, target: Uint8Array): Promise<number> {
+async function readFull(file: BodySource, target: Uint8Array): Promise<number> {
   let filled = 0;
   while (filled < target.length) {
     const n = await file.read(filled === 0 ? target : target.subarray(filled));
@@ -52,6 +58,10 @@ export interface SendBodyOptions {
   onBytes?: (bytes: number) => void;
   /** Checked between chunks; when it returns true the body is abandoned with CANCEL. */
   stopped?: () => boolean;
+  /** Waited on after each chunk (--limit-rate). */
+  limiter?: RateLimiter | undefined;
+  /** The size is unknown: send until the source ends (standard input). */
+  stream?: boolean;
 }
 
 /**
@@ -63,7 +73,7 @@ export interface SendBodyOptions {
 export async function sendFileBody(
   writer: FrameWriter,
   id: number,
-  file: Deno.FsFile,
+  file: BodySource,
   size: number,
   shownAs: string,
   options: SendBodyOptions = {},
@@ -73,7 +83,7 @@ export async function sendFileBody(
   const seen = (payload: Uint8Array) => digest.update(payload);
   let sent = options.start?.offset ?? 0;
   try {
-    while (sent < size) {
+    while (options.stream || sent < size) {
       if (options.stopped?.()) {
         await writer.frame(Kind.Cancel, id);
         return false;
@@ -86,6 +96,7 @@ export async function sendFileBody(
         await writer.frame(Kind.Cancel, id);
         throw toFerryError(error, "read", shownAs);
       }
+      if (n === 0 && options.stream) break;
       if (n === 0) {
         await writer.frame(Kind.Cancel, id);
         throw new FerryError(
@@ -98,6 +109,7 @@ export async function sendFileBody(
       }
       sent += n;
       options.onBytes?.(n);
+      await options.limiter?.take(n);
     }
     await writer.frame(Kind.End, id, digest.finish());
     return true;

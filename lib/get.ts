@@ -13,7 +13,10 @@
  */
 
 import type { FerryClient } from "./client.ts";
-import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+import { FileDigest, sameDigest } from "./digest.ts";
+import { ErrorCode, FerryError, toFerryError, UsageError } from "./errors.ts";
+import { RateLimiter } from "./rate_limit.ts";
+import { writeAll } from "./transport.ts";
 import { Kind, kindName } from "./frame.ts";
 import type { Frame } from "./frame_reader.ts";
 import { IncomingFile, resumeKeyFor } from "./incoming_file.ts";
@@ -87,6 +90,11 @@ export async function getPaths(
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const sync = options.sync || options.checksum || options.delete;
   try {
+    if (dest === STDOUT) {
+      if (sources.length !== 1) throw new UsageError(`Only one file can go to standard output`);
+      await getToStdout(client, sources[0]!, tracker, options);
+      return tracker.summary();
+    }
     const destInfo = await localInfo(dest, true);
     const intoFolder = destInfo?.isDirectory === true || dest.endsWith("/") || sources.length > 1;
     if (intoFolder && destInfo !== null && !destInfo.isDirectory) {
@@ -123,12 +131,13 @@ export async function getPaths(
     }
     tracker.planned(needed.length, needed.reduce((sum, item) => sum + item.entry.size, 0));
     const inFlight = new InFlight();
+    const limiter = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
     const fetches: Promise<void>[] = [];
     for (const item of needed) {
       await inFlight.below(MAX_GETS_IN_FLIGHT);
       if (options.signal?.aborted) break;
       inFlight.add();
-      fetches.push(fetchFile(client, item, tracker).finally(() => inFlight.done()));
+      fetches.push(fetchFile(client, item, tracker, limiter).finally(() => inFlight.done()));
     }
     await Promise.all(fetches);
     if (options.delete && tracker.failures.length === 0) {
@@ -237,6 +246,7 @@ async function fetchFile(
   client: FerryClient,
   item: Wanted,
   tracker: TransferTracker,
+  limiter: RateLimiter | undefined,
 ): Promise<void> {
   const { entry } = item;
   let incoming: IncomingFile | null = null;
@@ -288,6 +298,7 @@ async function fetchFile(
         if (incoming === null) throw outOfOrder(frame);
         await incoming.write(frame.payload);
         tracker.moved(frame.payload.length);
+        await limiter?.take(frame.payload.length);
         return;
       case Kind.End:
       case Kind.Cancel: {
@@ -361,6 +372,82 @@ async function deleteExtra(
     } catch (error) {
       tracker.failed(toFerryError(error, "remove", entry.path));
     }
+  }
+}
+
+/** The destination name that means standard output. */
+export const STDOUT = "-";
+
+/**
+ * Writes one remote file to standard output as it arrives. The digest is
+ * checked at the end: a mismatch fails with digest_mismatch (exit 7), so a
+ * pipeline can tell, though the bytes were already written.
+ */
+async function getToStdout(
+  client: FerryClient,
+  source: string,
+  tracker: TransferTracker,
+  options: TransferOptions,
+): Promise<void> {
+  const limiter = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
+  const digest = await FileDigest.start();
+  let size = 0;
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  const onFrame = async (frame: Frame): Promise<void> => {
+    switch (frame.kind) {
+      case Kind.File: {
+        const file = decodeFile(frame.payload);
+        if (file.path !== "" || (file.offset ?? 0) !== 0) throw outOfOrder(frame);
+        tracker.planned(1, file.size);
+        tracker.started(source);
+        return;
+      }
+      case Kind.Data:
+        digest.update(frame.payload);
+        await writeAll(Deno.stdout, frame.payload);
+        size += frame.payload.length;
+        tracker.moved(frame.payload.length);
+        await limiter?.take(frame.payload.length);
+        return;
+      case Kind.End:
+        if (!sameDigest(digest.finish(), expectSize(frame.payload, DIGEST_SIZE, "A digest"))) {
+          throw new FerryError(
+            ErrorCode.DigestMismatch,
+            `"${printable(source)}" arrived corrupted (digest mismatch) on standard output`,
+          );
+        }
+        tracker.committed(size);
+        return;
+      case Kind.Cancel:
+        throw new FerryError(
+          ErrorCode.Io,
+          `The server could not finish reading "${printable(source)}"`,
+        );
+      case Kind.Error:
+        client.finish(id);
+        return reject(errorFromMessage(decodeError(frame.payload)));
+      case Kind.Ok:
+        client.finish(id);
+        return resolve();
+      default:
+        throw outOfOrder(frame);
+    }
+  };
+  const id = client.open({
+    onFrame: (frame) =>
+      onFrame(frame).catch((error) => {
+        client.finish(id);
+        reject(error);
+      }),
+    fail: reject,
+  });
+  await client.writer.frame(Kind.Get, id, encodeJson({ path: source, recursive: false }), {
+    flush: true,
+  });
+  try {
+    await promise;
+  } finally {
+    digest.release();
   }
 }
 

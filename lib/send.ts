@@ -9,11 +9,26 @@
 
 import type { FerryClient } from "./client.ts";
 import { ErrorCode, FerryError, toFerryError, UsageError } from "./errors.ts";
-import { sendFileBody } from "./file_body.ts";
+import { matchPrefix, sendFileBody } from "./file_body.ts";
 import { Kind } from "./frame.ts";
-import { decodeError, encodeJson, errorFromMessage } from "./messages.ts";
+import type { Frame } from "./frame_reader.ts";
+import {
+  decodeError,
+  decodeResume,
+  encodeJson,
+  errorFromMessage,
+  type RemoteEntry,
+  type ResumeMessage,
+} from "./messages.ts";
+import { RateLimiter } from "./rate_limit.ts";
+import { alreadyThere } from "./sync.ts";
 import { printable, splitRemotePath } from "./safe_path.ts";
-import { type TransferOptions, type TransferSummary, TransferTracker } from "./transfer.ts";
+import {
+  RESUME_MIN_BYTES,
+  type TransferOptions,
+  type TransferSummary,
+  TransferTracker,
+} from "./transfer.ts";
 import { walkTree } from "./tree_walk.ts";
 import { InFlight } from "./in_flight.ts";
 
@@ -35,6 +50,7 @@ export async function inspectSources(
 ): Promise<LocalSource[]> {
   const inspected: LocalSource[] = [];
   for (const path of sources) {
+    if (path === STDIN) continue;
     let info: Deno.FileInfo;
     try {
       info = await Deno.stat(path);
@@ -73,6 +89,8 @@ interface PlannedFile {
 interface SendPlan {
   dirs: { remote: string; mode: number }[];
   files: PlannedFile[];
+  /** Remote paths the sources cover, and (for folders) every name they hold: for sync and delete. */
+  trees: { base: string; isFolder: boolean; keep: Set<string> }[];
 }
 
 /** Where each source goes, following cp: into DEST when it is a folder, else as DEST. */
@@ -108,15 +126,18 @@ async function plan(
   bases: string[][],
   tracker: TransferTracker,
 ): Promise<SendPlan> {
-  const result: SendPlan = { dirs: [], files: [] };
+  const result: SendPlan = { dirs: [], files: [], trees: [] };
   for (const [i, source] of sources.entries()) {
     const base = bases[i]!.join("/");
     const remoteOf = (rel: string) => rel === "" ? base : base === "" ? rel : `${base}/${rel}`;
+    const keep = new Set<string>();
+    result.trees.push({ base, isFolder: source.info.isDirectory, keep });
     if (source.info.isFile) {
       result.files.push(plannedFile(source.path, base, source.info));
       continue;
     }
     for await (const entry of walkTree(source.path, source.info)) {
+      keep.add(remoteOf(entry.rel));
       if (entry.type === "dir") {
         result.dirs.push({ remote: remoteOf(entry.rel), mode: (entry.info.mode ?? 0o755) & 0o777 });
       } else if (entry.type === "file") {
@@ -149,30 +170,56 @@ export async function sendPaths(
   options: TransferOptions = {},
 ): Promise<TransferSummary> {
   const tracker = new TransferTracker(options.onProgress);
+  if (sourcePaths.includes(STDIN)) {
+    if (sourcePaths.length > 1) {
+      throw new UsageError(`"-" (standard input) must be the only source`);
+    }
+    return await sendStdin(client, dest, tracker, options);
+  }
   const sources = await inspectSources(sourcePaths, options.recursive ?? false);
   const onAbort = () => void client.close();
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const inFlight = new InFlight();
   let connectionFailure: FerryError | undefined;
   try {
-    const { dirs, files } = await plan(
+    const planned = await plan(
       sources,
       await destinationBases(client, sources, dest),
       tracker,
     );
+    const remote = options.sync || options.checksum || options.delete
+      ? await listRemote(client, planned.trees, options.checksum ?? false)
+      : new Map<string, RemoteEntry>();
+    const dirs = planned.dirs.filter((dir) => remote.get(dir.remote)?.type !== "dir");
+    const files: PlannedFile[] = [];
+    for (const file of planned.files) {
+      const there = remote.get(file.remote);
+      if (
+        there?.type === "file" &&
+        await alreadyThere(file, there, options.checksum ?? false, file.local, true)
+      ) {
+        tracker.skipped++;
+      } else {
+        files.push(file);
+      }
+    }
     tracker.planned(files.length, files.reduce((sum, f) => sum + f.size, 0));
     const writer = client.writer;
+    const limiter = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
 
-    const expectOk = (shown: string, onOk: () => void): Ack => {
-      const ack: Ack = { id: 0, settled: false };
+    const expectOk = (shown: string, onOk: () => void, onResume?: (frame: Frame) => void): Ack => {
+      const replied = Promise.withResolvers<null>();
+      const ack: Ack = { id: 0, settled: false, replied: replied.promise };
       const settle = () => {
         ack.settled = true;
         client.finish(ack.id);
         inFlight.done();
+        replied.resolve(null);
       };
       inFlight.add();
       ack.id = client.open({
         onFrame: (frame) => {
+          if (frame.kind === Kind.Resume && onResume !== undefined) return onResume(frame);
           settle();
           if (frame.kind === Kind.Ok) onOk();
           else if (frame.kind === Kind.Error) {
@@ -202,10 +249,16 @@ export async function sendPaths(
     for (const planned of files) {
       if (connectionFailure !== undefined) break;
       await inFlight.below(MAX_IN_FLIGHT);
-      await sendOne(client, planned, tracker, expectOk, () => options.signal?.aborted === true);
+      await sendOne(client, planned, tracker, expectOk, {
+        aborted: () => options.signal?.aborted === true,
+        limiter,
+      });
     }
     await writer.flush();
     await inFlight.below(1);
+    if (options.delete && tracker.failures.length === 0 && connectionFailure === undefined) {
+      await deleteExtra(client, planned.trees, remote, tracker);
+    }
   } catch (error) {
     connectionFailure ??= client.connectionError(error);
   } finally {
@@ -222,8 +275,8 @@ async function sendOne(
   client: FerryClient,
   planned: PlannedFile,
   tracker: TransferTracker,
-  expectOk: (shown: string, onOk: () => void) => Ack,
-  aborted: () => boolean,
+  expectOk: (shown: string, onOk: () => void, onResume?: (frame: Frame) => void) => Ack,
+  { aborted, limiter }: { aborted: () => boolean; limiter: RateLimiter | undefined },
 ): Promise<void> {
   let file: Deno.FsFile;
   try {
@@ -233,13 +286,35 @@ async function sendOne(
     return;
   }
   try {
-    const ack = expectOk(planned.remote, () => tracker.committed(planned.size));
+    // A big file first hears what the server kept of an earlier attempt.
+    const resumable = planned.size >= RESUME_MIN_BYTES;
+    const offer = Promise.withResolvers<ResumeMessage | null>();
+    const ack = expectOk(
+      planned.remote,
+      () => tracker.committed(planned.size),
+      resumable ? (frame) => offer.resolve(decodeResume(frame.payload)) : undefined,
+    );
     tracker.started(planned.remote);
     const { remote: path, size, mode, mtime } = planned;
-    await client.writer.frame(Kind.Put, ack.id, encodeJson({ path, size, mode, mtime }));
+    await client.writer.frame(
+      Kind.Put,
+      ack.id,
+      encodeJson({ path, size, mode, mtime, ...(resumable ? { resume: true } : {}) }),
+      resumable ? { flush: true } : undefined,
+    );
+    let start: Awaited<ReturnType<typeof matchPrefix>> = null;
+    if (resumable) {
+      // An ERROR or a lost connection settles the request instead of an offer.
+      const kept = await Promise.race([offer.promise, ack.replied]);
+      if (kept === null) return;
+      start = await matchPrefix(file, size, kept, (n) => tracker.moved(n, true));
+      await client.writer.frame(Kind.Resume, ack.id, encodeJson({ offset: start?.offset ?? 0 }));
+    }
     let complete: boolean;
     try {
       complete = await sendFileBody(client.writer, ack.id, file, size, planned.local, {
+        start,
+        limiter,
         onBytes: (n) => tracker.moved(n),
         // A reply before the body ends is a refusal: stop reading the file.
         stopped: () => aborted() || ack.settled,
@@ -259,9 +334,128 @@ async function sendOne(
   }
 }
 
+/**
+ * What the server holds under the sources' destinations (listed recursively
+ * for folders), by remote path; nothing for a destination that does not exist.
+ */
+async function listRemote(
+  client: FerryClient,
+  trees: SendPlan["trees"],
+  digests: boolean,
+): Promise<Map<string, RemoteEntry>> {
+  const remote = new Map<string, RemoteEntry>();
+  for (const tree of trees) {
+    try {
+      for await (const entry of client.list(tree.base, { recursive: tree.isFolder, digests })) {
+        remote.set(entry.path, entry);
+      }
+    } catch (error) {
+      if (!(error instanceof FerryError && error.code === ErrorCode.NotFound)) throw error;
+    }
+  }
+  return remote;
+}
+
+/** Removes remote entries under the source folders that the sources do not have. */
+async function deleteExtra(
+  client: FerryClient,
+  trees: SendPlan["trees"],
+  remote: Map<string, RemoteEntry>,
+  tracker: TransferTracker,
+): Promise<void> {
+  for (const tree of trees) {
+    if (!tree.isFolder) continue;
+    const removed: string[] = [];
+    const inside = tree.base === "" ? "" : `${tree.base}/`;
+    for (const path of remote.keys()) {
+      if (!path.startsWith(inside) || tree.keep.has(path)) continue;
+      if (removed.some((dir) => path.startsWith(`${dir}/`))) continue;
+      try {
+        await client.remove(path, { recursive: true, force: true });
+        removed.push(path);
+        tracker.deleted++;
+      } catch (error) {
+        const failure = toFerryError(error, "remove", path);
+        if (failure.code === ErrorCode.Connection) throw failure;
+        tracker.failed(failure);
+        // A server that refuses one removal (--no-delete) refuses them all.
+        if (failure.code === ErrorCode.PermissionDenied) return;
+      }
+    }
+  }
+}
+
+/** The source name that means standard input. */
+export const STDIN = "-";
+
+/**
+ * Sends standard input as one remote file of unknown size. The server
+ * commits it only after END, which is sent when the input ends normally; an
+ * interrupted send closes the connection and the server discards it.
+ */
+async function sendStdin(
+  client: FerryClient,
+  dest: string,
+  tracker: TransferTracker,
+  options: TransferOptions,
+): Promise<TransferSummary> {
+  const remote = await client.stat(dest);
+  if (dest.endsWith("/") || splitRemotePath(dest).length === 0 || remote?.type === "dir") {
+    throw new UsageError(
+      `Standard input needs a file name on the server, such as pi:db.sql, not the folder "${
+        printable(dest)
+      }"`,
+    );
+  }
+  tracker.planned(1, 0);
+  const path = splitRemotePath(dest).join("/");
+  let size = 0;
+  let id = 0;
+  const reply = client.request(
+    Kind.Put,
+    encodeJson({ path, size: 0, mode: 0o644, mtime: Date.now(), stream: true }),
+    (opened) => id = opened,
+  );
+  // A refusal can arrive while input is still read: stop reading then.
+  let refused = false;
+  const outcome = reply.then(() => undefined, (error: unknown) => {
+    refused = true;
+    return error;
+  });
+  const onAbort = () => void client.close();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    tracker.started(path);
+    await sendFileBody(client.writer, id, Deno.stdin, Number.POSITIVE_INFINITY, "standard input", {
+      stream: true,
+      stopped: () => refused,
+      limiter: options.limitRate ? new RateLimiter(options.limitRate) : undefined,
+      onBytes: (n) => {
+        size += n;
+        tracker.moved(n);
+      },
+    });
+    await client.writer.flush();
+    const failure = await outcome;
+    if (failure !== undefined) throw failure;
+    tracker.committed(size);
+  } catch (error) {
+    if (options.signal?.aborted) {
+      throw new FerryError(ErrorCode.Aborted, "The transfer was cancelled");
+    }
+    if (error instanceof FerryError && error.code !== ErrorCode.Connection) tracker.failed(error);
+    else throw client.connectionError(error);
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+  return tracker.summary();
+}
+
 /** A request awaiting OK or ERROR. */
 interface Ack {
   id: number;
   settled: boolean;
+  /** Resolves with null when the request is settled (OK, ERROR or a lost connection). */
+  replied: Promise<null>;
   settle?: () => void;
 }

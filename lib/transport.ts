@@ -15,7 +15,10 @@ export interface Transport {
 }
 
 /** Writes all of `bytes`, looping on partial writes (TLS writes at most 64 KiB a call). */
-export async function writeAll(transport: Transport, bytes: Uint8Array): Promise<void> {
+export async function writeAll(
+  transport: Pick<Transport, "write">,
+  bytes: Uint8Array,
+): Promise<void> {
   let written = 0;
   while (written < bytes.length) {
     written += await transport.write(written === 0 ? bytes : bytes.subarray(written));

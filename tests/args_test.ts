@@ -16,8 +16,34 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
       json: true,
       port: 9000,
       tokenFile: "t",
+      sync: false,
+      checksum: false,
+      delete: false,
+      retries: 3,
+      timeoutSeconds: 30,
+      limitRate: undefined,
     },
   );
+  const tuned = parseSendArgs([
+    "--sync",
+    "--delete",
+    "--retries",
+    "0",
+    "--timeout",
+    "5",
+    "--limit-rate",
+    "1.5M",
+    "a",
+    "pi:",
+  ]);
+  assertEquals(
+    tuned !== "help" &&
+      [tuned.sync, tuned.delete, tuned.retries, tuned.timeoutSeconds, tuned.limitRate],
+    [true, true, 0, 5, 1572864],
+  );
+  for (const rate of ["fast", "0", "-1K", "10X"]) {
+    assertThrows(() => parseSendArgs(["--limit-rate", rate, "a", "pi:"]), UsageError);
+  }
   assertEquals(parseSendArgs(["--help"]), "help");
 });
 
@@ -71,6 +97,8 @@ Deno.test("parseServeArgs() applies documented defaults and validates values", (
     graceMs: 10_000,
     readOnly: false,
     noDelete: false,
+    maxFileSize: undefined,
+    minFreeBytes: undefined,
   });
   const custom = parseServeArgs(["/srv", "--port", "0", "--log", "json", "--grace", "0"]);
   assertEquals(custom !== "help" && [custom.root, custom.port, custom.log, custom.graceMs], [
