@@ -279,11 +279,13 @@ export function decodeEntries(payload: Uint8Array): RemoteEntry[] {
       throw protocolError("An ENTRIES item is not a JSON object");
     }
     const f = value as Fields;
-    return {
+    const entry: RemoteEntry = {
       name: str(f, "name", "An entry"),
       path: str(f, "path", "An entry"),
       ...statFields(f, "An entry"),
     };
+    if (typeof f.digest === "string") entry.digest = f.digest;
+    return entry;
   });
 }
 

@@ -377,9 +377,10 @@ async function deleteExtra(
       } catch (error) {
         const failure = toFerryError(error, "remove", path);
         if (failure.code === ErrorCode.Connection) throw failure;
+        // A server that refuses one removal (--no-delete) refuses them all: the
+        // whole --delete was refused, which is the error the command ends with.
+        if (failure.code === ErrorCode.PermissionDenied) throw failure;
         tracker.failed(failure);
-        // A server that refuses one removal (--no-delete) refuses them all.
-        if (failure.code === ErrorCode.PermissionDenied) return;
       }
     }
   }

@@ -1,7 +1,7 @@
 /**
  * The sync decision both directions share: whether a file on the receiving
  * side already matches the source, by rsync's quick check (size and
- * modification time to the millisecond) or, with checksum, by digest.
+ * modification time, to within a millisecond) or, with checksum, by digest.
  *
  * @module
  */
@@ -30,7 +30,8 @@ export async function alreadyThere(
   localIsSource: boolean,
 ): Promise<boolean> {
   if (source.size !== receiving.size) return false;
-  if (!checksum) return source.mtime === receiving.mtime;
+  // Times pass through utime() as floating-point seconds and may come back 1 ms off.
+  if (!checksum) return Math.abs(source.mtime - receiving.mtime) <= 1;
   const remoteDigest = localIsSource ? receiving.digest : source.digest;
   if (remoteDigest === undefined) return false;
   return await digestFileHex(localPath) === remoteDigest;

@@ -11,4 +11,6 @@ export const SHIPPED_PERMISSIONS: readonly string[] = [
   "--allow-read",
   "--allow-write",
   "--allow-env",
+  // Free disk space for serve --min-free, and nothing else of the system.
+  "--allow-sys=statfs",
 ];

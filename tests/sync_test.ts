@@ -1,0 +1,194 @@
+// Sync, checksum, delete, pipes and server limits through the library and
+// the CLI, against real servers on loopback.
+
+import { assert, assertEquals } from "./_assert.ts";
+import { ferry, serveProcess } from "./_cli.ts";
+import { connectTo, listTree, patternBytes, startServer, tempDir, TOKEN } from "./_helpers.ts";
+
+async function writeTree(root: string, files: number): Promise<void> {
+  for (let i = 0; i < files; i++) {
+    const dir = `${root}/d${i % 10}`;
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeFile(`${dir}/f${i}`, patternBytes(100 + (i % 50), i + 1));
+  }
+}
+
+Deno.test("send --sync skips an unchanged tree, sends only what changed, and --delete removes the rest", async () => {
+  await using local = await tempDir();
+  await using root = await tempDir();
+  await writeTree(`${local.path}/tree`, 500);
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const first = await client.send([`${local.path}/tree`], "/", { recursive: true, sync: true });
+  assertEquals([first.files, first.skipped], [500, 0]);
+  const again = await client.send([`${local.path}/tree`], "/", { recursive: true, sync: true });
+  assertEquals([again.files, again.transferred, again.skipped], [0, 0, 500]);
+
+  await Deno.writeTextFile(`${local.path}/tree/d1/f1`, "changed size");
+  await Deno.remove(`${local.path}/tree/d2`, { recursive: true });
+  await Deno.writeTextFile(`${root.path}/tree/extra.txt`, "only on the server");
+  const changed = await client.send([`${local.path}/tree`], "/", {
+    recursive: true,
+    delete: true,
+  });
+  assertEquals([changed.files, changed.skipped, changed.deleted], [1, 449, 2]);
+  assertEquals(await listTree(`${root.path}/tree`), await listTree(`${local.path}/tree`));
+  assertEquals(await Deno.readTextFile(`${root.path}/tree/d1/f1`), "changed size");
+});
+
+Deno.test("--checksum finds a change that keeps size and modification time", async () => {
+  await using local = await tempDir();
+  await using root = await tempDir();
+  await Deno.writeTextFile(`${local.path}/a`, "aaaa");
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  await client.send([`${local.path}/a`], "/");
+  const { mtime } = await Deno.stat(`${local.path}/a`);
+  await Deno.writeTextFile(`${local.path}/a`, "bbbb");
+  await Deno.utime(`${local.path}/a`, mtime!, mtime!);
+  assertEquals((await client.send([`${local.path}/a`], "/", { sync: true })).skipped, 1);
+  const summed = await client.send([`${local.path}/a`], "/", { checksum: true });
+  assertEquals([summed.files, summed.skipped], [1, 0]);
+  assertEquals(await Deno.readTextFile(`${root.path}/a`), "bbbb");
+  assertEquals((await client.send([`${local.path}/a`], "/", { checksum: true })).skipped, 1);
+});
+
+Deno.test("get --sync and --delete mirror a remote tree, skipping what is already here", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await writeTree(`${root.path}/tree`, 200);
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const first = await client.get(["tree"], local.path, { recursive: true, sync: true });
+  assertEquals(first.files, 200);
+  const again = await client.get(["tree"], local.path, { recursive: true, sync: true });
+  assertEquals([again.files, again.transferred, again.skipped], [0, 0, 200]);
+  await Deno.writeTextFile(`${local.path}/tree/local-only`, "x");
+  await Deno.mkdir(`${local.path}/tree/old/deep`, { recursive: true });
+  await Deno.writeTextFile(`${root.path}/tree/d0/f0`, "new on the server");
+  const mirrored = await client.get(["tree"], local.path, { recursive: true, delete: true });
+  assertEquals([mirrored.files, mirrored.deleted], [1, 2]);
+  assertEquals(await listTree(`${local.path}/tree`), await listTree(`${root.path}/tree`));
+  assertEquals(await Deno.readTextFile(`${local.path}/tree/d0/f0`), "new on the server");
+});
+
+Deno.test("a --no-delete server refuses send --delete: exit 3, nothing removed", async () => {
+  await using local = await tempDir();
+  await using root = await tempDir();
+  await Deno.mkdir(`${local.path}/box`);
+  await Deno.mkdir(`${root.path}/box`);
+  await Deno.writeTextFile(`${local.path}/box/new`, "new");
+  await Deno.writeTextFile(`${root.path}/box/stored`, "stored");
+  await using server = await serveProcess(root.path, ["--no-delete"]);
+  const run = await ferry([
+    "send",
+    "-r",
+    "--delete",
+    `${local.path}/box`,
+    `ferry://127.0.0.1:${server.port}/`,
+  ]);
+  assertEquals(run.code, 3, run.stderr);
+  assert(run.stderr.includes("--no-delete"), run.stderr);
+  assertEquals(await listTree(root.path), ["box", "box/new", "box/stored"]);
+});
+
+Deno.test("pipes: send - stores standard input, get ... - writes standard output", async () => {
+  await using root = await tempDir();
+  await using server = await serveProcess(root.path);
+  const at = `ferry://127.0.0.1:${server.port}`;
+  const data = patternBytes(3 * 1024 * 1024 + 7, 9);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../main.ts", import.meta.url).pathname,
+      "send",
+      "-",
+      `${at}/db.sql`,
+    ],
+    env: { FERRY_TOKEN: TOKEN },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(data);
+  await writer.close();
+  const sent = await child.output();
+  assertEquals(sent.code, 0, new TextDecoder().decode(sent.stderr));
+  assertEquals(await Deno.readFile(`${root.path}/db.sql`), data);
+  const got = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../main.ts", import.meta.url).pathname,
+      "get",
+      `${at}/db.sql`,
+      "-",
+    ],
+    env: { FERRY_TOKEN: TOKEN },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(got.code, 0);
+  assertEquals(got.stdout, data);
+  const folder = await ferry(["send", "-", `${at}/`]);
+  assertEquals(folder.code, 2, "standard input needs a file name");
+});
+
+Deno.test("a send from standard input that is killed midway stores nothing", async () => {
+  await using root = await tempDir();
+  await using server = await serveProcess(root.path);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../main.ts", import.meta.url).pathname,
+      "send",
+      "-",
+      `ferry://127.0.0.1:${server.port}/partial.sql`,
+    ],
+    env: { FERRY_TOKEN: TOKEN },
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(patternBytes(2 * 1024 * 1024));
+  // Wait until the server holds some of it, then kill the sender before its input ends.
+  for (let i = 0; i < 200 && (await listTree(root.path)).length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  child.kill("SIGKILL");
+  await child.status;
+  await writer.close().catch(() => {});
+  for (let i = 0; i < 200 && (await listTree(root.path)).length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assertEquals(await listTree(root.path), []);
+});
+
+Deno.test("serve --max-size and --min-free refuse with clear errors and keep serving", async () => {
+  await using local = await tempDir();
+  await using root = await tempDir();
+  await Deno.writeFile(`${local.path}/big`, patternBytes(2048));
+  await Deno.writeFile(`${local.path}/small`, patternBytes(10));
+  {
+    await using server = await serveProcess(root.path, ["--max-size", "1K"]);
+    const at = `ferry://127.0.0.1:${server.port}/`;
+    const big = await ferry(["send", `${local.path}/big`, at]);
+    assertEquals(big.code, 3);
+    assert(big.stderr.includes("--max-size"), big.stderr);
+    assertEquals((await ferry(["send", `${local.path}/small`, at])).code, 0);
+  }
+  {
+    // More free space than any disk here has: every upload would leave too little.
+    await using server = await serveProcess(root.path, ["--min-free", "1000T"]);
+    const at = `ferry://127.0.0.1:${server.port}/`;
+    const full = await ferry(["send", "--json", `${local.path}/big`, at]);
+    assertEquals(full.code, 9);
+    assertEquals(JSON.parse(full.stderr).code, "no_space");
+    assert((await ferry(["ls", at])).stdout.includes("small"), "the server still serves");
+  }
+  assertEquals(await listTree(root.path), ["small"]);
+});
