@@ -282,7 +282,8 @@ async function fetchFile(
           }
           incoming ??= await IncomingFile.open(item.local, item.shown, file);
           const offset = file.offset ?? 0;
-          if (incoming.offer.offset > 0 || offset > 0) await incoming.startAt(offset);
+          if (incoming.awaitingStart) await incoming.startAt(offset);
+          else if (offset !== 0) throw outOfOrder(frame);
           incoming.meta.mtime = file.mtime;
           incoming.meta.mode = file.mode;
           if (offset > 0) tracker.moved(offset, true);

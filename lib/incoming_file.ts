@@ -221,6 +221,11 @@ export class IncomingFile {
     this.#received = 0;
   }
 
+  /** Whether this resumable transfer still waits for {@link IncomingFile.startAt}. */
+  get awaitingStart(): boolean {
+    return !this.#started;
+  }
+
   /** Whether the size was unknown when the upload started (standard input). */
   get isStream(): boolean {
     return this.#stream;

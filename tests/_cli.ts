@@ -38,18 +38,22 @@ export async function serveProcess(
   root: string,
   extra: string[] = [],
   env: Record<string, string> = {},
+  port = 0,
 ): Promise<ServeProcess> {
-  const child = ferryCommand(["serve", root, "--host", "127.0.0.1", "--port", "0", ...extra], env)
+  const child = ferryCommand(
+    ["serve", root, "--host", "127.0.0.1", "--port", String(port), ...extra],
+    env,
+  )
     .spawn();
   const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let log = "";
-  let port = 0;
-  while (port === 0) {
+  let bound = 0;
+  while (bound === 0) {
     const { value, done } = await lines.read();
     if (done) throw new Error(`serve exited early: ${log}`);
     log += value;
     const match = log.match(/serving ".*" on 127\.0\.0\.1:(\d+)/);
-    if (match) port = Number(match[1]);
+    if (match) bound = Number(match[1]);
   }
   const rest = (async () => {
     for (let r = await lines.read(); !r.done; r = await lines.read()) log += r.value;
@@ -57,7 +61,7 @@ export async function serveProcess(
   })();
   await child.stdout.cancel();
   return {
-    port,
+    port: bound,
     child,
     async stop(): Promise<{ code: number; log: string }> {
       child.kill("SIGTERM");

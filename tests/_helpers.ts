@@ -185,13 +185,16 @@ export { Kind };
 export const json = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 
 /**
- * A TCP proxy in front of `port` that flips one byte at `offset` of the
- * stream flowing in `direction`, once, for every connection.
+ * A TCP proxy in front of `port` that, in the stream flowing in `direction`,
+ * flips one byte at `offset` (once, for every connection), or with "freeze"
+ * forwards nothing from `offset` on while keeping the connection open (a
+ * dead link that TCP does not notice).
  */
 export function corruptingProxy(
   port: number,
   direction: "to-server" | "to-client",
   offset: number,
+  fault: "flip" | "freeze" = "flip",
 ): Deno.TcpListener & AsyncDisposable {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const pipes: Promise<void>[] = [];
@@ -200,10 +203,12 @@ export function corruptingProxy(
     let seen = 0;
     try {
       for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
-        if (corrupt && seen <= offset && offset < seen + n) buffer[offset - seen]! ^= 0x01;
+        const hit = corrupt && seen <= offset && offset < seen + n;
+        if (hit && fault === "flip") buffer[offset - seen]! ^= 0x01;
+        const forward = fault === "freeze" && corrupt ? Math.max(0, Math.min(n, offset - seen)) : n;
         seen += n;
         let written = 0;
-        while (written < n) written += await to.write(buffer.subarray(written, n));
+        while (written < forward) written += await to.write(buffer.subarray(written, forward));
       }
     } catch { /* either side closed */ }
     try {
@@ -229,4 +234,30 @@ export function corruptingProxy(
       await Promise.all(pipes);
     },
   });
+}
+
+/** The total size of ferry's temporaries (partial transfers) directly in `dir`. */
+export async function partialBytes(dir: string): Promise<number> {
+  let total = 0;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name.startsWith(".ferry-") && entry.name.endsWith(".part")) {
+        total += (await Deno.lstat(`${dir}/${entry.name}`)).size;
+      }
+    }
+  } catch { /* not there yet */ }
+  return total;
+}
+
+/** Polls `condition` every 20 ms, at most `limitMs`; returns whether it came true. */
+export async function waitFor(
+  condition: () => Promise<boolean>,
+  limitMs = 20_000,
+): Promise<boolean> {
+  const end = Date.now() + limitMs;
+  while (Date.now() < end) {
+    if (await condition()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
 }
