@@ -9,6 +9,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { exitCodeFor, FerryError, UsageError } from "./lib/errors.ts";
 import { printable } from "./lib/safe_path.ts";
 import { printErr, printOut } from "./commands/_output.ts";
+import * as completionsCommand from "./commands/completions.ts";
 import * as getCommand from "./commands/get.ts";
 import * as lsCommand from "./commands/ls.ts";
 import * as mkdirCommand from "./commands/mkdir.ts";
@@ -85,7 +86,22 @@ const COMMANDS: Record<string, Command> = {
     mvCommand.parseMvArgs,
     mvCommand.mv,
   ),
+  completions: command(
+    "Print a shell completion script",
+    completionsCommand.HELP,
+    completionsCommand.parseCompletionsArgs,
+    ({ shell }) => Promise.resolve(completionsCommand.printCompletions(shell, completed())),
+  ),
 };
+
+/** Every command with the flags its help documents, for the completion scripts. */
+function completed(): completionsCommand.CompletedCommand[] {
+  return Object.entries(COMMANDS).map(([name, c]) => ({
+    name,
+    summary: c.summary,
+    flags: completionsCommand.flagsFromHelp(c.help),
+  }));
+}
 
 const USAGE = `ferry ${VERSION}: move files between machines you own
 

@@ -1,5 +1,5 @@
 import { oneServer } from "../commands/_connect.ts";
-import { assertEquals, assertThrows } from "./_assert.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { UsageError } from "../lib/errors.ts";
 import { parseGetArgs } from "../commands/get.ts";
 import { parseSendArgs } from "../commands/send.ts";
@@ -123,4 +123,24 @@ Deno.test("formatEvent() escapes control characters in logged paths", () => {
     message: "m",
   }, "text");
   assertEquals(line, `T r put "a\\x1b[2Jb" refused bad_path: m`);
+});
+
+Deno.test("docs/ferry.service starts serve with flags serve accepts, and is hardened", async () => {
+  const unit = await Deno.readTextFile(new URL("../docs/ferry.service", import.meta.url));
+  const execStart = unit.match(/^ExecStart=(\S+) serve (.+)$/m);
+  assert(execStart !== null, "an ExecStart running ferry serve");
+  const options = parseServeArgs(execStart[2]!.split(/\s+/));
+  assert(options !== "help");
+  assertEquals([options.root, options.port, options.noDelete], ["/srv/ferry", 7717, true]);
+  for (
+    const line of [
+      "User=ferry",
+      "NoNewPrivileges=yes",
+      "ProtectSystem=strict",
+      `ReadWritePaths=${options.root}`,
+      "Restart=on-failure",
+    ]
+  ) {
+    assert(unit.includes(`\n${line}\n`), `the unit has ${line}`);
+  }
 });
