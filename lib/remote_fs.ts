@@ -106,7 +106,7 @@ export async function makeFolder(
   const parts = splitRemotePath(path);
   const shown = parts.join("/");
   const target = await resolveInside(root, parts);
-  if (parents) return await mkdirInside(target, shown, mode);
+  if (parents) return mkdirInside(target, shown, mode);
   try {
     await Deno.mkdir(target, { mode: mode & 0o777 });
   } catch (error) {
@@ -129,10 +129,10 @@ export async function makeFolder(
   }
 }
 
-/** Creates a folder and its missing parents; `path` comes from resolveInside. */
-export async function mkdirInside(path: string, shown: string, mode = 0o755): Promise<void> {
+/** Creates a folder and its missing parents; `path` comes from resolveInside. Synchronous: it is on every PUT's path. */
+export function mkdirInside(path: string, shown: string, mode = 0o755): void {
   try {
-    await Deno.mkdir(path, { recursive: true, mode: mode & 0o777 });
+    Deno.mkdirSync(path, { recursive: true, mode: mode & 0o777 });
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory) {
       throw new FerryError(

@@ -89,6 +89,7 @@ const LIST_BATCH_CHARS = 16 * 1024;
 // Bounds on what one connection may hold open at once.
 const MAX_OPEN_UPLOADS = 64;
 const MAX_PENDING_COMMITS = 16;
+const MAX_KNOWN_FOLDERS = 4096;
 
 export class ServerSession {
   #context: SessionContext;
@@ -98,6 +99,8 @@ export class ServerSession {
   /** Uploads already answered with ERROR whose remaining frames are dropped. */
   #rejected = new Set<number>();
   #commits = new Set<Promise<void>>();
+  /** Folders already resolved and created in this session, by relative path. */
+  #folders = new Map<string, string>();
   #streaming = false;
 
   constructor(context: SessionContext, reader: FrameReader, writer: FrameWriter) {
@@ -194,9 +197,9 @@ export class ServerSession {
       if (parts.length === 0) {
         throw new FerryError(ErrorCode.IsDirectory, "Cannot write a file over the root folder");
       }
-      const parent = await resolveInside(this.#context.root, parts.slice(0, -1));
-      await mkdirInside(parent, parts.slice(0, -1).join("/"));
-      const path = await resolveInside(this.#context.root, parts);
+      const parent = await this.#folder(parts.slice(0, -1));
+      // The last name is not followed: a symlink there is replaced, not written through.
+      const path = `${parent}/${parts.at(-1)}`;
       const shown = parts.join("/");
       const { maxFileSize, minFreeBytes } = this.#context.limits;
       if (!request.stream && request.size > maxFileSize) throw tooLarge(shown, maxFileSize);
@@ -267,6 +270,22 @@ export class ServerSession {
     if (this.#commits.size >= MAX_PENDING_COMMITS) await Promise.race(this.#commits);
     const commit = this.#commit(id, upload, digest).finally(() => this.#commits.delete(commit));
     this.#commits.add(commit);
+  }
+
+  /**
+   * The folder a PUT writes into, created if missing. Resolved folders are
+   * remembered for the session (a tree's files share a few folders); RM and
+   * RENAME forget them, since they may change what a name leads to.
+   */
+  async #folder(parts: string[]): Promise<string> {
+    const key = parts.join("/");
+    const known = this.#folders.get(key);
+    if (known !== undefined) return known;
+    const path = await resolveInside(this.#context.root, parts);
+    mkdirInside(path, key);
+    if (this.#folders.size >= MAX_KNOWN_FOLDERS) this.#folders.clear();
+    this.#folders.set(key, path);
+    return path;
   }
 
   /** --max-size for bodies of unknown size, and --min-free every few MiB while writing. */
@@ -473,6 +492,7 @@ export class ServerSession {
     const request = decodeRemove(payload);
     try {
       this.#checkChange("remove", request.path, true);
+      this.#folders.clear();
       const removed = await removeEntry(this.#context.root, request.path, request);
       if (removed) this.#log({ action: "rm", path: request.path, ok: true });
       await this.#reply(id, encodeJson({ removed }));
@@ -485,6 +505,7 @@ export class ServerSession {
     const request = decodeRename(payload);
     try {
       this.#checkChange("move", request.from, true);
+      this.#folders.clear();
       await renameEntry(this.#context.root, request.from, request.to);
       this.#log({ action: "mv", path: `${request.from} -> ${request.to}`, ok: true });
       await this.#reply(id, EMPTY);
