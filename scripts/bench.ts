@@ -1,11 +1,13 @@
 /**
- * `deno task bench [--quick] [--json]`: ferry against the rsync daemon (when
- * rsync is installed) over loopback, in one run, alternating tools, median of
- * three. Makes its own data in bench-data/: a large random file and a tree of
- * small files in 100 folders.
+ * `deno task bench [--quick] [--json]`: ferry side by side with the rsync
+ * daemon, rsync over ssh and scp (each when installed), over loopback, in one
+ * run, alternating tools, median of three. Makes its own data in bench-data/:
+ * a large random file and a tree of small files in 100 folders.
  *
- * Both sides flush differently: ferry fsyncs every file before it
- * acknowledges it; rsync is run without --fsync (its default).
+ * Measured per run: wall seconds, client CPU and peak RSS (GNU time), server
+ * CPU (from /proc, per run) and peak RSS (VmHWM of a server started for the
+ * scenario). Who flushes to disk: ferry fsyncs every file before it
+ * acknowledges it; rsync does only with --fsync (its own row); scp never.
  *
  * @module
  */
@@ -15,6 +17,7 @@ import { SHIPPED_PERMISSIONS } from "./permissions.ts";
 const quick = Deno.args.includes("--quick");
 const asJson = Deno.args.includes("--json");
 const BIG_BYTES = quick ? 128 * 1024 ** 2 : 1024 ** 3;
+const HUGE_BYTES = quick ? 512 * 1024 ** 2 : 4 * 1024 ** 3;
 const SMALL_FILES = quick ? 1_000 : 10_000;
 const smallSize = (i: number) => 100 + ((i * 7919) % 8092);
 const SMALL_BYTES = Array.from({ length: SMALL_FILES }, (_, i) => smallSize(i)).reduce(
@@ -47,7 +50,15 @@ async function makeData(): Promise<void> {
       await file.write(chunk);
     }
   }
-  const marker = `${data}/src/small/.count-${SMALL_FILES}`;
+  // The memory check only needs size, not entropy: a sparse file reads fast.
+  const huge = `${data}/huge/huge.bin`;
+  await Deno.mkdir(`${data}/huge`, { recursive: true });
+  if ((await Deno.stat(huge).catch(() => null))?.size !== HUGE_BYTES) {
+    await Deno.truncate(huge, 0).catch(() => {});
+    using file = await Deno.open(huge, { write: true, create: true });
+    await file.truncate(HUGE_BYTES);
+  }
+  const marker = `${data}/src/.small-count-${SMALL_FILES}`;
   if (!await exists(marker)) {
     log(`bench: writing ${SMALL_FILES} small files`);
     await Deno.remove(`${data}/src/small`, { recursive: true });
@@ -68,21 +79,68 @@ async function fresh(path: string): Promise<void> {
   await Deno.mkdir(path, { recursive: true });
 }
 
+/** One measured command. */
+interface Sample {
+  seconds: number;
+  clientCpu: number;
+  /** KiB, or 0 without GNU time. */
+  clientRss: number;
+  serverCpu: number;
+}
+
+const GNU_TIME = "/usr/bin/time";
+const hasGnuTime = await exists(GNU_TIME);
+
+/** Runs a client command; wall time, and its CPU and peak RSS through GNU time. */
 async function timed(
   command: string,
   args: string[],
   env: Record<string, string> = {},
-): Promise<number> {
+): Promise<Omit<Sample, "serverCpu">> {
+  const stats = await Deno.makeTempFile();
+  const [program, programArgs] = hasGnuTime
+    ? [GNU_TIME, ["-f", "%U %S %M", "-o", stats, command, ...args]]
+    : [command, args];
   const started = performance.now();
-  const result = await new Deno.Command(command, { args, env, stdout: "null", stderr: "piped" })
-    .output();
+  const result = await new Deno.Command(program, {
+    args: programArgs,
+    env,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
   const seconds = (performance.now() - started) / 1000;
+  const [user = 0, sys = 0, rss = 0] = hasGnuTime
+    ? (await Deno.readTextFile(stats)).trim().split("\n").at(-1)!.split(" ").map(Number)
+    : [];
+  await Deno.remove(stats);
   if (!result.success) {
     throw new Error(
       `${command} ${args.join(" ")} failed: ${new TextDecoder().decode(result.stderr)}`,
     );
   }
-  return seconds;
+  return { seconds, clientCpu: user + sys, clientRss: rss };
+}
+
+/** CPU seconds a running process has used, and its peak RSS in KiB, from /proc. */
+async function processStats(pid: number | undefined): Promise<{ cpu: number; rss: number }> {
+  if (pid === undefined) return { cpu: 0, rss: 0 };
+  // Deno reads /proc/PID only with --allow-all; cat needs just --allow-run.
+  const read = async (file: string) =>
+    new TextDecoder().decode(
+      (await new Deno.Command("cat", { args: [`/proc/${pid}/${file}`], stderr: "null" }).output())
+        .stdout,
+    );
+  try {
+    const stat = (await read("stat")).split(") ")[1]!.split(" ");
+    const status = await read("status");
+    const rss = Number(status.match(/VmHWM:\s+(\d+)/)?.[1] ?? 0);
+    // Fields 14-17: utime, stime, and those of reaped children (rsync and sshd fork
+    // per connection), in clock ticks of 1/100 s.
+    const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(stat[i]), 0);
+    return { cpu: ticks / 100, rss };
+  } catch {
+    return { cpu: 0, rss: 0 };
+  }
 }
 
 function freePort(): number {
@@ -105,17 +163,47 @@ async function waitForPort(port: number): Promise<void> {
   throw new Error(`Nothing listens on 127.0.0.1:${port} after 20 s`);
 }
 
-interface Tool {
-  name: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  send(source: string, recursive: boolean): Promise<number>;
-  get(source: string, recursive: boolean, dest: string): Promise<number>;
+/** A background server process: started per scenario, so its peak RSS is that scenario's. */
+class Server {
+  #child: Deno.ChildProcess | undefined;
+  #start: () => Deno.ChildProcess;
+  #port: number | undefined;
+
+  constructor(start: () => Deno.ChildProcess, port?: number) {
+    this.#start = start;
+    this.#port = port;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  async start(): Promise<void> {
+    this.#child = this.#start();
+    if (this.#port !== undefined) await waitForPort(this.#port);
+  }
+
+  async stop(): Promise<void> {
+    this.#child?.kill("SIGTERM");
+    await this.#child?.status;
+    this.#child = undefined;
+  }
 }
 
-function ferryTool(serverRoot: string): Tool {
+interface Tool {
+  name: string;
+  /** The server side, or undefined when the tool has none of its own (scp uses sshd). */
+  server: Server | undefined;
+  /** Where the server side writes. */
+  root: string;
+  send(source: string, recursive: boolean, sync: boolean): Promise<Omit<Sample, "serverCpu">>;
+  get(source: string, recursive: boolean, dest: string): Promise<Omit<Sample, "serverCpu">>;
+  list?(folder: string): Promise<Omit<Sample, "serverCpu">>;
+}
+
+function ferryTool(): Tool {
   const port = freePort();
-  let server: Deno.ChildProcess | undefined;
+  const serverRoot = `${data}/ferry-root`;
   const ferry = (args: string[]) =>
     timed(Deno.execPath(), [
       "run",
@@ -124,12 +212,12 @@ function ferryTool(serverRoot: string): Tool {
       ...args,
       "-P",
       String(port),
-      "-q",
     ], { FERRY_TOKEN: TOKEN });
   return {
     name: "ferry",
-    async start() {
-      server = new Deno.Command(Deno.execPath(), {
+    root: serverRoot,
+    server: new Server(() =>
+      new Deno.Command(Deno.execPath(), {
         args: [
           "run",
           ...SHIPPED_PERMISSIONS,
@@ -144,32 +232,47 @@ function ferryTool(serverRoot: string): Tool {
         env: { FERRY_TOKEN: TOKEN },
         stderr: "null",
         stdout: "null",
-      }).spawn();
-      await waitForPort(port);
-    },
-    async stop() {
-      server?.kill("SIGTERM");
-      await server?.status;
-    },
-    send: (source, recursive) =>
-      ferry(["send", ...(recursive ? ["-r"] : []), source, "127.0.0.1:/"]),
+      }).spawn(), port),
+    send: (source, recursive, sync) =>
+      ferry([
+        "send",
+        "-q",
+        ...(recursive ? ["-r"] : []),
+        ...(sync ? ["--sync"] : []),
+        source,
+        "127.0.0.1:/",
+      ]),
     get: (source, recursive, dest) =>
-      ferry(["get", ...(recursive ? ["-r"] : []), `127.0.0.1:${source}`, dest]),
+      ferry(["get", "-q", ...(recursive ? ["-r"] : []), `127.0.0.1:${source}`, dest]),
+    list: (folder) => ferry(["ls", `127.0.0.1:${folder}`]),
   };
 }
 
-function rsyncDaemonTool(serverRoot: string): Tool {
+/** The rsync daemon on loopback; `fsync` adds --fsync (rsync 3.2.4+) on the receiving side. */
+function rsyncDaemonTool(daemon: { server: Server; port: number }, fsync: boolean): Tool {
+  const url = `rsync://127.0.0.1:${daemon.port}/bench`;
+  const flags = fsync ? ["-a", "--fsync"] : ["-a"];
+  return {
+    name: fsync ? "rsync --fsync" : "rsync daemon",
+    root: `${data}/rsync-root`,
+    server: daemon.server,
+    send: (source) => timed("rsync", [...flags, source, `${url}/`]),
+    get: (source, _recursive, dest) => timed("rsync", [...flags, `${url}/${source}`, dest]),
+    list: (folder) => timed("rsync", [`${url}/${folder}/`]),
+  };
+}
+
+function rsyncDaemon(): { server: Server; port: number } {
   const port = freePort();
-  let daemon: Deno.ChildProcess | undefined;
   const config = `${data}/rsyncd.conf`;
   return {
-    name: "rsync daemon",
-    async start() {
-      await Deno.writeTextFile(
+    port,
+    server: new Server(() => {
+      Deno.writeTextFileSync(
         config,
-        `[bench]\npath = ${serverRoot}\nread only = false\nuse chroot = false\nuid = root\ngid = root\n`,
+        `[bench]\npath = ${data}/rsync-root\nread only = false\nuse chroot = false\nuid = root\ngid = root\n`,
       );
-      daemon = new Deno.Command("rsync", {
+      return new Deno.Command("rsync", {
         args: [
           "--daemon",
           "--no-detach",
@@ -180,103 +283,229 @@ function rsyncDaemonTool(serverRoot: string): Tool {
         stdout: "null",
         stderr: "null",
       }).spawn();
-      await waitForPort(port);
-    },
-    async stop() {
-      daemon?.kill("SIGTERM");
-      await daemon?.status;
-    },
-    send: (source) => timed("rsync", ["-a", source, `rsync://127.0.0.1:${port}/bench/`]),
+    }, port),
+  };
+}
+
+/**
+ * sshd on a loopback port with a throwaway host key and client key, for rsync
+ * over ssh and scp. Undefined when sshd is not installed (openssh-server).
+ */
+async function sshPeer(): Promise<{ server: Server; ssh: string[]; port: number } | undefined> {
+  const sshd = "/usr/sbin/sshd";
+  if (!await exists(sshd) || Deno.uid() !== 0) return undefined;
+  const dir = `${data}/ssh`;
+  await fresh(dir);
+  for (const key of ["host", "client"]) {
+    await new Deno.Command("ssh-keygen", {
+      args: ["-q", "-t", "ed25519", "-N", "", "-f", `${dir}/${key}`],
+    }).output();
+  }
+  await Deno.copyFile(`${dir}/client.pub`, `${dir}/authorized_keys`);
+  const port = freePort();
+  await Deno.writeTextFile(
+    `${dir}/sshd_config`,
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${dir}/host`,
+      `AuthorizedKeysFile ${dir}/authorized_keys`,
+      "PermitRootLogin prohibit-password",
+      "PasswordAuthentication no",
+      "StrictModes no",
+      `PidFile ${dir}/sshd.pid`,
+      // scp speaks SFTP since OpenSSH 9.
+      "Subsystem sftp internal-sftp",
+    ].join("\n") + "\n",
+  );
+  await Deno.mkdir("/run/sshd", { recursive: true }).catch(() => {});
+  const ssh = [
+    "-i",
+    `${dir}/client`,
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+  ];
+  return {
+    port,
+    ssh,
+    server: new Server(() =>
+      new Deno.Command(sshd, {
+        args: ["-D", "-e", "-f", `${dir}/sshd_config`],
+        stdout: "null",
+        stderr: "null",
+      }).spawn(), port),
+  };
+}
+
+function rsyncSshTool(peer: { server: Server; ssh: string[]; port: number }): Tool {
+  const shell = ["ssh", "-p", String(peer.port), ...peer.ssh].join(" ");
+  const serverRoot = `${data}/ssh-root`;
+  return {
+    name: "rsync over ssh",
+    root: serverRoot,
+    server: peer.server,
+    send: (source) => timed("rsync", ["-a", "-e", shell, source, `127.0.0.1:${serverRoot}/`]),
     get: (source, _recursive, dest) =>
-      timed("rsync", ["-a", `rsync://127.0.0.1:${port}/bench/${source}`, dest]),
+      timed("rsync", ["-a", "-e", shell, `127.0.0.1:${serverRoot}/${source}`, dest]),
+  };
+}
+
+function scpTool(peer: { server: Server; ssh: string[]; port: number }): Tool {
+  const serverRoot = `${data}/scp-root`;
+  const scp = (args: string[]) =>
+    timed("scp", ["-q", "-P", String(peer.port), ...peer.ssh, ...args]);
+  return {
+    name: "scp",
+    root: serverRoot,
+    server: peer.server,
+    send: (source, recursive) =>
+      scp([...(recursive ? ["-r"] : []), source, `127.0.0.1:${serverRoot}/`]),
+    get: (source, recursive, dest) =>
+      scp([...(recursive ? ["-r"] : []), `127.0.0.1:${serverRoot}/${source}`, dest]),
   };
 }
 
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
+interface Scenario {
+  name: string;
+  bytes: number;
+  files: number;
+  /** Put the server side in the state the scenario starts from (not measured). */
+  prepare(tool: Tool, run: number): Promise<void>;
+  run(tool: Tool): Promise<Omit<Sample, "serverCpu">> | undefined;
+}
+
+interface Result {
+  scenario: string;
+  tool: string;
+  seconds: number;
+  mbPerSecond: number;
+  filesPerSecond: number;
+  clientCpu: number;
+  serverCpu: number;
+  clientRssMiB: number;
+  serverRssMiB: number;
+}
+
 async function main(): Promise<void> {
   await makeData();
   const hasRsync = await new Deno.Command("rsync", { args: ["--version"], stdout: "null" }).output()
     .then((r) => r.success, () => false);
-  const tools = [
-    ferryTool(`${data}/ferry-root`),
-    ...(hasRsync ? [rsyncDaemonTool(`${data}/rsync-root`)] : []),
+  const daemon = hasRsync ? rsyncDaemon() : undefined;
+  const peer = await sshPeer();
+  const tools: Tool[] = [
+    ferryTool(),
+    ...(daemon ? [rsyncDaemonTool(daemon, false), rsyncDaemonTool(daemon, true)] : []),
+    ...(peer && hasRsync ? [rsyncSshTool(peer)] : []),
+    ...(peer ? [scpTool(peer)] : []),
   ];
-  const roots: Record<string, string> = {
-    "ferry": `${data}/ferry-root`,
-    "rsync daemon": `${data}/rsync-root`,
-  };
-  const scenarios: {
-    name: string;
-    bytes: number;
-    files: number;
-    run: (tool: Tool) => Promise<number>;
-  }[] = [
+  if (peer === undefined) log("bench: no sshd (openssh-server) or not root: no ssh peers");
+  const back = `${data}/back`;
+  const sendFresh = async (tool: Tool) => await fresh(tool.root);
+  const scenarios: Scenario[] = [
     {
       name: "send big file",
       bytes: BIG_BYTES,
       files: 1,
-      run: (t) => t.send(`${data}/src/big.bin`, false),
+      prepare: sendFresh,
+      run: (t) => t.send(`${data}/src/big.bin`, false, false),
     },
     {
       name: "send small tree",
       bytes: SMALL_BYTES,
       files: SMALL_FILES,
-      run: (t) => t.send(`${data}/src/small`, true),
+      prepare: sendFresh,
+      run: (t) => t.send(`${data}/src/small`, true, false),
+    },
+    {
+      name: "sync unchanged",
+      bytes: SMALL_BYTES,
+      files: SMALL_FILES,
+      prepare: async (t, run) => {
+        if (run === 0) await sendFresh(t), await t.send(`${data}/src/small`, true, false);
+      },
+      // scp has no sync: it would copy everything again.
+      run: (t) => t.name === "scp" ? undefined : t.send(`${data}/src/small`, true, true),
     },
     {
       name: "get big file",
       bytes: BIG_BYTES,
       files: 1,
-      run: (t) => t.get("big.bin", false, `${data}/back/`),
+      prepare: async (t, run) => {
+        await fresh(back);
+        if (run === 0) await sendFresh(t), await t.send(`${data}/src/big.bin`, false, false);
+      },
+      run: (t) => t.get("big.bin", false, `${back}/`),
     },
     {
       name: "get small tree",
       bytes: SMALL_BYTES,
       files: SMALL_FILES,
-      run: (t) => t.get("small", true, `${data}/back/`),
+      prepare: async (t, run) => {
+        await fresh(back);
+        if (run === 0) await sendFresh(t), await t.send(`${data}/src/small`, true, false);
+      },
+      run: (t) => t.get("small", true, `${back}/`),
+    },
+    {
+      name: "ls small folder",
+      bytes: 0,
+      files: SMALL_FILES / 100,
+      prepare: async () => {},
+      run: (t) => t.list?.("small/d1"),
+    },
+    {
+      name: `send ${HUGE_BYTES / 1024 ** 3} GiB (RSS)`,
+      bytes: HUGE_BYTES,
+      files: 1,
+      prepare: sendFresh,
+      // Once, for ferry only: the memory budget, not a race.
+      run: (t) => t.name === "ferry" ? t.send(`${data}/huge/huge.bin`, false, false) : undefined,
     },
   ];
-  const results: {
-    scenario: string;
-    tool: string;
-    seconds: number;
-    mbPerSecond: number;
-    filesPerSecond: number;
-  }[] = [];
-  for (const tool of tools) await fresh(roots[tool.name]!);
-  for (const tool of tools) await tool.start();
-  try {
-    for (const scenario of scenarios) {
-      const samples = new Map<string, number[]>(tools.map((t) => [t.name, []]));
-      for (let run = 0; run < RUNS; run++) {
+  const results: Result[] = [];
+  for (const scenario of scenarios) {
+    const servers = [...new Set(tools.map((t) => t.server).filter((s) => s !== undefined))];
+    for (const server of servers) await server.start();
+    try {
+      const samples = new Map<string, Sample[]>(tools.map((t) => [t.name, []]));
+      const runs = scenario.name.includes("RSS") ? 1 : RUNS;
+      for (let run = 0; run < runs; run++) {
         for (const tool of tools) {
-          // Each run starts from an empty destination, so nothing is skipped.
-          if (scenario.name.startsWith("send")) await fresh(roots[tool.name]!);
-          if (scenario.name.startsWith("get")) await fresh(`${data}/back`);
-          if (scenario.name.startsWith("get") && run === 0 && scenario.name.includes("big")) {
-            await tool.send(`${data}/src/big.bin`, false);
-          }
-          if (scenario.name === "get small tree" && run === 0) {
-            await tool.send(`${data}/src/small`, true);
-          }
-          samples.get(tool.name)!.push(await scenario.run(tool));
+          await scenario.prepare(tool, run);
+          const before = await processStats(tool.server?.pid);
+          const measuring = scenario.run(tool);
+          if (measuring === undefined) continue;
+          const sample = await measuring;
+          const after = await processStats(tool.server?.pid);
+          samples.get(tool.name)!.push({ ...sample, serverCpu: after.cpu - before.cpu });
         }
       }
       for (const tool of tools) {
-        const seconds = median(samples.get(tool.name)!);
+        const taken = samples.get(tool.name)!;
+        if (taken.length === 0) continue;
+        const seconds = median(taken.map((s) => s.seconds));
         results.push({
           scenario: scenario.name,
           tool: tool.name,
           seconds,
           mbPerSecond: scenario.bytes / 1e6 / seconds,
           filesPerSecond: scenario.files / seconds,
+          clientCpu: median(taken.map((s) => s.clientCpu)),
+          serverCpu: median(taken.map((s) => s.serverCpu)),
+          clientRssMiB: Math.max(...taken.map((s) => s.clientRss)) / 1024,
+          serverRssMiB: (await processStats(tool.server?.pid)).rss / 1024,
         });
       }
+    } finally {
+      for (const server of servers) await server.stop();
     }
-  } finally {
-    for (const tool of tools) await tool.stop();
   }
   if (asJson) {
     return print(
@@ -292,18 +521,22 @@ async function main(): Promise<void> {
   print(
     `ferry benchmark, ${
       new Date().toISOString().slice(0, 10)
-    }, ${Deno.build.target}, median of ${RUNS}` +
-      `; ferry fsyncs every file, rsync runs without --fsync`,
+    }, ${Deno.build.target}, ${navigator.hardwareConcurrency} cores, median of ${RUNS}. ` +
+      `Flush to disk: ferry yes (every file), "rsync --fsync" yes, rsync daemon, rsync over ssh, scp no.`,
   );
-  print("scenario          tool            seconds     MB/s    files/s   ratio to rsync");
+  print(
+    "scenario              tool              seconds     MB/s  files/s  cpu c/s s   rss c/s MiB  vs rsync",
+  );
   for (const r of results) {
     const rsync = results.find((x) => x.scenario === r.scenario && x.tool === "rsync daemon");
     const ratio = rsync ? (r.seconds / rsync.seconds).toFixed(2) + "x" : "-";
     print(
-      `${r.scenario.padEnd(18)}${r.tool.padEnd(16)}${r.seconds.toFixed(3).padStart(7)}${
-        r.mbPerSecond.toFixed(0).padStart(9)
-      }` +
-        `${r.filesPerSecond.toFixed(0).padStart(11)}   ${ratio}`,
+      r.scenario.padEnd(22) + r.tool.padEnd(16) + r.seconds.toFixed(3).padStart(9) +
+        (r.mbPerSecond === 0 ? "-" : r.mbPerSecond.toFixed(0)).padStart(9) +
+        r.filesPerSecond.toFixed(0).padStart(9) +
+        `${r.clientCpu.toFixed(2)}/${r.serverCpu.toFixed(2)}`.padStart(12) +
+        `${r.clientRssMiB.toFixed(0)}/${r.serverRssMiB.toFixed(0)}`.padStart(13) +
+        ratio.padStart(10),
     );
   }
 }
