@@ -215,9 +215,9 @@ async function planSource(
     const shown = `${target}/${rel}`;
     try {
       if (entry.type === "dir") {
-        await mkdirLocal(await resolveInside(root, parts));
+        await mkdirLocal(resolveInside(root, parts));
       } else if (entry.type === "file") {
-        const local = await resolveInside(root, parts);
+        const local = resolveInside(root, parts);
         wanted.push({ remote: entry.path, local, shown, entry });
       } else {
         tracker.skipped++;

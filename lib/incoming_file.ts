@@ -19,6 +19,9 @@ export interface IncomingMeta {
   mtime: number;
 }
 
+// A big file is flushed in the background every this many bytes (see write()).
+const BACKGROUND_FLUSH_BYTES = 32 * 1024 * 1024;
+
 // Chunks up to this size are written with writeSync (see write()).
 const SYNC_WRITE_LIMIT = 64 * 1024;
 
@@ -90,6 +93,9 @@ export class IncomingFile {
   #digest: FileDigest;
   #received = 0;
   #done = false;
+  /** Bytes written since the last background flush started, and that flush. */
+  #unflushed = 0;
+  #flushing: Promise<void> | undefined;
   #keepExisting: string | undefined;
   #resumable: boolean;
   /** False for a resumable upload until the sender said where its body starts. */
@@ -266,6 +272,15 @@ export class IncomingFile {
       throw toFerryError(error, "write", this.shownAs);
     }
     this.#received += chunk.length;
+    this.#unflushed += chunk.length;
+    if (this.#unflushed >= BACKGROUND_FLUSH_BYTES && this.#flushing === undefined) {
+      // Start writing a big file's data back to disk while more arrives, so that the
+      // fsync before commit has little left to do. Its outcome is awaited at commit.
+      this.#unflushed = 0;
+      this.#flushing = this.#file.syncData().catch(() => {}).finally(() =>
+        this.#flushing = undefined
+      );
+    }
   }
 
   /**
@@ -294,6 +309,7 @@ export class IncomingFile {
         Deno.chmodSync(this.tempPath, this.meta.mode & 0o777);
         const mtime = new Date(this.meta.mtime);
         this.#file.utimeSync(mtime, mtime);
+        await this.#flushing;
         // Durable before it is visible: the safety rule that makes OK mean "on disk".
         await this.#file.sync();
         this.#file.close();
@@ -325,6 +341,7 @@ export class IncomingFile {
   async discard(options: { keepPartial?: boolean } = {}): Promise<void> {
     if (!this.#done) this.#digest.release();
     this.#done = true;
+    await this.#flushing;
     try {
       this.#file.close();
     } catch { /* already closed */ }

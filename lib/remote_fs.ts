@@ -24,11 +24,11 @@ export interface ResolvedEntry {
 }
 
 /** Validates `path` and resolves it under `root`; intermediate symlinks must stay inside. */
-export async function resolveEntry(root: string, path: string): Promise<ResolvedEntry> {
+export function resolveEntry(root: string, path: string): ResolvedEntry {
   const parts = splitRemotePath(path);
   const shown = parts.join("/");
   if (parts.length === 0) return { parts, shown, path: root };
-  const parent = await resolveInside(root, parts.slice(0, -1));
+  const parent = resolveInside(root, parts.slice(0, -1));
   return { parts, shown, path: `${parent}/${parts.at(-1)}` };
 }
 
@@ -105,7 +105,7 @@ export async function makeFolder(
 ): Promise<void> {
   const parts = splitRemotePath(path);
   const shown = parts.join("/");
-  const target = await resolveInside(root, parts);
+  const target = resolveInside(root, parts);
   if (parents) return mkdirInside(target, shown, mode);
   try {
     await Deno.mkdir(target, { mode: mode & 0o777 });
@@ -156,7 +156,7 @@ export async function removeEntry(
   path: string,
   options: { recursive: boolean; force: boolean },
 ): Promise<boolean> {
-  const entry = await resolveEntry(root, path);
+  const entry = resolveEntry(root, path);
   if (entry.parts.length === 0) throw rootRefusal("remove");
   let info: Deno.FileInfo;
   try {
@@ -185,8 +185,8 @@ export async function removeEntry(
 
 /** Renames `from` to `to` exactly (rename(2)): an existing file is replaced, a folder with content is not. */
 export async function renameEntry(root: string, from: string, to: string): Promise<void> {
-  const source = await resolveEntry(root, from);
-  const target = await resolveEntry(root, to);
+  const source = resolveEntry(root, from);
+  const target = resolveEntry(root, to);
   if (source.parts.length === 0 || target.parts.length === 0) throw rootRefusal("move");
   await lstatEntry(source);
   if (target.shown === source.shown || target.shown.startsWith(`${source.shown}/`)) {

@@ -61,7 +61,7 @@ export function isInside(root: string, path: string): boolean {
  * followed only when its target is inside the root, so nothing is read or
  * written outside it. Missing components are allowed; they may be created.
  */
-export async function resolveInside(root: string, parts: readonly string[]): Promise<string> {
+export function resolveInside(root: string, parts: readonly string[]): string {
   let current = root;
   for (let i = 0; i < parts.length; i++) {
     const next = current === "/" ? `/${parts[i]}` : `${current}/${parts[i]}`;

@@ -197,7 +197,7 @@ export class ServerSession {
       if (parts.length === 0) {
         throw new FerryError(ErrorCode.IsDirectory, "Cannot write a file over the root folder");
       }
-      const parent = await this.#folder(parts.slice(0, -1));
+      const parent = this.#folder(parts.slice(0, -1));
       // The last name is not followed: a symlink there is replaced, not written through.
       const path = `${parent}/${parts.at(-1)}`;
       const shown = parts.join("/");
@@ -277,11 +277,11 @@ export class ServerSession {
    * remembered for the session (a tree's files share a few folders); RM and
    * RENAME forget them, since they may change what a name leads to.
    */
-  async #folder(parts: string[]): Promise<string> {
+  #folder(parts: string[]): string {
     const key = parts.join("/");
     const known = this.#folders.get(key);
     if (known !== undefined) return known;
-    const path = await resolveInside(this.#context.root, parts);
+    const path = resolveInside(this.#context.root, parts);
     mkdirInside(path, key);
     if (this.#folders.size >= MAX_KNOWN_FOLDERS) this.#folders.clear();
     this.#folders.set(key, path);
@@ -324,8 +324,8 @@ export class ServerSession {
     try {
       const parts = splitRemotePath(request.path);
       const shown = parts.join("/");
-      const path = await resolveInside(this.#context.root, parts);
-      const info = await lstatOrThrow(path, shown);
+      const path = resolveInside(this.#context.root, parts);
+      const info = lstatOrThrow(path, shown);
       if (info.isFile) {
         await this.#sendFile(id, path, "", shown, info, request);
         files = 1;
@@ -386,7 +386,7 @@ export class ServerSession {
   ): Promise<boolean> {
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(path, { read: true });
+      file = Deno.openSync(path, { read: true });
     } catch (error) {
       if (rel === "") throw toFerryError(error, "read", shown);
       await this.#notice(id, "get", toFerryError(error, "read", shown));
@@ -422,8 +422,8 @@ export class ServerSession {
     const request = decodeStat(payload);
     try {
       const parts = splitRemotePath(request.path);
-      const path = await resolveInside(this.#context.root, parts);
-      const info = await lstatOrThrow(path, parts.join("/"));
+      const path = resolveInside(this.#context.root, parts);
+      const info = lstatOrThrow(path, parts.join("/"));
       await this.#reply(id, encodeJson(describe(info)));
     } catch (error) {
       await this.#refuse(id, "stat", request.path, error, false);
@@ -446,7 +446,7 @@ export class ServerSession {
     const request = decodeList(payload);
     this.#streaming = true;
     try {
-      const entry = await resolveEntry(this.#context.root, request.path);
+      const entry = resolveEntry(this.#context.root, request.path);
       const info = await lstatEntry(entry);
       let batch: string[] = [];
       let batchChars = 0;
@@ -595,9 +595,10 @@ function errorPayload(error: FerryError): Uint8Array {
   });
 }
 
-async function lstatOrThrow(path: string, shown: string): Promise<Deno.FileInfo> {
+function lstatOrThrow(path: string, shown: string): Deno.FileInfo {
   try {
-    return await Deno.lstat(path);
+    // Synchronous, like the rest of the per-file path: see IncomingFile.
+    return Deno.lstatSync(path);
   } catch (error) {
     throw toFerryError(error, "find", shown || "/");
   }

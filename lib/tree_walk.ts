@@ -37,8 +37,9 @@ async function* walkChildren(dir: string, rel: string, depth: number): AsyncGene
   let names: string[];
   try {
     names = [];
-    // ferry's own temporaries (partial transfers) are never walked.
-    for await (const entry of Deno.readDir(dir)) {
+    // ferry's own temporaries (partial transfers) are never walked. Synchronous calls:
+    // a walk makes one per entry, and each is cheaper than a thread-pool round trip.
+    for (const entry of Deno.readDirSync(dir)) {
       if (!isTemporaryName(entry.name)) names.push(entry.name);
     }
   } catch (error) {
@@ -51,7 +52,7 @@ async function* walkChildren(dir: string, rel: string, depth: number): AsyncGene
     const childRel = rel === "" ? name : `${rel}/${name}`;
     let info: Deno.FileInfo;
     try {
-      info = await Deno.lstat(path);
+      info = Deno.lstatSync(path);
     } catch (error) {
       yield { type: "error", rel: childRel, path, error: toFerryError(error, "read", childRel) };
       continue;
