@@ -182,14 +182,22 @@ export async function sendPaths(
   const inFlight = new InFlight();
   let connectionFailure: FerryError | undefined;
   try {
-    const planned = await plan(
-      sources,
-      await destinationBases(client, sources, dest),
-      tracker,
-    );
-    const remote = options.sync || options.checksum || options.delete
-      ? await listRemote(client, planned.trees, options.checksum ?? false)
-      : new Map<string, RemoteEntry>();
+    const bases = await destinationBases(client, sources, dest);
+    // The server lists the destination while the sources are walked here.
+    const listing = options.sync || options.checksum || options.delete
+      ? listRemote(
+        client,
+        sources.map((source, i) => ({
+          base: bases[i]!.join("/"),
+          isFolder: source.info.isDirectory,
+        })),
+        options.checksum ?? false,
+      )
+      : Promise.resolve(new Map<string, RemoteEntry>());
+    // A failed listing is reported after the walk, not as an unhandled rejection.
+    listing.catch(() => {});
+    const planned = await plan(sources, bases, tracker);
+    const remote = await listing;
     const dirs = planned.dirs.filter((dir) => remote.get(dir.remote)?.type !== "dir");
     const files: PlannedFile[] = [];
     for (const file of planned.files) {
@@ -340,7 +348,7 @@ async function sendOne(
  */
 async function listRemote(
   client: FerryClient,
-  trees: SendPlan["trees"],
+  trees: { base: string; isFolder: boolean }[],
   digests: boolean,
 ): Promise<Map<string, RemoteEntry>> {
   const remote = new Map<string, RemoteEntry>();
