@@ -37,6 +37,8 @@ export interface TransferFlags {
   timeoutSeconds: number;
   /** Bytes per second, or undefined for no limit. */
   limitRate: number | undefined;
+  /** Connections at once (-j). */
+  jobs: number;
 }
 
 /** The flags send and get share, for parseFlags. */
@@ -49,6 +51,7 @@ export const TRANSFER_FLAGS = {
   retries: { type: "string" },
   timeout: { type: "string" },
   "limit-rate": { type: "string" },
+  jobs: { type: "string", short: "j" },
 } as const;
 
 export const TRANSFER_FLAGS_HELP = `  -r, --recursive        Include folders and everything in them
@@ -60,6 +63,7 @@ export const TRANSFER_FLAGS_HELP = `  -r, --recursive        Include folders and
       --timeout SECS     Give up connecting, or a transfer where nothing moves,
                          after SECS (default 30)
       --limit-rate RATE  Bytes per second for file data, such as 500K or 10M
+  -j, --jobs N           Use N connections at once, for many large files (default 1)
 ${CLIENT_FLAGS_HELP}`;
 
 type TransferValues = {
@@ -83,6 +87,7 @@ export function transferFlags(values: TransferValues): TransferFlags {
     retries: parseCount(values.retries, "--retries", 0, 100) ?? 3,
     timeoutSeconds: parseCount(values.timeout, "--timeout", 1, 86_400) ?? 30,
     limitRate,
+    jobs: parseCount(values.jobs, "--jobs", 1, 16) ?? 1,
   };
 }
 
@@ -195,6 +200,7 @@ async function attemptTransfer(
     checksum: flags.checksum,
     delete: flags.delete,
     ...(flags.limitRate === undefined ? {} : { limitRate: flags.limitRate }),
+    parallel: flags.jobs,
     onProgress,
   });
 }

@@ -65,6 +65,7 @@ export class FerryClient {
   #closed = false;
   #loop: Promise<void>;
   #watchdog: ReturnType<typeof setInterval> | undefined;
+  #options: ConnectOptions;
 
   private constructor(
     host: string,
@@ -72,8 +73,10 @@ export class FerryClient {
     conn: Deno.Conn,
     reader: FrameReader,
     writer: FrameWriter,
-    stallTimeoutMs: number,
+    options: ConnectOptions,
   ) {
+    const stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
+    this.#options = options;
     this.host = host;
     this.port = port;
     this.#conn = conn;
@@ -136,8 +139,13 @@ export class FerryClient {
       conn,
       reader,
       writer,
-      options.stallTimeoutMs ?? 60_000,
+      options,
     );
+  }
+
+  /** A second connection to the same server with the same options (for `parallel`). */
+  connectAnother(): Promise<FerryClient> {
+    return FerryClient.connect(this.#options);
   }
 
   /** The frame writer, for the transfer code in this library. */

@@ -130,16 +130,38 @@ export async function getPaths(
       else needed.push(item);
     }
     tracker.planned(needed.length, needed.reduce((sum, item) => sum + item.entry.size, 0));
-    const inFlight = new InFlight();
     const limiter = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
-    const fetches: Promise<void>[] = [];
-    for (const item of needed) {
-      await inFlight.below(MAX_GETS_IN_FLIGHT);
-      if (options.signal?.aborted) break;
-      inFlight.add();
-      fetches.push(fetchFile(client, item, tracker, limiter).finally(() => inFlight.done()));
+    const streams = Math.min(options.parallel ?? 1, needed.length);
+    // -j N: files are dealt to N connections by size, biggest first to the lightest.
+    const extra = await Promise.all(
+      Array.from({ length: Math.max(0, streams - 1) }, () => client.connectAnother()),
+    );
+    try {
+      const lanes = [client, ...extra];
+      const shares = lanes.map(() => ({ bytes: 0, items: [] as Wanted[] }));
+      for (
+        const item of lanes.length > 1
+          ? [...needed].sort((a, b) => b.entry.size - a.entry.size)
+          : needed
+      ) {
+        const lightest = shares.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+        lightest.items.push(item);
+        lightest.bytes += item.entry.size;
+      }
+      await Promise.all(lanes.map(async (lane, i) => {
+        const inFlight = new InFlight();
+        const fetches: Promise<void>[] = [];
+        for (const item of shares[i]!.items) {
+          await inFlight.below(MAX_GETS_IN_FLIGHT);
+          if (options.signal?.aborted) break;
+          inFlight.add();
+          fetches.push(fetchFile(lane, item, tracker, limiter).finally(() => inFlight.done()));
+        }
+        await Promise.all(fetches);
+      }));
+    } finally {
+      await Promise.all(extra.map((c) => c.close()));
     }
-    await Promise.all(fetches);
     if (options.delete && tracker.failures.length === 0) {
       for (const tree of trees) await deleteExtra(tree.root, tree.keep, tracker);
     }

@@ -179,7 +179,6 @@ export async function sendPaths(
   const sources = await inspectSources(sourcePaths, options.recursive ?? false);
   const onAbort = () => void client.close();
   options.signal?.addEventListener("abort", onAbort, { once: true });
-  const inFlight = new InFlight();
   let connectionFailure: FerryError | undefined;
   try {
     const bases = await destinationBases(client, sources, dest);
@@ -212,58 +211,29 @@ export async function sendPaths(
       }
     }
     tracker.planned(files.length, files.reduce((sum, f) => sum + f.size, 0));
-    const writer = client.writer;
     const limiter = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
-
-    const expectOk = (shown: string, onOk: () => void, onResume?: (frame: Frame) => void): Ack => {
-      const replied = Promise.withResolvers<null>();
-      const ack: Ack = { id: 0, settled: false, replied: replied.promise };
-      const settle = () => {
-        ack.settled = true;
-        client.finish(ack.id);
-        inFlight.done();
-        replied.resolve(null);
-      };
-      inFlight.add();
-      ack.id = client.open({
-        onFrame: (frame) => {
-          if (frame.kind === Kind.Resume && onResume !== undefined) return onResume(frame);
-          settle();
-          if (frame.kind === Kind.Ok) onOk();
-          else if (frame.kind === Kind.Error) {
-            tracker.failed(errorFromMessage(decodeError(frame.payload)));
-          } else {connectionFailure ??= new FerryError(
-              ErrorCode.Protocol,
-              `Unexpected reply to "${printable(shown)}"`,
-            );}
-        },
-        fail: (error) => {
-          connectionFailure ??= error;
-          settle();
-        },
-      });
-      ack.settle = settle;
-      return ack;
-    };
-
+    const aborted = () => options.signal?.aborted === true;
+    const main = new Lane(client, tracker);
     // Folders first, so empty ones exist too and keep their permission bits.
-    for (const dir of dirs) {
-      await writer.frame(
-        Kind.Mkdir,
-        expectOk(dir.remote, () => {}).id,
-        encodeJson({ path: dir.remote, parents: true, mode: dir.mode }),
+    await main.makeFolders(dirs);
+    const streams = Math.min(options.parallel ?? 1, files.length);
+    if (streams <= 1) {
+      await main.sendFiles(files, { aborted, limiter });
+    } else {
+      // -j N: the files are dealt to N connections, biggest first to the least loaded.
+      const extra = await Promise.all(
+        Array.from({ length: streams - 1 }, () => client.connectAnother()),
       );
+      try {
+        const lanes = [main, ...extra.map((c) => new Lane(c, tracker))];
+        const shares = dealBySize(files, lanes.length);
+        await Promise.all(lanes.map((lane, i) => lane.sendFiles(shares[i]!, { aborted, limiter })));
+        for (const lane of lanes) if (lane.failure !== undefined) throw lane.failure;
+      } finally {
+        await Promise.all(extra.map((c) => c.close()));
+      }
     }
-    for (const planned of files) {
-      if (connectionFailure !== undefined) break;
-      await inFlight.below(MAX_IN_FLIGHT);
-      await sendOne(client, planned, tracker, expectOk, {
-        aborted: () => options.signal?.aborted === true,
-        limiter,
-      });
-    }
-    await writer.flush();
-    await inFlight.below(1);
+    connectionFailure = main.failure;
     if (options.delete && tracker.failures.length === 0 && connectionFailure === undefined) {
       await deleteExtra(client, planned.trees, remote, tracker);
     }
@@ -277,6 +247,96 @@ export async function sendPaths(
   }
   if (connectionFailure !== undefined) throw connectionFailure;
   return tracker.summary();
+}
+
+/**
+ * One connection's share of a send: requests are pipelined, at most
+ * MAX_IN_FLIGHT awaiting their reply, and the first connection failure stops
+ * the lane.
+ */
+class Lane {
+  readonly client: FerryClient;
+  #tracker: TransferTracker;
+  #inFlight = new InFlight();
+  failure: FerryError | undefined;
+
+  constructor(client: FerryClient, tracker: TransferTracker) {
+    this.client = client;
+    this.#tracker = tracker;
+  }
+
+  /** Opens a request that ends with OK or ERROR; `onResume` receives a RESUME offer. */
+  expectOk = (shown: string, onOk: () => void, onResume?: (frame: Frame) => void): Ack => {
+    const replied = Promise.withResolvers<null>();
+    const ack: Ack = { id: 0, settled: false, replied: replied.promise };
+    const settle = () => {
+      ack.settled = true;
+      this.client.finish(ack.id);
+      this.#inFlight.done();
+      replied.resolve(null);
+    };
+    this.#inFlight.add();
+    ack.id = this.client.open({
+      onFrame: (frame) => {
+        if (frame.kind === Kind.Resume && onResume !== undefined) return onResume(frame);
+        settle();
+        if (frame.kind === Kind.Ok) onOk();
+        else if (frame.kind === Kind.Error) {
+          this.#tracker.failed(errorFromMessage(decodeError(frame.payload)));
+        } else {
+          this.failure ??= new FerryError(
+            ErrorCode.Protocol,
+            `Unexpected reply to "${printable(shown)}"`,
+          );
+        }
+      },
+      fail: (error) => {
+        this.failure ??= error;
+        settle();
+      },
+    });
+    ack.settle = settle;
+    return ack;
+  };
+
+  async makeFolders(dirs: SendPlan["dirs"]): Promise<void> {
+    for (const dir of dirs) {
+      await this.client.writer.frame(
+        Kind.Mkdir,
+        this.expectOk(dir.remote, () => {}).id,
+        encodeJson({ path: dir.remote, parents: true, mode: dir.mode }),
+      );
+    }
+  }
+
+  /** Sends `files` and waits for every reply. */
+  async sendFiles(
+    files: PlannedFile[],
+    options: { aborted: () => boolean; limiter: RateLimiter | undefined },
+  ): Promise<void> {
+    try {
+      for (const planned of files) {
+        if (this.failure !== undefined) break;
+        await this.#inFlight.below(MAX_IN_FLIGHT);
+        await sendOne(this.client, planned, this.#tracker, this.expectOk, options);
+      }
+      await this.client.writer.flush();
+      await this.#inFlight.below(1);
+    } catch (error) {
+      this.failure ??= this.client.connectionError(error);
+    }
+  }
+}
+
+/** Deals files into `count` shares of about equal bytes, biggest first to the lightest share. */
+function dealBySize(files: PlannedFile[], count: number): PlannedFile[][] {
+  const shares = Array.from({ length: count }, () => ({ bytes: 0, files: [] as PlannedFile[] }));
+  for (const file of [...files].sort((a, b) => b.size - a.size)) {
+    const lightest = shares.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+    lightest.files.push(file);
+    lightest.bytes += file.size;
+  }
+  return shares.map((share) => share.files);
 }
 
 async function sendOne(

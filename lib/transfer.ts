@@ -42,6 +42,11 @@ export interface TransferOptions {
   delete?: boolean;
   /** Bytes per second for file data, for send and get. Default: no limit. */
   limitRate?: number;
+  /**
+   * Connections to use at once (`-j N`), for many large files: files are
+   * dealt to them by size. Default 1; small files gain little from more.
+   */
+  parallel?: number;
 }
 
 /** Files at least this big are resumable: what arrived before a failure is kept and reused. */

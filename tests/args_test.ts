@@ -22,6 +22,7 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
       retries: 3,
       timeoutSeconds: 30,
       limitRate: undefined,
+      jobs: 1,
     },
   );
   const tuned = parseSendArgs([

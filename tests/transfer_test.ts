@@ -212,3 +212,29 @@ Deno.test("send() to a path through a symlink that leads outside is refused and 
   }
   assertEquals(await listTree(outside.path), []);
 });
+
+Deno.test("parallel (-j 3) deals files to three connections and every file arrives intact", async () => {
+  await using local = await tempDir();
+  await using root = await tempDir();
+  await using back = await tempDir();
+  for (let i = 0; i < 7; i++) {
+    await Deno.writeFile(`${local.path}/f${i}`, patternBytes(200_000 + i * 50_000, i + 1));
+  }
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const sent = await client.send([local.path], "/", { recursive: true, parallel: 3 });
+  assertEquals([sent.files, sent.errors], [7, 0]);
+  const senders = new Set(server.events.filter((e) => e.action === "put").map((e) => e.remote));
+  assertEquals(senders.size, 3, "three connections carried the files");
+  const name = local.path.split("/").at(-1)!;
+  const got = await client.get([name], back.path, { recursive: true, parallel: 3 });
+  assertEquals([got.files, got.errors], [7, 0]);
+  const getters = new Set(server.events.filter((e) => e.action === "get").map((e) => e.remote));
+  assertEquals(getters.size, 3);
+  for (let i = 0; i < 7; i++) {
+    assertEquals(
+      await Deno.readFile(`${back.path}/${name}/f${i}`),
+      await Deno.readFile(`${local.path}/f${i}`),
+    );
+  }
+});
