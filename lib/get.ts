@@ -77,6 +77,8 @@ interface Wanted {
 // GET requests in flight at once: the server answers them in order, so this
 // only hides the round trip between files.
 const MAX_GETS_IN_FLIGHT = 32;
+// Files being committed (fsync, rename) while later ones arrive.
+const MAX_PENDING_COMMITS = 16;
 
 /** Gets remote files and folders into `dest`, following cp's rules for where they go. */
 export async function getPaths(
@@ -131,6 +133,7 @@ export async function getPaths(
     }
     tracker.planned(needed.length, needed.reduce((sum, item) => sum + item.entry.size, 0));
     const limiter = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
+    const commits = new InFlight();
     const streams = Math.min(options.parallel ?? 1, needed.length);
     // -j N: files are dealt to N connections by size, biggest first to the lightest.
     const extra = await Promise.all(
@@ -155,7 +158,9 @@ export async function getPaths(
           await inFlight.below(MAX_GETS_IN_FLIGHT);
           if (options.signal?.aborted) break;
           inFlight.add();
-          fetches.push(fetchFile(lane, item, tracker, limiter).finally(() => inFlight.done()));
+          fetches.push(
+            fetchFile(lane, item, tracker, limiter, commits).finally(() => inFlight.done()),
+          );
         }
         await Promise.all(fetches);
       }));
@@ -269,6 +274,7 @@ async function fetchFile(
   item: Wanted,
   tracker: TransferTracker,
   limiter: RateLimiter | undefined,
+  commits: InFlight,
 ): Promise<void> {
   const { entry } = item;
   let incoming: IncomingFile | null = null;
@@ -288,6 +294,7 @@ async function fetchFile(
     }
   }
   let skipping = false;
+  let committing: Promise<void> | undefined;
   const { promise, resolve, reject } = Promise.withResolvers<void>();
 
   const onFrame = async (frame: Frame): Promise<void> => {
@@ -329,13 +336,21 @@ async function fetchFile(
         const done: IncomingFile = incoming;
         incoming = null;
         if (frame.kind === Kind.Cancel) return await done.discard();
-        try {
-          await done.commit(expectSize(frame.payload, DIGEST_SIZE, "A digest").slice());
-          tracker.committed(done.meta.size);
-        } catch (error) {
-          if (error instanceof FerryError && error.code === ErrorCode.Protocol) throw error;
-          tracker.failed(toFerryError(error, "write", done.shownAs));
+        const digest = expectSize(frame.payload, DIGEST_SIZE, "A digest").slice();
+        if (done.received !== done.meta.size) {
+          await done.discard();
+          throw new FerryError(
+            ErrorCode.Protocol,
+            `"${printable(done.shownAs)}" ended after ${done.received} of ${done.meta.size} bytes`,
+          );
         }
+        // The commit (fsync, rename) runs while the next files arrive; a few at most.
+        await commits.below(MAX_PENDING_COMMITS);
+        commits.add();
+        committing = done.commit(digest).then(
+          () => tracker.committed(done.meta.size),
+          (error) => tracker.failed(toFerryError(error, "write", done.shownAs)),
+        ).finally(() => commits.done());
         return;
       }
       case Kind.Notice:
@@ -349,6 +364,7 @@ async function fetchFile(
       case Kind.Ok:
         client.finish(id);
         await incoming?.discard({ keepPartial: true });
+        await committing;
         return resolve();
       default:
         throw outOfOrder(frame);
