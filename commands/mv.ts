@@ -8,7 +8,13 @@ import type { RemoteAddress } from "../lib/address.ts";
 import { UsageError } from "../lib/errors.ts";
 import { splitRemotePath } from "../lib/safe_path.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
-import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
+import {
+  type ConnectFlags,
+  forEachTarget,
+  oneServer,
+  remoteArguments,
+  resolveTargets,
+} from "./_connect.ts";
 
 export const HELP = `Usage: ferry mv SRC... DEST
 
@@ -50,12 +56,12 @@ export function parseMvArgs(argv: string[]): MvOptions | "help" {
 export async function mv(options: MvOptions): Promise<void> {
   const targets = await resolveTargets([...options.sources, options.dest]);
   const dest = targets.pop()!;
+  oneServer([...targets, dest], "mv");
   const destParts = splitRemotePath(dest.path);
-  await forEachTarget([...targets, dest], "mv", options, async (client, target) => {
-    if (target === dest) return;
-    // Into DEST when it is a folder (or several sources), else to the name DEST.
-    const intoFolder = targets.length > 1 || dest.path.endsWith("/") ||
-      (await client.stat(dest.path))?.type === "dir";
+  // Into DEST when it is a folder (or there are several sources), else to the name DEST.
+  let intoFolder: boolean | undefined = targets.length > 1 || dest.path.endsWith("/") || undefined;
+  await forEachTarget(targets, "mv", options, async (client, target) => {
+    intoFolder ??= (await client.stat(dest.path))?.type === "dir";
     const name = splitRemotePath(target.path).at(-1);
     const to = intoFolder && name !== undefined
       ? [...destParts, name].join("/")

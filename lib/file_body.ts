@@ -109,7 +109,8 @@ export async function sendFileBody(
       }
       sent += n;
       options.onBytes?.(n);
-      await options.limiter?.take(n);
+      const wait = options.limiter?.take(n);
+      if (wait !== undefined) await wait;
     }
     await writer.frame(Kind.End, id, digest.finish());
     return true;

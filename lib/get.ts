@@ -33,6 +33,7 @@ import { InFlight } from "./in_flight.ts";
 import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
 import { alreadyThere } from "./sync.ts";
 import {
+  dealBySize,
   RESUME_MIN_BYTES,
   type TransferOptions,
   type TransferSummary,
@@ -132,7 +133,7 @@ export async function getPaths(
       else needed.push(item);
     }
     tracker.planned(needed.length, needed.reduce((sum, item) => sum + item.entry.size, 0));
-    const limiter = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
+    const limiter = RateLimiter.optional(options.limitRate);
     const commits = new InFlight();
     const streams = Math.min(options.parallel ?? 1, needed.length);
     // -j N: files are dealt to N connections by size, biggest first to the lightest.
@@ -141,20 +142,11 @@ export async function getPaths(
     );
     try {
       const lanes = [client, ...extra];
-      const shares = lanes.map(() => ({ bytes: 0, items: [] as Wanted[] }));
-      for (
-        const item of lanes.length > 1
-          ? [...needed].sort((a, b) => b.entry.size - a.entry.size)
-          : needed
-      ) {
-        const lightest = shares.reduce((a, b) => (b.bytes < a.bytes ? b : a));
-        lightest.items.push(item);
-        lightest.bytes += item.entry.size;
-      }
+      const shares = dealBySize(needed, lanes.length, (item) => item.entry.size);
       await Promise.all(lanes.map(async (lane, i) => {
         const inFlight = new InFlight();
         const fetches: Promise<void>[] = [];
-        for (const item of shares[i]!.items) {
+        for (const item of shares[i]!) {
           await inFlight.below(MAX_GETS_IN_FLIGHT);
           if (options.signal?.aborted) break;
           inFlight.add();
@@ -204,6 +196,17 @@ async function planSource(
   const digests = options.checksum ?? false;
   const onNotice = (error: FerryError) => tracker.failed(error);
   if (info.type === "file") {
+    // STAT already told size and mtime; only --checksum needs the listing's digest.
+    if (!digests) {
+      const name = splitRemotePath(source).at(-1) ?? "";
+      wanted.push({
+        remote: source,
+        local: target,
+        shown: target,
+        entry: { name, path: source, ...info },
+      });
+      return null;
+    }
     for await (const entry of client.list(source, { digests, onNotice })) {
       if (entry.type === "file") {
         wanted.push({ remote: source, local: target, shown: target, entry });
@@ -328,7 +331,10 @@ async function fetchFile(
         if (incoming === null) throw outOfOrder(frame);
         await incoming.write(frame.payload);
         tracker.moved(frame.payload.length);
-        await limiter?.take(frame.payload.length);
+        {
+          const wait = limiter?.take(frame.payload.length);
+          if (wait !== undefined) await wait;
+        }
         return;
       case Kind.End:
       case Kind.Cancel: {
@@ -428,7 +434,7 @@ async function getToStdout(
   tracker: TransferTracker,
   options: TransferOptions,
 ): Promise<void> {
-  const limiter = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
+  const limiter = RateLimiter.optional(options.limitRate);
   const digest = await FileDigest.start();
   let size = 0;
   const { promise, resolve, reject } = Promise.withResolvers<void>();
@@ -446,7 +452,10 @@ async function getToStdout(
         await writeAll(Deno.stdout, frame.payload);
         size += frame.payload.length;
         tracker.moved(frame.payload.length);
-        await limiter?.take(frame.payload.length);
+        {
+          const wait = limiter?.take(frame.payload.length);
+          if (wait !== undefined) await wait;
+        }
         return;
       case Kind.End:
         if (!sameDigest(digest.finish(), expectSize(frame.payload, DIGEST_SIZE, "A digest"))) {

@@ -17,8 +17,16 @@ export class RateLimiter {
     this.#available = 0;
   }
 
-  /** Resolves once `bytes` may pass. */
-  async take(bytes: number): Promise<void> {
+  /** A limiter for `--limit-rate`, or undefined when there is no limit. */
+  static optional(bytesPerSecond: number | undefined): RateLimiter | undefined {
+    return bytesPerSecond ? new RateLimiter(bytesPerSecond) : undefined;
+  }
+
+  /**
+   * Accounts for `bytes`; returns a promise to wait on when they are over
+   * the budget, else undefined (no await on the per-chunk path).
+   */
+  take(bytes: number): Promise<void> | undefined {
     const now = performance.now();
     this.#available = Math.min(
       this.#available + ((now - this.#last) / 1000) * this.#rate,
@@ -26,8 +34,8 @@ export class RateLimiter {
     );
     this.#last = now;
     this.#available -= bytes;
-    if (this.#available < 0) {
-      await new Promise((resolve) => setTimeout(resolve, (-this.#available / this.#rate) * 1000));
-    }
+    if (this.#available >= 0) return undefined;
+    const waitMs = (-this.#available / this.#rate) * 1000;
+    return new Promise((resolve) => setTimeout(resolve, waitMs));
   }
 }

@@ -88,8 +88,14 @@ export async function* listEntries(
       continue;
     }
     const name = item.rel.slice(item.rel.lastIndexOf("/") + 1);
-    const listed = await withDigest({ name, path, ...describe(item.info) }, item.path);
-    if (listed !== null) yield listed;
+    const listed: RemoteEntry = { name, path, ...describe(item.info) };
+    // Only --checksum pays for a read per file; a plain listing awaits nothing per entry.
+    if (!options.digests) {
+      yield listed;
+      continue;
+    }
+    const hashed = await withDigest(listed, item.path);
+    if (hashed !== null) yield hashed;
   }
 }
 

@@ -24,6 +24,7 @@ import { RateLimiter } from "./rate_limit.ts";
 import { alreadyThere } from "./sync.ts";
 import { printable, splitRemotePath } from "./safe_path.ts";
 import {
+  dealBySize,
   RESUME_MIN_BYTES,
   type TransferOptions,
   type TransferSummary,
@@ -211,7 +212,7 @@ export async function sendPaths(
       }
     }
     tracker.planned(files.length, files.reduce((sum, f) => sum + f.size, 0));
-    const limiter = options.limitRate ? new RateLimiter(options.limitRate) : undefined;
+    const limiter = RateLimiter.optional(options.limitRate);
     const aborted = () => options.signal?.aborted === true;
     const main = new Lane(client, tracker);
     // Folders first, so empty ones exist too and keep their permission bits.
@@ -226,7 +227,7 @@ export async function sendPaths(
       );
       try {
         const lanes = [main, ...extra.map((c) => new Lane(c, tracker))];
-        const shares = dealBySize(files, lanes.length);
+        const shares = dealBySize(files, lanes.length, (file) => file.size);
         await Promise.all(lanes.map((lane, i) => lane.sendFiles(shares[i]!, { aborted, limiter })));
         for (const lane of lanes) if (lane.failure !== undefined) throw lane.failure;
       } finally {
@@ -326,17 +327,6 @@ class Lane {
       this.failure ??= this.client.connectionError(error);
     }
   }
-}
-
-/** Deals files into `count` shares of about equal bytes, biggest first to the lightest share. */
-function dealBySize(files: PlannedFile[], count: number): PlannedFile[][] {
-  const shares = Array.from({ length: count }, () => ({ bytes: 0, files: [] as PlannedFile[] }));
-  for (const file of [...files].sort((a, b) => b.size - a.size)) {
-    const lightest = shares.reduce((a, b) => (b.bytes < a.bytes ? b : a));
-    lightest.files.push(file);
-    lightest.bytes += file.size;
-  }
-  return shares.map((share) => share.files);
 }
 
 async function sendOne(
@@ -498,7 +488,7 @@ async function sendStdin(
     await sendFileBody(client.writer, id, Deno.stdin, Number.POSITIVE_INFINITY, "standard input", {
       stream: true,
       stopped: () => refused,
-      limiter: options.limitRate ? new RateLimiter(options.limitRate) : undefined,
+      limiter: RateLimiter.optional(options.limitRate),
       onBytes: (n) => {
         size += n;
         tracker.moved(n);

@@ -243,7 +243,8 @@ export class ServerSession {
     if (kind === Kind.Data || kind === Kind.Resume) {
       try {
         if (kind === Kind.Resume) return await upload.startAt(decodeResume(frame.payload).offset);
-        await this.#checkLimits(upload, frame.payload.length);
+        const checking = this.#checkLimits(upload, frame.payload.length);
+        if (checking !== undefined) await checking;
         await upload.write(frame.payload);
       } catch (error) {
         this.#uploads.delete(id);
@@ -255,8 +256,8 @@ export class ServerSession {
     }
     this.#uploads.delete(id);
     if (kind === Kind.Cancel) return await upload.discard();
-    if (upload.isStream) upload.meta.size = upload.received;
-    if (upload.received !== upload.meta.size) {
+    // A body of unknown size (standard input) is as long as what arrived; commit() records it.
+    if (!upload.isStream && upload.received !== upload.meta.size) {
       await upload.discard();
       throw new FerryError(
         ErrorCode.Protocol,
@@ -288,8 +289,11 @@ export class ServerSession {
     return path;
   }
 
-  /** --max-size for bodies of unknown size, and --min-free every few MiB while writing. */
-  async #checkLimits(upload: IncomingFile, more: number): Promise<void> {
+  /**
+   * --max-size for bodies of unknown size, and --min-free every few MiB while
+   * writing. Synchronous on every other chunk: nothing to await per DATA frame.
+   */
+  #checkLimits(upload: IncomingFile, more: number): Promise<void> | undefined {
     const { maxFileSize, minFreeBytes } = this.#context.limits;
     const after = upload.received + more;
     if (after > maxFileSize) throw tooLarge(upload.shownAs, maxFileSize);
@@ -298,8 +302,9 @@ export class ServerSession {
       Math.floor(after / FREE_SPACE_CHECK_BYTES) !==
         Math.floor(upload.received / FREE_SPACE_CHECK_BYTES)
     ) {
-      await checkFreeSpace(upload.tempPath, FREE_SPACE_CHECK_BYTES, minFreeBytes, upload.shownAs);
+      return checkFreeSpace(upload.tempPath, FREE_SPACE_CHECK_BYTES, minFreeBytes, upload.shownAs);
     }
+    return undefined;
   }
 
   /** Runs beside the frame loop, so it never rejects: failures become ERROR replies. */

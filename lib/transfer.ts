@@ -49,6 +49,25 @@ export interface TransferOptions {
   parallel?: number;
 }
 
+/**
+ * Deals items into `count` shares of about equal size, biggest first to the
+ * lightest share (`-j N`). With one share the order is kept.
+ */
+export function dealBySize<T>(
+  items: readonly T[],
+  count: number,
+  size: (item: T) => number,
+): T[][] {
+  if (count <= 1) return [[...items]];
+  const shares = Array.from({ length: count }, () => ({ bytes: 0, items: [] as T[] }));
+  for (const item of [...items].sort((a, b) => size(b) - size(a))) {
+    const lightest = shares.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+    lightest.items.push(item);
+    lightest.bytes += size(item);
+  }
+  return shares.map((share) => share.items);
+}
+
 /** Files at least this big are resumable: what arrived before a failure is kept and reused. */
 export const RESUME_MIN_BYTES = 4 * 1024 * 1024;
 

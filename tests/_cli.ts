@@ -9,11 +9,15 @@ export interface Run {
   stderr: string;
 }
 
-export function ferryCommand(args: string[], env: Record<string, string> = {}): Deno.Command {
+export function ferryCommand(
+  args: string[],
+  env: Record<string, string> = {},
+  stdin: "null" | "piped" = "null",
+): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", ...SHIPPED_PERMISSIONS, MAIN, ...args],
     env: { FERRY_TOKEN: TOKEN, NO_COLOR: "1", ...env },
-    stdin: "null",
+    stdin,
     stdout: "piped",
     stderr: "piped",
   });

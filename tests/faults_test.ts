@@ -163,15 +163,18 @@ Deno.test("--timeout: a silent server and a link that stops moving both fail wit
   const accepting = (async () => {
     for await (const conn of silent) held.push(conn);
   })();
-  const mute = await ferry([
-    "send",
-    "--timeout",
-    "1",
-    "--retries",
-    "0",
-    `${local.path}/f`,
-    `ferry://127.0.0.1:${silent.addr.port}/`,
-  ]);
+  // One second to connect or to see anything move, and no second attempt.
+  const impatientSend = (port: number) =>
+    ferry([
+      "send",
+      "--timeout",
+      "1",
+      "--retries",
+      "0",
+      `${local.path}/f`,
+      `ferry://127.0.0.1:${port}/`,
+    ]);
+  const mute = await impatientSend(silent.addr.port);
   assertEquals(mute.code, 5, mute.stderr);
   silent.close();
   for (const conn of held) conn.close();
@@ -180,15 +183,7 @@ Deno.test("--timeout: a silent server and a link that stops moving both fail wit
   await using server = await startServer(root.path);
   // Forwards the handshake, then nothing from the client's first megabyte on.
   await using frozen = corruptingProxy(server.port, "to-server", 1024 * 1024, "freeze");
-  const stalled = await ferry([
-    "send",
-    "--timeout",
-    "1",
-    "--retries",
-    "0",
-    `${local.path}/f`,
-    `ferry://127.0.0.1:${frozen.addr.port}/`,
-  ]);
+  const stalled = await impatientSend(frozen.addr.port);
   assertEquals(stalled.code, 5, stalled.stderr);
   assert(stalled.stderr.includes("stalled"), stalled.stderr);
 });

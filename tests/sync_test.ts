@@ -2,8 +2,8 @@
 // the CLI, against real servers on loopback.
 
 import { assert, assertEquals } from "./_assert.ts";
-import { ferry, serveProcess } from "./_cli.ts";
-import { connectTo, listTree, patternBytes, startServer, tempDir, TOKEN } from "./_helpers.ts";
+import { ferry, ferryCommand, serveProcess } from "./_cli.ts";
+import { connectTo, listTree, patternBytes, startServer, tempDir, waitFor } from "./_helpers.ts";
 
 async function writeTree(root: string, files: number): Promise<void> {
   for (let i = 0; i < files; i++) {
@@ -97,39 +97,14 @@ Deno.test("pipes: send - stores standard input, get ... - writes standard output
   await using server = await serveProcess(root.path);
   const at = `ferry://127.0.0.1:${server.port}`;
   const data = patternBytes(3 * 1024 * 1024 + 7, 9);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../main.ts", import.meta.url).pathname,
-      "send",
-      "-",
-      `${at}/db.sql`,
-    ],
-    env: { FERRY_TOKEN: TOKEN },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = ferryCommand(["send", "-", `${at}/db.sql`], {}, "piped").spawn();
   const writer = child.stdin.getWriter();
   await writer.write(data);
   await writer.close();
   const sent = await child.output();
   assertEquals(sent.code, 0, new TextDecoder().decode(sent.stderr));
   assertEquals(await Deno.readFile(`${root.path}/db.sql`), data);
-  const got = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../main.ts", import.meta.url).pathname,
-      "get",
-      `${at}/db.sql`,
-      "-",
-    ],
-    env: { FERRY_TOKEN: TOKEN },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const got = await ferryCommand(["get", `${at}/db.sql`, "-"]).output();
   assertEquals(got.code, 0);
   assertEquals(got.stdout, data);
   const folder = await ferry(["send", "-", `${at}/`]);
@@ -139,32 +114,21 @@ Deno.test("pipes: send - stores standard input, get ... - writes standard output
 Deno.test("a send from standard input that is killed midway stores nothing", async () => {
   await using root = await tempDir();
   await using server = await serveProcess(root.path);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../main.ts", import.meta.url).pathname,
-      "send",
-      "-",
-      `ferry://127.0.0.1:${server.port}/partial.sql`,
-    ],
-    env: { FERRY_TOKEN: TOKEN },
-    stdin: "piped",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = ferryCommand(
+    ["send", "-", `ferry://127.0.0.1:${server.port}/partial.sql`],
+    {},
+    "piped",
+  ).spawn();
   const writer = child.stdin.getWriter();
   await writer.write(patternBytes(2 * 1024 * 1024));
   // Wait until the server holds some of it, then kill the sender before its input ends.
-  for (let i = 0; i < 200 && (await listTree(root.path)).length === 0; i++) {
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await waitFor(async () => (await listTree(root.path)).length > 0, 5_000);
   child.kill("SIGKILL");
   await child.status;
   await writer.close().catch(() => {});
-  for (let i = 0; i < 200 && (await listTree(root.path)).length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await child.stdout.cancel();
+  await child.stderr.cancel();
+  await waitFor(async () => (await listTree(root.path)).length === 0, 5_000);
   assertEquals(await listTree(root.path), []);
 });
 
