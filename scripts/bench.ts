@@ -78,10 +78,12 @@ async function makeData(): Promise<void> {
 
 // Folders that a run empties are moved here and deleted only when the bench ends.
 // Deleting 10,000 files right before a run makes that run's creates slow on an ext4
-// without a journal, as this machine's is: the kernel skips inodes freed in the last
-// seconds (recently_deleted() in perf, 28% of the server's samples), rescanning them
-// for every new file, so whoever ran right after a delete paid for it.
+// without a journal, as this machine's is: for up to five minutes the kernel skips
+// inodes freed recently (recently_deleted() in perf, 28% of the server's samples),
+// rescanning them for every new file, so whoever ran right after a delete paid for it.
 const trash = `${data}/trash`;
+const trashEmptied = `${data}/.trash-emptied`;
+const FREED_INODES_SETTLE_MS = 5 * 60_000;
 let trashed = 0;
 
 /** Empties `path` for the next run: files are deleted, folders moved to the trash. */
@@ -96,7 +98,19 @@ async function fresh(path: string): Promise<void> {
 }
 
 async function emptyTrash(): Promise<void> {
-  await Deno.remove(trash, { recursive: true }).catch(() => {});
+  if (!await exists(trash)) return;
+  log("bench: deleting the emptied trees");
+  await Deno.remove(trash, { recursive: true });
+  await Deno.writeTextFile(trashEmptied, "");
+}
+
+/** Waits until inodes freed by an earlier bench's cleanup can be reused (see `trash`). */
+async function waitForFreedInodes(): Promise<void> {
+  const emptied = (await Deno.stat(trashEmptied).catch(() => null))?.mtime?.getTime();
+  const left = emptied === undefined ? 0 : emptied + FREED_INODES_SETTLE_MS - Date.now();
+  if (left <= 0) return;
+  log(`bench: waiting ${Math.ceil(left / 1000)} s for the inodes freed by the last cleanup`);
+  await new Promise((resolve) => setTimeout(resolve, left));
 }
 
 /**
@@ -424,10 +438,8 @@ interface Result {
 
 async function main(): Promise<void> {
   await makeData();
-  // A trash left by an interrupted run: its inodes must be free well before the first run.
-  await emptyTrash();
-  await settle();
-  await new Promise((resolve) => setTimeout(resolve, 6_000));
+  await emptyTrash(); // left by an interrupted run
+  await waitForFreedInodes();
   const hasRsync = await new Deno.Command("rsync", { args: ["--version"], stdout: "null" }).output()
     .then((r) => r.success, () => false);
   const daemon = hasRsync ? rsyncDaemon() : undefined;
