@@ -9,7 +9,13 @@
 
 import type { FerryClient } from "./client.ts";
 import { ErrorCode, FerryError, toFerryError, UsageError } from "./errors.ts";
-import { matchPrefix, sendFileBody } from "./file_body.ts";
+import {
+  matchPrefix,
+  openForReading,
+  readingSync,
+  sendFileBody,
+  SYNC_READ_LIMIT,
+} from "./file_body.ts";
 import { Kind } from "./frame.ts";
 import type { Frame } from "./frame_reader.ts";
 import {
@@ -338,7 +344,7 @@ async function sendOne(
 ): Promise<void> {
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(planned.local, { read: true });
+    file = await openForReading(planned.local, planned.size);
   } catch (error) {
     tracker.failed(toFerryError(error, "read", planned.local));
     return;
@@ -370,7 +376,8 @@ async function sendOne(
     }
     let complete: boolean;
     try {
-      complete = await sendFileBody(client.writer, ack.id, file, size, planned.local, {
+      const source = size <= SYNC_READ_LIMIT ? readingSync(file) : file;
+      complete = await sendFileBody(client.writer, ack.id, source, size, planned.local, {
         start,
         limiter,
         onBytes: (n) => tracker.moved(n),

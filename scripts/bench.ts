@@ -186,6 +186,22 @@ async function processStats(pid: number | undefined): Promise<{ cpu: number; rss
   }
 }
 
+/**
+ * Waits (at most 5 s) until a forking daemon has reaped its per-connection
+ * children, whose CPU only then counts in its own figures.
+ */
+async function childrenReaped(pid: number | undefined): Promise<void> {
+  if (pid === undefined) return;
+  for (let tries = 0; tries < 100; tries++) {
+    const children = await new Deno.Command("cat", {
+      args: [`/proc/${pid}/task/${pid}/children`],
+      stderr: "null",
+    }).output();
+    if (new TextDecoder().decode(children.stdout).trim() === "") return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
@@ -530,6 +546,7 @@ async function main(): Promise<void> {
           const measuring = scenario.run(tool);
           if (measuring === undefined) continue;
           const sample = await measuring;
+          await childrenReaped(tool.server?.pid);
           const after = await processStats(tool.server?.pid);
           samples.get(tool.name)!.push({ ...sample, serverCpu: after.cpu - before.cpu });
         }
