@@ -48,6 +48,13 @@ export class FrameReader {
     return this.#end - this.#start;
   }
 
+  /** Whether a whole frame is buffered, so that read() will not wait for the peer. */
+  get hasFrame(): boolean {
+    const buffered = this.#end - this.#start;
+    return buffered >= FRAME_HEADER_SIZE &&
+      buffered >= FRAME_HEADER_SIZE + decodeHeader(this.#buffer, this.#start).length;
+  }
+
   /** Reads and checks the peer's preamble (magic and protocol version). */
   async readPreamble(): Promise<number> {
     const available = await this.#fill(PREAMBLE_SIZE);

@@ -33,6 +33,8 @@ export class FrameWriter {
   #length = 0;
   #lock: Promise<unknown> = Promise.resolve();
   #flushQueued = false;
+  /** flushSoon() flushes queued behind the lock and not yet started. */
+  #flushesQueued = 0;
   #failure: unknown = undefined;
   /** Bytes handed to the transport so far. */
   bytesWritten: number = 0;
@@ -109,14 +111,20 @@ export class FrameWriter {
 
   /**
    * Flushes once everything queued by the current task is in: acks that
-   * complete together leave in one write.
+   * complete together leave in one write. A flush that finds a later one
+   * queued behind it leaves the work to that one, so frames queued while a
+   * write is in progress leave together rather than one write each.
    */
   flushSoon(): void {
     if (this.#flushQueued) return;
     this.#flushQueued = true;
     queueMicrotask(() => {
       this.#flushQueued = false;
-      this.flush().catch(() => {/* recorded in #failure and thrown to the next writer */});
+      this.#flushesQueued++;
+      this.#locked(() => {
+        this.#flushesQueued--;
+        return this.#flushesQueued > 0 ? Promise.resolve() : this.#flush();
+      }).catch(() => {/* recorded in #failure and thrown to the next writer */});
     });
   }
 

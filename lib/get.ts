@@ -77,7 +77,7 @@ interface Wanted {
 
 // GET requests in flight at once: the server answers them in order, so this
 // only hides the round trip between files.
-const MAX_GETS_IN_FLIGHT = 32;
+const MAX_GETS_IN_FLIGHT = 64;
 // Files being committed (fsync, rename) while later ones arrive.
 const MAX_PENDING_COMMITS = 16;
 
@@ -228,6 +228,8 @@ async function planSource(
   const root = await Deno.realPath(target);
   const base = splitRemotePath(source).join("/");
   const keep = new Set<string>();
+  // Local folders already resolved, by relative path: one lookup per folder, not per file.
+  const folders = new Map<string, string>();
   for await (const entry of client.list(source, { recursive: true, digests, onNotice })) {
     // Entry paths are from the server root and must lie below the source.
     if (base !== "" && !entry.path.startsWith(`${base}/`)) {
@@ -247,7 +249,16 @@ async function planSource(
       if (entry.type === "dir") {
         await mkdirLocal(resolveInside(root, parts));
       } else if (entry.type === "file") {
-        const local = resolveInside(root, parts);
+        const folderParts = parts.slice(0, -1);
+        const folderRel = folderParts.join("/");
+        let folder = folders.get(folderRel);
+        if (folder === undefined) {
+          folder = resolveInside(root, folderParts);
+          folders.set(folderRel, folder);
+        }
+        // The last name is not followed: a symlink there is replaced by the file (the
+        // commit renames over it), as on the server.
+        const local = `${folder === "/" ? "" : folder}/${parts.at(-1)}`;
         wanted.push({ remote: entry.path, local, shown, entry });
       } else {
         tracker.skipped++;
@@ -370,8 +381,11 @@ async function fetchFile(
       case Kind.Ok:
         client.finish(id);
         await incoming?.discard({ keepPartial: true });
-        await committing;
-        return resolve();
+        // Done once committed; the read loop goes on meanwhile (awaiting the
+        // commit here made the fsyncs run one at a time).
+        if (committing === undefined) return resolve();
+        void committing.then(resolve);
+        return;
       default:
         throw outOfOrder(frame);
     }
@@ -391,10 +405,12 @@ async function fetchFile(
       reject(error);
     },
   });
-  client.writer.frame(Kind.Get, id, encodeJson(request), { flush: true }).catch((error) => {
+  client.writer.frame(Kind.Get, id, encodeJson(request)).catch((error) => {
     client.finish(id);
     reject(client.connectionError(error));
   });
+  // GETs queued together leave in one write.
+  client.writer.flushSoon();
   return await promise;
 }
 

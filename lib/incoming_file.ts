@@ -11,6 +11,7 @@
 import { digestHex, digestPrefix, FileDigest, sameDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
 import { printable } from "./safe_path.ts";
+import { existsSync } from "node:fs";
 
 /** What the sender announced about the file. */
 export interface IncomingMeta {
@@ -141,14 +142,19 @@ export class IncomingFile {
     // Metadata calls here and in commit() are synchronous: each takes microseconds, and
     // for small files the hop to Deno's blocking thread pool cost more than the call.
     try {
-      if (Deno.lstatSync(path).isDirectory) {
-        throw new FerryError(
-          ErrorCode.IsDirectory,
-          `Cannot write "${printable(shownAs)}": a folder is in the way`,
-          { path: shownAs },
-        );
+      // existsSync is a plain access(2) that throws nothing: a new file, the common
+      // case, costs no NotFound error. (A dangling symlink reads as missing; the
+      // commit's rename replaces it, and its link() refuses it for keepExisting.)
+      if (existsSync(path)) {
+        if (Deno.lstatSync(path).isDirectory) {
+          throw new FerryError(
+            ErrorCode.IsDirectory,
+            `Cannot write "${printable(shownAs)}": a folder is in the way`,
+            { path: shownAs },
+          );
+        }
+        if (options.keepExisting !== undefined) throw kept(shownAs, options.keepExisting);
       }
-      if (options.keepExisting !== undefined) throw kept(shownAs, options.keepExisting);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "write", shownAs);
     }

@@ -102,6 +102,8 @@ export class ServerSession {
   /** Folders already resolved and created in this session, by relative path. */
   #folders = new Map<string, string>();
   #streaming = false;
+  /** True while run() handles requests already received: it flushes replies when it runs dry. */
+  #handlingBuffered = false;
 
   constructor(context: SessionContext, reader: FrameReader, writer: FrameWriter) {
     this.#context = context;
@@ -123,8 +125,16 @@ export class ServerSession {
   async run(stopWhenIdle: () => boolean): Promise<void> {
     try {
       while (!(stopWhenIdle() && !this.busy)) {
+        // Replies to requests that arrived together leave in one write, when
+        // the loop is about to wait for more (a flush per GET cost a socket
+        // round trip per file).
+        if (!this.#reader.hasFrame) {
+          this.#handlingBuffered = false;
+          await this.#writer.flush();
+        }
         const frame = await this.#reader.read();
         if (frame === null) break;
+        this.#handlingBuffered = true;
         await this.#handle(frame);
       }
       await Promise.all(this.#commits);
@@ -217,7 +227,7 @@ export class ServerSession {
       if (request.resume) {
         // The client waits for this offer before it sends the body.
         await this.#writer.frame(Kind.Resume, id, encodeJson(upload.offer));
-        this.#writer.flushSoon();
+        this.#flushSoon();
       }
     } catch (error) {
       // A resumable PUT sends nothing more until it hears back; others are already streaming.
@@ -534,7 +544,7 @@ export class ServerSession {
 
   #reply(id: number, payload: Uint8Array): Promise<void> {
     const sent = this.#writer.frame(Kind.Ok, id, payload);
-    this.#writer.flushSoon();
+    this.#flushSoon();
     return sent;
   }
 
@@ -569,7 +579,12 @@ export class ServerSession {
       });
     }
     await this.#writer.frame(Kind.Error, id, errorPayload(failure));
-    this.#writer.flushSoon();
+    this.#flushSoon();
+  }
+
+  /** A reply made outside the request loop (a commit) is sent now; the loop flushes its own. */
+  #flushSoon(): void {
+    if (!this.#handlingBuffered) this.#writer.flushSoon();
   }
 
   #log(event: Omit<ServerEvent, "time" | "remote">): void {

@@ -15,6 +15,7 @@ import {
 import { FrameReader } from "../lib/frame_reader.ts";
 import { FrameWriter } from "../lib/frame_writer.ts";
 import { decodeError, decodeFile, decodePut, encodeJson } from "../lib/messages.ts";
+import type { Transport } from "../lib/transport.ts";
 import { ChunkedTransport, concat, patternBytes } from "./_helpers.ts";
 
 function frameBytes(kind: number, id: number, payload: Uint8Array): Uint8Array {
@@ -187,4 +188,41 @@ Deno.test("message decoders reject wrong types, out-of-range numbers and bad UTF
     decodeError(encodeJson({ code: "from_the_future", message: "m" })).code,
     ErrorCode.Internal,
   );
+});
+
+Deno.test("flushSoon() sends frames queued behind a write in progress, together in one write", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  using sending = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  using receiving = await accepted;
+  let writes = 0;
+  const counted: Transport = {
+    read: (buffer) => sending.read(buffer),
+    write: (bytes) => (writes++, sending.write(bytes)),
+    close: () => sending.close(),
+  };
+  const writer = new FrameWriter(counted);
+  const frames = 200;
+  // As a GET loop does: one frame and one flushSoon() per turn, yielding between them.
+  for (let id = 1; id <= frames; id++) {
+    void writer.frame(Kind.Ok, id, encodeJson({ id }));
+    writer.flushSoon();
+    await Promise.resolve();
+  }
+  const reader = new FrameReader(receiving);
+  const ids: number[] = [];
+  // Bounded: a frame left unflushed would otherwise hang the test.
+  const timeout = Promise.withResolvers<never>();
+  const timer = setTimeout(() => timeout.reject(new Error("frames were left unsent")), 10_000);
+  try {
+    while (ids.length < frames) {
+      const frame = await Promise.race([reader.read(), timeout.promise]);
+      ids.push(frame!.id);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  assertEquals(ids, Array.from({ length: frames }, (_, i) => i + 1));
+  // The first write, then everything queued while it was in progress.
+  assert(writes <= 3, `${writes} writes for ${frames} frames`);
 });

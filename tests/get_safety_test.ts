@@ -121,3 +121,27 @@ Deno.test("get() refuses a server name that walks through a symlink out of DEST"
   assertEquals(await listTree(outside.path), []);
   assertEquals(await Deno.readTextFile(`${dest}/tree/fine.txt`), "pwned");
 });
+
+Deno.test("get() replaces a symlink at a file's own name instead of writing through it", async () => {
+  await using parent = await tempDir();
+  await using outside = await tempDir();
+  const dest = `${parent.path}/dest`;
+  await Deno.mkdir(`${dest}/tree`, { recursive: true });
+  await Deno.writeTextFile(`${outside.path}/target.txt`, "kept");
+  // One link to an outside file, one dangling link to a name outside.
+  await Deno.symlink(`${outside.path}/target.txt`, `${dest}/tree/linked.txt`);
+  await Deno.symlink(`${outside.path}/absent.txt`, `${dest}/tree/dangling.txt`);
+  await using rogue = rogueServer([
+    { kind: "file", path: "tree/linked.txt" },
+    { kind: "file", path: "tree/dangling.txt" },
+  ]);
+  await using client = await connect({ host: "127.0.0.1", port: rogue.addr.port, token: TOKEN });
+  const summary = await client.get(["tree"], dest, { recursive: true });
+  assertEquals([summary.files, summary.failures.length], [2, 0]);
+  assertEquals(await listTree(outside.path), ["target.txt"]);
+  assertEquals(await Deno.readTextFile(`${outside.path}/target.txt`), "kept");
+  for (const name of ["linked.txt", "dangling.txt"]) {
+    assertEquals((await Deno.lstat(`${dest}/tree/${name}`)).isFile, true);
+    assertEquals(await Deno.readTextFile(`${dest}/tree/${name}`), "pwned");
+  }
+});
