@@ -546,7 +546,11 @@ async function main(): Promise<void> {
       const samples = new Map<string, Sample[]>(tools.map((t) => [t.name, []]));
       const runs = scenario.name.includes("RSS") ? 1 : RUNS;
       for (let run = 0; run < runs; run++) {
-        for (const tool of tools) {
+        // Every other run in reverse, so no tool always follows the same one: this VM
+        // pages out memory idle for about a second (a DAMON "pageout" scheme) and
+        // returns it to its host, so a tool that ran while the disk flushed what an
+        // unflushing tool left (scp) wrote into cold memory, at 2.5 s per GiB.
+        for (const tool of run % 2 === 0 ? tools : [...tools].reverse()) {
           await scenario.prepare?.(tool, run);
           await settle();
           await scenario.clear?.(tool);
