@@ -22,11 +22,13 @@ export interface BodySource {
  * cache that takes microseconds, less than the round trip through Deno's
  * thread pool that an async open or read costs (twice per file otherwise).
  */
-export const SYNC_READ_LIMIT = 256 * 1024;
+const SYNC_READ_LIMIT = 256 * 1024;
 
-/** A body source that reads `file` synchronously (for files up to SYNC_READ_LIMIT). */
-export function readingSync(file: Deno.FsFile): BodySource {
-  return { read: (target) => Promise.resolve(file.readSync(target)) };
+/** What a body of `size` bytes is read through: synchronous reads when it is small. */
+export function bodySource(file: Deno.FsFile, size: number): BodySource {
+  return size <= SYNC_READ_LIMIT
+    ? { read: (target) => Promise.resolve(file.readSync(target)) }
+    : file;
 }
 
 /** Opens `path` for reading; synchronously when it is small (see SYNC_READ_LIMIT). */

@@ -247,7 +247,9 @@ async function planSource(
     const shown = `${target}/${rel}`;
     try {
       if (entry.type === "dir") {
-        await mkdirLocal(resolveInside(root, parts));
+        const folder = resolveInside(root, parts);
+        await mkdirLocal(folder);
+        folders.set(rel, folder);
       } else if (entry.type === "file") {
         const folderParts = parts.slice(0, -1);
         const folderRel = folderParts.join("/");

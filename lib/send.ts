@@ -9,13 +9,7 @@
 
 import type { FerryClient } from "./client.ts";
 import { ErrorCode, FerryError, toFerryError, UsageError } from "./errors.ts";
-import {
-  matchPrefix,
-  openForReading,
-  readingSync,
-  sendFileBody,
-  SYNC_READ_LIMIT,
-} from "./file_body.ts";
+import { bodySource, matchPrefix, openForReading, sendFileBody } from "./file_body.ts";
 import { Kind } from "./frame.ts";
 import type { Frame } from "./frame_reader.ts";
 import {
@@ -376,14 +370,20 @@ async function sendOne(
     }
     let complete: boolean;
     try {
-      const source = size <= SYNC_READ_LIMIT ? readingSync(file) : file;
-      complete = await sendFileBody(client.writer, ack.id, source, size, planned.local, {
-        start,
-        limiter,
-        onBytes: (n) => tracker.moved(n),
-        // A reply before the body ends is a refusal: stop reading the file.
-        stopped: () => aborted() || ack.settled,
-      });
+      complete = await sendFileBody(
+        client.writer,
+        ack.id,
+        bodySource(file, size),
+        size,
+        planned.local,
+        {
+          start,
+          limiter,
+          onBytes: (n) => tracker.moved(n),
+          // A reply before the body ends is a refusal: stop reading the file.
+          stopped: () => aborted() || ack.settled,
+        },
+      );
     } catch (error) {
       const failure = toFerryError(error, "read", planned.local);
       if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Aborted) {

@@ -12,7 +12,7 @@ import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
 import { Kind, kindName } from "./frame.ts";
 import type { Frame, FrameReader } from "./frame_reader.ts";
 import type { FrameWriter } from "./frame_writer.ts";
-import { matchPrefix, readingSync, sendFileBody, SYNC_READ_LIMIT } from "./file_body.ts";
+import { bodySource, matchPrefix, sendFileBody } from "./file_body.ts";
 import { checkFreeSpace } from "./disk_space.ts";
 import { IncomingFile, type IncomingOptions, resumeKeyFor } from "./incoming_file.ts";
 import { formatBytes } from "./progress_bar.ts";
@@ -419,8 +419,9 @@ export class ServerSession {
         id,
         encodeJson({ path: rel, size: info.size, mode, mtime, offset: start?.offset ?? 0 }),
       );
-      const source = info.size <= SYNC_READ_LIMIT ? readingSync(file) : file;
-      await sendFileBody(this.#writer, id, source, info.size, shown, { start });
+      await sendFileBody(this.#writer, id, bodySource(file, info.size), info.size, shown, {
+        start,
+      });
       return true;
     } catch (error) {
       const failure = toFerryError(error, "read", shown);

@@ -17,7 +17,8 @@ import { SHIPPED_PERMISSIONS } from "./permissions.ts";
 const quick = Deno.args.includes("--quick");
 const asJson = Deno.args.includes("--json");
 // `--only WORD`: run just the scenarios whose name contains WORD (for profiling one).
-const only = Deno.args[Deno.args.indexOf("--only") + 1];
+const onlyAt = Deno.args.indexOf("--only");
+const only = onlyAt < 0 ? undefined : Deno.args[onlyAt + 1] ?? "";
 const BIG_BYTES = quick ? 128 * 1024 ** 2 : 1024 ** 3;
 const HUGE_BYTES = quick ? 512 * 1024 ** 2 : 4 * 1024 ** 3;
 const SMALL_FILES = quick ? 1_000 : 10_000;
@@ -164,18 +165,18 @@ async function timed(
   return { seconds, clientCpu: user + sys, clientRss: rss };
 }
 
+/** A file under /proc/PID; Deno reads /proc only with --allow-all, cat needs just --allow-run. */
+async function readProc(pid: number, file: string): Promise<string> {
+  const read = new Deno.Command("cat", { args: [`/proc/${pid}/${file}`], stderr: "null" });
+  return new TextDecoder().decode((await read.output()).stdout);
+}
+
 /** CPU seconds a running process has used, and its peak RSS in KiB, from /proc. */
 async function processStats(pid: number | undefined): Promise<{ cpu: number; rss: number }> {
   if (pid === undefined) return { cpu: 0, rss: 0 };
-  // Deno reads /proc/PID only with --allow-all; cat needs just --allow-run.
-  const read = async (file: string) =>
-    new TextDecoder().decode(
-      (await new Deno.Command("cat", { args: [`/proc/${pid}/${file}`], stderr: "null" }).output())
-        .stdout,
-    );
   try {
-    const stat = (await read("stat")).split(") ")[1]!.split(" ");
-    const status = await read("status");
+    const stat = (await readProc(pid, "stat")).split(") ")[1]!.split(" ");
+    const status = await readProc(pid, "status");
     const rss = Number(status.match(/VmHWM:\s+(\d+)/)?.[1] ?? 0);
     // Fields 14-17: utime, stime, and those of reaped children (rsync and sshd fork
     // per connection), in clock ticks of 1/100 s.
@@ -193,11 +194,7 @@ async function processStats(pid: number | undefined): Promise<{ cpu: number; rss
 async function childrenReaped(pid: number | undefined): Promise<void> {
   if (pid === undefined) return;
   for (let tries = 0; tries < 100; tries++) {
-    const children = await new Deno.Command("cat", {
-      args: [`/proc/${pid}/task/${pid}/children`],
-      stderr: "null",
-    }).output();
-    if (new TextDecoder().decode(children.stdout).trim() === "") return;
+    if ((await readProc(pid, `task/${pid}/children`)).trim() === "") return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -526,6 +523,12 @@ async function main(): Promise<void> {
       name: "ls small folder",
       bytes: 0,
       files: SMALL_FILES / 100,
+      // The tree is there after the scenarios before; with --only it is sent first.
+      prepare: async (t, run) => {
+        if (run === 0 && !await exists(`${t.root}/small`)) {
+          await t.send(`${data}/src/small`, true, false);
+        }
+      },
       run: (t) => t.list?.("small/d1"),
     },
     {
@@ -539,7 +542,7 @@ async function main(): Promise<void> {
   ];
   const results: Result[] = [];
   for (const scenario of scenarios) {
-    if (Deno.args.includes("--only") && !scenario.name.includes(only ?? "")) continue;
+    if (only !== undefined && !scenario.name.includes(only)) continue;
     const servers = [...new Set(tools.map((t) => t.server).filter((s) => s !== undefined))];
     for (const server of servers) await server.start();
     try {
