@@ -7,7 +7,7 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import { exitCodeFor, FerryError, UsageError } from "./lib/errors.ts";
-import { printable } from "./lib/safe_path.ts";
+import { printable } from "./lib/fs/safe_path.ts";
 import { printErr, printOut } from "./commands/_output.ts";
 import * as completionsCommand from "./commands/completions.ts";
 import * as getCommand from "./commands/get.ts";

@@ -33,9 +33,14 @@
  * @module
  */
 
-export { connect, type ConnectOptions, FerryClient } from "./lib/client.ts";
-export { DEFAULT_PORT, FerryServer, type ServerEvent, type ServerOptions } from "./lib/server.ts";
-export type { Progress, TransferOptions, TransferSummary } from "./lib/transfer.ts";
+export { connect, type ConnectOptions, FerryClient } from "./lib/client/client.ts";
+export {
+  DEFAULT_PORT,
+  FerryServer,
+  type ServerEvent,
+  type ServerOptions,
+} from "./lib/server/server.ts";
+export type { Progress, TransferOptions, TransferSummary } from "./lib/client/transfer.ts";
 export {
   ErrorCode,
   EXIT_CODES,
@@ -44,13 +49,13 @@ export {
   isRetriableError,
   UsageError,
 } from "./lib/errors.ts";
-export { parseRemote, type RemoteAddress } from "./lib/address.ts";
-export { clientToken, defaultTokenFile, generateToken, serverToken } from "./lib/token.ts";
-export type { RemoteEntry, StatReply } from "./lib/messages.ts";
+export { parseRemote, type RemoteAddress } from "./lib/config/address.ts";
+export { clientToken, defaultTokenFile, generateToken, serverToken } from "./lib/config/token.ts";
+export type { RemoteEntry, StatReply } from "./lib/protocol/messages.ts";
 export {
   type FerryConfig,
   type HostEntry,
   loadConfig,
   type RemoteTarget,
   resolveTarget,
-} from "./lib/config.ts";
+} from "./lib/config/config.ts";

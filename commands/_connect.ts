@@ -6,12 +6,12 @@
  * @module
  */
 
-import { parseRemote, type RemoteAddress } from "../lib/address.ts";
-import { connect, type FerryClient } from "../lib/client.ts";
-import { loadConfig, type RemoteTarget, resolveTarget } from "../lib/config.ts";
+import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
+import { connect, type FerryClient } from "../lib/client/client.ts";
+import { loadConfig, type RemoteTarget, resolveTarget } from "../lib/config/config.ts";
 import { ErrorCode, FerryError, UsageError } from "../lib/errors.ts";
-import { printable } from "../lib/safe_path.ts";
-import { clientToken } from "../lib/token.ts";
+import { printable } from "../lib/fs/safe_path.ts";
+import { clientToken } from "../lib/config/token.ts";
 import { printErr } from "./_output.ts";
 
 /** Connection flags every client command accepts (see CLIENT_FLAGS). */

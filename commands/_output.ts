@@ -5,7 +5,7 @@
  * @module
  */
 
-import { printable } from "../lib/safe_path.ts";
+import { printable } from "../lib/fs/safe_path.ts";
 
 const encoder = new TextEncoder();
 

@@ -6,10 +6,10 @@
  * @module
  */
 
-import type { FerryClient } from "../lib/client.ts";
-import type { RemoteTarget } from "../lib/config.ts";
-import { formatBytes, formatDuration, ProgressBar } from "../lib/progress_bar.ts";
-import { printable } from "../lib/safe_path.ts";
+import type { FerryClient } from "../lib/client/client.ts";
+import type { RemoteTarget } from "../lib/config/config.ts";
+import { formatBytes, formatDuration, ProgressBar } from "./progress_bar.ts";
+import { printable } from "../lib/fs/safe_path.ts";
 import { printErr, printOut } from "./_output.ts";
 import { connectTarget } from "./_connect.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseBytes, parseCount } from "./_args.ts";
@@ -19,7 +19,7 @@ import {
   summaryError,
   type TransferOptions,
   type TransferSummary,
-} from "../lib/transfer.ts";
+} from "../lib/client/transfer.ts";
 
 /** Output, connection and transfer flags of send and get. */
 export interface TransferFlags {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parseRemote, type RemoteAddress } from "../lib/address.ts";
+import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "../lib/errors.ts";
 import { parseFlags } from "./_args.ts";
 import { oneServer, resolveTargets } from "./_connect.ts";

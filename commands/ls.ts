@@ -4,11 +4,11 @@
  * @module
  */
 
-import { parseRemote, type RemoteAddress } from "../lib/address.ts";
+import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode, FerryError, UsageError } from "../lib/errors.ts";
-import type { RemoteEntry } from "../lib/messages.ts";
-import { formatBytes } from "../lib/progress_bar.ts";
-import { printable, splitRemotePath } from "../lib/safe_path.ts";
+import type { RemoteEntry } from "../lib/protocol/messages.ts";
+import { formatBytes } from "./progress_bar.ts";
+import { printable, splitRemotePath } from "../lib/fs/safe_path.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
 import { type ConnectFlags, resolveTargets, withClient } from "./_connect.ts";
 import { OutputLines, printErr, shownName } from "./_output.ts";

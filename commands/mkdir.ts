@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { RemoteAddress } from "../lib/address.ts";
+import type { RemoteAddress } from "../lib/config/address.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
 import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
 

@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { RemoteAddress } from "../lib/address.ts";
+import type { RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "../lib/errors.ts";
-import { splitRemotePath } from "../lib/safe_path.ts";
+import { splitRemotePath } from "../lib/fs/safe_path.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
 import {
   type ConnectFlags,

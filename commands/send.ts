@@ -4,9 +4,9 @@
  * @module
  */
 
-import { parseRemote, type RemoteAddress } from "../lib/address.ts";
+import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "../lib/errors.ts";
-import { inspectSources } from "../lib/send.ts";
+import { inspectSources } from "../lib/client/send.ts";
 import { parseFlags } from "./_args.ts";
 import { resolveTargets } from "./_connect.ts";
 import {

@@ -5,9 +5,9 @@
  */
 
 import { UsageError } from "../lib/errors.ts";
-import { DEFAULT_PORT, FerryServer, type ServerEvent } from "../lib/server.ts";
-import { printable } from "../lib/safe_path.ts";
-import { serverToken } from "../lib/token.ts";
+import { DEFAULT_PORT, FerryServer, type ServerEvent } from "../lib/server/server.ts";
+import { printable } from "../lib/fs/safe_path.ts";
+import { serverToken } from "../lib/config/token.ts";
 import { parseBytes, parseCount, parseFlags } from "./_args.ts";
 import { printErr } from "./_output.ts";
 

@@ -2,13 +2,13 @@
 // port 0, and raw protocol peers that speak ferry's codec directly (to send
 // what a well-behaved client or server never would).
 
-import { connect, type FerryClient } from "../lib/client.ts";
-import { Kind } from "../lib/frame.ts";
-import { type Frame, FrameReader } from "../lib/frame_reader.ts";
-import { FrameWriter } from "../lib/frame_writer.ts";
-import { authenticateToServer } from "../lib/handshake.ts";
-import { FerryServer, type ServerEvent, type ServerOptions } from "../lib/server.ts";
-import type { Transport } from "../lib/transport.ts";
+import { connect, type FerryClient } from "../lib/client/client.ts";
+import { Kind } from "../lib/protocol/frame.ts";
+import { type Frame, FrameReader } from "../lib/wire/frame_reader.ts";
+import { FrameWriter } from "../lib/wire/frame_writer.ts";
+import { authenticateToServer } from "../lib/wire/handshake.ts";
+import { FerryServer, type ServerEvent, type ServerOptions } from "../lib/server/server.ts";
+import type { Transport } from "../lib/wire/transport.ts";
 
 export const TOKEN = "test-token-0123456789abcdef";
 

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
-import { parseRemote } from "../lib/address.ts";
+import { parseRemote } from "../lib/config/address.ts";
 import { UsageError } from "../lib/errors.ts";
 
 Deno.test("parseRemote() reads ferry:// URLs with optional port and IPv6 hosts", () => {

@@ -11,11 +11,11 @@ import {
   MAX_DATA_PAYLOAD,
   PREAMBLE_SIZE,
   PROTOCOL_VERSION,
-} from "../lib/frame.ts";
-import { FrameReader } from "../lib/frame_reader.ts";
-import { FrameWriter } from "../lib/frame_writer.ts";
-import { decodeError, decodeFile, decodePut, encodeJson } from "../lib/messages.ts";
-import type { Transport } from "../lib/transport.ts";
+} from "../lib/protocol/frame.ts";
+import { FrameReader } from "../lib/wire/frame_reader.ts";
+import { FrameWriter } from "../lib/wire/frame_writer.ts";
+import { decodeError, decodeFile, decodePut, encodeJson } from "../lib/protocol/messages.ts";
+import type { Transport } from "../lib/wire/transport.ts";
 import { ChunkedTransport, concat, patternBytes } from "./_helpers.ts";
 
 function frameBytes(kind: number, id: number, payload: Uint8Array): Uint8Array {

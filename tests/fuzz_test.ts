@@ -3,11 +3,16 @@
 // nothing may exist outside its root, and its memory must have stayed bounded.
 
 import { assert, assertEquals } from "./_assert.ts";
-import { FileDigest } from "../lib/digest.ts";
-import { encodeHeader, encodePreamble, FRAME_HEADER_SIZE, PREAMBLE_SIZE } from "../lib/frame.ts";
-import { authenticateToServer } from "../lib/handshake.ts";
-import { FrameReader } from "../lib/frame_reader.ts";
-import { FrameWriter } from "../lib/frame_writer.ts";
+import { FileDigest } from "../lib/fs/digest.ts";
+import {
+  encodeHeader,
+  encodePreamble,
+  FRAME_HEADER_SIZE,
+  PREAMBLE_SIZE,
+} from "../lib/protocol/frame.ts";
+import { authenticateToServer } from "../lib/wire/handshake.ts";
+import { FrameReader } from "../lib/wire/frame_reader.ts";
+import { FrameWriter } from "../lib/wire/frame_writer.ts";
 import {
   concat,
   connectTo,

@@ -2,12 +2,12 @@
 // client must refuse them and write nothing outside its destination.
 
 import { assertEquals } from "./_assert.ts";
-import { connect } from "../lib/client.ts";
-import { FileDigest } from "../lib/digest.ts";
+import { connect } from "../lib/client/client.ts";
+import { FileDigest } from "../lib/fs/digest.ts";
 import { ErrorCode } from "../lib/errors.ts";
-import { FrameReader } from "../lib/frame_reader.ts";
-import { FrameWriter } from "../lib/frame_writer.ts";
-import { authenticateClient } from "../lib/handshake.ts";
+import { FrameReader } from "../lib/wire/frame_reader.ts";
+import { FrameWriter } from "../lib/wire/frame_writer.ts";
+import { authenticateClient } from "../lib/wire/handshake.ts";
 import { json, Kind, listTree, tempDir, TOKEN } from "./_helpers.ts";
 
 /**

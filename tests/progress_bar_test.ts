@@ -1,5 +1,10 @@
 import { assert, assertEquals } from "./_assert.ts";
-import { formatBytes, formatDuration, ProgressBar, renderProgress } from "../lib/progress_bar.ts";
+import {
+  formatBytes,
+  formatDuration,
+  ProgressBar,
+  renderProgress,
+} from "../commands/progress_bar.ts";
 
 Deno.test("formatBytes() and formatDuration() use binary units and h:mm:ss", () => {
   assertEquals([formatBytes(0), formatBytes(1023), formatBytes(1536), formatBytes(3 * 1024 ** 3)], [

@@ -4,8 +4,8 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { ErrorCode } from "../lib/errors.ts";
-import { encodeHeader, FRAME_HEADER_SIZE } from "../lib/frame.ts";
-import { TEMP_PREFIX } from "../lib/incoming_file.ts";
+import { encodeHeader, FRAME_HEADER_SIZE } from "../lib/protocol/frame.ts";
+import { TEMP_PREFIX } from "../lib/fs/incoming_file.ts";
 import {
   connectTo,
   json,
@@ -163,7 +163,7 @@ Deno.test("close() lets an upload in progress finish, then stops", async () => {
   const server = await startServer(root.path);
   await using raw = await RawClient.open(server);
   const body = patternBytes(100_000, 3);
-  const { FileDigest } = await import("../lib/digest.ts");
+  const { FileDigest } = await import("../lib/fs/digest.ts");
   const digest = await FileDigest.start();
   digest.update(body);
   await raw.send(Kind.Put, 1, put("late.bin", body.length));
@@ -183,7 +183,7 @@ Deno.test("close() lets an upload in progress finish, then stops", async () => {
 Deno.test("repeated failed logins from one address are locked out", async () => {
   await using root = await tempDir();
   await using server = await startServer(root.path, { authFailureDelayMs: 0 });
-  const { connect } = await import("../lib/client.ts");
+  const { connect } = await import("../lib/client/client.ts");
   for (let i = 0; i < 12; i++) {
     await connect({ host: "127.0.0.1", port: server.port, token: "wrong-token-wrong-token" }).catch(
       () => {},

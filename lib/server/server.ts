@@ -7,18 +7,18 @@
  * @module
  */
 
-import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
-import { Kind } from "./frame.ts";
-import { FrameReader } from "./frame_reader.ts";
-import { FrameWriter } from "./frame_writer.ts";
-import { authenticateClient } from "./handshake.ts";
-import { encodeJson } from "./messages.ts";
-import { type ServerEvent, ServerSession } from "./server_session.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { Kind } from "../protocol/frame.ts";
+import { FrameReader } from "../wire/frame_reader.ts";
+import { FrameWriter } from "../wire/frame_writer.ts";
+import { authenticateClient } from "../wire/handshake.ts";
+import { encodeJson } from "../protocol/messages.ts";
+import { DEFAULT_PORT } from "../protocol/constants.ts";
+import { type ServerEvent, ServerSession } from "./session.ts";
 
-export type { ServerEvent } from "./server_session.ts";
+export type { ServerEvent } from "./session.ts";
 
-/** The port `ferry serve` listens on when none is given. */
-export const DEFAULT_PORT = 7717;
+export { DEFAULT_PORT };
 
 /** Options for {@link FerryServer.listen}. */
 export interface ServerOptions {

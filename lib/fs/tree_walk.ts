@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type FerryError, toFerryError } from "./errors.ts";
+import { type FerryError, toFerryError } from "../errors.ts";
 import { isTemporaryName } from "./incoming_file.ts";
 import { MAX_DEPTH } from "./safe_path.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 
 /** Tokens shorter than this are refused: a guessable token is no lock. */
 export const MIN_TOKEN_LENGTH = 16;

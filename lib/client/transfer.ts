@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ErrorCode, FerryError } from "./errors.ts";
+import { ErrorCode, FerryError } from "../errors.ts";
 
 /** A snapshot of a transfer in progress. */
 export interface Progress {

@@ -16,7 +16,7 @@
  */
 
 import { parseRemote, type RemoteAddress } from "./address.ts";
-import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { configDir } from "./token.ts";
 
 /** One named host. */

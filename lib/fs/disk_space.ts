@@ -8,8 +8,8 @@
 
 import { statfs } from "node:fs/promises";
 
-import { ErrorCode, FerryError } from "./errors.ts";
-import { formatBytes } from "./progress_bar.ts";
+import { ErrorCode, FerryError } from "../errors.ts";
+import { formatBytes } from "../units.ts";
 
 /** Bytes available to an unprivileged writer on the file system of `path`. */
 export async function freeBytes(path: string): Promise<number> {

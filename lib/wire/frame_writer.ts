@@ -19,7 +19,7 @@ import {
   MAX_DATA_PAYLOAD,
   maxPayloadFor,
   PREAMBLE_SIZE,
-} from "./frame.ts";
+} from "../protocol/frame.ts";
 import { type Transport, writeAll } from "./transport.ts";
 
 const WRITE_BUFFER_SIZE = MAX_DATA_PAYLOAD + 64 * 1024;

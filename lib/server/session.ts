@@ -8,14 +8,14 @@
  * @module
  */
 
-import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
-import { Kind, kindName } from "./frame.ts";
-import type { Frame, FrameReader } from "./frame_reader.ts";
-import type { FrameWriter } from "./frame_writer.ts";
-import { bodySource, matchPrefix, sendFileBody } from "./file_body.ts";
-import { checkFreeSpace } from "./disk_space.ts";
-import { IncomingFile, type IncomingOptions, resumeKeyFor } from "./incoming_file.ts";
-import { formatBytes } from "./progress_bar.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { Kind, kindName } from "../protocol/frame.ts";
+import type { Frame, FrameReader } from "../wire/frame_reader.ts";
+import type { FrameWriter } from "../wire/frame_writer.ts";
+import { bodySource, matchPrefix, sendFileBody } from "../fs/file_body.ts";
+import { checkFreeSpace } from "../fs/disk_space.ts";
+import { IncomingFile, type IncomingOptions, resumeKeyFor } from "../fs/incoming_file.ts";
+import { formatBytes } from "../units.ts";
 import {
   decodeGet,
   decodeList,
@@ -28,7 +28,7 @@ import {
   DIGEST_SIZE,
   encodeJson,
   expectSize,
-} from "./messages.ts";
+} from "../protocol/messages.ts";
 import {
   describe,
   listEntries,
@@ -38,9 +38,9 @@ import {
   removeEntry,
   renameEntry,
   resolveEntry,
-} from "./remote_fs.ts";
-import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
-import { walkTree } from "./tree_walk.ts";
+} from "../fs/root_ops.ts";
+import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import { walkTree } from "../fs/tree_walk.ts";
 
 /** One line of the server log: a finished transfer or a refusal. */
 export interface ServerEvent {

@@ -6,8 +6,11 @@
  * @module
  */
 
-import { createXXHash128, type IHasher } from "hash-wasm";
-import { DIGEST_SIZE } from "./messages.ts";
+// A full specifier, not an import-map name: a script elsewhere that imports mod.ts
+// by path, and `deno install`, do not read this project's deno.json.
+// deno-lint-ignore no-import-prefix
+import { createXXHash128, type IHasher } from "npm:hash-wasm@4.12.0";
+import { DIGEST_SIZE } from "../protocol/messages.ts";
 
 // Instantiating the WebAssembly module costs far more than hashing a small
 // file, so hashers are reused.

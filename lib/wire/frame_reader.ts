@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ErrorCode, FerryError } from "./errors.ts";
+import { ErrorCode, FerryError } from "../errors.ts";
 import {
   decodeHeader,
   decodePreamble,
@@ -14,7 +14,7 @@ import {
   type Kind,
   MAX_DATA_PAYLOAD,
   PREAMBLE_SIZE,
-} from "./frame.ts";
+} from "../protocol/frame.ts";
 import type { Transport } from "./transport.ts";
 
 /** A received frame. Reused between calls: copy what must outlive the next read. */

@@ -9,7 +9,7 @@
  */
 
 import { digestHex, digestPrefix, FileDigest, sameDigest } from "./digest.ts";
-import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { printable } from "./safe_path.ts";
 import { existsSync } from "node:fs";
 

@@ -6,10 +6,10 @@
  */
 
 import { digestHex, digestPrefix, FileDigest } from "./digest.ts";
-import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
-import { Kind } from "./frame.ts";
-import type { FrameWriter } from "./frame_writer.ts";
-import type { RateLimiter } from "./rate_limit.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { Kind } from "../protocol/frame.ts";
+import type { FrameWriter } from "../wire/frame_writer.ts";
+import type { RateLimiter } from "../wire/rate_limit.ts";
 import { printable } from "./safe_path.ts";
 
 /** What a body is read from: a file, or standard input. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ErrorCode, FerryError } from "./errors.ts";
+import { ErrorCode, FerryError } from "../errors.ts";
 
 /** What the frame reader and writer need from a connection. */
 export interface Transport {

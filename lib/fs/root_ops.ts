@@ -8,8 +8,8 @@
  */
 
 import { digestFileHex } from "./digest.ts";
-import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
-import type { RemoteEntry, StatReply } from "./messages.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import type { RemoteEntry, StatReply } from "../protocol/messages.ts";
 import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
 import { walkTree } from "./tree_walk.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ErrorCode, FerryError } from "./errors.ts";
+import { ErrorCode, FerryError } from "../errors.ts";
 
 /** Version of the wire protocol; bumped only for incompatible changes. */
 export const PROTOCOL_VERSION = 1;

@@ -7,11 +7,11 @@
  * @module
  */
 
-import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
-import { Kind, kindName } from "./frame.ts";
-import { type Frame, FrameReader } from "./frame_reader.ts";
-import { FrameWriter } from "./frame_writer.ts";
-import { authenticateToServer } from "./handshake.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { Kind, kindName } from "../protocol/frame.ts";
+import { type Frame, FrameReader } from "../wire/frame_reader.ts";
+import { FrameWriter } from "../wire/frame_writer.ts";
+import { authenticateToServer } from "../wire/handshake.ts";
 import {
   decodeEntries,
   decodeError,
@@ -21,12 +21,12 @@ import {
   errorFromMessage,
   type RemoteEntry,
   type StatReply,
-} from "./messages.ts";
-import { DEFAULT_PORT } from "./server.ts";
+} from "../protocol/messages.ts";
+import { DEFAULT_PORT } from "../protocol/constants.ts";
 import { getPaths } from "./get.ts";
 import { sendPaths } from "./send.ts";
 import type { TransferOptions, TransferSummary } from "./transfer.ts";
-import { connectTcp } from "./transport.ts";
+import { connectTcp } from "../wire/transport.ts";
 
 /** Options for {@link connect}. */
 export interface ConnectOptions {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ErrorCode, FerryError, toFerryError } from "./errors.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 
 export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;

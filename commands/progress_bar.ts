@@ -6,20 +6,10 @@
  * @module
  */
 
-import type { Progress } from "./transfer.ts";
+import type { Progress } from "../lib/client/transfer.ts";
+import { formatBytes } from "../lib/units.ts";
 
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
-
-/** "0 B", "1.5 KiB", "12.0 MiB": binary units, one decimal above bytes. */
-export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
-}
+export { formatBytes };
 
 /** "0:07", "12:34", "1:02:03". */
 export function formatDuration(seconds: number): string {

@@ -8,11 +8,17 @@
  */
 
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { ErrorCode, FerryError } from "./errors.ts";
-import { Kind, kindName } from "./frame.ts";
+import { ErrorCode, FerryError } from "../errors.ts";
+import { Kind, kindName } from "../protocol/frame.ts";
 import type { Frame, FrameReader } from "./frame_reader.ts";
 import type { FrameWriter } from "./frame_writer.ts";
-import { decodeError, errorFromMessage, expectSize, NONCE_SIZE, PROOF_SIZE } from "./messages.ts";
+import {
+  decodeError,
+  errorFromMessage,
+  expectSize,
+  NONCE_SIZE,
+  PROOF_SIZE,
+} from "../protocol/messages.ts";
 
 const encoder = new TextEncoder();
 

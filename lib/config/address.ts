@@ -6,7 +6,7 @@
  * @module
  */
 
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../errors.ts";
 
 /** A parsed remote address. `port` is undefined when the default applies. */
 export interface RemoteAddress {

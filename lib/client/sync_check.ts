@@ -6,7 +6,7 @@
  * @module
  */
 
-import { digestFileHex } from "./digest.ts";
+import { digestFileHex } from "../fs/digest.ts";
 
 /** What is known about one side of a file. */
 export interface FileFacts {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ErrorCode, FerryError, isErrorCode } from "./errors.ts";
+import { ErrorCode, FerryError, isErrorCode } from "../errors.ts";
 import { MAX_CONTROL_PAYLOAD } from "./frame.ts";
 
 /** Bytes in a handshake nonce and in an HMAC-SHA256 proof. */

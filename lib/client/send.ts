@@ -8,10 +8,10 @@
  */
 
 import type { FerryClient } from "./client.ts";
-import { ErrorCode, FerryError, toFerryError, UsageError } from "./errors.ts";
-import { bodySource, matchPrefix, openForReading, sendFileBody } from "./file_body.ts";
-import { Kind } from "./frame.ts";
-import type { Frame } from "./frame_reader.ts";
+import { ErrorCode, FerryError, toFerryError, UsageError } from "../errors.ts";
+import { bodySource, matchPrefix, openForReading, sendFileBody } from "../fs/file_body.ts";
+import { Kind } from "../protocol/frame.ts";
+import type { Frame } from "../wire/frame_reader.ts";
 import {
   decodeError,
   decodeResume,
@@ -19,10 +19,10 @@ import {
   errorFromMessage,
   type RemoteEntry,
   type ResumeMessage,
-} from "./messages.ts";
-import { RateLimiter } from "./rate_limit.ts";
-import { alreadyThere } from "./sync.ts";
-import { printable, splitRemotePath } from "./safe_path.ts";
+} from "../protocol/messages.ts";
+import { RateLimiter } from "../wire/rate_limit.ts";
+import { alreadyThere } from "./sync_check.ts";
+import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import {
   dealBySize,
   RESUME_MIN_BYTES,
@@ -30,7 +30,7 @@ import {
   type TransferSummary,
   TransferTracker,
 } from "./transfer.ts";
-import { walkTree } from "./tree_walk.ts";
+import { walkTree } from "../fs/tree_walk.ts";
 import { InFlight } from "./in_flight.ts";
 
 /** A source named on the command line, after stat (symlinks followed, as scp does). */

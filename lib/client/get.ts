@@ -13,13 +13,13 @@
  */
 
 import type { FerryClient } from "./client.ts";
-import { FileDigest, sameDigest } from "./digest.ts";
-import { ErrorCode, FerryError, toFerryError, UsageError } from "./errors.ts";
-import { RateLimiter } from "./rate_limit.ts";
-import { writeAll } from "./transport.ts";
-import { Kind, kindName } from "./frame.ts";
-import type { Frame } from "./frame_reader.ts";
-import { IncomingFile, resumeKeyFor } from "./incoming_file.ts";
+import { FileDigest, sameDigest } from "../fs/digest.ts";
+import { ErrorCode, FerryError, toFerryError, UsageError } from "../errors.ts";
+import { RateLimiter } from "../wire/rate_limit.ts";
+import { writeAll } from "../wire/transport.ts";
+import { Kind, kindName } from "../protocol/frame.ts";
+import type { Frame } from "../wire/frame_reader.ts";
+import { IncomingFile, resumeKeyFor } from "../fs/incoming_file.ts";
 import {
   decodeError,
   decodeFile,
@@ -28,10 +28,10 @@ import {
   errorFromMessage,
   expectSize,
   type RemoteEntry,
-} from "./messages.ts";
+} from "../protocol/messages.ts";
 import { InFlight } from "./in_flight.ts";
-import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
-import { alreadyThere } from "./sync.ts";
+import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import { alreadyThere } from "./sync_check.ts";
 import {
   dealBySize,
   RESUME_MIN_BYTES,
@@ -39,7 +39,7 @@ import {
   type TransferSummary,
   TransferTracker,
 } from "./transfer.ts";
-import { walkTree } from "./tree_walk.ts";
+import { walkTree } from "../fs/tree_walk.ts";
 
 /**
  * Splits a name announced by the server. Unlike a path typed by the user, it
