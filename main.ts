@@ -5,8 +5,9 @@
  * @module
  */
 
+import { UsageError } from "./commands/_usage.ts";
 import denoJson from "./deno.json" with { type: "json" };
-import { exitCodeFor, FerryError, UsageError } from "./lib/errors.ts";
+import { exitCodeFor, FerryError } from "./lib/errors.ts";
 import { printable } from "./lib/fs/safe_path.ts";
 import { printErr, printOut } from "./commands/_output.ts";
 import * as completionsCommand from "./commands/completions.ts";

@@ -33,29 +33,22 @@
  * @module
  */
 
-export { connect, type ConnectOptions, FerryClient } from "./lib/client/client.ts";
-export {
-  DEFAULT_PORT,
-  FerryServer,
-  type ServerEvent,
-  type ServerOptions,
-} from "./lib/server/server.ts";
-export type { Progress, TransferOptions, TransferSummary } from "./lib/client/transfer.ts";
-export {
-  ErrorCode,
-  EXIT_CODES,
-  exitCodeFor,
-  FerryError,
-  isRetriableError,
-  UsageError,
-} from "./lib/errors.ts";
-export { parseRemote, type RemoteAddress } from "./lib/config/address.ts";
-export { clientToken, defaultTokenFile, generateToken, serverToken } from "./lib/config/token.ts";
-export type { RemoteEntry, StatReply } from "./lib/protocol/messages.ts";
-export {
-  type FerryConfig,
-  type HostEntry,
-  loadConfig,
-  type RemoteTarget,
-  resolveTarget,
-} from "./lib/config/config.ts";
+export { connect, type HostOptions } from "./lib/client/connect.ts";
+export { FerryClient } from "./lib/client/client.ts";
+export type { ConnectOptions } from "./lib/client/connection.ts";
+export type {
+  CommittedFile,
+  Progress,
+  RetryNotice,
+  TransferOptions,
+  TransferSummary,
+} from "./lib/client/transfer.ts";
+export type { PutOptions } from "./lib/client/put.ts";
+export type { OpenOptions, RemoteFile } from "./lib/client/open.ts";
+export type { ListOptions, MkdirOptions, RemoveOptions } from "./lib/client/remote_ops.ts";
+export type { RemoteEntry, StatReply } from "./lib/protocol/replies.ts";
+export { DEFAULT_PORT } from "./lib/protocol/constants.ts";
+export { FerryServer, type ServerOptions } from "./lib/server/server.ts";
+export type { ServerEvent } from "./lib/server/events.ts";
+export { ErrorCode, FerryError, isRetriableError } from "./lib/errors.ts";
+export { generateToken } from "./lib/config/token.ts";

@@ -7,7 +7,7 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
-import { UsageError } from "../lib/errors.ts";
+import { UsageError } from "./_usage.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 

@@ -6,10 +6,12 @@
  * @module
  */
 
+import { UsageError } from "./_usage.ts";
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
-import { connect, type FerryClient } from "../lib/client/client.ts";
+import { FerryClient } from "../lib/client/client.ts";
+import { Connection, type ConnectOptions } from "../lib/client/connection.ts";
 import { loadConfig, type RemoteTarget, resolveTarget } from "../lib/config/config.ts";
-import { ErrorCode, FerryError, UsageError } from "../lib/errors.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import { clientToken } from "../lib/config/token.ts";
 import { printErr } from "./_output.ts";
@@ -113,19 +115,33 @@ export async function connectTarget(
   flags: ConnectFlags,
   signal?: AbortSignal,
 ): Promise<FerryClient> {
+  const options = await targetOptions(target, flags, signal);
+  return new FerryClient(await Connection.open(options), options);
+}
+
+/**
+ * A client for `target` that connects at its first call, so that a
+ * transfer's retries also wait for a server that is not up yet.
+ */
+export async function clientFor(
+  target: RemoteTarget,
+  flags: ConnectFlags,
+  signal?: AbortSignal,
+): Promise<FerryClient> {
+  return new FerryClient(undefined, await targetOptions(target, flags, signal));
+}
+
+async function targetOptions(
+  target: RemoteTarget,
+  flags: ConnectFlags,
+  signal?: AbortSignal,
+): Promise<ConnectOptions> {
   const { token } = await tokenFor(target, flags);
   const port = flags.port !== undefined && target.alias !== undefined
     ? flags.port
     : target.port ?? flags.port;
   const timeoutMs = (flags.timeoutSeconds ?? 30) * 1000;
-  return await connect({
-    host: target.host,
-    ...(port === undefined ? {} : { port }),
-    token,
-    timeoutMs,
-    stallTimeoutMs: timeoutMs,
-    ...(signal === undefined ? {} : { signal }),
-  });
+  return { host: target.host, port, token, timeoutMs, stallTimeoutMs: timeoutMs, signal };
 }
 
 async function tokenFor(target: RemoteTarget, flags: ConnectFlags) {

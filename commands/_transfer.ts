@@ -11,9 +11,11 @@ import type { RemoteTarget } from "../lib/config/config.ts";
 import { formatBytes, formatDuration, ProgressBar } from "./progress_bar.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import { printErr, printOut } from "./_output.ts";
-import { connectTarget } from "./_connect.ts";
+import { clientFor } from "./_connect.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseBytes, parseCount } from "./_args.ts";
-import { isRetriableError } from "../lib/errors.ts";
+import { FerryError } from "../lib/errors.ts";
+import { needsRecursive } from "../lib/client/send_plan.ts";
+import { UsageError } from "./_usage.ts";
 import {
   type Progress,
   summaryError,
@@ -92,9 +94,9 @@ export function transferFlags(values: TransferValues): TransferFlags {
 }
 
 /**
- * Connects to `target`, runs `transfer`, and reports. A lost connection is
- * retried with exponential backoff (1 s, 2 s, 4 s, ... at most 30 s); each
- * retry syncs, so files already committed are skipped and big files resume. Throws the summary's
+ * Connects to `target`, runs `transfer` with the library's retries (a lost
+ * connection is retried with backoff, each retry syncing so that committed
+ * files are skipped and big files resume), and reports. Throws the summary's
  * error (one file's, or "partial") so main picks the exit code.
  */
 export async function runTransfer(
@@ -110,45 +112,59 @@ export async function runTransfer(
     : undefined;
   let last: Progress | undefined;
   Deno.addSignalListener("SIGINT", interrupt);
-  let summary: TransferSummary | undefined;
+  let summary: TransferSummary;
   try {
-    for (let attempt = 0;; attempt++) {
-      try {
-        const done = await attemptTransfer(
-          target,
-          flags,
-          controller.signal,
-          attempt > 0,
-          transfer,
-          (p) => {
-            last = p;
-            bar?.update(p);
-          },
-        );
-        summary = summary === undefined ? done : mergeAttempts(summary, done);
-        break;
-      } catch (error) {
-        if (attempt >= flags.retries || !isRetriableError(error) || controller.signal.aborted) {
-          throw error;
-        }
-        const delay = Math.min(30, 2 ** attempt);
+    await using client = await clientFor(target, flags, controller.signal);
+    summary = await transfer(client, {
+      recursive: flags.recursive,
+      signal: controller.signal,
+      sync: flags.sync,
+      checksum: flags.checksum,
+      delete: flags.delete,
+      limitRate: flags.limitRate,
+      parallel: flags.jobs,
+      retries: flags.retries,
+      onRetry: ({ attempt, retries, delaySeconds, error }) => {
         bar?.clear();
-        if (!flags.quiet && !flags.json) {
-          const why = error instanceof Error ? error.message : String(error);
-          printErr(
-            `ferry: ${printable(why)}; retry ${attempt + 1} of ${flags.retries} in ${delay} s`,
-          );
-        }
-        await abortableSleep(delay * 1000, controller.signal);
-      }
-    }
+        if (flags.quiet || flags.json) return;
+        printErr(
+          `ferry: ${printable(error.message)}; retry ${attempt} of ${retries} in ${delaySeconds} s`,
+        );
+      },
+      onProgress: (p) => {
+        last = p;
+        bar?.update(p);
+      },
+    });
   } catch (error) {
     bar?.clear();
-    throw error;
+    throw commandError(error, flags);
   } finally {
     Deno.removeSignalListener("SIGINT", interrupt);
   }
   if (bar !== undefined && last !== undefined) bar.finish(last);
+  report(verb, summary, flags, bar !== undefined);
+  const failure = summaryError(summary);
+  if (failure !== undefined) throw failure;
+}
+
+/**
+ * The library's errors in the command line's words: a folder named without
+ * -r is a usage mistake (exit 2) for send and get alike, and a stall names
+ * the flag that sets its limit.
+ */
+export function commandError(error: unknown, flags: { recursive: boolean }): unknown {
+  if (!flags.recursive && needsRecursive(error)) {
+    const path = (error as FerryError).path ?? "";
+    return new UsageError(`"${printable(path || "/")}" is a folder: use -r to copy it`);
+  }
+  if (error instanceof FerryError && /stalled/.test(error.message)) {
+    return new FerryError(error.code, `${error.message} (see --timeout)`, { cause: error });
+  }
+  return error;
+}
+
+function report(verb: string, summary: TransferSummary, flags: TransferFlags, bar: boolean): void {
   if (flags.json) {
     const { files, bytes, transferred, skipped, deleted, errors, seconds } = summary;
     const failures = summary.failures.map((f) => ({
@@ -168,65 +184,15 @@ export async function runTransfer(
         failures,
       }),
     );
-  } else {
-    for (const failure of summary.failures) printErr(`ferry: ${printable(failure.message)}`);
-    if (bar !== undefined) {
-      printErr(
-        `${verb} ${summary.files} files, ${formatBytes(summary.bytes)} in ${
-          formatDuration(summary.seconds)
-        }` +
-          (summary.skipped > 0 ? ` (${summary.skipped} skipped)` : ""),
-      );
-    }
+    return;
   }
-  const failure = summaryError(summary);
-  if (failure !== undefined) throw failure;
-}
-
-/** One connection's worth of the transfer; a retry syncs so that finished files are skipped. */
-async function attemptTransfer(
-  target: RemoteTarget,
-  flags: TransferFlags,
-  signal: AbortSignal,
-  retry: boolean,
-  transfer: (client: FerryClient, options: TransferOptions) => Promise<TransferSummary>,
-  onProgress: (progress: Progress) => void,
-): Promise<TransferSummary> {
-  await using client = await connectTarget(target, flags, signal);
-  return await transfer(client, {
-    recursive: flags.recursive,
-    signal,
-    sync: flags.sync || retry,
-    checksum: flags.checksum,
-    delete: flags.delete,
-    ...(flags.limitRate === undefined ? {} : { limitRate: flags.limitRate }),
-    parallel: flags.jobs,
-    onProgress,
-  });
-}
-
-/** Counts of all attempts: what earlier ones committed, the last one skipped. */
-function mergeAttempts(earlier: TransferSummary, last: TransferSummary): TransferSummary {
-  return {
-    files: earlier.files + last.files,
-    bytes: earlier.bytes + last.bytes,
-    transferred: earlier.transferred + last.transferred,
-    skipped: Math.max(0, last.skipped - earlier.files),
-    deleted: earlier.deleted + last.deleted,
-    errors: last.errors,
-    seconds: earlier.seconds + last.seconds,
-    failures: last.failures,
-  };
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
+  for (const failure of summary.failures) printErr(`ferry: ${printable(failure.message)}`);
+  if (bar) {
+    printErr(
+      `${verb} ${summary.files} files, ${formatBytes(summary.bytes)} in ${
+        formatDuration(summary.seconds)
+      }` +
+        (summary.skipped > 0 ? ` (${summary.skipped} skipped)` : ""),
+    );
+  }
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { UsageError } from "../lib/errors.ts";
+import { UsageError } from "./_usage.ts";
 import { parseFlags } from "./_args.ts";
 import { printOut } from "./_output.ts";
 

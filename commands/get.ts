@@ -5,7 +5,15 @@
  */
 
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
-import { UsageError } from "../lib/errors.ts";
+import { UsageError } from "./_usage.ts";
+import type { FerryClient } from "../lib/client/client.ts";
+import {
+  type TransferOptions,
+  type TransferSummary,
+  TransferTracker,
+} from "../lib/client/transfer.ts";
+import { RateLimiter } from "../lib/wire/rate_limit.ts";
+import { writeAll } from "../lib/wire/transport.ts";
 import { parseFlags } from "./_args.ts";
 import { oneServer, resolveTargets } from "./_connect.ts";
 import {
@@ -63,12 +71,46 @@ export function parseGetArgs(argv: string[]): GetOptions | "help" {
   };
 }
 
+/** The destination that means standard output. */
+const STDOUT = "-";
+
 export async function get(options: GetOptions): Promise<void> {
   const targets = await resolveTargets(options.sources);
+  if (options.dest === STDOUT && targets.length !== 1) {
+    throw new UsageError(`Only one file can go to standard output`);
+  }
   await runTransfer(
     "Got",
     oneServer(targets, "get"),
     options,
-    (client, transfer) => client.get(targets.map((t) => t.path), options.dest, transfer),
+    (client, transfer) =>
+      options.dest === STDOUT
+        ? getToStdout(client, targets[0]!.path, transfer)
+        : client.get(targets.map((t) => t.path), options.dest, transfer),
   );
+}
+
+/**
+ * Writes one remote file to standard output as it arrives. The digest is
+ * checked at the end: a mismatch fails with digest_mismatch (exit 7), so a
+ * pipeline can tell, though the bytes were already written.
+ */
+async function getToStdout(
+  client: FerryClient,
+  source: string,
+  transfer: TransferOptions,
+): Promise<TransferSummary> {
+  const tracker = new TransferTracker(transfer);
+  const file = await client.open(source, { signal: transfer.signal });
+  tracker.planned(1, file.size);
+  tracker.started(source);
+  const limiter = RateLimiter.optional(transfer.limitRate);
+  for await (const chunk of file.readable) {
+    await writeAll(Deno.stdout, chunk);
+    tracker.moved(chunk.length);
+    const wait = limiter?.take(chunk.length);
+    if (wait !== undefined) await wait;
+  }
+  tracker.committed(source, file.size, "");
+  return tracker.summary();
 }

@@ -4,9 +4,10 @@
  * @module
  */
 
+import { UsageError } from "./_usage.ts";
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
-import { ErrorCode, FerryError, UsageError } from "../lib/errors.ts";
-import type { RemoteEntry } from "../lib/protocol/messages.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
+import type { RemoteEntry } from "../lib/protocol/replies.ts";
 import { formatBytes } from "./progress_bar.ts";
 import { printable, splitRemotePath } from "../lib/fs/safe_path.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";

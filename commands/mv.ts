@@ -5,7 +5,7 @@
  */
 
 import type { RemoteAddress } from "../lib/config/address.ts";
-import { UsageError } from "../lib/errors.ts";
+import { UsageError } from "./_usage.ts";
 import { splitRemotePath } from "../lib/fs/safe_path.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
 import {

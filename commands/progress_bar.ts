@@ -1,7 +1,7 @@
 /**
  * The progress line shown on a terminal: bytes, percent, speed, ETA and
- * files done of total. Pure formatting from a {@link Progress} snapshot and
- * the elapsed time, so it is tested without a terminal.
+ * files done of total. Pure formatting from a {@link Progress} snapshot, so
+ * it is tested without a terminal.
  *
  * @module
  */
@@ -20,17 +20,18 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
 }
 
-/** One line describing a transfer after `elapsed` seconds, at most `width` characters wide. */
-export function renderProgress(progress: Progress, elapsed: number, width = 80): string {
+/** One line describing a transfer, at most `width` characters wide. */
+export function renderProgress(progress: Progress, width = 80): string {
   const { bytesDone, bytesTotal, filesDone, filesTotal } = progress;
   const fraction = bytesTotal > 0
     ? Math.min(1, bytesDone / bytesTotal)
     : filesTotal > 0
     ? filesDone / filesTotal
     : 0;
-  const speed = elapsed > 0 ? bytesDone / elapsed : 0;
-  const eta = speed > 0 && bytesTotal > bytesDone
-    ? formatDuration((bytesTotal - bytesDone) / speed)
+  // The recent speed, not the run's average: a resumed or stalled transfer shows what moves now.
+  const speed = progress.bytesPerSecond;
+  const eta = progress.etaSeconds !== undefined && bytesTotal > bytesDone
+    ? formatDuration(progress.etaSeconds)
     : "--:--";
   const stats =
     `${String(Math.floor(fraction * 100)).padStart(3)}% ${formatBytes(bytesDone)}/${
@@ -47,7 +48,6 @@ export function renderProgress(progress: Progress, elapsed: number, width = 80):
 export class ProgressBar {
   #out: { writeSync(bytes: Uint8Array): number };
   #width: number;
-  #started = performance.now();
   #lastDraw = 0;
   #encoder = new TextEncoder();
   #drawn = false;
@@ -61,12 +61,12 @@ export class ProgressBar {
     const now = performance.now();
     if (now - this.#lastDraw < 100) return;
     this.#lastDraw = now;
-    this.#draw(progress, now);
+    this.#draw(progress);
   }
 
   /** Draws the final state and ends the line. */
   finish(progress: Progress): void {
-    this.#draw(progress, performance.now());
+    this.#draw(progress);
     this.#out.writeSync(this.#encoder.encode("\n"));
   }
 
@@ -76,8 +76,8 @@ export class ProgressBar {
     this.#drawn = false;
   }
 
-  #draw(progress: Progress, now: number): void {
-    const line = renderProgress(progress, (now - this.#started) / 1000, this.#width - 1);
+  #draw(progress: Progress): void {
+    const line = renderProgress(progress, this.#width - 1);
     this.#out.writeSync(this.#encoder.encode(`\r${line}\x1b[K`));
     this.#drawn = true;
   }

@@ -5,11 +5,16 @@
  */
 
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
-import { UsageError } from "../lib/errors.ts";
-import { inspectSources } from "../lib/client/send.ts";
+import { UsageError } from "./_usage.ts";
+import type { FerryClient } from "../lib/client/client.ts";
+import { inspectSources } from "../lib/client/send_plan.ts";
+import type { TransferOptions, TransferSummary } from "../lib/client/transfer.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { printable } from "../lib/fs/safe_path.ts";
 import { parseFlags } from "./_args.ts";
 import { resolveTargets } from "./_connect.ts";
 import {
+  commandError,
   runTransfer,
   TRANSFER_FLAGS,
   TRANSFER_FLAGS_HELP,
@@ -70,14 +75,71 @@ export function parseSendArgs(argv: string[]): SendOptions | "help" {
   };
 }
 
+/** The source that means standard input. */
+const STDIN = "-";
+
 export async function send(options: SendOptions): Promise<void> {
+  const fromStdin = options.sources.includes(STDIN);
+  if (fromStdin && options.sources.length > 1) {
+    throw new UsageError(`"-" (standard input) must be the only source`);
+  }
   // Usage errors (a folder without -r, a missing source) come before any connection.
-  await inspectSources(options.sources, options.recursive);
+  if (!fromStdin) {
+    await inspectSources(options.sources, options.recursive).catch(rethrowAs(options));
+  }
   const [dest] = await resolveTargets([options.dest]);
   await runTransfer(
     "Sent",
     dest!,
     options,
-    (client, transfer) => client.send(options.sources, dest!.path, transfer),
+    (client, transfer) =>
+      fromStdin
+        ? putStdin(client, dest!.path, transfer)
+        : client.send(options.sources, dest!.path, transfer),
   );
+}
+
+function rethrowAs(options: SendOptions): (error: unknown) => never {
+  return (error) => {
+    throw commandError(error, options);
+  };
+}
+
+/**
+ * Stores standard input as one remote file of unknown size. The server
+ * commits it only after the input ended normally; an interrupted send
+ * stores nothing. Not retried: the input cannot be read twice.
+ */
+async function putStdin(
+  client: FerryClient,
+  path: string,
+  transfer: TransferOptions,
+): Promise<TransferSummary> {
+  const started = performance.now();
+  try {
+    const file = await client.put(path, Deno.stdin.readable, {
+      signal: transfer.signal,
+      onProgress: transfer.onProgress,
+      limitRate: transfer.limitRate,
+    });
+    return {
+      files: 1,
+      bytes: file.size,
+      transferred: file.size,
+      skipped: 0,
+      deleted: 0,
+      errors: 0,
+      seconds: (performance.now() - started) / 1000,
+      failures: [],
+    };
+  } catch (error) {
+    if (error instanceof FerryError && error.code === ErrorCode.IsDirectory) {
+      throw new UsageError(
+        `Standard input needs a file name on the server, such as pi:db.sql, not the folder "${
+          printable(path)
+        }"`,
+      );
+    }
+    throw error;
+  }
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { UsageError } from "../lib/errors.ts";
+import { UsageError } from "./_usage.ts";
 import { DEFAULT_PORT, FerryServer, type ServerEvent } from "../lib/server/server.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import { serverToken } from "../lib/config/token.ts";

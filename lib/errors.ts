@@ -8,7 +8,7 @@
 
 /** Stable error codes, shared by the wire protocol, the library and the CLI. */
 export const ErrorCode = {
-  /** Bad command line: unknown flag, missing argument, folder without -r. */
+  /** A bad argument: an unknown flag, a malformed address, a folder named without recursion. */
   Usage: "usage",
   /** The token did not match, or no token was available. */
   AuthFailed: "auth_failed",
@@ -61,22 +61,18 @@ export function isErrorCode(value: string): value is ErrorCode {
 
 /** An error with a stable code, an actionable message and, where known, a path. */
 export class FerryError extends Error {
+  /** "FerryError", for stack traces and logs. */
   override name = "FerryError";
+  /** What kind of failure this is: stable across versions, the same on the wire and in `--json`. */
   readonly code: ErrorCode;
+  /** The file or folder it concerns, when one does. */
   readonly path: string | undefined;
 
+  /** An error of kind `code`; the message says what failed and what to do. */
   constructor(code: ErrorCode, message: string, options?: { path?: string; cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.path = options?.path;
-  }
-}
-
-/** A mistake on the command line: main prints the message and exits 2. */
-export class UsageError extends FerryError {
-  override name = "UsageError";
-  constructor(message: string) {
-    super(ErrorCode.Usage, message);
   }
 }
 

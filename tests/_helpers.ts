@@ -2,7 +2,8 @@
 // port 0, and raw protocol peers that speak ferry's codec directly (to send
 // what a well-behaved client or server never would).
 
-import { connect, type FerryClient } from "../lib/client/client.ts";
+import type { FerryClient } from "../lib/client/client.ts";
+import { connect } from "../lib/client/connect.ts";
 import { Kind } from "../lib/protocol/frame.ts";
 import { type Frame, FrameReader } from "../lib/wire/frame_reader.ts";
 import { FrameWriter } from "../lib/wire/frame_writer.ts";

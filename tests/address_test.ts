@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { parseRemote } from "../lib/config/address.ts";
-import { UsageError } from "../lib/errors.ts";
+import { FerryError } from "../lib/errors.ts";
 
 Deno.test("parseRemote() reads ferry:// URLs with optional port and IPv6 hosts", () => {
   assertEquals(parseRemote("ferry://pi.local/photos/a.jpg"), {
@@ -43,6 +43,6 @@ Deno.test("parseRemote() refuses bad ports and hosts with a usage error", () => 
       "[zz]:x",
     ]
   ) {
-    assertThrows(() => parseRemote(bad), UsageError);
+    assertEquals(assertThrows(() => parseRemote(bad), FerryError).code, "usage");
   }
 });

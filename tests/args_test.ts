@@ -1,6 +1,6 @@
 import { oneServer } from "../commands/_connect.ts";
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
-import { UsageError } from "../lib/errors.ts";
+import { UsageError } from "../commands/_usage.ts";
 import { parseGetArgs } from "../commands/get.ts";
 import { parseSendArgs } from "../commands/send.ts";
 import { formatEvent, parseServeArgs } from "../commands/serve.ts";

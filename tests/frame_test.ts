@@ -14,9 +14,15 @@ import {
 } from "../lib/protocol/frame.ts";
 import { FrameReader } from "../lib/wire/frame_reader.ts";
 import { FrameWriter } from "../lib/wire/frame_writer.ts";
-import { decodeError, decodeFile, decodePut, encodeJson } from "../lib/protocol/messages.ts";
+import { decodePut, encodePut } from "../lib/protocol/requests.ts";
+import { decodeError, decodeFile, encodeListDone } from "../lib/protocol/replies.ts";
 import type { Transport } from "../lib/wire/transport.ts";
 import { ChunkedTransport, concat, patternBytes } from "./_helpers.ts";
+
+/** Raw JSON, for payloads no typed encoder would produce. */
+function json(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}
 
 function frameBytes(kind: number, id: number, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(FRAME_HEADER_SIZE + payload.length);
@@ -81,7 +87,7 @@ Deno.test("FrameReader decodes frames delivered one byte at a time", async () =>
   const body = patternBytes(3000);
   const input = concat([
     preamble(),
-    frameBytes(Kind.Put, 7, encodeJson({ path: "a", size: 3000, mode: 0o644, mtime: 0 })),
+    frameBytes(Kind.Put, 7, encodePut({ path: "a", size: 3000, mode: 0o644, mtime: 0 })),
     frameBytes(Kind.Data, 7, body),
     frameBytes(Kind.End, 7, new Uint8Array(16).fill(9)),
   ]);
@@ -145,7 +151,7 @@ Deno.test("FrameWriter output decodes to the same frames, even with partial writ
   const writer = new FrameWriter(transport);
   const body = patternBytes(5000, 9);
   await writer.preamble();
-  await writer.frame(Kind.Put, 3, encodeJson({ path: "x", size: 5000, mode: 0o600, mtime: 1 }));
+  await writer.frame(Kind.Put, 3, encodePut({ path: "x", size: 5000, mode: 0o600, mtime: 1 }));
   let offset = 0;
   const seen: Uint8Array[] = [];
   const fill = (target: Uint8Array) => {
@@ -170,22 +176,22 @@ Deno.test("FrameWriter output decodes to the same frames, even with partial writ
 Deno.test("message decoders reject wrong types, out-of-range numbers and bad UTF-8", () => {
   const bad = [
     new Uint8Array([0xff, 0xfe]),
-    encodeJson([1, 2]),
-    encodeJson({ path: 1, size: 1, mode: 0, mtime: 0 }),
-    encodeJson({ path: "a", size: -1, mode: 0, mtime: 0 }),
-    encodeJson({ path: "a", size: 1.5, mode: 0, mtime: 0 }),
-    encodeJson({ path: "a", size: 1, mode: 0o10000, mtime: 0 }),
-    encodeJson({ path: "a", size: 2 ** 60, mode: 0, mtime: 0 }),
+    json([1, 2]),
+    json({ path: 1, size: 1, mode: 0, mtime: 0 }),
+    json({ path: "a", size: -1, mode: 0, mtime: 0 }),
+    json({ path: "a", size: 1.5, mode: 0, mtime: 0 }),
+    json({ path: "a", size: 1, mode: 0o10000, mtime: 0 }),
+    json({ path: "a", size: 2 ** 60, mode: 0, mtime: 0 }),
   ];
   for (const payload of bad) expectProtocolError(() => decodePut(payload), "PUT");
-  expectProtocolError(() => decodeFile(encodeJson({ path: "a" })), "FILE");
+  expectProtocolError(() => decodeFile(json({ path: "a" })), "FILE");
   // Unknown fields are ignored (room for later versions); unknown error codes degrade.
   assertEquals(
-    decodePut(encodeJson({ path: "a", size: 1, mode: 0, mtime: 0, resume: true })).size,
+    decodePut(json({ path: "a", size: 1, mode: 0, mtime: 0, resume: true })).size,
     1,
   );
   assertEquals(
-    decodeError(encodeJson({ code: "from_the_future", message: "m" })).code,
+    decodeError(json({ code: "from_the_future", message: "m" })).code,
     ErrorCode.Internal,
   );
 });
@@ -205,7 +211,7 @@ Deno.test("flushSoon() sends frames queued behind a write in progress, together 
   const frames = 200;
   // As a GET loop does: one frame and one flushSoon() per turn, yielding between them.
   for (let id = 1; id <= frames; id++) {
-    void writer.frame(Kind.Ok, id, encodeJson({ id }));
+    void writer.frame(Kind.Ok, id, encodeListDone({ entries: id }));
     writer.flushSoon();
     await Promise.resolve();
   }

@@ -1,10 +1,10 @@
 // A rogue server that answers GET with names a real server never sends. The
 // client must refuse them and write nothing outside its destination.
 
-import { assertEquals } from "./_assert.ts";
-import { connect } from "../lib/client/client.ts";
+import { assertEquals, assertRejects } from "./_assert.ts";
+import { connect } from "../lib/client/connect.ts";
 import { FileDigest } from "../lib/fs/digest.ts";
-import { ErrorCode } from "../lib/errors.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { FrameReader } from "../lib/wire/frame_reader.ts";
 import { FrameWriter } from "../lib/wire/frame_writer.ts";
 import { authenticateClient } from "../lib/wire/handshake.ts";
@@ -87,7 +87,10 @@ Deno.test("get() refuses ../ and absolute names from a server and writes nothing
       port: rogue.addr.port,
       token: TOKEN,
     });
-    const error = await client.get(["tree"], dest, { recursive: true }).catch((e) => e);
+    const error = await assertRejects(
+      () => client.get(["tree"], dest, { recursive: true }),
+      FerryError,
+    );
     // A name that leaves the source ends the transfer: that server is not to be trusted further.
     assertEquals(error.code, ErrorCode.BadPath, path);
   }
@@ -100,7 +103,10 @@ Deno.test("get() refuses a name from a server that is absolute inside the listin
   await Deno.mkdir(dest);
   await using rogue = rogueServer([{ kind: "file", path: "tree//etc/passwd" }]);
   await using client = await connect({ host: "127.0.0.1", port: rogue.addr.port, token: TOKEN });
-  const error = await client.get(["tree"], dest, { recursive: true }).catch((e) => e);
+  const error = await assertRejects(
+    () => client.get(["tree"], dest, { recursive: true }),
+    FerryError,
+  );
   assertEquals(error.code, ErrorCode.BadPath);
   assertEquals(await listTree(parent.path), ["dest", "dest/tree"]);
 });

@@ -22,8 +22,15 @@ Deno.test("formatBytes() and formatDuration() use binary units and h:mm:ss", () 
 
 Deno.test("renderProgress() shows percent, bytes, speed, ETA and files, within the width", () => {
   const line = renderProgress(
-    { bytesDone: 512 * 1024 ** 2, bytesTotal: 1024 ** 3, filesDone: 3, filesTotal: 10, path: "x" },
-    2,
+    {
+      bytesDone: 512 * 1024 ** 2,
+      bytesTotal: 1024 ** 3,
+      filesDone: 3,
+      filesTotal: 10,
+      path: "x",
+      bytesPerSecond: 256 * 1024 ** 2,
+      etaSeconds: 2,
+    },
     100,
   );
   assert(line.startsWith("[###############---------------]"), line);
@@ -31,7 +38,15 @@ Deno.test("renderProgress() shows percent, bytes, speed, ETA and files, within t
     assert(line.includes(part), `${part} in ${line}`);
   }
   assert(
-    renderProgress({ bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 0, path: "" }, 0, 40)
+    renderProgress({
+      bytesDone: 0,
+      bytesTotal: 0,
+      filesDone: 0,
+      filesTotal: 0,
+      path: "",
+      bytesPerSecond: 0,
+      etaSeconds: undefined,
+    }, 40)
       .length <= 40,
   );
 });
@@ -42,7 +57,15 @@ Deno.test("ProgressBar draws over one line and ends it", () => {
     writeSync: (bytes: Uint8Array) => (written.push(new TextDecoder().decode(bytes)), bytes.length),
   };
   const bar = new ProgressBar(out, 80);
-  const progress = { bytesDone: 10, bytesTotal: 10, filesDone: 1, filesTotal: 1, path: "a" };
+  const progress = {
+    bytesDone: 10,
+    bytesTotal: 10,
+    filesDone: 1,
+    filesTotal: 1,
+    path: "a",
+    bytesPerSecond: 10,
+    etaSeconds: 0,
+  };
   bar.update(progress);
   bar.finish(progress);
   assert(written[0]!.startsWith("\r"));

@@ -1,7 +1,7 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { printable, resolveInside, splitRemotePath } from "../lib/fs/safe_path.ts";
-import { splitAnnouncedName } from "../lib/client/get.ts";
+import { splitAnnouncedName } from "../lib/client/get_plan.ts";
 import { tempDir } from "./_helpers.ts";
 
 Deno.test("splitRemotePath() treats /, . and empty parts as the root and keeps plain names", () => {

@@ -2,8 +2,8 @@
 // never sends. After each, the server must still serve a normal client, and
 // nothing may appear outside its root.
 
-import { assert, assertEquals } from "./_assert.ts";
-import { ErrorCode } from "../lib/errors.ts";
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { encodeHeader, FRAME_HEADER_SIZE } from "../lib/protocol/frame.ts";
 import { TEMP_PREFIX } from "../lib/fs/incoming_file.ts";
 import {
@@ -183,13 +183,13 @@ Deno.test("close() lets an upload in progress finish, then stops", async () => {
 Deno.test("repeated failed logins from one address are locked out", async () => {
   await using root = await tempDir();
   await using server = await startServer(root.path, { authFailureDelayMs: 0 });
-  const { connect } = await import("../lib/client/client.ts");
+  const { connect } = await import("../lib/client/connect.ts");
   for (let i = 0; i < 12; i++) {
     await connect({ host: "127.0.0.1", port: server.port, token: "wrong-token-wrong-token" }).catch(
       () => {},
     );
   }
   assert(server.events.some((e) => e.message?.includes("Too many failed logins")));
-  const error = await connectTo(server).catch((e) => e);
+  const error = await assertRejects(() => connectTo(server), FerryError);
   assertEquals(error.code, ErrorCode.AuthFailed, "even the right token waits out the lockout");
 });

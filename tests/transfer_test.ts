@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { connect } from "../lib/client/client.ts";
+import { connect } from "../lib/client/connect.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import {
   connectTo,

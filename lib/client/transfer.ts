@@ -1,57 +1,94 @@
 /**
- * What send and get have in common: their options, their progress reports,
- * and the summary they resolve with.
+ * What send, get and put have in common: their options, the progress
+ * snapshots and per-file reports they give, and the summary they resolve with.
  *
  * @module
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
 
-/** A snapshot of a transfer in progress. */
+/** An immutable snapshot of a transfer in progress. */
 export interface Progress {
   /** Bytes of file bodies sent or received so far. */
-  bytesDone: number;
-  bytesTotal: number;
+  readonly bytesDone: number;
+  /** Bytes of all planned file bodies; grows while a recursive get discovers them. */
+  readonly bytesTotal: number;
   /** Files committed and verified so far. */
-  filesDone: number;
+  readonly filesDone: number;
   /** Files planned; grows while a recursive get discovers them. */
-  filesTotal: number;
-  /** The file being transferred, relative to its source. */
-  path: string;
+  readonly filesTotal: number;
+  /** The file being transferred ("" before the first). */
+  readonly path: string;
+  /** Recent speed: bytes per second over the last few seconds, not the whole run's average. */
+  readonly bytesPerSecond: number;
+  /** Seconds left at the recent speed; undefined while it is unknown. */
+  readonly etaSeconds: number | undefined;
+}
+
+/** A file verified and committed on the receiving side. */
+export interface CommittedFile {
+  /** Where it was committed: the remote path for send and put, the local path for get. */
+  readonly path: string;
+  /** Bytes in the file. */
+  readonly size: number;
+  /** xxh3-128 of its contents, lower-case hex. */
+  readonly digest: string;
+}
+
+/** A lost connection that will be retried (see {@link TransferOptions.retries}). */
+export interface RetryNotice {
+  /** 1 for the first retry. */
+  readonly attempt: number;
+  /** The retries allowed in all. */
+  readonly retries: number;
+  /** The wait before this retry connects. */
+  readonly delaySeconds: number;
+  /** What ended the attempt before. */
+  readonly error: FerryError;
 }
 
 /** Options for `send` and `get`. */
 export interface TransferOptions {
-  /** Copy folders and everything in them (-r). Without it a folder is an error. */
-  recursive?: boolean;
-  /** Called as bytes move and files complete; keep it cheap. */
-  onProgress?: (progress: Progress) => void;
-  /** Cancels the transfer; files not yet committed are discarded. */
-  signal?: AbortSignal;
+  /** Copy folders and everything in them. Without it a folder is an is_directory error. */
+  recursive?: boolean | undefined;
+  /** Called with a new snapshot as bytes move and files complete; keep it cheap. */
+  onProgress?: ((progress: Progress) => void) | undefined;
+  /** Called once per file verified and committed on the receiving side. */
+  onFile?: ((file: CommittedFile) => void) | undefined;
   /**
-   * Skip files whose size and modification time match on the receiving side
-   * (rsync's quick check).
+   * Cancels this transfer only: files not yet committed are discarded, the
+   * promise rejects with `aborted`, and the client stays usable.
    */
-  sync?: boolean;
+  signal?: AbortSignal | undefined;
+  /** Skip files whose size and modification time match on the receiving side (rsync's quick check). */
+  sync?: boolean | undefined;
   /** Skip files whose contents match (compares digests; implies `sync`). */
-  checksum?: boolean;
+  checksum?: boolean | undefined;
   /**
    * Remove files and folders on the receiving side that the source folders
    * do not have (implies `sync`). Nothing is removed when a file failed.
    */
-  delete?: boolean;
-  /** Bytes per second for file data, for send and get. Default: no limit. */
-  limitRate?: number;
+  delete?: boolean | undefined;
+  /** Bytes per second for file data. Default: no limit. */
+  limitRate?: number | undefined;
   /**
-   * Connections to use at once (`-j N`), for many large files: files are
-   * dealt to them by size. Default 1; small files gain little from more.
+   * Connections to use at once, for many large files: files are dealt to
+   * them by size. Default 1; small files gain little from more.
    */
-  parallel?: number;
+  parallel?: number | undefined;
+  /**
+   * Retries after a lost connection, each on a new connection with
+   * exponential backoff (1 s, 2 s, 4 s, at most 30 s). A retry syncs, so
+   * files already committed are skipped and big files resume. Default 0.
+   */
+  retries?: number | undefined;
+  /** Told before each retry waits (to print a notice). */
+  onRetry?: ((notice: RetryNotice) => void) | undefined;
 }
 
 /**
  * Deals items into `count` shares of about equal size, biggest first to the
- * lightest share (`-j N`). With one share the order is kept.
+ * lightest share (`parallel`). With one share the order is kept.
  */
 export function dealBySize<T>(
   items: readonly T[],
@@ -83,52 +120,62 @@ export interface TransferSummary {
   skipped: number;
   /** Entries removed on the receiving side (`delete`). */
   deleted: number;
+  /** Files that failed: the length of `failures`. */
   errors: number;
+  /** How long the transfer took. */
   seconds: number;
+  /** Why each failed file failed. */
   failures: FerryError[];
 }
 
+// The recent speed is measured over this window, from samples this far apart.
+const SPEED_WINDOW_MS = 5_000;
+const SPEED_SAMPLE_MS = 250;
+
 /** Keeps the counters of one transfer and reports them. */
 export class TransferTracker {
-  readonly progress: Progress = {
-    bytesDone: 0,
-    bytesTotal: 0,
-    filesDone: 0,
-    filesTotal: 0,
-    path: "",
-  };
   readonly failures: FerryError[] = [];
+  bytesDone = 0;
+  bytesTotal = 0;
+  filesDone = 0;
+  filesTotal = 0;
+  path = "";
   committedBytes = 0;
   transferred = 0;
   skipped = 0;
   deleted = 0;
   #started = performance.now();
   #onProgress: ((progress: Progress) => void) | undefined;
+  #onFile: ((file: CommittedFile) => void) | undefined;
+  /** [time, bytesDone] samples within the speed window, oldest first. */
+  #samples: [number, number][] = [];
 
-  constructor(onProgress?: (progress: Progress) => void) {
-    this.#onProgress = onProgress;
+  constructor(options: Pick<TransferOptions, "onProgress" | "onFile"> = {}) {
+    this.#onProgress = options.onProgress;
+    this.#onFile = options.onFile;
   }
 
   planned(files: number, bytes: number): void {
-    this.progress.filesTotal += files;
-    this.progress.bytesTotal += bytes;
+    this.filesTotal += files;
+    this.bytesTotal += bytes;
     this.#report();
   }
 
   started(path: string): void {
-    this.progress.path = path;
+    this.path = path;
   }
 
-  /** Progress: `bytes` more of the current file are done; `verified` bytes were reused, not moved. */
+  /** `bytes` more of the current file are done; `verified` bytes were reused, not moved. */
   moved(bytes: number, verified = false): void {
-    this.progress.bytesDone += bytes;
+    this.bytesDone += bytes;
     if (!verified) this.transferred += bytes;
     this.#report();
   }
 
-  committed(size: number): void {
-    this.progress.filesDone++;
+  committed(path: string, size: number, digest: string): void {
+    this.filesDone++;
     this.committedBytes += size;
+    this.#onFile?.({ path, size, digest });
     this.#report();
   }
 
@@ -138,7 +185,7 @@ export class TransferTracker {
 
   summary(): TransferSummary {
     return {
-      files: this.progress.filesDone,
+      files: this.filesDone,
       bytes: this.committedBytes,
       transferred: this.transferred,
       skipped: this.skipped,
@@ -149,8 +196,40 @@ export class TransferTracker {
     };
   }
 
+  /** The current state as an immutable snapshot. */
+  snapshot(now: number = performance.now()): Progress {
+    const speed = this.#speed(now);
+    const left = this.bytesTotal - this.bytesDone;
+    return Object.freeze({
+      bytesDone: this.bytesDone,
+      bytesTotal: this.bytesTotal,
+      filesDone: this.filesDone,
+      filesTotal: this.filesTotal,
+      path: this.path,
+      bytesPerSecond: speed,
+      etaSeconds: left <= 0 ? 0 : speed > 0 ? left / speed : undefined,
+    });
+  }
+
+  #speed(now: number): number {
+    const samples = this.#samples;
+    const last = samples.at(-1);
+    if (last === undefined || now - last[0] >= SPEED_SAMPLE_MS) {
+      samples.push([now, this.bytesDone]);
+      while (samples.length > 2 && now - samples[1]![0] > SPEED_WINDOW_MS) samples.shift();
+    }
+    const first = samples[0]!;
+    const elapsed = now - first[0];
+    // Too short a span says nothing yet; fall back on the run so far.
+    if (elapsed < SPEED_SAMPLE_MS) {
+      const run = now - this.#started;
+      return run > 0 ? (this.bytesDone * 1000) / run : 0;
+    }
+    return ((this.bytesDone - first[1]) * 1000) / elapsed;
+  }
+
   #report(): void {
-    this.#onProgress?.(this.progress);
+    if (this.#onProgress !== undefined) this.#onProgress(this.snapshot());
   }
 }
 
@@ -165,4 +244,9 @@ export function summaryError(summary: TransferSummary): FerryError | undefined {
       summary.errors + summary.files
     } files failed; the others were transferred`,
   );
+}
+
+/** The error a cancelled transfer rejects with. */
+export function cancelled(): FerryError {
+  return new FerryError(ErrorCode.Aborted, "The transfer was cancelled");
 }

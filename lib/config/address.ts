@@ -6,7 +6,7 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { ErrorCode, FerryError } from "../errors.ts";
 
 /** A parsed remote address. `port` is undefined when the default applies. */
 export interface RemoteAddress {
@@ -20,18 +20,18 @@ const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 function checkHost(host: string, address: string, bracketed = false): string {
   if (host.includes(":") || bracketed) {
     if (!/^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[A-Za-z0-9]+)?$/.test(host)) {
-      throw new UsageError(`Bad IPv6 address in "${address}"`);
+      throw badAddress(`Bad IPv6 address in "${address}"`);
     }
     return host;
   }
-  if (!HOST_NAME.test(host)) throw new UsageError(`Bad host name in "${address}"`);
+  if (!HOST_NAME.test(host)) throw badAddress(`Bad host name in "${address}"`);
   return host;
 }
 
 function checkPort(port: string, address: string): number {
   const value = Number(port);
   if (!/^\d+$/.test(port) || value < 1 || value > 65535) {
-    throw new UsageError(`Bad port "${port}" in "${address}"`);
+    throw badAddress(`Bad port "${port}" in "${address}"`);
   }
   return value;
 }
@@ -71,17 +71,17 @@ function parseUrl(argument: string): RemoteAddress {
   let port: number | undefined;
   if (authority.startsWith("[")) {
     const close = authority.indexOf("]");
-    if (close < 0) throw new UsageError(`Missing "]" in "${argument}"`);
+    if (close < 0) throw badAddress(`Missing "]" in "${argument}"`);
     host = checkHost(authority.slice(1, close), argument, true);
     const after = authority.slice(close + 1);
-    if (after !== "" && !after.startsWith(":")) throw new UsageError(`Bad address "${argument}"`);
+    if (after !== "" && !after.startsWith(":")) throw badAddress(`Bad address "${argument}"`);
     port = after === "" ? undefined : checkPort(after.slice(1), argument);
   } else {
     const colon = authority.lastIndexOf(":");
     host = colon < 0 ? authority : authority.slice(0, colon);
     port = colon < 0 ? undefined : checkPort(authority.slice(colon + 1), argument);
   }
-  if (host === "") throw new UsageError(`Missing host in "${argument}"`);
+  if (host === "") throw badAddress(`Missing host in "${argument}"`);
   return { host: checkHost(host, argument), port, path };
 }
 
@@ -89,6 +89,10 @@ function decodePath(path: string, argument: string): string {
   try {
     return decodeURIComponent(path);
   } catch {
-    throw new UsageError(`Bad percent-encoding in "${argument}"`);
+    throw badAddress(`Bad percent-encoding in "${argument}"`);
   }
+}
+
+function badAddress(message: string): FerryError {
+  return new FerryError(ErrorCode.Usage, message);
 }

@@ -79,7 +79,7 @@ export async function clientToken(tokenFile?: string): Promise<TokenSource> {
   } catch {
     throw new FerryError(
       ErrorCode.AuthFailed,
-      `No token: set FERRY_TOKEN, pass --token-file, or copy the server's token to "${file}"`,
+      `No token: set FERRY_TOKEN, name a token file, or copy the server's token to "${file}"`,
     );
   }
   return { token: await readTokenFile(file), from: file };

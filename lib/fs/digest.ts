@@ -10,7 +10,7 @@
 // by path, and `deno install`, do not read this project's deno.json.
 // deno-lint-ignore no-import-prefix
 import { createXXHash128, type IHasher } from "npm:hash-wasm@4.12.0";
-import { DIGEST_SIZE } from "../protocol/messages.ts";
+import { DIGEST_SIZE } from "../protocol/constants.ts";
 
 // Instantiating the WebAssembly module costs far more than hashing a small
 // file, so hashers are reused.

@@ -88,8 +88,8 @@ export interface SendBodyOptions {
 /**
  * Streams exactly `size` bytes of `file`. When the file shrinks while it is
  * read, or `stopped()` turns true, the receiver is told with a CANCEL frame
- * (so it discards what it has) and the promise rejects or returns false.
- * Returns true when the END frame was queued.
+ * (so it discards what it has) and the promise rejects or returns null.
+ * Returns the body's digest once the END frame carrying it was queued.
  */
 export async function sendFileBody(
   writer: FrameWriter,
@@ -98,7 +98,7 @@ export async function sendFileBody(
   size: number,
   shownAs: string,
   options: SendBodyOptions = {},
-): Promise<boolean> {
+): Promise<Uint8Array | null> {
   const digest = options.start?.digest ?? await FileDigest.start();
   const fill = (target: Uint8Array) => readFull(file, target);
   const seen = (payload: Uint8Array) => digest.update(payload);
@@ -107,7 +107,7 @@ export async function sendFileBody(
     while (options.stream || sent < size) {
       if (options.stopped?.()) {
         await writer.frame(Kind.Cancel, id);
-        return false;
+        return null;
       }
       let n: number;
       try {
@@ -133,8 +133,9 @@ export async function sendFileBody(
       const wait = options.limiter?.take(n);
       if (wait !== undefined) await wait;
     }
-    await writer.frame(Kind.End, id, digest.finish());
-    return true;
+    const whole = digest.finish();
+    await writer.frame(Kind.End, id, whole);
+    return whole;
   } finally {
     digest.release();
   }

@@ -12,6 +12,7 @@ import { digestHex, digestPrefix, FileDigest, sameDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { printable } from "./safe_path.ts";
 import { existsSync } from "node:fs";
+import type { BodySink } from "./body_sink.ts";
 
 /** What the sender announced about the file. */
 export interface IncomingMeta {
@@ -84,7 +85,8 @@ export interface IncomingOptions {
   keepExisting?: string;
 }
 
-export class IncomingFile {
+/** A file being received under a temporary name; see the module doc. */
+export class IncomingFile implements BodySink {
   readonly path: string;
   readonly tempPath: string;
   readonly meta: IncomingMeta;
@@ -250,6 +252,11 @@ export class IncomingFile {
 
   get received(): number {
     return this.#received;
+  }
+
+  /** The announced size, or undefined for a body that ends only at END (a stream). */
+  get expectedSize(): number | undefined {
+    return this.#stream ? undefined : this.meta.size;
   }
 
   /** Appends one chunk; refuses bytes beyond the announced size. */

@@ -9,7 +9,7 @@
 
 import { digestFileHex } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import type { RemoteEntry, StatReply } from "../protocol/messages.ts";
+import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
 import { walkTree } from "./tree_walk.ts";
 
@@ -215,4 +215,13 @@ function rootRefusal(action: string): FerryError {
     `Cannot ${action} the server's root folder`,
     { path: "/" },
   );
+}
+
+/** lstat, synchronously (it is on every GET's path), with errors naming `shown`. */
+export function lstatOrThrow(path: string, shown: string): Deno.FileInfo {
+  try {
+    return Deno.lstatSync(path);
+  } catch (error) {
+    throw toFerryError(error, "find", shown || "/");
+  }
 }

@@ -12,11 +12,12 @@ import { Kind } from "../protocol/frame.ts";
 import { FrameReader } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
 import { authenticateClient } from "../wire/handshake.ts";
-import { encodeJson } from "../protocol/messages.ts";
+import { encodeError } from "../protocol/replies.ts";
 import { DEFAULT_PORT } from "../protocol/constants.ts";
-import { type ServerEvent, ServerSession } from "./session.ts";
+import type { ServerEvent } from "./events.ts";
+import { ServerSession } from "./session.ts";
 
-export type { ServerEvent } from "./session.ts";
+export type { ServerEvent } from "./events.ts";
 
 export { DEFAULT_PORT };
 
@@ -66,7 +67,9 @@ interface Connection {
 
 /** A running server. Stop it with {@link FerryServer.close} or `await using`. */
 export class FerryServer {
+  /** The address it listens on. */
   readonly hostname: string;
+  /** The port it listens on (the one picked, when port 0 was asked for). */
   readonly port: number;
   #listener: Deno.TcpListener;
   #options: Required<Omit<ServerOptions, "host" | "port" | "onEvent">> & {
@@ -150,6 +153,7 @@ export class FerryServer {
     return this.#closed;
   }
 
+  /** Closes at once (no grace) at the end of an `await using` scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close(0);
   }
@@ -271,7 +275,7 @@ export class FerryServer {
     this.#log({ time: new Date().toISOString(), remote, action: "auth", ok: false, code, message });
     try {
       if (connection.writer.bytesWritten === 0) await connection.writer.preamble();
-      await connection.writer.frame(Kind.Error, 0, encodeJson({ code, message }), { flush: true });
+      await connection.writer.frame(Kind.Error, 0, encodeError({ code, message }), { flush: true });
     } catch { /* the client is gone */ }
   }
 

@@ -12,13 +12,8 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import type { Frame, FrameReader } from "./frame_reader.ts";
 import type { FrameWriter } from "./frame_writer.ts";
-import {
-  decodeError,
-  errorFromMessage,
-  expectSize,
-  NONCE_SIZE,
-  PROOF_SIZE,
-} from "../protocol/messages.ts";
+import { NONCE_SIZE, PROOF_SIZE } from "../protocol/constants.ts";
+import { decodeError, errorFromMessage, expectSize } from "../protocol/replies.ts";
 
 const encoder = new TextEncoder();
 

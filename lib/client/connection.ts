@@ -1,0 +1,263 @@
+/**
+ * One authenticated connection to a server, as the client's internals use
+ * it: requests are identified by id, so many are pipelined without waiting
+ * for each reply; a single read loop hands every reply frame to the request
+ * it belongs to; a watchdog ends a connection on which requests wait and
+ * nothing moves. {@link FerryClient} is the public face over it.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { DEFAULT_PORT } from "../protocol/constants.ts";
+import { Kind, kindName } from "../protocol/frame.ts";
+import { decodeError, errorFromMessage } from "../protocol/replies.ts";
+import { type Frame, FrameReader } from "../wire/frame_reader.ts";
+import { FrameWriter } from "../wire/frame_writer.ts";
+import { authenticateToServer } from "../wire/handshake.ts";
+import { connectTcp } from "../wire/transport.ts";
+
+/** Where and how to connect: see `connect()` in mod.ts. */
+export interface ConnectOptions {
+  /** Host name or address of the server. */
+  host: string;
+  /** Default 7717. */
+  port?: number | undefined;
+  /** The shared secret; the server proves it knows it too. */
+  token: string;
+  /** Gives up connecting and authenticating after this long. Default 15 seconds. */
+  timeoutMs?: number | undefined;
+  /**
+   * Fails the connection when requests are waiting and nothing was sent or
+   * received for this long. Default 60 seconds; 0 turns it off.
+   */
+  stallTimeoutMs?: number | undefined;
+  /** Cancels connecting. */
+  signal?: AbortSignal | undefined;
+}
+
+/** Receives the frames of one request; returning a promise pauses the read loop. */
+export interface RequestHandler {
+  onFrame(frame: Frame): void | Promise<void>;
+  /** The connection failed before the request finished. */
+  fail(error: FerryError): void;
+}
+
+/** An authenticated connection with its read loop. */
+export class Connection {
+  readonly host: string;
+  readonly port: number;
+  readonly writer: FrameWriter;
+  #conn: Deno.Conn;
+  #reader: FrameReader;
+  #pending = new Map<number, RequestHandler>();
+  #nextId = 1;
+  #failure: FerryError | undefined;
+  #closed = false;
+  #loop: Promise<void>;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+
+  private constructor(
+    conn: Deno.Conn,
+    reader: FrameReader,
+    writer: FrameWriter,
+    options: ConnectOptions,
+  ) {
+    this.host = options.host;
+    this.port = options.port ?? DEFAULT_PORT;
+    this.#conn = conn;
+    this.#reader = reader;
+    this.writer = writer;
+    this.#loop = this.#readLoop();
+    const stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
+    if (stallTimeoutMs > 0) {
+      this.#watchdog = setInterval(() => this.#checkStalled(stallTimeoutMs), 1000);
+    }
+  }
+
+  /** Connects and authenticates with the token. */
+  static async open(options: ConnectOptions): Promise<Connection> {
+    const port = options.port ?? DEFAULT_PORT;
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? 15_000);
+    const signal = options.signal === undefined
+      ? timeout
+      : AbortSignal.any([timeout, options.signal]);
+    const conn = await connectTcp(options.host, port, { signal }).catch((error) => {
+      throw timeout.aborted ? timedOut(options.host, port) : error;
+    });
+    const reader = new FrameReader(conn);
+    const writer = new FrameWriter(conn);
+    const abort = () => conn.close();
+    signal.addEventListener("abort", abort, { once: true });
+    try {
+      await authenticateToServer(reader, writer, options.token);
+    } catch (error) {
+      try {
+        conn.close();
+      } catch { /* closed by the timeout */ }
+      if (timeout.aborted) throw timedOut(options.host, port);
+      if (options.signal?.aborted) {
+        throw new FerryError(ErrorCode.Aborted, "Connecting was cancelled");
+      }
+      throw toFerryError(error, "connect to", `${options.host}:${port}`);
+    } finally {
+      signal.removeEventListener("abort", abort);
+    }
+    return new Connection(conn, reader, writer, options);
+  }
+
+  /** False once the connection failed or was closed: a new one is needed. */
+  get usable(): boolean {
+    return this.#failure === undefined && !this.#closed;
+  }
+
+  /**
+   * Registers a handler and returns the id for the request's frames. The
+   * handler stays registered until {@link Connection.finish} is called.
+   */
+  open(handler: RequestHandler): number {
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#closed) throw new FerryError(ErrorCode.Connection, "The connection is closed");
+    const id = this.#nextId;
+    this.#nextId = this.#nextId === 0xffff_ffff ? 1 : this.#nextId + 1;
+    this.#pending.set(id, handler);
+    return id;
+  }
+
+  /** Unregisters a finished request. */
+  finish(id: number): void {
+    this.#pending.delete(id);
+  }
+
+  /**
+   * Gives up on request `id` without closing the connection: the server is
+   * told with CANCEL (an upload is discarded; a reply being streamed is
+   * dropped here until it ends) and `handler` sees what still arrives.
+   */
+  abandon(id: number): void {
+    if (!this.#pending.has(id)) return;
+    this.#pending.set(id, {
+      onFrame: (frame) => {
+        if (frame.kind === Kind.Ok || frame.kind === Kind.Error) this.finish(id);
+      },
+      fail: () => {},
+    });
+    this.writer.frame(Kind.Cancel, id, undefined, { flush: true }).catch(() => {
+      /* the connection is gone: nothing left to cancel */
+    });
+  }
+
+  /**
+   * Sends one request frame and resolves with the payload of its OK reply
+   * (a copy). `opened` learns the request's id, for requests followed by a body.
+   */
+  request(kind: Kind, payload: Uint8Array, opened?: (id: number) => void): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const id = this.open({
+        onFrame: (frame) => {
+          this.finish(id);
+          if (frame.kind === Kind.Ok) resolve(frame.payload.slice());
+          else if (frame.kind === Kind.Error) reject(errorFromMessage(decodeError(frame.payload)));
+          else reject(unexpected(frame));
+        },
+        fail: reject,
+      });
+      opened?.(id);
+      this.writer.frame(kind, id, payload, { flush: opened === undefined }).catch((error) => {
+        this.finish(id);
+        reject(this.connectionError(error));
+      });
+    });
+  }
+
+  /** The error a request reports for a failure on this connection: the first failure wins. */
+  connectionError(error: unknown): FerryError {
+    if (this.#failure !== undefined) return this.#failure;
+    if (this.#closed) return new FerryError(ErrorCode.Aborted, "The connection was closed");
+    return toFerryError(error, "talk to", `${this.host}:${this.port}`);
+  }
+
+  /** Closes the connection; requests still pending fail. */
+  async close(): Promise<void> {
+    clearInterval(this.#watchdog);
+    if (!this.#closed) {
+      this.#closed = true;
+      try {
+        this.#conn.close();
+      } catch { /* already closed */ }
+    }
+    await this.#loop;
+  }
+
+  /** Ends a connection on which requests wait but nothing moves (a dead Wi-Fi link, a stuck peer). */
+  #checkStalled(limitMs: number): void {
+    if (this.#pending.size === 0 || this.#failure !== undefined) return;
+    const idle = performance.now() -
+      Math.max(this.#reader.lastActivity, this.writer.lastActivity);
+    if (idle < limitMs) return;
+    this.#failure = new FerryError(
+      ErrorCode.Connection,
+      `The connection to ${this.host}:${this.port} stalled: nothing moved for ${
+        Math.round(idle / 1000)
+      } s`,
+    );
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+  }
+
+  async #readLoop(): Promise<void> {
+    let failure: FerryError;
+    try {
+      while (true) {
+        const frame = await this.#reader.read();
+        if (frame === null) {
+          throw new FerryError(
+            ErrorCode.Connection,
+            `The server at ${this.host}:${this.port} closed the connection`,
+          );
+        }
+        if (frame.id === 0) {
+          if (frame.kind === Kind.Error) throw errorFromMessage(decodeError(frame.payload));
+          throw unexpected(frame);
+        }
+        const handler = this.#pending.get(frame.id);
+        if (handler === undefined) {
+          throw new FerryError(
+            ErrorCode.Protocol,
+            `The server answered request ${frame.id}, which is not open`,
+          );
+        }
+        const waiting = handler.onFrame(frame);
+        if (waiting !== undefined) await waiting;
+      }
+    } catch (error) {
+      failure = this.#failure ??
+        (this.#closed
+          ? new FerryError(ErrorCode.Aborted, "The connection was closed")
+          : toFerryError(error, "talk to", `${this.host}:${this.port}`));
+    }
+    clearInterval(this.#watchdog);
+    this.#failure = failure;
+    for (const handler of this.#pending.values()) handler.fail(failure);
+    this.#pending.clear();
+    if (!this.#closed) {
+      this.#closed = true;
+      try {
+        this.#conn.close();
+      } catch { /* already closed */ }
+    }
+  }
+}
+
+/** The error for a frame the server should not have sent. */
+export function unexpected(frame: Frame): FerryError {
+  return new FerryError(
+    ErrorCode.Protocol,
+    `Unexpected ${kindName(frame.kind)} frame from the server`,
+  );
+}
+
+function timedOut(host: string, port: number): FerryError {
+  return new FerryError(ErrorCode.Connection, `Cannot connect to ${host}:${port}: timed out`);
+}

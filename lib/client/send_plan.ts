@@ -1,0 +1,217 @@
+/**
+ * What a send will do before any byte of a file moves: the sources are
+ * checked, each is given its remote place as cp and scp would, the trees are
+ * walked, and (for sync and delete) compared with what the server holds.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import type { RemoteEntry } from "../protocol/replies.ts";
+import { printable, splitRemotePath } from "../fs/safe_path.ts";
+import { walkTree } from "../fs/tree_walk.ts";
+import type { Connection } from "./connection.ts";
+import { listRemote, removeRemote, statRemote } from "./remote_ops.ts";
+import type { TransferTracker } from "./transfer.ts";
+
+/** A source to send, after stat (symlinks followed, as scp does). */
+export interface LocalSource {
+  path: string;
+  /** The last component: the name the source gets inside a destination folder. */
+  name: string;
+  info: Deno.FileInfo;
+}
+
+/**
+ * Checks the sources before anything is sent: each must exist and be a
+ * file or folder, and a folder needs `recursive` (is_directory otherwise).
+ */
+export async function inspectSources(
+  sources: readonly string[],
+  recursive: boolean,
+): Promise<LocalSource[]> {
+  const inspected: LocalSource[] = [];
+  for (const path of sources) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch (error) {
+      throw toFerryError(error, "send", path);
+    }
+    if (info.isDirectory && !recursive) throw folderNeedsRecursive(path);
+    if (!info.isDirectory && !info.isFile) {
+      throw new FerryError(
+        ErrorCode.NotFound,
+        `Cannot send "${printable(path)}": not a regular file or folder`,
+        { path },
+      );
+    }
+    const trimmed = path.replace(/\/+$/, "");
+    const name = trimmed.slice(trimmed.lastIndexOf("/") + 1);
+    inspected.push({
+      path: trimmed || "/",
+      name: name === "." || name === ".." || name === "" ? "" : name,
+      info,
+    });
+  }
+  return inspected;
+}
+
+/**
+ * The error for a folder named as a source of a transfer that is not
+ * recursive: the same code, path and words for send and get, so that the
+ * command line can turn both into the same usage error.
+ */
+export function folderNeedsRecursive(path: string): FerryError {
+  return new FerryError(
+    ErrorCode.IsDirectory,
+    `"${printable(path || "/")}" is a folder: copy it recursively`,
+    { path, cause: RECURSIVE_NEEDED },
+  );
+}
+
+const RECURSIVE_NEEDED = Symbol("recursive needed");
+
+/** Whether `error` is a source folder named without `recursive` (see {@link folderNeedsRecursive}). */
+export function needsRecursive(error: unknown): boolean {
+  return error instanceof FerryError && error.cause === RECURSIVE_NEEDED;
+}
+
+/** One file to send. */
+export interface PlannedFile {
+  local: string;
+  remote: string;
+  size: number;
+  mode: number;
+  mtime: number;
+}
+
+/** Everything a send will create. */
+export interface SendPlan {
+  dirs: { remote: string; mode: number }[];
+  files: PlannedFile[];
+  /** Remote paths the sources cover, and (for folders) every name they hold: for sync and delete. */
+  trees: { base: string; isFolder: boolean; keep: Set<string> }[];
+}
+
+/** Where each source goes, following cp: into DEST when it is a folder, else as DEST. */
+export async function destinationBases(
+  connection: Connection,
+  sources: LocalSource[],
+  dest: string,
+): Promise<string[][]> {
+  const destParts = splitRemotePath(dest);
+  const intoFolder = dest.endsWith("/") || destParts.length === 0;
+  const remote = await statRemote(connection, dest);
+  const needsFolder = intoFolder || sources.length > 1 || sources.some((s) => s.info.isDirectory);
+  if (remote !== null && remote.type !== "dir" && needsFolder) {
+    throw new FerryError(
+      ErrorCode.NotDirectory,
+      `The destination "${printable(dest)}" exists and is not a folder`,
+      { path: dest },
+    );
+  }
+  if (remote?.type === "dir" || intoFolder || sources.length > 1) {
+    return sources.map((source) => {
+      if (source.name === "" && !source.info.isDirectory) {
+        throw new FerryError(ErrorCode.BadPath, `Cannot name "${source.path}" on the server`, {
+          path: source.path,
+        });
+      }
+      return source.name === "" ? destParts : [...destParts, source.name];
+    });
+  }
+  return [destParts];
+}
+
+/** Walks the sources: the folders to create and the files to send, by remote path. */
+export async function planSend(
+  sources: LocalSource[],
+  bases: string[][],
+  tracker: TransferTracker,
+): Promise<SendPlan> {
+  const result: SendPlan = { dirs: [], files: [], trees: [] };
+  for (const [i, source] of sources.entries()) {
+    const base = bases[i]!.join("/");
+    const remoteOf = (rel: string) => rel === "" ? base : base === "" ? rel : `${base}/${rel}`;
+    const keep = new Set<string>();
+    result.trees.push({ base, isFolder: source.info.isDirectory, keep });
+    if (source.info.isFile) {
+      result.files.push(plannedFile(source.path, base, source.info));
+      continue;
+    }
+    for await (const entry of walkTree(source.path, source.info)) {
+      keep.add(remoteOf(entry.rel));
+      if (entry.type === "dir") {
+        result.dirs.push({ remote: remoteOf(entry.rel), mode: (entry.info.mode ?? 0o755) & 0o777 });
+      } else if (entry.type === "file") {
+        result.files.push(plannedFile(entry.path, remoteOf(entry.rel), entry.info));
+      } else if (entry.type === "skipped") tracker.skipped++;
+      else tracker.failed(entry.error);
+    }
+  }
+  return result;
+}
+
+function plannedFile(local: string, remote: string, info: Deno.FileInfo): PlannedFile {
+  return {
+    local,
+    remote,
+    size: info.size,
+    mode: (info.mode ?? 0o644) & 0o777,
+    mtime: info.mtime?.getTime() ?? Date.now(),
+  };
+}
+
+/**
+ * What the server holds under the sources' destinations (listed recursively
+ * for folders), by remote path; nothing for a destination that does not exist.
+ */
+export async function listDestinations(
+  connection: Connection,
+  trees: { base: string; isFolder: boolean }[],
+  digests: boolean,
+): Promise<Map<string, RemoteEntry>> {
+  const remote = new Map<string, RemoteEntry>();
+  for (const tree of trees) {
+    try {
+      const options = { recursive: tree.isFolder, digests };
+      for await (const entry of listRemote(connection, tree.base, options)) {
+        remote.set(entry.path, entry);
+      }
+    } catch (error) {
+      if (!(error instanceof FerryError && error.code === ErrorCode.NotFound)) throw error;
+    }
+  }
+  return remote;
+}
+
+/** Removes remote entries under the source folders that the sources do not have. */
+export async function deleteExtraRemote(
+  connection: Connection,
+  trees: SendPlan["trees"],
+  remote: Map<string, RemoteEntry>,
+  tracker: TransferTracker,
+): Promise<void> {
+  for (const tree of trees) {
+    if (!tree.isFolder) continue;
+    const removed: string[] = [];
+    const inside = tree.base === "" ? "" : `${tree.base}/`;
+    for (const path of remote.keys()) {
+      if (!path.startsWith(inside) || tree.keep.has(path)) continue;
+      if (removed.some((dir) => path.startsWith(`${dir}/`))) continue;
+      try {
+        await removeRemote(connection, path, { recursive: true, force: true });
+        removed.push(path);
+        tracker.deleted++;
+      } catch (error) {
+        const failure = toFerryError(error, "remove", path);
+        if (failure.code === ErrorCode.Connection) throw failure;
+        // A server that refuses one removal (no-delete) refuses them all: the
+        // whole delete was refused, which is the error the transfer ends with.
+        if (failure.code === ErrorCode.PermissionDenied) throw failure;
+        tracker.failed(failure);
+      }
+    }
+  }
+}

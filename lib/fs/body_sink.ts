@@ -1,0 +1,164 @@
+/**
+ * Where a received file body goes, and the one way a body ends. The server's
+ * PUT and the client's GET write into an {@link IncomingFile}; a GET read as
+ * a stream writes into a {@link StreamSink}. Either way the announced length
+ * is enforced, the digest in END is checked before anything is final, and
+ * the commit runs through a {@link CommitQueue}.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError } from "../errors.ts";
+import { DIGEST_SIZE } from "../protocol/constants.ts";
+import { expectSize } from "../protocol/replies.ts";
+import type { CommitQueue } from "./commit_queue.ts";
+import { FileDigest, sameDigest } from "./digest.ts";
+import { printable } from "./safe_path.ts";
+
+/** A body being received. */
+export interface BodySink {
+  /** How the destination is named in messages (relative, printable). */
+  readonly shownAs: string;
+  /** Bytes received so far (with what a resumed transfer kept). */
+  readonly received: number;
+  /** The announced size; undefined when the body ends only at END. */
+  readonly expectedSize: number | undefined;
+  /** Appends one chunk; the chunk is only valid during the call. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Verifies the whole body against `digest` and makes it final, or throws and discards. */
+  commit(digest: Uint8Array): Promise<void>;
+  /** Abandons the body; with `keepPartial` a resumable one keeps what arrived. */
+  discard(options?: { keepPartial?: boolean }): Promise<void>;
+}
+
+/**
+ * Ends a body at its END frame: checks the length and the digest's size now
+ * (a short body is the sender breaking the protocol, and the temporary is
+ * removed), then runs `answer` with the commit's outcome in `commits`,
+ * beside the reader. Resolves once the commit has started.
+ */
+export async function endBody(
+  sink: BodySink,
+  endPayload: Uint8Array,
+  commits: CommitQueue,
+  answer: (committed: Promise<void>) => Promise<void>,
+): Promise<void> {
+  if (sink.expectedSize !== undefined && sink.received !== sink.expectedSize) {
+    await sink.discard();
+    throw new FerryError(
+      ErrorCode.Protocol,
+      `"${printable(sink.shownAs)}" ended after ${sink.received} of ${sink.expectedSize} bytes`,
+    );
+  }
+  let digest: Uint8Array;
+  try {
+    digest = expectSize(endPayload, DIGEST_SIZE, "A digest").slice();
+  } catch (error) {
+    await sink.discard();
+    throw error;
+  }
+  await commits.start(() => answer(sink.commit(digest)));
+}
+
+/**
+ * A body handed to a reader as a `ReadableStream` as it arrives. The stream
+ * errors with digest_mismatch instead of closing when the END digest does
+ * not match, so a reader that reached the end knows it has the exact file.
+ * `write` waits while the reader is behind (that pauses the connection's
+ * reader, which is TCP's flow control).
+ */
+export class StreamSink implements BodySink {
+  readonly shownAs: string;
+  readonly expectedSize: number;
+  readonly readable: ReadableStream<Uint8Array>;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #digest: FileDigest;
+  #received = 0;
+  #pulled: (() => void) | undefined;
+  #finished = false;
+  #onCancel: () => void;
+
+  private constructor(shownAs: string, size: number, digest: FileDigest, onCancel: () => void) {
+    this.shownAs = shownAs;
+    this.expectedSize = size;
+    this.#digest = digest;
+    this.#onCancel = onCancel;
+    this.readable = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      pull: () => {
+        this.#pulled?.();
+        this.#pulled = undefined;
+      },
+      cancel: () => {
+        this.#finish();
+        this.#pulled?.();
+        this.#onCancel();
+      },
+    }, { highWaterMark: 4 });
+  }
+
+  /** A sink for a body of `size` bytes; `onCancel` runs when the reader cancels the stream. */
+  static async create(shownAs: string, size: number, onCancel: () => void): Promise<StreamSink> {
+    return new StreamSink(shownAs, size, await FileDigest.start(), onCancel);
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#finished) return;
+    if (this.#received + chunk.length > this.expectedSize) {
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `More bytes arrived for "${printable(this.shownAs)}" than announced`,
+      );
+    }
+    this.#digest.update(chunk);
+    this.#received += chunk.length;
+    // The chunk is a view into the connection's read buffer: the reader gets a copy.
+    this.#controller.enqueue(chunk.slice());
+    if ((this.#controller.desiredSize ?? 1) <= 0) {
+      await new Promise<void>((resolve) => this.#pulled = resolve);
+    }
+  }
+
+  commit(digest: Uint8Array): Promise<void> {
+    if (this.#finished) return Promise.resolve();
+    const matches = sameDigest(this.#digest.finish(), digest);
+    this.#finished = true;
+    if (matches) {
+      this.#controller.close();
+      return Promise.resolve();
+    }
+    const error = new FerryError(
+      ErrorCode.DigestMismatch,
+      `"${printable(this.shownAs)}" arrived corrupted (digest mismatch)`,
+      { path: this.shownAs },
+    );
+    this.#controller.error(error);
+    return Promise.reject(error);
+  }
+
+  /** Ends the stream with `error` (the transfer failed), or quietly when none is given. */
+  fail(error: FerryError): void {
+    if (this.#finished) return;
+    this.#finish();
+    this.#controller.error(error);
+  }
+
+  discard(): Promise<void> {
+    this.fail(
+      new FerryError(ErrorCode.Io, `The transfer of "${printable(this.shownAs)}" was abandoned`),
+    );
+    return Promise.resolve();
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#digest.release();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The typed requests a client sends (docs/PROTOCOL.md), each with its
+ * encoder beside its decoder: nothing goes on the wire as an untyped object
+ * literal. Pure, no I/O.
+ *
+ * @module
+ */
+
+import {
+  bool,
+  decodeObject,
+  encodeObject,
+  int,
+  MAX_FILE_SIZE,
+  mode,
+  mtime,
+  size,
+  str,
+} from "./_json.ts";
+
+/** PUT: the client announces a file it is about to stream. */
+export interface PutRequest {
+  /** Destination, relative to the server root. */
+  path: string;
+  size: number;
+  /** Permission bits (0o7777 is masked to 0o777 by the receiver). */
+  mode: number;
+  /** Modification time, milliseconds since the epoch. */
+  mtime: number;
+  /** Ask for a RESUME offer before the body: keep what an earlier attempt left. */
+  resume?: boolean;
+  /** The size is unknown (a stream): the body ends at END, `size` is ignored. */
+  stream?: boolean;
+}
+
+export function encodePut(request: PutRequest): Uint8Array {
+  const { path, size, mode, mtime } = request;
+  return encodeObject({
+    path,
+    size,
+    mode,
+    mtime,
+    ...(request.resume ? { resume: true } : {}),
+    ...(request.stream ? { stream: true } : {}),
+  });
+}
+
+export function decodePut(payload: Uint8Array): PutRequest {
+  const f = decodeObject(payload, "PUT");
+  const request: PutRequest = {
+    path: str(f, "path", "PUT"),
+    size: size(f, "PUT"),
+    mode: mode(f, "PUT"),
+    mtime: mtime(f, "PUT"),
+  };
+  if (bool(f, "resume", "PUT")) request.resume = true;
+  if (bool(f, "stream", "PUT")) request.stream = true;
+  return request;
+}
+
+/** GET: the client asks for a file, or with `recursive` a whole folder. */
+export interface GetRequest {
+  path: string;
+  recursive: boolean;
+  /** Resume: the client has this many bytes of the file already, whose digest is `digest` (hex). */
+  resumeFrom?: { offset: number; digest: string };
+}
+
+export function encodeGet(request: GetRequest): Uint8Array {
+  const { path, recursive, resumeFrom } = request;
+  return encodeObject({ path, recursive, ...resumeFrom });
+}
+
+export function decodeGet(payload: Uint8Array): GetRequest {
+  const f = decodeObject(payload, "GET");
+  const request: GetRequest = {
+    path: str(f, "path", "GET"),
+    recursive: bool(f, "recursive", "GET"),
+  };
+  if (f.offset !== undefined) {
+    request.resumeFrom = {
+      offset: int(f, "offset", "GET", 0, MAX_FILE_SIZE),
+      digest: str(f, "digest", "GET"),
+    };
+  }
+  return request;
+}
+
+/** RESUME: from the server, what it kept of an upload; from the client, where the body starts. */
+export interface ResumeMessage {
+  offset: number;
+  /** The digest of the kept prefix (hex), in the server's offer. */
+  digest?: string;
+}
+
+export function encodeResume(message: ResumeMessage): Uint8Array {
+  const { offset, digest } = message;
+  return encodeObject(digest === undefined ? { offset } : { offset, digest });
+}
+
+export function decodeResume(payload: Uint8Array): ResumeMessage {
+  const f = decodeObject(payload, "RESUME");
+  const message: ResumeMessage = { offset: int(f, "offset", "RESUME", 0, MAX_FILE_SIZE) };
+  if (f.digest !== undefined) message.digest = str(f, "digest", "RESUME");
+  return message;
+}
+
+/** STAT: the client asks what is at a path. */
+export interface StatRequest {
+  path: string;
+}
+
+export function encodeStat(request: StatRequest): Uint8Array {
+  return encodeObject({ path: request.path });
+}
+
+export function decodeStat(payload: Uint8Array): StatRequest {
+  return { path: str(decodeObject(payload, "STAT"), "path", "STAT") };
+}
+
+/** MKDIR: create a folder (with `parents`, like `mkdir -p`). */
+export interface MkdirRequest {
+  path: string;
+  parents: boolean;
+  mode?: number;
+}
+
+export function encodeMkdir(request: MkdirRequest): Uint8Array {
+  const { path, parents, mode } = request;
+  return encodeObject(mode === undefined ? { path, parents } : { path, parents, mode });
+}
+
+export function decodeMkdir(payload: Uint8Array): MkdirRequest {
+  const f = decodeObject(payload, "MKDIR");
+  const request: MkdirRequest = {
+    path: str(f, "path", "MKDIR"),
+    parents: bool(f, "parents", "MKDIR"),
+  };
+  if (f.mode !== undefined) request.mode = mode(f, "MKDIR");
+  return request;
+}
+
+/** LIST: what is at a path; a folder's entries, with `recursive` the whole tree. */
+export interface ListRequest {
+  path: string;
+  recursive: boolean;
+  /** Add each file's xxh3-128 digest (reads every file: for checksum sync). */
+  digests: boolean;
+}
+
+export function encodeList(request: ListRequest): Uint8Array {
+  const { path, recursive, digests } = request;
+  return encodeObject(digests ? { path, recursive, digests } : { path, recursive });
+}
+
+export function decodeList(payload: Uint8Array): ListRequest {
+  const f = decodeObject(payload, "LIST");
+  return {
+    path: str(f, "path", "LIST"),
+    recursive: bool(f, "recursive", "LIST"),
+    digests: bool(f, "digests", "LIST"),
+  };
+}
+
+/** RM: remove a file, symlink or (with `recursive`) folder; `force` ignores a missing path. */
+export interface RemoveRequest {
+  path: string;
+  recursive: boolean;
+  force: boolean;
+}
+
+export function encodeRemove(request: RemoveRequest): Uint8Array {
+  const { path, recursive, force } = request;
+  return encodeObject({ path, recursive, force });
+}
+
+export function decodeRemove(payload: Uint8Array): RemoveRequest {
+  const f = decodeObject(payload, "RM");
+  return {
+    path: str(f, "path", "RM"),
+    recursive: bool(f, "recursive", "RM"),
+    force: bool(f, "force", "RM"),
+  };
+}
+
+/** RENAME: move a file or folder within the server root; never replaces a folder with content. */
+export interface RenameRequest {
+  from: string;
+  to: string;
+}
+
+export function encodeRename(request: RenameRequest): Uint8Array {
+  return encodeObject({ from: request.from, to: request.to });
+}
+
+export function decodeRename(payload: Uint8Array): RenameRequest {
+  const f = decodeObject(payload, "RENAME");
+  return { from: str(f, "from", "RENAME"), to: str(f, "to", "RENAME") };
+}

@@ -1,0 +1,145 @@
+/**
+ * GET on the server: one file, or with `recursive` a folder as DIR and FILE
+ * announcements each followed by its body. A resumed GET starts after the
+ * client's prefix when it matches this file's. A file of a folder that
+ * cannot be read becomes a NOTICE and the rest is still sent.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { Kind } from "../protocol/frame.ts";
+import { decodeGet, type GetRequest } from "../protocol/requests.ts";
+import { encodeDir, encodeFile, encodeGetDone } from "../protocol/replies.ts";
+import { bodySource, matchPrefix, sendFileBody } from "../fs/file_body.ts";
+import { lstatOrThrow } from "../fs/root_ops.ts";
+import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import { walkTree } from "../fs/tree_walk.ts";
+import type { Responder } from "./responder.ts";
+
+/** Answers one GET under `root`. */
+export async function serveGet(
+  root: string,
+  responder: Responder,
+  id: number,
+  payload: Uint8Array,
+): Promise<void> {
+  const request = decodeGet(payload);
+  const done = { files: 0, bytes: 0, skipped: 0 };
+  try {
+    const parts = splitRemotePath(request.path);
+    const shown = parts.join("/");
+    const path = resolveInside(root, parts);
+    const info = lstatOrThrow(path, shown);
+    if (info.isFile) {
+      await sendFile(responder, id, { path, rel: "", shown, info }, request.resumeFrom);
+      done.files = 1;
+      done.bytes = info.size;
+    } else if (!info.isDirectory) {
+      throw new FerryError(ErrorCode.NotFound, `"${printable(shown)}" is not a file or folder`, {
+        path: shown,
+      });
+    } else if (!request.recursive) {
+      throw new FerryError(
+        ErrorCode.IsDirectory,
+        `"${printable(shown || "/")}" is a folder: ask for it recursively`,
+        { path: shown },
+      );
+    } else {
+      await sendFolder(responder, id, path, shown, info, done);
+    }
+    responder.log({
+      action: "get",
+      path: request.path,
+      files: done.files,
+      bytes: done.bytes,
+      ok: true,
+    });
+    await responder.reply(id, encodeGetDone(done));
+  } catch (error) {
+    await responder.refuse(id, "get", request.path, error);
+  }
+}
+
+async function sendFolder(
+  responder: Responder,
+  id: number,
+  path: string,
+  shown: string,
+  info: Deno.FileInfo,
+  done: { files: number; bytes: number; skipped: number },
+): Promise<void> {
+  for await (const entry of walkTree(path, info)) {
+    const entryShown = shown === ""
+      ? entry.rel
+      : entry.rel === ""
+      ? shown
+      : `${shown}/${entry.rel}`;
+    if (entry.type === "dir") {
+      const mode = (entry.info.mode ?? 0o755) & 0o7777;
+      await responder.writer.frame(Kind.Dir, id, encodeDir({ path: entry.rel, mode }));
+    } else if (entry.type === "file") {
+      const file = { path: entry.path, rel: entry.rel, shown: entryShown, info: entry.info };
+      if (await sendFile(responder, id, file)) {
+        done.files++;
+        done.bytes += entry.info.size;
+      }
+    } else if (entry.type === "skipped") {
+      done.skipped++;
+    } else {
+      await responder.notice(id, "get", entry.error);
+    }
+  }
+}
+
+/** A file to send: where it is, its name in the reply and in messages, its lstat. */
+interface OutgoingFile {
+  path: string;
+  rel: string;
+  shown: string;
+  info: Deno.FileInfo;
+}
+
+/** Sends one file of a GET; a file of a folder that cannot be read becomes a NOTICE. */
+async function sendFile(
+  responder: Responder,
+  id: number,
+  { path, rel, shown, info }: OutgoingFile,
+  resumeFrom?: GetRequest["resumeFrom"],
+): Promise<boolean> {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (error) {
+    if (rel === "") throw toFerryError(error, "read", shown);
+    await responder.notice(id, "get", toFerryError(error, "read", shown));
+    return false;
+  }
+  try {
+    const start = resumeFrom === undefined ? null : await matchPrefix(file, info.size, resumeFrom);
+    await responder.writer.frame(
+      Kind.File,
+      id,
+      encodeFile({
+        path: rel,
+        size: info.size,
+        mode: (info.mode ?? 0o644) & 0o7777,
+        mtime: info.mtime?.getTime() ?? 0,
+        offset: start?.offset ?? 0,
+      }),
+    );
+    await sendFileBody(responder.writer, id, bodySource(file, info.size), info.size, shown, {
+      start,
+    });
+    return true;
+  } catch (error) {
+    const failure = toFerryError(error, "read", shown);
+    if (failure.code === ErrorCode.Io && rel !== "") {
+      await responder.notice(id, "get", failure);
+      return false;
+    }
+    throw failure;
+  } finally {
+    file.close();
+  }
+}

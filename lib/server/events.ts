@@ -1,0 +1,31 @@
+/**
+ * The server's log: one event per finished transfer or refusal, given to
+ * `ServerOptions.onEvent` (and printed by `ferry serve`).
+ *
+ * @module
+ */
+
+/** One line of the server log: a finished transfer or a refusal. */
+export interface ServerEvent {
+  /** ISO 8601 time of the event. */
+  time: string;
+  /** The client's address and port. */
+  remote: string;
+  /** What was asked for; "auth" and "connection" are refused logins and broken connections. */
+  action: "put" | "get" | "stat" | "list" | "mkdir" | "rm" | "mv" | "auth" | "connection";
+  /** The path it concerned, relative to the root. */
+  path?: string;
+  /** Bytes of file bodies moved. */
+  bytes?: number;
+  /** Files moved (a GET of a folder). */
+  files?: number;
+  /** Whether it succeeded. */
+  ok: boolean;
+  /** The error code of a refusal. */
+  code?: string;
+  /** The message of a refusal. */
+  message?: string;
+}
+
+/** An event before the session adds the time and the client's address. */
+export type SessionEvent = Omit<ServerEvent, "time" | "remote">;

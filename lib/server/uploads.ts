@@ -1,0 +1,220 @@
+/**
+ * The uploads of one connection: each PUT opens an {@link IncomingFile},
+ * its DATA frames are written as they arrive, and its END starts a commit in
+ * the connection's {@link CommitQueue}; the OK is sent once the file is
+ * verified and on disk. Uploads interleave: frames carry their request id.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError } from "../errors.ts";
+import { Kind, kindName } from "../protocol/frame.ts";
+import type { Frame } from "../wire/frame_reader.ts";
+import { decodePut, decodeResume, encodeResume } from "../protocol/requests.ts";
+import { EMPTY_OK } from "../protocol/replies.ts";
+import { endBody } from "../fs/body_sink.ts";
+import { CommitQueue } from "../fs/commit_queue.ts";
+import { checkFreeSpace } from "../fs/disk_space.ts";
+import { IncomingFile, type IncomingOptions, resumeKeyFor } from "../fs/incoming_file.ts";
+import { mkdirInside } from "../fs/root_ops.ts";
+import { resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import {
+  checkChange,
+  KEEPS_STORED_FILES,
+  type ServerLimits,
+  type ServerPolicy,
+  tooLarge,
+} from "./policy.ts";
+import type { Responder } from "./responder.ts";
+
+// Bounds on what one connection may hold open at once.
+const MAX_OPEN_UPLOADS = 64;
+const MAX_KNOWN_FOLDERS = 4096;
+// How often free space is checked while a file is written.
+const FREE_SPACE_CHECK_BYTES = 16 * 1024 * 1024;
+
+/** What uploads need from their server. */
+export interface UploadSettings {
+  /** The root, as a real path. */
+  root: string;
+  policy: ServerPolicy;
+  limits: ServerLimits;
+}
+
+/** The open uploads of one connection. */
+export class Uploads {
+  #settings: UploadSettings;
+  #responder: Responder;
+  #open = new Map<number, IncomingFile>();
+  /** Uploads already answered with ERROR whose remaining frames are dropped. */
+  #rejected = new Set<number>();
+  #commits = new CommitQueue();
+  /** Folders already resolved and created in this session, by relative path. */
+  #folders = new Map<string, string>();
+
+  constructor(settings: UploadSettings, responder: Responder) {
+    this.#settings = settings;
+    this.#responder = responder;
+  }
+
+  /** Whether a body is arriving or a commit is running. */
+  get busy(): boolean {
+    return this.#open.size > 0 || this.#commits.size > 0;
+  }
+
+  /** Forgets resolved folders: RM and RENAME may change what a name leads to. */
+  forgetFolders(): void {
+    this.#folders.clear();
+  }
+
+  /** Handles a PUT: opens the temporary, or refuses the upload. */
+  async put(id: number, payload: Uint8Array): Promise<void> {
+    const request = decodePut(payload);
+    if (this.#open.has(id) || this.#rejected.has(id)) {
+      throw new FerryError(ErrorCode.Protocol, `Request id ${id} is already in use`);
+    }
+    if (this.#open.size + this.#rejected.size >= MAX_OPEN_UPLOADS) {
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `More than ${MAX_OPEN_UPLOADS} uploads open at once`,
+      );
+    }
+    try {
+      checkChange(this.#settings.policy, "write", request.path);
+      const parts = splitRemotePath(request.path);
+      if (parts.length === 0) {
+        throw new FerryError(ErrorCode.IsDirectory, "Cannot write a file over the root folder");
+      }
+      const parent = this.#folder(parts.slice(0, -1));
+      // The last name is not followed: a symlink there is replaced, not written through.
+      const path = `${parent}/${parts.at(-1)}`;
+      const shown = parts.join("/");
+      const { maxFileSize, minFreeBytes } = this.#settings.limits;
+      if (!request.stream && request.size > maxFileSize) throw tooLarge(shown, maxFileSize);
+      await checkFreeSpace(parent, request.stream ? 0 : request.size, minFreeBytes, shown);
+      const options: IncomingOptions = {};
+      if (this.#settings.policy.noDelete) options.keepExisting = KEEPS_STORED_FILES;
+      if (request.stream) options.stream = true;
+      if (request.resume) {
+        options.resumeKey = await resumeKeyFor(shown, request.size, request.mtime);
+      }
+      const upload = await IncomingFile.open(path, shown, request, options);
+      this.#open.set(id, upload);
+      if (request.resume) {
+        // The client waits for this offer before it sends the body.
+        await this.#responder.writer.frame(Kind.Resume, id, encodeResume(upload.offer));
+        this.#responder.flushSoon();
+      }
+    } catch (error) {
+      // A resumable PUT sends nothing more until it hears back; others are already streaming.
+      if (!request.resume) this.#rejected.add(id);
+      await this.#responder.refuse(id, "put", request.path, error);
+    }
+  }
+
+  /** Handles a DATA, RESUME, END or CANCEL frame of an upload. */
+  async frame(frame: Frame): Promise<void> {
+    const { kind, id } = frame;
+    if (this.#rejected.has(id)) {
+      // Frames already in flight when ERROR was sent: dropped until the body ends.
+      if (kind !== Kind.Data) this.#rejected.delete(id);
+      return;
+    }
+    const upload = this.#open.get(id);
+    // A client that gives up on a GET or LIST, or on an upload already
+    // answered, says so with CANCEL: nothing is left to do.
+    if (upload === undefined && kind === Kind.Cancel) return;
+    if (upload === undefined) {
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `${kindName(kind)} for request ${id}, which has no open upload`,
+      );
+    }
+    if (kind === Kind.Data || kind === Kind.Resume) {
+      try {
+        if (kind === Kind.Resume) return await upload.startAt(decodeResume(frame.payload).offset);
+        const checking = this.#checkLimits(upload, frame.payload.length);
+        if (checking !== undefined) await checking;
+        await upload.write(frame.payload);
+      } catch (error) {
+        this.#open.delete(id);
+        this.#rejected.add(id);
+        await upload.discard();
+        await this.#responder.refuse(id, "put", upload.shownAs, error);
+      }
+      return;
+    }
+    this.#open.delete(id);
+    if (kind === Kind.Cancel) return await upload.discard();
+    // Commits (fsync and rename) overlap with reading the next files.
+    await endBody(
+      upload,
+      frame.payload,
+      this.#commits,
+      (committed) => this.#answer(id, upload, committed),
+    );
+  }
+
+  /** Waits for every commit; what is still arriving is discarded (resumable partials kept). */
+  async close(): Promise<void> {
+    for (const upload of this.#open.values()) await upload.discard({ keepPartial: true });
+    this.#open.clear();
+    await this.#commits.drain();
+  }
+
+  /** Waits for the commits started so far. */
+  drain(): Promise<void> {
+    return this.#commits.drain();
+  }
+
+  /** Runs beside the frame loop, so it never rejects: failures become ERROR replies. */
+  async #answer(id: number, upload: IncomingFile, committed: Promise<void>): Promise<void> {
+    try {
+      await committed;
+      this.#responder.log({
+        action: "put",
+        path: upload.shownAs,
+        bytes: upload.meta.size,
+        ok: true,
+      });
+      await this.#responder.reply(id, EMPTY_OK);
+    } catch (error) {
+      await this.#responder.refuse(id, "put", upload.shownAs, error).catch(
+        () => {/* the connection is gone */},
+      );
+    }
+  }
+
+  /**
+   * The folder a PUT writes into, created if missing. Resolved folders are
+   * remembered for the session (a tree's files share a few folders).
+   */
+  #folder(parts: string[]): string {
+    const key = parts.join("/");
+    const known = this.#folders.get(key);
+    if (known !== undefined) return known;
+    const path = resolveInside(this.#settings.root, parts);
+    mkdirInside(path, key);
+    if (this.#folders.size >= MAX_KNOWN_FOLDERS) this.#folders.clear();
+    this.#folders.set(key, path);
+    return path;
+  }
+
+  /**
+   * The size limit for bodies of unknown size, and free space every few MiB
+   * while writing. Synchronous on every other chunk: nothing to await per DATA frame.
+   */
+  #checkLimits(upload: IncomingFile, more: number): Promise<void> | undefined {
+    const { maxFileSize, minFreeBytes } = this.#settings.limits;
+    const after = upload.received + more;
+    if (after > maxFileSize) throw tooLarge(upload.shownAs, maxFileSize);
+    if (
+      minFreeBytes > 0 &&
+      Math.floor(after / FREE_SPACE_CHECK_BYTES) !==
+        Math.floor(upload.received / FREE_SPACE_CHECK_BYTES)
+    ) {
+      return checkFreeSpace(upload.tempPath, FREE_SPACE_CHECK_BYTES, minFreeBytes, upload.shownAs);
+    }
+    return undefined;
+  }
+}
