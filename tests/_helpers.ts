@@ -189,13 +189,15 @@ export const json = (value: unknown): Uint8Array => new TextEncoder().encode(JSO
  * A TCP proxy in front of `port` that, in the stream flowing in `direction`,
  * flips one byte at `offset` (once, for every connection), or with "freeze"
  * forwards nothing from `offset` on while keeping the connection open (a
- * dead link that TCP does not notice).
+ * dead link that TCP does not notice), or with "cut" closes the connection
+ * there. With `only`, the fault hits only the n-th connection (from 1).
  */
 export function corruptingProxy(
   port: number,
   direction: "to-server" | "to-client",
   offset: number,
-  fault: "flip" | "freeze" = "flip",
+  fault: "flip" | "freeze" | "cut" = "flip",
+  only?: number,
 ): Deno.TcpListener & AsyncDisposable {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const pipes: Promise<void>[] = [];
@@ -206,10 +208,12 @@ export function corruptingProxy(
       for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
         const hit = corrupt && seen <= offset && offset < seen + n;
         if (hit && fault === "flip") buffer[offset - seen]! ^= 0x01;
-        const forward = fault === "freeze" && corrupt ? Math.max(0, Math.min(n, offset - seen)) : n;
+        const stops = fault !== "flip" && corrupt;
+        const forward = stops ? Math.max(0, Math.min(n, offset - seen)) : n;
         seen += n;
         let written = 0;
         while (written < forward) written += await to.write(buffer.subarray(written, forward));
+        if (stops && fault === "cut" && seen >= offset) break;
       }
     } catch { /* either side closed */ }
     try {
@@ -219,12 +223,14 @@ export function corruptingProxy(
       to.close();
     } catch { /* closed */ }
   };
+  let accepted = 0;
   const accepting = (async () => {
     for await (const client of listener) {
       const server = await Deno.connect({ hostname: "127.0.0.1", port });
+      const hit = only === undefined || ++accepted === only;
       pipes.push(
-        pipe(client, server, direction === "to-server"),
-        pipe(server, client, direction === "to-client"),
+        pipe(client, server, hit && direction === "to-server"),
+        pipe(server, client, hit && direction === "to-client"),
       );
     }
   })();

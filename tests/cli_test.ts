@@ -24,6 +24,24 @@ Deno.test("ferry --version, --help and usage errors exit 0 and 2", async () => {
   assertEquals((await ferry(["send", `${local.path}/missing`, "127.0.0.1:x"])).code, 4);
 });
 
+Deno.test("a folder without -r is the same usage error, exit 2, for send and for get", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${root.path}/photos`);
+  await Deno.writeTextFile(`${root.path}/photos/a.jpg`, "a");
+  await Deno.mkdir(`${local.path}/photos`);
+  await using server = await serveProcess(root.path);
+  const address = `ferry://127.0.0.1:${server.port}`;
+  const send = await ferry(["send", `${local.path}/photos`, `${address}/`]);
+  const get = await ferry(["get", `${address}/photos`, `${local.path}/out`]);
+  for (const run of [send, get]) {
+    assertEquals(run.code, 2, run.stderr);
+    assert(run.stderr.includes("is a folder: use -r"), run.stderr);
+  }
+  assertEquals(await exists(`${local.path}/out`), false, "get wrote nothing");
+  assertEquals(await listTree(root.path), ["photos", "photos/a.jpg"], "send stored nothing");
+});
+
 Deno.test("serve, send -r and get -r from the command line, with a JSON summary", async () => {
   await using root = await tempDir();
   await using local = await tempDir();
