@@ -1,0 +1,198 @@
+/**
+ * One file of a get: a GET request whose FILE, DATA and END frames land in
+ * an {@link IncomingFile} (temporary, verified, synced, renamed), with the
+ * commit running in the get's {@link CommitQueue} while later files arrive.
+ * Failures of this file go to the tracker; failures of the connection reject.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { Kind, kindName } from "../protocol/frame.ts";
+import { encodeGet, type GetRequest } from "../protocol/requests.ts";
+import { decodeError, decodeFile, errorFromMessage } from "../protocol/replies.ts";
+import { endBody } from "../fs/body_sink.ts";
+import type { CommitQueue } from "../fs/commit_queue.ts";
+import { digestHex } from "../fs/digest.ts";
+import { IncomingFile, resumeKeyFor } from "../fs/incoming_file.ts";
+import type { Frame } from "../wire/frame_reader.ts";
+import type { RateLimiter } from "../wire/rate_limit.ts";
+import type { Connection } from "./connection.ts";
+import type { Wanted } from "./get_plan.ts";
+import { RESUME_MIN_BYTES, type TransferTracker } from "./transfer.ts";
+
+/** What the fetches of one connection share. */
+export interface FetchContext {
+  connection: Connection;
+  tracker: TransferTracker;
+  commits: CommitQueue;
+  limiter: RateLimiter | undefined;
+}
+
+/** One wanted file being fetched. */
+export class FileFetch {
+  #context: FetchContext;
+  #item: Wanted;
+  #incoming: IncomingFile | null = null;
+  #id = 0;
+  /** The file could not be written: its remaining frames are dropped. */
+  #skipping = false;
+  /** Given up (the get stopped): frames still in flight are dropped quietly. */
+  #abandoned = false;
+  #committing: Promise<void> | undefined;
+  #done = Promise.withResolvers<void>();
+
+  constructor(context: FetchContext, item: Wanted) {
+    this.#context = context;
+    this.#item = item;
+  }
+
+  /** The request id, once {@link FileFetch.start} has sent the GET. */
+  get id(): number {
+    return this.#id;
+  }
+
+  /**
+   * Sends the GET (with a resume offer when a partial of this version is
+   * kept). Resolves once it is sent, with the fetch's outcome: done once
+   * the file is committed or has failed; rejected when the connection fails.
+   */
+  async start(): Promise<{ outcome: Promise<void> }> {
+    let request: GetRequest;
+    try {
+      request = await this.#request();
+    } catch (error) {
+      this.#context.tracker.failed(toFerryError(error, "write", this.#item.shown));
+      return { outcome: Promise.resolve() };
+    }
+    const { connection } = this.#context;
+    this.#id = connection.open({
+      onFrame: (frame) => this.#onFrame(frame).catch((error) => this.#broken(error)),
+      fail: (error) => {
+        // The connection dropped: a resumable partial is kept for the next attempt.
+        void this.#incoming?.discard({ keepPartial: true });
+        this.#done.reject(error);
+      },
+    });
+    connection.writer.frame(Kind.Get, this.#id, encodeGet(request)).catch((error) => {
+      connection.finish(this.#id);
+      this.#done.reject(connection.connectionError(error));
+    });
+    // GETs queued together leave in one write.
+    connection.writer.flushSoon();
+    return { outcome: this.#done.promise };
+  }
+
+  /** Gives up on this file; a resumable partial is kept. The caller tells the server. */
+  async abandon(): Promise<void> {
+    this.#abandoned = true;
+    await this.#incoming?.discard({ keepPartial: true });
+    this.#incoming = null;
+    this.#done.resolve();
+  }
+
+  async #request(): Promise<GetRequest> {
+    const request: GetRequest = { path: this.#item.remote, recursive: false };
+    const { entry, local, shown } = this.#item;
+    if (entry.size < RESUME_MIN_BYTES) return request;
+    this.#incoming = await IncomingFile.open(local, shown, entry, {
+      resumeKey: await resumeKeyFor(local, entry.size, entry.mtime),
+    });
+    const { offset, digest } = this.#incoming.offer;
+    if (offset > 0) request.resumeFrom = { offset, digest };
+    return request;
+  }
+
+  async #onFrame(frame: Frame): Promise<void> {
+    const { tracker } = this.#context;
+    switch (frame.kind) {
+      case Kind.File:
+        return await this.#onFile(frame);
+      case Kind.Data:
+        return await this.#onData(frame);
+      case Kind.End:
+      case Kind.Cancel:
+        return await this.#onEnd(frame);
+      case Kind.Notice:
+        return tracker.failed(errorFromMessage(decodeError(frame.payload)));
+      case Kind.Error:
+        tracker.failed(errorFromMessage(decodeError(frame.payload)));
+        return await this.#finish();
+      case Kind.Ok:
+        return await this.#finish();
+      default:
+        throw outOfOrder(frame);
+    }
+  }
+
+  async #onFile(frame: Frame): Promise<void> {
+    const file = decodeFile(frame.payload);
+    if (file.path !== "") throw outOfOrder(frame);
+    const { tracker } = this.#context;
+    const { local, shown } = this.#item;
+    tracker.started(shown);
+    try {
+      if (this.#incoming !== null && file.size !== this.#incoming.meta.size) {
+        // Changed since it was listed: what was kept belongs to another version.
+        await this.#incoming.discard();
+        this.#incoming = null;
+      }
+      const incoming = this.#incoming ??= await IncomingFile.open(local, shown, file);
+      const offset = file.offset ?? 0;
+      if (incoming.awaitingStart) await incoming.startAt(offset);
+      else if (offset !== 0) throw outOfOrder(frame);
+      incoming.meta.mtime = file.mtime;
+      incoming.meta.mode = file.mode;
+      if (offset > 0) tracker.moved(offset, true);
+    } catch (error) {
+      if (error instanceof FerryError && error.code === ErrorCode.Protocol) throw error;
+      tracker.failed(toFerryError(error, "write", shown));
+      this.#skipping = true;
+    }
+  }
+
+  async #onData(frame: Frame): Promise<void> {
+    if (this.#skipping) return;
+    if (this.#incoming === null) throw outOfOrder(frame);
+    await this.#incoming.write(frame.payload);
+    this.#context.tracker.moved(frame.payload.length);
+    const wait = this.#context.limiter?.take(frame.payload.length);
+    if (wait !== undefined) await wait;
+  }
+
+  async #onEnd(frame: Frame): Promise<void> {
+    const done = this.#incoming;
+    if (this.#skipping || done === null) return;
+    this.#incoming = null;
+    if (frame.kind === Kind.Cancel) return await done.discard();
+    const { tracker, commits } = this.#context;
+    const digest = digestHex(frame.payload);
+    // The commit (fsync, rename) runs while the next files arrive; a few at most.
+    await endBody(done, frame.payload, commits, (committed) =>
+      this.#committing = committed.then(
+        () => tracker.committed(done.path, done.meta.size, digest),
+        (error) => tracker.failed(toFerryError(error, "write", done.shownAs)),
+      ));
+  }
+
+  /** The reply is complete: done once the commit is (the read loop goes on meanwhile). */
+  async #finish(): Promise<void> {
+    this.#context.connection.finish(this.#id);
+    await this.#incoming?.discard({ keepPartial: true });
+    if (this.#committing === undefined) this.#done.resolve();
+    else void this.#committing.then(this.#done.resolve);
+  }
+
+  /** A server that breaks the protocol loses the connection; partial files are removed. */
+  async #broken(error: unknown): Promise<void> {
+    // Abandoned while a chunk was written: the temporary is gone, nothing to report.
+    if (this.#abandoned) return;
+    await this.#incoming?.discard();
+    this.#incoming = null;
+    throw error;
+  }
+}
+
+function outOfOrder(frame: Frame): FerryError {
+  return new FerryError(ErrorCode.Protocol, `The server sent ${kindName(frame.kind)} out of order`);
+}
