@@ -60,7 +60,7 @@ export async function getPaths(
   for (const source of sources) {
     const name = splitRemotePath(source).at(-1);
     const target = intoFolder && name !== undefined ? `${dest.replace(/\/+$/, "")}/${name}` : dest;
-    const tree = await planSource(connection, source, target, options, tracker, wanted);
+    const tree = await planSource({ connection, options, tracker, wanted }, source, target);
     if (tree !== null) trees.push(tree);
   }
   const needed = await notYetHere(wanted, options);

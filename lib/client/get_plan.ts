@@ -7,7 +7,7 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import type { RemoteEntry } from "../protocol/replies.ts";
+import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import type { Connection } from "./connection.ts";
@@ -22,6 +22,14 @@ export interface Wanted {
   /** How it is named in messages. */
   shown: string;
   entry: RemoteEntry;
+}
+
+/** What planning a get works with, and the list of files it fills. */
+export interface GetPlan {
+  connection: Connection;
+  options: TransferOptions;
+  tracker: TransferTracker;
+  wanted: Wanted[];
 }
 
 /** A local folder a recursive get fills, and the names it should hold (for delete). */
@@ -69,39 +77,19 @@ export async function mkdirLocal(path: string): Promise<void> {
  * or null for a single file.
  */
 export async function planSource(
-  connection: Connection,
+  plan: GetPlan,
   source: string,
   target: string,
-  options: TransferOptions,
-  tracker: TransferTracker,
-  wanted: Wanted[],
 ): Promise<LocalTree | null> {
-  const info = await statRemote(connection, source);
+  const info = await statRemote(plan.connection, source);
   const shownSource = printable(source || "/");
   if (info === null) {
     throw new FerryError(ErrorCode.NotFound, `Cannot find "${shownSource}" on the server`, {
       path: source,
     });
   }
-  const digests = options.checksum ?? false;
-  const onNotice = (error: FerryError) => tracker.failed(error);
   if (info.type === "file") {
-    // STAT already told size and mtime; only checksum needs the listing's digest.
-    if (!digests) {
-      const name = splitRemotePath(source).at(-1) ?? "";
-      wanted.push({
-        remote: source,
-        local: target,
-        shown: target,
-        entry: { name, path: source, ...info },
-      });
-      return null;
-    }
-    for await (const entry of listRemote(connection, source, { digests, onNotice })) {
-      if (entry.type === "file") {
-        wanted.push({ remote: source, local: target, shown: target, entry });
-      }
-    }
+    await planFile(plan, source, target, info);
     return null;
   }
   if (info.type !== "dir") {
@@ -109,59 +97,108 @@ export async function planSource(
       path: source,
     });
   }
-  if (!options.recursive) throw folderNeedsRecursive(source);
+  if (!plan.options.recursive) throw folderNeedsRecursive(source);
+  return await planFolder(plan, source, target);
+}
+
+/** One remote file: STAT told size and mtime; only checksum needs the listing's digest. */
+async function planFile(
+  { connection, options, tracker, wanted }: GetPlan,
+  source: string,
+  target: string,
+  info: StatReply,
+): Promise<void> {
+  if (!options.checksum) {
+    const name = splitRemotePath(source).at(-1) ?? "";
+    const entry = { name, path: source, ...info };
+    wanted.push({ remote: source, local: target, shown: target, entry });
+    return;
+  }
+  const onNotice = (error: FerryError) => tracker.failed(error);
+  for await (const entry of listRemote(connection, source, { digests: true, onNotice })) {
+    if (entry.type === "file") wanted.push({ remote: source, local: target, shown: target, entry });
+  }
+}
+
+/** A remote folder, listed recursively: its folders are made now, its files wanted. */
+async function planFolder(
+  plan: GetPlan,
+  source: string,
+  target: string,
+): Promise<LocalTree> {
+  const { connection, options, tracker, wanted } = plan;
   await mkdirLocal(target);
   const root = await Deno.realPath(target);
   const base = splitRemotePath(source).join("/");
   const keep = new Set<string>();
-  // Local folders already resolved, by relative path: one lookup per folder, not per file.
-  const folders = new Map<string, string>();
+  const place = new LocalPlaces(root);
   const listing = listRemote(connection, source, {
     recursive: true,
-    digests,
-    onNotice,
+    digests: options.checksum ?? false,
+    onNotice: (error) => tracker.failed(error),
     signal: options.signal,
   });
   for await (const entry of listing) {
-    // Entry paths are from the server root and must lie below the source.
-    if (base !== "" && !entry.path.startsWith(`${base}/`)) {
-      throw new FerryError(
-        ErrorCode.BadPath,
-        `Refused name "${
-          printable(entry.path)
-        }" from the server: it is not inside "${shownSource}"`,
-        { path: entry.path },
-      );
-    }
-    const parts = splitAnnouncedName(base === "" ? entry.path : entry.path.slice(base.length + 1));
+    const parts = namesBelow(entry.path, base, source);
     const rel = parts.join("/");
     keep.add(rel);
     const shown = `${target}/${rel}`;
     try {
-      if (entry.type === "dir") {
-        const folder = resolveInside(root, parts);
-        await mkdirLocal(folder);
-        folders.set(rel, folder);
-      } else if (entry.type === "file") {
-        const folderParts = parts.slice(0, -1);
-        const folderRel = folderParts.join("/");
-        let folder = folders.get(folderRel);
-        if (folder === undefined) {
-          folder = resolveInside(root, folderParts);
-          folders.set(folderRel, folder);
-        }
-        // The last name is not followed: a symlink there is replaced by the file (the
-        // commit renames over it), as on the server.
-        const local = `${folder === "/" ? "" : folder}/${parts.at(-1)}`;
-        wanted.push({ remote: entry.path, local, shown, entry });
-      } else {
-        tracker.skipped++;
-      }
+      if (entry.type === "dir") await place.folder(parts);
+      else if (entry.type === "file") {
+        wanted.push({ remote: entry.path, local: place.file(parts), shown, entry });
+      } else tracker.skipped++;
     } catch (error) {
       tracker.failed(toFerryError(error, "write", shown));
     }
   }
   return { root, keep };
+}
+
+/** The names of a listed path below the source; entry paths are from the server root. */
+function namesBelow(path: string, base: string, source: string): string[] {
+  if (base !== "" && !path.startsWith(`${base}/`)) {
+    throw new FerryError(
+      ErrorCode.BadPath,
+      `Refused name "${printable(path)}" from the server: it is not inside "${
+        printable(source || "/")
+      }"`,
+      { path },
+    );
+  }
+  return splitAnnouncedName(base === "" ? path : path.slice(base.length + 1));
+}
+
+/** Local folders under a root, resolved once each (not once per file). */
+class LocalPlaces {
+  #root: string;
+  #folders = new Map<string, string>();
+
+  constructor(root: string) {
+    this.#root = root;
+  }
+
+  /** Makes the folder at `parts` inside the root. */
+  async folder(parts: string[]): Promise<void> {
+    const folder = resolveInside(this.#root, parts);
+    await mkdirLocal(folder);
+    this.#folders.set(parts.join("/"), folder);
+  }
+
+  /**
+   * Where the file at `parts` goes. Its last name is not followed: a symlink
+   * there is replaced by the file (the commit renames over it), as on the server.
+   */
+  file(parts: string[]): string {
+    const folderParts = parts.slice(0, -1);
+    const key = folderParts.join("/");
+    let folder = this.#folders.get(key);
+    if (folder === undefined) {
+      folder = resolveInside(this.#root, folderParts);
+      this.#folders.set(key, folder);
+    }
+    return `${folder === "/" ? "" : folder}/${parts.at(-1)}`;
+  }
 }
 
 /** Removes what `tree.root` holds beyond the names in `tree.keep` (never following symlinks). */

@@ -40,92 +40,116 @@ export function openRemote(
   path: string,
   options: OpenOptions = {},
 ): Promise<RemoteFile> {
-  const { signal } = options;
-  signal?.throwIfAborted();
-  const opened = Promise.withResolvers<RemoteFile>();
-  const commits = new CommitQueue(1);
-  let sink: StreamSink | undefined;
-  let over = false;
-  const end = (error?: FerryError) => {
-    if (over) return;
-    over = true;
-    signal?.removeEventListener("abort", onAbort);
-    connection.finish(id);
-    if (error === undefined) return;
-    opened.reject(error);
-    sink?.fail(error);
-  };
-  const onAbort = () => {
-    if (over) return;
-    connection.abandon(id);
-    const error = new FerryError(ErrorCode.Aborted, `Reading "${printable(path)}" was cancelled`);
-    over = true;
-    opened.reject(error);
-    sink?.fail(error);
-  };
-  const onFrame = async (frame: Frame): Promise<void> => {
+  options.signal?.throwIfAborted();
+  return new RemoteRead(connection, path, options.signal).opened;
+}
+
+/** One GET whose body is handed to a reader as a stream. */
+class RemoteRead {
+  readonly opened: Promise<RemoteFile>;
+  #connection: Connection;
+  #path: string;
+  #signal: AbortSignal | undefined;
+  #announced = Promise.withResolvers<RemoteFile>();
+  #commits = new CommitQueue(1);
+  #sink: StreamSink | undefined;
+  #over = false;
+  #id: number;
+
+  constructor(connection: Connection, path: string, signal: AbortSignal | undefined) {
+    this.#connection = connection;
+    this.#path = path;
+    this.#signal = signal;
+    this.opened = this.#announced.promise;
+    this.#id = connection.open({
+      onFrame: (frame) => this.#onFrame(frame).catch((error) => this.#broken(error)),
+      fail: (error) => this.#fail(error),
+    });
+    signal?.addEventListener("abort", this.#onAbort, { once: true });
+    connection.writer.frame(Kind.Get, this.#id, encodeGet({ path, recursive: false }), {
+      flush: true,
+    }).catch((error) => this.#end(connection.connectionError(error)));
+  }
+
+  async #onFrame(frame: Frame): Promise<void> {
     switch (frame.kind) {
-      case Kind.File: {
-        const file = decodeFile(frame.payload);
-        if (file.path !== "" || (file.offset ?? 0) !== 0 || sink !== undefined) {
-          throw outOfOrder(frame);
-        }
-        sink = await StreamSink.create(path, file.size, () => {
-          // The reader cancelled the stream: the rest of the reply is dropped.
-          if (!over) {
-            over = true;
-            connection.abandon(id);
-          }
-        });
-        opened.resolve({
-          size: file.size,
-          mtime: new Date(file.mtime),
-          mode: file.mode,
-          readable: sink.readable,
-        });
-        return;
-      }
+      case Kind.File:
+        return await this.#onFile(frame);
       case Kind.Data:
-        if (sink === undefined) throw outOfOrder(frame);
-        return await sink.write(frame.payload);
-      case Kind.End:
-        if (sink === undefined) throw outOfOrder(frame);
-        return await endBody(
-          sink,
-          frame.payload,
-          commits,
-          (committed) => committed.catch(() => {}),
-        );
+        if (this.#sink === undefined) throw outOfOrder(frame);
+        return await this.#sink.write(frame.payload);
+      case Kind.End: {
+        if (this.#sink === undefined) throw outOfOrder(frame);
+        // The stream itself errors on a digest mismatch.
+        return await endBody(this.#sink, frame.payload, this.#commits, (c) => c.catch(() => {}));
+      }
       case Kind.Cancel:
-        return end(
-          new FerryError(ErrorCode.Io, `The server could not finish reading "${printable(path)}"`),
+        return this.#end(
+          new FerryError(
+            ErrorCode.Io,
+            `The server could not finish reading "${printable(this.#path)}"`,
+          ),
         );
       case Kind.Error:
-        return end(errorFromMessage(decodeError(frame.payload)));
+        return this.#end(errorFromMessage(decodeError(frame.payload)));
       case Kind.Ok:
-        return end();
+        return this.#end();
       default:
         throw outOfOrder(frame);
     }
+  }
+
+  async #onFile(frame: Frame): Promise<void> {
+    const file = decodeFile(frame.payload);
+    if (file.path !== "" || (file.offset ?? 0) !== 0 || this.#sink !== undefined) {
+      throw outOfOrder(frame);
+    }
+    // A reader that cancels the stream abandons the rest of the reply.
+    this.#sink = await StreamSink.create(this.#path, file.size, () => this.#abandon());
+    this.#announced.resolve({
+      size: file.size,
+      mtime: new Date(file.mtime),
+      mode: file.mode,
+      readable: this.#sink.readable,
+    });
+  }
+
+  /** The reply is over: with an error, the caller or the reader hears it. */
+  #end(error?: FerryError): void {
+    if (this.#over) return;
+    this.#connection.finish(this.#id);
+    this.#fail(error);
+  }
+
+  #fail(error?: FerryError): void {
+    this.#over = true;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (error === undefined) return;
+    this.#announced.reject(error);
+    this.#sink?.fail(error);
+  }
+
+  /** Gives up without closing the connection: the rest of the reply is dropped. */
+  #abandon(): void {
+    if (this.#over) return;
+    this.#connection.abandon(this.#id);
+    this.#fail();
+  }
+
+  #onAbort = (): void => {
+    if (this.#over) return;
+    this.#connection.abandon(this.#id);
+    this.#fail(
+      new FerryError(ErrorCode.Aborted, `Reading "${printable(this.#path)}" was cancelled`),
+    );
   };
-  const id = connection.open({
-    onFrame: (frame) =>
-      onFrame(frame).catch((error) => {
-        const failure = error instanceof FerryError ? error : connection.connectionError(error);
-        sink?.fail(failure);
-        opened.reject(failure);
-        throw failure;
-      }),
-    fail: (error) => {
-      over = true;
-      opened.reject(error);
-      sink?.fail(error);
-    },
-  });
-  signal?.addEventListener("abort", onAbort, { once: true });
-  connection.writer.frame(Kind.Get, id, encodeGet({ path, recursive: false }), { flush: true })
-    .catch((error) => end(connection.connectionError(error)));
-  return opened.promise;
+
+  /** A server that breaks the protocol loses the connection. */
+  #broken(error: unknown): never {
+    const failure = error instanceof FerryError ? error : this.#connection.connectionError(error);
+    this.#fail(failure);
+    throw failure;
+  }
 }
 
 function outOfOrder(frame: Frame): FerryError {

@@ -23,6 +23,7 @@ import {
   type RemoteEntry,
   type StatReply,
 } from "../protocol/replies.ts";
+import type { Frame } from "../wire/frame_reader.ts";
 import { type Connection, unexpected } from "./connection.ts";
 
 /** What is at a remote path, or null when nothing is. */
@@ -113,80 +114,101 @@ export async function* listRemote(
   options: ListOptions = {},
 ): AsyncGenerator<RemoteEntry> {
   options.signal?.throwIfAborted();
-  const queue: RemoteEntry[][] = [];
-  let finished = false;
-  let failure: FerryError | undefined;
-  let wake = () => {};
-  let resume = () => {};
-  const done = (error?: FerryError) => {
-    connection.finish(id);
-    finished = true;
-    failure = error;
-    wake();
-  };
-  const id = connection.open({
-    onFrame: (frame) => {
-      if (frame.kind === Kind.Entries) {
-        queue.push(decodeEntries(frame.payload));
-        wake();
-        // Pause the read loop until the consumer catches up.
-        if (queue.length >= MAX_QUEUED_BATCHES) {
-          return new Promise<void>((resolve) => resume = resolve);
-        }
-      } else if (frame.kind === Kind.Notice) {
-        options.onNotice?.(errorFromMessage(decodeError(frame.payload)));
-      } else if (frame.kind === Kind.Ok) {
-        done();
-      } else if (frame.kind === Kind.Error) {
-        done(errorFromMessage(decodeError(frame.payload)));
-      } else {
-        done(unexpected(frame));
-      }
-    },
-    fail: done,
-  });
-  const onAbort = () => {
-    // The rest of the reply is dropped; the connection stays usable.
-    connection.abandon(id);
-    finished = true;
-    failure = new FerryError(ErrorCode.Aborted, "The listing was cancelled");
-    wake();
-  };
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const reply = new ListReply(connection, options);
   try {
-    await connection.writer.frame(
-      Kind.List,
-      id,
-      encodeList({
-        path,
-        recursive: options.recursive ?? false,
-        digests: options.digests ?? false,
-      }),
-      { flush: true },
-    );
-  } catch (error) {
-    connection.finish(id);
-    options.signal?.removeEventListener("abort", onAbort);
-    throw connection.connectionError(error);
+    await reply.send(path, options);
+    yield* reply.entries();
+  } finally {
+    reply.close();
   }
-  try {
+}
+
+/** The ENTRIES batches of one LIST, queued for the consumer. */
+class ListReply {
+  #connection: Connection;
+  #signal: AbortSignal | undefined;
+  #id: number;
+  #queue: RemoteEntry[][] = [];
+  #finished = false;
+  #failure: FerryError | undefined;
+  #wake = () => {};
+  #resume = () => {};
+
+  constructor(connection: Connection, options: ListOptions) {
+    this.#connection = connection;
+    this.#signal = options.signal;
+    this.#id = connection.open({
+      onFrame: (frame) => this.#onFrame(frame, options.onNotice),
+      fail: (error) => this.#done(error),
+    });
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  async send(path: string, options: ListOptions): Promise<void> {
+    const request = encodeList({
+      path,
+      recursive: options.recursive ?? false,
+      digests: options.digests ?? false,
+    });
+    try {
+      await this.#connection.writer.frame(Kind.List, this.#id, request, { flush: true });
+    } catch (error) {
+      this.#done(this.#connection.connectionError(error));
+    }
+  }
+
+  async *entries(): AsyncGenerator<RemoteEntry> {
     while (true) {
-      const batch = queue.shift();
-      if (batch !== undefined && failure === undefined) {
-        resume();
+      const batch = this.#queue.shift();
+      if (batch !== undefined && this.#failure === undefined) {
+        this.#resume();
         yield* batch;
-      } else if (finished) {
-        if (failure !== undefined) throw failure;
+      } else if (this.#finished) {
+        if (this.#failure !== undefined) throw this.#failure;
         return;
       } else {
-        await new Promise<void>((resolve) => wake = resolve);
+        await new Promise<void>((resolve) => this.#wake = resolve);
       }
     }
-  } finally {
-    options.signal?.removeEventListener("abort", onAbort);
-    // A consumer that stops early: the rest of the reply is dropped.
-    queue.length = 0;
-    if (!finished) connection.abandon(id);
-    resume();
   }
+
+  /** A consumer that stops early: the rest of the reply is dropped, the connection kept. */
+  close(): void {
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#queue.length = 0;
+    if (!this.#finished) this.#connection.abandon(this.#id);
+    this.#finished = true;
+    this.#resume();
+  }
+
+  #onFrame(frame: Frame, onNotice: ListOptions["onNotice"]): Promise<void> | undefined {
+    if (frame.kind === Kind.Entries) {
+      this.#queue.push(decodeEntries(frame.payload));
+      this.#wake();
+      // Pause the read loop until the consumer catches up.
+      if (this.#queue.length < MAX_QUEUED_BATCHES) return undefined;
+      return new Promise<void>((resolve) => this.#resume = resolve);
+    }
+    if (frame.kind === Kind.Notice) onNotice?.(errorFromMessage(decodeError(frame.payload)));
+    else if (frame.kind === Kind.Ok) this.#done();
+    else if (frame.kind === Kind.Error) this.#done(errorFromMessage(decodeError(frame.payload)));
+    else this.#done(unexpected(frame));
+    return undefined;
+  }
+
+  #done(error?: FerryError): void {
+    this.#connection.finish(this.#id);
+    this.#finished = true;
+    this.#failure = error;
+    this.#wake();
+  }
+
+  #onAbort = (): void => {
+    if (this.#finished) return;
+    // The rest of the reply is dropped; the connection stays usable.
+    this.#connection.abandon(this.#id);
+    this.#finished = true;
+    this.#failure = new FerryError(ErrorCode.Aborted, "The listing was cancelled");
+    this.#wake();
+  };
 }
