@@ -40,20 +40,11 @@ export async function putBody(
 ): Promise<CommittedFile> {
   const signal = options.signal;
   signal?.throwIfAborted();
-  const parts = splitRemotePath(path);
-  const remote = parts.length === 0 ? null : await statRemote(connection, path);
-  if (path.endsWith("/") || parts.length === 0 || remote?.type === "dir") {
-    throw new FerryError(
-      ErrorCode.IsDirectory,
-      `A put needs a file name on the server, not the folder "${printable(path || "/")}"`,
-      { path },
-    );
-  }
+  const target = await fileTarget(connection, path);
   const known = body instanceof Uint8Array;
   const size = known ? body.length : 0;
   const tracker = new TransferTracker(options);
   tracker.planned(1, size);
-  const target = parts.join("/");
   const mtime = options.mtime instanceof Date
     ? options.mtime.getTime()
     : options.mtime ?? Date.now();
@@ -101,6 +92,20 @@ export async function putBody(
   } finally {
     await source.close();
   }
+}
+
+/** The remote file a put writes: it must be a file name, not a folder. */
+async function fileTarget(connection: Connection, path: string): Promise<string> {
+  const parts = splitRemotePath(path);
+  const remote = parts.length === 0 ? null : await statRemote(connection, path);
+  if (path.endsWith("/") || parts.length === 0 || remote?.type === "dir") {
+    throw new FerryError(
+      ErrorCode.IsDirectory,
+      `A put needs a file name on the server, not the folder "${printable(path || "/")}"`,
+      { path },
+    );
+  }
+  return parts.join("/");
 }
 
 /** A body source over bytes in memory. */

@@ -293,49 +293,79 @@ async function sendOne(
       encodePut({ path, size, mode, mtime, resume: resumable }),
       resumable ? { flush: true } : undefined,
     );
-    let start: Awaited<ReturnType<typeof matchPrefix>> = null;
-    if (resumable) {
-      // An ERROR, a cancel or a lost connection settles the request instead of an offer.
-      const kept = await Promise.race([offer.promise, ack.replied]);
-      if (kept === null || ack.settled) return;
-      start = await matchPrefix(file, size, kept, (n) => tracker.moved(n, true));
-      if (ack.settled) return;
-      await connection.writer.frame(
-        Kind.Resume,
-        ack.id,
-        encodeResume({ offset: start?.offset ?? 0 }),
-      );
-    }
-    ack.streaming = true;
-    let sent: Uint8Array | null;
-    try {
-      sent = await sendFileBody(
-        connection.writer,
-        ack.id,
-        bodySource(file, size),
-        size,
-        planned.local,
-        {
-          start,
-          limiter,
-          onBytes: (n) => tracker.moved(n),
-          // A reply before the body ends is a refusal: stop reading the file.
-          stopped: () => lane.stopped || ack.settled,
-        },
-      );
-    } catch (error) {
-      const failure = toFerryError(error, "read", planned.local);
-      if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Aborted) {
-        throw failure;
-      }
-      tracker.failed(failure);
-      sent = null;
-    }
-    ack.streaming = false;
+    const start = resumable ? await resumeAt(lane, ack, file, planned, offer.promise) : null;
+    if (start === undefined) return;
+    const sent = await streamBody(lane, ack, file, planned, start, limiter);
     if (sent !== null) digest = digestHex(sent);
     // A CANCEL gets no reply: stop waiting for one.
     else ack.settle();
   } finally {
     file.close();
+  }
+}
+
+type Start = Awaited<ReturnType<typeof matchPrefix>>;
+
+/**
+ * Waits for the server's offer, checks it against the local file and says
+ * where the body starts. Undefined when the request was settled meanwhile
+ * (an ERROR, a cancel or a lost connection instead of an offer).
+ */
+async function resumeAt(
+  lane: Lane,
+  ack: Ack,
+  file: Deno.FsFile,
+  planned: PlannedFile,
+  offer: Promise<ResumeMessage | null>,
+): Promise<Start | undefined> {
+  const kept = await Promise.race([offer, ack.replied]);
+  if (kept === null || ack.settled) return undefined;
+  const start = await matchPrefix(file, planned.size, kept, (n) => lane.tracker.moved(n, true));
+  if (ack.settled) return undefined;
+  await lane.connection.writer.frame(
+    Kind.Resume,
+    ack.id,
+    encodeResume({ offset: start?.offset ?? 0 }),
+  );
+  return start;
+}
+
+/**
+ * Sends the body from `start`; returns its digest, or null when it was
+ * cancelled (by a refusal, a stop, or a file that could not be read).
+ */
+async function streamBody(
+  lane: Lane,
+  ack: Ack,
+  file: Deno.FsFile,
+  planned: PlannedFile,
+  start: Start,
+  limiter: RateLimiter | undefined,
+): Promise<Uint8Array | null> {
+  ack.streaming = true;
+  try {
+    return await sendFileBody(
+      lane.connection.writer,
+      ack.id,
+      bodySource(file, planned.size),
+      planned.size,
+      planned.local,
+      {
+        start,
+        limiter,
+        onBytes: (n) => lane.tracker.moved(n),
+        // A reply before the body ends is a refusal: stop reading the file.
+        stopped: () => lane.stopped || ack.settled,
+      },
+    );
+  } catch (error) {
+    const failure = toFerryError(error, "read", planned.local);
+    if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Aborted) {
+      throw failure;
+    }
+    lane.tracker.failed(failure);
+    return null;
+  } finally {
+    ack.streaming = false;
   }
 }

@@ -143,23 +143,7 @@ export class IncomingFile implements BodySink {
   ): Promise<IncomingFile> {
     // Metadata calls here and in commit() are synchronous: each takes microseconds, and
     // for small files the hop to Deno's blocking thread pool cost more than the call.
-    try {
-      // existsSync is a plain access(2) that throws nothing: a new file, the common
-      // case, costs no NotFound error. (A dangling symlink reads as missing; the
-      // commit's rename replaces it, and its link() refuses it for keepExisting.)
-      if (existsSync(path)) {
-        if (Deno.lstatSync(path).isDirectory) {
-          throw new FerryError(
-            ErrorCode.IsDirectory,
-            `Cannot write "${printable(shownAs)}": a folder is in the way`,
-            { path: shownAs },
-          );
-        }
-        if (options.keepExisting !== undefined) throw kept(shownAs, options.keepExisting);
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "write", shownAs);
-    }
+    checkDestination(path, shownAs, options.keepExisting);
     const folder = path.slice(0, path.lastIndexOf("/") + 1);
     let tempPath = folder + tempName();
     let resumeKey = options.resumeKey;
@@ -184,12 +168,7 @@ export class IncomingFile implements BodySink {
     if (resumeKey !== undefined) {
       partialsInUse.add(tempPath);
       try {
-        // Trust nothing beyond the announced size; the sender checks the digest of the rest.
-        const kept = Math.min((await file.stat()).size, meta.size);
-        const offset = await digestPrefix(file, kept, digest);
-        await file.truncate(offset);
-        await file.seek(offset, Deno.SeekMode.Start);
-        offer = { offset, digest: digestHex(digest.peek()) };
+        offer = await keptPrefix(file, meta.size, digest);
       } catch (error) {
         partialsInUse.delete(tempPath);
         file.close();
@@ -364,6 +343,46 @@ export class IncomingFile implements BodySink {
       await Deno.remove(this.tempPath);
     } catch { /* already renamed or removed */ }
   }
+}
+
+/**
+ * Refuses a destination that is a folder, or (with `keepExisting`) one that
+ * exists, before any byte is received.
+ */
+function checkDestination(path: string, shownAs: string, keepExisting: string | undefined): void {
+  try {
+    // existsSync is a plain access(2) that throws nothing: a new file, the common
+    // case, costs no NotFound error. (A dangling symlink reads as missing; the
+    // commit's rename replaces it, and its link() refuses it for keepExisting.)
+    if (!existsSync(path)) return;
+    if (Deno.lstatSync(path).isDirectory) {
+      throw new FerryError(
+        ErrorCode.IsDirectory,
+        `Cannot write "${printable(shownAs)}": a folder is in the way`,
+        { path: shownAs },
+      );
+    }
+    if (keepExisting !== undefined) throw kept(shownAs, keepExisting);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "write", shownAs);
+  }
+}
+
+/**
+ * What a resumable temporary holds that can be reused: at most `size`
+ * bytes (nothing beyond the announced size is trusted; the sender checks
+ * the digest of the rest). Leaves the file positioned after them.
+ */
+async function keptPrefix(
+  file: Deno.FsFile,
+  size: number,
+  digest: FileDigest,
+): Promise<ResumeOffer> {
+  const kept = Math.min((await file.stat()).size, size);
+  const offset = await digestPrefix(file, kept, digest);
+  await file.truncate(offset);
+  await file.seek(offset, Deno.SeekMode.Start);
+  return { offset, digest: digestHex(digest.peek()) };
 }
 
 function kept(shownAs: string, why: string): FerryError {

@@ -208,32 +208,7 @@ export class FerryServer {
     };
     this.#connections.add(connection);
     try {
-      if (this.#connections.size > this.#options.maxConnections || this.#draining) {
-        return await this.#turnAway(
-          connection,
-          remote,
-          ErrorCode.Busy,
-          "The server is busy: try again later",
-        );
-      }
-      if (this.#lockedOut(address.hostname)) {
-        return await this.#turnAway(
-          connection,
-          remote,
-          ErrorCode.AuthFailed,
-          "Too many failed logins from this address: wait a minute and check the token",
-        );
-      }
-      if (!await authenticateClient(connection.reader, connection.writer, this.#options.token)) {
-        this.#recordFailure(address.hostname);
-        await new Promise((resolve) => setTimeout(resolve, this.#options.authFailureDelayMs));
-        return await this.#turnAway(
-          connection,
-          remote,
-          ErrorCode.AuthFailed,
-          "Authentication failed: the token does not match the server's",
-        );
-      }
+      if (!await this.#admit(connection, address.hostname, remote)) return;
       connection.session = new ServerSession(
         {
           root: this.#options.root,
@@ -264,6 +239,35 @@ export class FerryServer {
       this.#drop(connection);
       this.#connections.delete(connection);
     }
+  }
+
+  /**
+   * Whether a new connection may have a session: the server has room, the
+   * address is not locked out, and the client proved it knows the token.
+   * Anyone refused is told why (a failed login only after a delay).
+   */
+  async #admit(connection: Connection, address: string, remote: string): Promise<boolean> {
+    let refusal: [ErrorCode, string] | undefined;
+    if (this.#connections.size > this.#options.maxConnections || this.#draining) {
+      refusal = [ErrorCode.Busy, "The server is busy: try again later"];
+    } else if (this.#lockedOut(address)) {
+      refusal = [
+        ErrorCode.AuthFailed,
+        "Too many failed logins from this address: wait a minute and check the token",
+      ];
+    } else if (
+      !await authenticateClient(connection.reader, connection.writer, this.#options.token)
+    ) {
+      this.#recordFailure(address);
+      await new Promise((resolve) => setTimeout(resolve, this.#options.authFailureDelayMs));
+      refusal = [
+        ErrorCode.AuthFailed,
+        "Authentication failed: the token does not match the server's",
+      ];
+    }
+    if (refusal === undefined) return true;
+    await this.#turnAway(connection, remote, ...refusal);
+    return false;
   }
 
   async #turnAway(
