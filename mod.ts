@@ -8,7 +8,7 @@
  *
  * @example Serve a folder, send a file to it and get it back
  * ```ts
- * import { connect, FerryServer } from "./mod.ts";
+ * import { connect, FerryServer } from "@ferry/ferry";
  *
  * const root = await Deno.makeTempDir();
  * const local = await Deno.makeTempDir();

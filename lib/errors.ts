@@ -6,7 +6,18 @@
  * @module
  */
 
-/** Stable error codes, shared by the wire protocol, the library and the CLI. */
+/**
+ * Stable error codes, shared by the wire protocol, the library and the CLI
+ * (each maps to one documented exit code).
+ *
+ * @example
+ * ```ts
+ * import { ErrorCode, FerryError } from "@ferry/ferry";
+ *
+ * const error = new FerryError(ErrorCode.NotFound, `Cannot find "a.txt" on the server`);
+ * console.log(error.code === ErrorCode.NotFound); // true
+ * ```
+ */
 export const ErrorCode = {
   /** A bad argument: an unknown flag, a malformed address, a folder named without recursion. */
   Usage: "usage",
@@ -59,7 +70,27 @@ export function isErrorCode(value: string): value is ErrorCode {
   return KNOWN_CODES.has(value);
 }
 
-/** An error with a stable code, an actionable message and, where known, a path. */
+/**
+ * An error with a stable code, an actionable message and, where known, a
+ * path. Everything the library rejects with is one.
+ *
+ * @example Telling a missing file from a lost connection
+ * ```ts
+ * import { connect, ErrorCode, FerryError, FerryServer } from "@ferry/ferry";
+ *
+ * const root = await Deno.makeTempDir();
+ * const token = "a-long-shared-secret-token";
+ * await using server = await FerryServer.listen({ root, token, host: "127.0.0.1", port: 0 });
+ * await using client = await connect({ host: "127.0.0.1", port: server.port, token });
+ * try {
+ *   await client.open("missing.txt");
+ * } catch (error) {
+ *   if (error instanceof FerryError && error.code === ErrorCode.NotFound) console.log(error.message);
+ *   else throw error;
+ * }
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export class FerryError extends Error {
   /** "FerryError", for stack traces and logs. */
   override name = "FerryError";
@@ -188,7 +219,18 @@ function isConnectionError(error: unknown): boolean {
     error instanceof Deno.errors.BadResource;
 }
 
-/** Whether a retry on a new connection may succeed (used by retries later). */
+/**
+ * Whether a retry on a new connection may succeed: a lost or refused
+ * connection, or a busy server. Transfers with `retries` use it.
+ *
+ * @example
+ * ```ts
+ * import { ErrorCode, FerryError, isRetriableError } from "@ferry/ferry";
+ *
+ * console.log(isRetriableError(new FerryError(ErrorCode.Connection, "reset"))); // true
+ * console.log(isRetriableError(new FerryError(ErrorCode.AuthFailed, "wrong token"))); // false
+ * ```
+ */
 export function isRetriableError(error: unknown): boolean {
   if (error instanceof FerryError) {
     return error.code === ErrorCode.Connection || error.code === ErrorCode.Busy;

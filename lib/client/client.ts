@@ -28,7 +28,37 @@ import { withRetries } from "./retry.ts";
 import { sendPaths } from "./send.ts";
 import type { CommittedFile, TransferOptions, TransferSummary } from "./transfer.ts";
 
-/** A client of one ferry server. Open one with `connect()`; close it with `await using` or {@link FerryClient.close}. */
+/**
+ * A client of one ferry server. Open one with `connect()`; close it with
+ * `await using` or {@link FerryClient.close}.
+ *
+ * @example Put bytes, read them back as a stream, list, and cancel one call
+ * ```ts
+ * import { connect, FerryServer } from "@ferry/ferry";
+ *
+ * const root = await Deno.makeTempDir();
+ * const token = "a-long-shared-secret-token";
+ * await using server = await FerryServer.listen({ root, token, host: "127.0.0.1", port: 0 });
+ * await using client = await connect({ host: "127.0.0.1", port: server.port, token });
+ *
+ * const stored = await client.put("notes/a.txt", new TextEncoder().encode("hello"));
+ * console.log(stored.size, stored.digest);
+ *
+ * const file = await client.open("notes/a.txt");
+ * console.log(await new Response(file.readable).text()); // "hello"
+ *
+ * for await (const entry of client.list("notes")) console.log(entry.name, entry.size);
+ *
+ * // A cancelled call rejects with "aborted"; the client goes on.
+ * const controller = new AbortController();
+ * controller.abort();
+ * await client.put("notes/b.txt", new Uint8Array(10), { signal: controller.signal }).catch(
+ *   (error) => console.log(error.code), // "aborted"
+ * );
+ * console.log((await client.stat("notes/a.txt"))?.type); // "file"
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export class FerryClient {
   /** The server's host name or address. */
   readonly host: string;

@@ -27,6 +27,28 @@ export interface HostOptions {
 
 /**
  * Connects to a ferry server and authenticates with the shared token.
+ *
+ * @example By address and token
+ * ```ts
+ * import { connect, FerryServer } from "@ferry/ferry";
+ *
+ * const root = await Deno.makeTempDir();
+ * const token = "a-long-shared-secret-token";
+ * await using server = await FerryServer.listen({ root, token, host: "127.0.0.1", port: 0 });
+ * await using client = await connect({ host: "127.0.0.1", port: server.port, token });
+ * console.log((await client.stat("/"))?.type); // "dir"
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ *
+ * @example By the name of a host in the config file
+ * ```ts ignore
+ * import { connect } from "@ferry/ferry";
+ *
+ * // ~/.config/ferry/config.json: {"hosts": {"pi": {"host": "pi.local", "folder": "backups"}}}
+ * await using client = await connect("pi");
+ * await client.put("db.sql", await Deno.readFile("db.sql")); // lands in backups/db.sql
+ * ```
+ *
  * `target` is either the options, or a name: a named host of the config
  * file (its host, port, token file and folder apply; relative paths then
  * start in its folder) or else a host name reached with the default token.

@@ -30,7 +30,19 @@ export function defaultTokenFile(): string {
   return `${configDir()}/token`;
 }
 
-/** A new random token: 32 bytes from the system's CSPRNG, base64url. */
+/**
+ * A new random token: 32 bytes from the system's CSPRNG, base64url. Give the
+ * same token to the server and its clients (a file of mode 0600, or
+ * FERRY_TOKEN); it never crosses the wire.
+ *
+ * @example
+ * ```ts
+ * import { generateToken } from "@ferry/ferry";
+ *
+ * const token = generateToken();
+ * console.log(token.length); // 43
+ * ```
+ */
 export function generateToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(

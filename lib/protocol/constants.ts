@@ -5,7 +5,16 @@
  * @module
  */
 
-/** The port `ferry serve` listens on, and clients connect to, when none is given. */
+/**
+ * The port `ferry serve` listens on, and clients connect to, when none is given.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_PORT } from "@ferry/ferry";
+ *
+ * console.log(DEFAULT_PORT); // 7717
+ * ```
+ */
 export const DEFAULT_PORT = 7717;
 
 /** Bytes in a handshake nonce and in an HMAC-SHA256 proof. */

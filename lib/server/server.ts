@@ -65,7 +65,25 @@ interface Connection {
   closed: boolean;
 }
 
-/** A running server. Stop it with {@link FerryServer.close} or `await using`. */
+/**
+ * A running server. Stop it with {@link FerryServer.close} or `await using`.
+ *
+ * @example Serve a folder in-process and log what clients do
+ * ```ts
+ * import { FerryServer, generateToken } from "@ferry/ferry";
+ *
+ * const root = await Deno.makeTempDir();
+ * await using server = await FerryServer.listen({
+ *   root,
+ *   token: generateToken(),
+ *   host: "127.0.0.1",
+ *   port: 0,
+ *   onEvent: (event) => console.log(event.action, event.path, event.ok),
+ * });
+ * console.log(`serving ${server.root} on port ${server.port}`);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export class FerryServer {
   /** The address it listens on. */
   readonly hostname: string;
