@@ -4,7 +4,7 @@
 
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { connect } from "../lib/client/connect.ts";
-import type { Progress } from "../lib/client/transfer.ts";
+import type { Progress, TransferOptions } from "../lib/client/transfer.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { digestFileHex } from "../lib/fs/digest.ts";
 import {
@@ -35,6 +35,23 @@ function generated(chunks: number, size: number): ReadableStream<Uint8Array> {
       controller.enqueue(patternBytes(size, ++made));
     },
   });
+}
+
+/** Runs a slowed transfer, cancels it once 1 MiB moved, and checks it rejected with aborted. */
+async function cancelledAfterOneMiB(
+  transfer: (options: TransferOptions) => Promise<unknown>,
+): Promise<void> {
+  const controller = new AbortController();
+  const error = await assertRejects(
+    () =>
+      transfer({
+        signal: controller.signal,
+        limitRate: 8 * MiB,
+        onProgress: (p) => p.bytesDone > MiB && controller.abort(),
+      }),
+    FerryError,
+  );
+  assertEquals(error.code, ErrorCode.Aborted);
 }
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -109,17 +126,9 @@ Deno.test("a send cancelled through its signal leaves the client usable and noth
   await Deno.writeTextFile(`${local.path}/small.txt`, "small");
   await using server = await startServer(root.path);
   await using client = await connectTo(server);
-  const controller = new AbortController();
-  const error = await assertRejects(
-    () =>
-      client.send([`${local.path}/big.bin`], "big.bin", {
-        signal: controller.signal,
-        limitRate: 8 * MiB,
-        onProgress: (p) => p.bytesDone > MiB && controller.abort(),
-      }),
-    FerryError,
+  await cancelledAfterOneMiB((options) =>
+    client.send([`${local.path}/big.bin`], "big.bin", options)
   );
-  assertEquals(error.code, ErrorCode.Aborted);
   const after = await client.send([`${local.path}/small.txt`], "small.txt");
   assertEquals(after.files, 1);
   assertEquals(await exists(`${root.path}/big.bin`), false);
@@ -134,17 +143,9 @@ Deno.test("a get cancelled through its signal leaves the client usable and no fi
   await Deno.writeTextFile(`${root.path}/small.txt`, "small");
   await using server = await startServer(root.path);
   await using client = await connectTo(server);
-  const controller = new AbortController();
-  const error = await assertRejects(
-    () =>
-      client.get(["big.bin"], `${local.path}/big.bin`, {
-        signal: controller.signal,
-        limitRate: 8 * MiB,
-        onProgress: (p) => p.bytesDone > MiB && controller.abort(),
-      }),
-    FerryError,
+  await cancelledAfterOneMiB((options) =>
+    client.get(["big.bin"], `${local.path}/big.bin`, options)
   );
-  assertEquals(error.code, ErrorCode.Aborted);
   await client.get(["small.txt"], `${local.path}/small.txt`);
   assertEquals(await Deno.readTextFile(`${local.path}/small.txt`), "small");
   assertEquals(await exists(`${local.path}/big.bin`), false);
