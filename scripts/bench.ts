@@ -461,7 +461,9 @@ async function main(): Promise<void> {
   await makeData();
   await emptyTrash(); // left by an interrupted run
   await waitForFreedInodes();
-  const hasRsync = await new Deno.Command("rsync", { args: ["--version"], stdout: "null" }).output()
+  // Spawning a missing program throws before output() returns a promise.
+  const hasRsync = await Promise.resolve()
+    .then(() => new Deno.Command("rsync", { args: ["--version"], stdout: "null" }).output())
     .then((r) => r.success, () => false);
   const daemon = hasRsync ? rsyncDaemon() : undefined;
   const peer = await sshPeer();

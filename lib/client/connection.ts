@@ -36,6 +36,9 @@ export interface ConnectOptions {
   signal?: AbortSignal | undefined;
 }
 
+// Abandoned request ids remembered; far more than a client ever has in flight.
+const MAX_DROPPED = 65_536;
+
 /** Receives the frames of one request; returning a promise pauses the read loop. */
 export interface RequestHandler {
   onFrame(frame: Frame): void | Promise<void>;
@@ -51,6 +54,8 @@ export class Connection {
   #conn: Deno.Conn;
   #reader: FrameReader;
   #pending = new Map<number, RequestHandler>();
+  /** Requests given up on: what still arrives for them is dropped, oldest forgotten first. */
+  #dropped = new Set<number>();
   #nextId = 1;
   #failure: FerryError | undefined;
   #closed = false;
@@ -131,17 +136,16 @@ export class Connection {
 
   /**
    * Gives up on request `id` without closing the connection: the server is
-   * told with CANCEL (an upload is discarded; a reply being streamed is
-   * dropped here until it ends) and `handler` sees what still arrives.
+   * told with CANCEL (an upload is discarded, with no reply), and whatever
+   * still arrives for it (the rest of a reply being streamed) is dropped.
+   * Call it only when no more of the request's own frames will be sent.
    */
   abandon(id: number): void {
-    if (!this.#pending.has(id)) return;
-    this.#pending.set(id, {
-      onFrame: (frame) => {
-        if (frame.kind === Kind.Ok || frame.kind === Kind.Error) this.finish(id);
-      },
-      fail: () => {},
-    });
+    if (!this.#pending.delete(id)) return;
+    this.#dropped.add(id);
+    if (this.#dropped.size > MAX_DROPPED) {
+      this.#dropped.delete(this.#dropped.values().next().value!);
+    }
     this.writer.frame(Kind.Cancel, id, undefined, { flush: true }).catch(() => {
       /* the connection is gone: nothing left to cancel */
     });
@@ -222,6 +226,10 @@ export class Connection {
           throw unexpected(frame);
         }
         const handler = this.#pending.get(frame.id);
+        if (handler === undefined && this.#dropped.has(frame.id)) {
+          if (frame.kind === Kind.Ok || frame.kind === Kind.Error) this.#dropped.delete(frame.id);
+          continue;
+        }
         if (handler === undefined) {
           throw new FerryError(
             ErrorCode.Protocol,

@@ -65,6 +65,11 @@ export class FileFetch {
       this.#context.tracker.failed(toFerryError(error, "write", this.#item.shown));
       return { outcome: Promise.resolve() };
     }
+    // Stopped while the partial was looked at: ask for nothing.
+    if (this.#abandoned) {
+      await this.#incoming?.discard({ keepPartial: true });
+      return { outcome: this.#done.promise };
+    }
     const { connection } = this.#context;
     this.#id = connection.open({
       onFrame: (frame) => this.#onFrame(frame).catch((error) => this.#broken(error)),
