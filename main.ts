@@ -7,7 +7,8 @@
 
 import { UsageError } from "./commands/_usage.ts";
 import denoJson from "./deno.json" with { type: "json" };
-import { exitCodeFor, FerryError } from "./lib/errors.ts";
+import { FerryError } from "./lib/errors.ts";
+import { exitCodeFor } from "./commands/exit_codes.ts";
 import { printable } from "./lib/fs/safe_path.ts";
 import { printErr, printOut } from "./commands/_output.ts";
 import * as completionsCommand from "./commands/completions.ts";

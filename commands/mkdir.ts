@@ -5,6 +5,8 @@
  */
 
 import type { RemoteAddress } from "../lib/config/address.ts";
+import { ErrorCode } from "../lib/errors.ts";
+import { withHint } from "./_hints.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
 import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
 
@@ -47,6 +49,8 @@ export function parseMkdirArgs(argv: string[]): MkdirOptions | "help" {
 export async function mkdir(options: MkdirOptions): Promise<void> {
   const targets = await resolveTargets(options.paths);
   await forEachTarget(targets, "mkdir", options, async (client, target) => {
-    await client.mkdir(target.path, { parents: options.parents });
+    await client.mkdir(target.path, { parents: options.parents }).catch((error) => {
+      throw options.parents ? error : withHint(error, ErrorCode.NotFound, "use -p");
+    });
   });
 }

@@ -5,6 +5,8 @@
  */
 
 import type { RemoteAddress } from "../lib/config/address.ts";
+import { ErrorCode } from "../lib/errors.ts";
+import { withHint } from "./_hints.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
 import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
 
@@ -53,6 +55,9 @@ export function parseRmArgs(argv: string[]): RmOptions | "help" {
 export async function rm(options: RmOptions): Promise<void> {
   const targets = await resolveTargets(options.paths);
   await forEachTarget(targets, "rm", options, async (client, target) => {
-    await client.remove(target.path, { recursive: options.recursive, force: options.force });
+    await client.remove(target.path, { recursive: options.recursive, force: options.force })
+      .catch((error) => {
+        throw options.recursive ? error : withHint(error, ErrorCode.IsDirectory, "use -r");
+      });
   });
 }

@@ -5,6 +5,8 @@
  */
 
 import { UsageError } from "./_usage.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { withHint } from "./_hints.ts";
 import { DEFAULT_PORT, FerryServer, type ServerEvent } from "../lib/server/server.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import { serverToken } from "../lib/config/token.ts";
@@ -120,6 +122,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     ...(options.maxFileSize === undefined ? {} : { maxFileSize: options.maxFileSize }),
     ...(options.minFreeBytes === undefined ? {} : { minFreeBytes: options.minFreeBytes }),
     onEvent: (event) => printErr(formatEvent(event, options.log)),
+  }).catch((error) => {
+    const inUse = error instanceof FerryError && error.message.includes("it is in use");
+    throw inUse ? withHint(error, ErrorCode.Io, "pick another with --port") : error;
   });
   if (token.generated) {
     printErr(`ferry: created a new token in "${token.from}" (mode 0600).`);

@@ -1,7 +1,7 @@
 /**
  * ferry's error model: every failure a user or script can act on carries a
  * stable string code. The same codes travel in ERROR frames on the wire, appear
- * in `--json` output, and map to process exit codes in exactly one table.
+ * in `--json` output, and become exit codes in one table (commands/exit_codes.ts).
  *
  * @module
  */
@@ -100,43 +100,15 @@ export class FerryError extends Error {
   readonly path: string | undefined;
 
   /** An error of kind `code`; the message says what failed and what to do. */
-  constructor(code: ErrorCode, message: string, options?: { path?: string; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { path?: string | undefined; cause?: unknown },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.path = options?.path;
   }
-}
-
-/**
- * The exit-code table, documented in README.md. Codes that are not listed
- * exit 1. Keep the README table and this one identical.
- */
-export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
-  usage: 2,
-  auth_failed: 3,
-  permission_denied: 3,
-  bad_path: 3,
-  not_found: 4,
-  already_exists: 10,
-  is_directory: 11,
-  not_directory: 11,
-  not_empty: 12,
-  connection: 5,
-  busy: 5,
-  aborted: 130,
-  protocol: 6,
-  version: 6,
-  digest_mismatch: 7,
-  partial: 8,
-  io: 9,
-  no_space: 9,
-  too_large: 3,
-  internal: 1,
-};
-
-/** The process exit code for any thrown value. */
-export function exitCodeFor(error: unknown): number {
-  return error instanceof FerryError ? EXIT_CODES[error.code] : 1;
 }
 
 /**

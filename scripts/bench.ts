@@ -546,6 +546,8 @@ async function main(): Promise<void> {
   for (const scenario of scenarios) {
     if (only !== undefined && !scenario.name.includes(only)) continue;
     const servers = [...new Set(tools.map((t) => t.server).filter((s) => s !== undefined))];
+    // A server refuses a root that does not exist yet (fresh bench-data).
+    for (const tool of tools) await Deno.mkdir(tool.root, { recursive: true });
     for (const server of servers) await server.start();
     try {
       const samples = new Map<string, Sample[]>(tools.map((t) => [t.name, []]));

@@ -7,6 +7,8 @@ import { connect } from "../lib/client/connect.ts";
 import type { Progress, TransferOptions } from "../lib/client/transfer.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { digestFileHex } from "../lib/fs/digest.ts";
+import { parseRemote } from "../lib/config/address.ts";
+import { loadConfig, resolveTarget } from "../lib/config/config.ts";
 import {
   connectTo,
   corruptingProxy,
@@ -287,6 +289,10 @@ Deno.test("connect(name) takes address, port, token file and folder from the con
   Deno.env.set("FERRY_CONFIG", `${home.path}/config.json`);
   try {
     await using client = await connect("pi");
+    // A resolved target's fields fit ConnectOptions under the strict options.
+    const target = resolveTarget(parseRemote("pi:db.sql")!, await loadConfig());
+    await using direct = await connect({ host: target.host, port: target.port, token: TOKEN });
+    assertEquals((await direct.stat("backups"))?.type, "dir");
     await client.put("db.sql", new TextEncoder().encode("dump"));
     assertEquals(await Deno.readTextFile(`${root.path}/backups/db.sql`), "dump");
     assertEquals((await client.stat("/backups"))?.type, "dir", "a leading / starts at the root");

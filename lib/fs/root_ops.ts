@@ -127,7 +127,7 @@ export async function makeFolder(
     if (error instanceof Deno.errors.NotFound) {
       throw new FerryError(
         ErrorCode.NotFound,
-        `Cannot create folder "${printable(shown)}": its parent does not exist (use -p)`,
+        `Cannot create folder "${printable(shown)}": its parent does not exist`,
         { path: shown },
       );
     }
@@ -176,7 +176,7 @@ export async function removeEntry(
   if (info.isDirectory && !options.recursive) {
     throw new FerryError(
       ErrorCode.IsDirectory,
-      `Cannot remove "${printable(entry.shown)}": it is a folder (use -r)`,
+      `Cannot remove "${printable(entry.shown)}": it is a folder`,
       { path: entry.shown },
     );
   }

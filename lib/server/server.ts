@@ -147,7 +147,7 @@ export class FerryServer {
           ErrorCode.Io,
           `Cannot listen on port ${
             options.port ?? DEFAULT_PORT
-          }: it is in use (is another ferry running?); pick another with --port`,
+          }: it is in use (is another ferry running?)`,
         );
       }
       throw toFerryError(error, "listen on", `${hostname}:${options.port ?? DEFAULT_PORT}`);
