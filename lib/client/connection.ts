@@ -12,7 +12,7 @@ import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { DEFAULT_PORT } from "../protocol/constants.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import { decodeError, errorFromMessage } from "../protocol/replies.ts";
-import { type Frame, FrameReader } from "../wire/frame_reader.ts";
+import { type Frame, FrameReader, isTruncation } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
 import { authenticateToServer } from "../wire/handshake.ts";
 import { connectTcp } from "../wire/transport.ts";
@@ -243,6 +243,13 @@ export class Connection {
       failure = this.#failure ??
         (this.#closed
           ? new FerryError(ErrorCode.Aborted, "The connection was closed")
+          : isTruncation(error)
+          // A link that drops or a server that dies mid-frame: retriable, like any lost connection.
+          ? new FerryError(
+            ErrorCode.Connection,
+            `The connection to ${this.host}:${this.port} was cut in the middle of a frame`,
+            { cause: error },
+          )
           : toFerryError(error, "talk to", `${this.host}:${this.port}`));
     }
     clearInterval(this.#watchdog);

@@ -107,6 +107,19 @@ export class FrameReader {
   }
 }
 
+const TRUNCATED = Symbol("truncated");
+
 function truncated(): FerryError {
-  return new FerryError(ErrorCode.Protocol, "The connection closed in the middle of a frame");
+  return new FerryError(ErrorCode.Protocol, "The connection closed in the middle of a frame", {
+    cause: TRUNCATED,
+  });
+}
+
+/**
+ * Whether `error` is a stream that stopped inside a frame: never a complete
+ * message, but to a client usually a dropped link or a killed server rather
+ * than a peer that breaks the protocol.
+ */
+export function isTruncation(error: unknown): boolean {
+  return error instanceof FerryError && error.cause === TRUNCATED;
 }
