@@ -7,7 +7,8 @@ import { connect } from "../lib/client/connect.ts";
 import { Kind } from "../lib/protocol/frame.ts";
 import { type Frame, FrameReader } from "../lib/wire/frame_reader.ts";
 import { FrameWriter } from "../lib/wire/frame_writer.ts";
-import { authenticateToServer } from "../lib/wire/handshake.ts";
+import { handshakeAsClient, pskFor, ServerHandshake } from "../lib/wire/handshake.ts";
+import type { SecureTransport } from "../lib/wire/secure_transport.ts";
 import { FerryServer, type ServerEvent, type ServerOptions } from "../lib/server/server.ts";
 import type { Transport } from "../lib/wire/transport.ts";
 
@@ -125,23 +126,39 @@ export function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** The client's handshake with the test token; what follows is encrypted. */
+export function clientHandshake(conn: Deno.TcpConn): Promise<SecureTransport> {
+  return handshakeAsClient(conn, TOKEN);
+}
+
+/** The server's handshake with the test token, for rogue servers; null when the token differs. */
+export async function serverHandshake(conn: Deno.TcpConn): Promise<SecureTransport | null> {
+  const handshake = new ServerHandshake(conn);
+  await handshake.greet();
+  return await handshake.accept(await pskFor(TOKEN));
+}
+
+/** Where a raw client writes: the TCP connection, or after the handshake its encrypted transport. */
+type RawConn = Transport & { closeWrite(): Promise<void> };
+
 /** A raw, authenticated protocol connection for sending frames a real client never would. */
 export class RawClient implements AsyncDisposable {
-  conn: Deno.TcpConn;
+  /** Bytes written here reach the server's frame parser (encrypted, once authenticated). */
+  conn: RawConn;
   reader: FrameReader;
   writer: FrameWriter;
+  #tcp: Deno.TcpConn;
 
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(tcp: Deno.TcpConn, conn: RawConn) {
+    this.#tcp = tcp;
     this.conn = conn;
     this.reader = new FrameReader(conn);
     this.writer = new FrameWriter(conn);
   }
 
   static async open(server: FerryServer, authenticate = true): Promise<RawClient> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-    const raw = new RawClient(conn);
-    if (authenticate) await authenticateToServer(raw.reader, raw.writer, TOKEN);
-    return raw;
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    return new RawClient(tcp, authenticate ? await clientHandshake(tcp) : tcp);
   }
 
   send(kind: Kind, id: number, payload: Uint8Array = new Uint8Array(0)): Promise<void> {
@@ -175,7 +192,7 @@ export class RawClient implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     try {
-      this.conn.close();
+      this.#tcp.close();
     } catch { /* closed by the server */ }
     return Promise.resolve();
   }

@@ -58,9 +58,9 @@ Deno.test("the preamble is FERRY, NUL and the version", () => {
 
 Deno.test("decodePreamble() names a wrong magic and a different version clearly", () => {
   expectProtocolError(() => decodePreamble(new TextEncoder().encode("GET / HT")), "not a ferry");
-  const error = assertThrows(() => decodePreamble(preamble(2)), FerryError);
+  const error = assertThrows(() => decodePreamble(preamble(1)), FerryError);
   assertEquals(error.code, ErrorCode.Version);
-  assert(error.message.includes("protocol 2"), error.message);
+  assert(error.message.includes("protocol 1"), error.message);
 });
 
 Deno.test("decodeHeader() refuses lengths over the cap of each kind before allocating", () => {

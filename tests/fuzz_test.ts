@@ -10,10 +10,8 @@ import {
   FRAME_HEADER_SIZE,
   PREAMBLE_SIZE,
 } from "../lib/protocol/frame.ts";
-import { authenticateToServer } from "../lib/wire/handshake.ts";
-import { FrameReader } from "../lib/wire/frame_reader.ts";
-import { FrameWriter } from "../lib/wire/frame_writer.ts";
 import {
+  clientHandshake,
   concat,
   connectTo,
   json,
@@ -21,7 +19,6 @@ import {
   listTree,
   startServer,
   tempDir,
-  TOKEN,
 } from "./_helpers.ts";
 
 const INPUTS = 3000;
@@ -111,14 +108,15 @@ function mutate(frames: Uint8Array[], next: () => number): Uint8Array {
 async function deliver(port: number, bytes: Uint8Array): Promise<void> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
-    await authenticateToServer(new FrameReader(conn), new FrameWriter(conn), TOKEN);
-    await conn.write(bytes).catch(() => 0);
+    // The input reaches the server's frame parser: it is sealed like any client's bytes.
+    const secure = await clientHandshake(conn);
+    await secure.write(bytes).catch(() => 0);
     // EOF after the input: the server answers what it can, then closes.
-    await conn.closeWrite().catch(() => {});
+    await secure.closeWrite().catch(() => {});
     const sink = new Uint8Array(64 * 1024);
     const deadline = setTimeout(() => conn.close(), 200);
     try {
-      while ((await conn.read(sink)) !== null) { /* drain */ }
+      while ((await secure.read(sink)) !== null) { /* drain */ }
     } catch { /* closed by the deadline or the server */ }
     clearTimeout(deadline);
   } finally {

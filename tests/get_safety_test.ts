@@ -7,8 +7,7 @@ import { FileDigest } from "../lib/fs/digest.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { FrameReader } from "../lib/wire/frame_reader.ts";
 import { FrameWriter } from "../lib/wire/frame_writer.ts";
-import { authenticateClient } from "../lib/wire/handshake.ts";
-import { json, Kind, listTree, tempDir, TOKEN } from "./_helpers.ts";
+import { json, Kind, listTree, serverHandshake, tempDir, TOKEN } from "./_helpers.ts";
 
 /**
  * Serves one connection: STAT says "a folder", LIST answers with `entries`
@@ -16,16 +15,18 @@ import { json, Kind, listTree, tempDir, TOKEN } from "./_helpers.ts";
  */
 function rogueServer(
   entries: { kind: "dir" | "file"; path: string }[],
+  options: { wrongDigest?: boolean } = {},
 ): Deno.TcpListener & AsyncDisposable {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const body = new TextEncoder().encode("pwned");
   const stat = { type: "dir", size: 0, mode: 0o755, mtime: 0 };
   const serving = (async () => {
     const conn = await listener.accept();
-    const reader = new FrameReader(conn);
-    const writer = new FrameWriter(conn);
     try {
-      await authenticateClient(reader, writer, TOKEN);
+      const secure = await serverHandshake(conn);
+      if (secure === null) return;
+      const reader = new FrameReader(secure);
+      const writer = new FrameWriter(secure);
       for (let frame = await reader.read(); frame !== null; frame = await reader.read()) {
         const id = frame.id;
         if (frame.kind === Kind.Stat) {
@@ -43,7 +44,7 @@ function rogueServer(
           await writer.frame(Kind.Ok, id, json({ entries: listed.length }), { flush: true });
         } else if (frame.kind === Kind.Get) {
           const digest = await FileDigest.start();
-          digest.update(body);
+          digest.update(options.wrongDigest ? new TextEncoder().encode("other") : body);
           await writer.frame(
             Kind.File,
             id,
@@ -150,4 +151,20 @@ Deno.test("get() replaces a symlink at a file's own name instead of writing thro
     assertEquals((await Deno.lstat(`${dest}/tree/${name}`)).isFile, true);
     assertEquals(await Deno.readTextFile(`${dest}/tree/${name}`), "pwned");
   }
+});
+
+Deno.test("a body whose END digest does not match is never committed: get keeps the old file, open() errors", async () => {
+  await using parent = await tempDir();
+  const dest = `${parent.path}/dest`;
+  await Deno.mkdir(`${dest}/tree`, { recursive: true });
+  await Deno.writeTextFile(`${dest}/tree/a.txt`, "old");
+  await using rogue = rogueServer([{ kind: "file", path: "tree/a.txt" }], { wrongDigest: true });
+  await using client = await connect({ host: "127.0.0.1", port: rogue.addr.port, token: TOKEN });
+  const summary = await client.get(["tree"], dest, { recursive: true });
+  assertEquals([summary.files, summary.failures[0]?.code], [0, ErrorCode.DigestMismatch]);
+  assertEquals(await Deno.readTextFile(`${dest}/tree/a.txt`), "old");
+  assertEquals(await listTree(parent.path), ["dest", "dest/tree", "dest/tree/a.txt"]);
+  const file = await client.open("tree/a.txt");
+  const error = await assertRejects(() => new Response(file.readable).arrayBuffer(), FerryError);
+  assertEquals(error.code, ErrorCode.DigestMismatch);
 });

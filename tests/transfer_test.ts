@@ -1,12 +1,15 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { connect } from "../lib/client/connect.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { encodePut } from "../lib/protocol/requests.ts";
 import {
   connectTo,
   corruptingProxy,
   exists,
+  Kind,
   listTree,
   patternBytes,
+  RawClient,
   startServer,
   tempDir,
   TOKEN,
@@ -96,26 +99,44 @@ Deno.test("a wrong token is refused with auth_failed and nothing is written", as
   assertEquals(server.events.at(-1)?.code, ErrorCode.AuthFailed);
 });
 
-Deno.test("a corrupted upload keeps the old file and reports digest_mismatch", async () => {
+Deno.test("an upload whose END digest does not match keeps the old file and reports digest_mismatch", async () => {
+  await using root = await tempDir();
+  await Deno.writeTextFile(`${root.path}/keep.bin`, "old contents");
+  await using server = await startServer(root.path);
+  await using raw = await RawClient.open(server);
+  const body = patternBytes(1000, 5);
+  await raw.send(
+    Kind.Put,
+    1,
+    encodePut({ path: "keep.bin", size: body.length, mode: 0o644, mtime: 0 }),
+  );
+  await raw.send(Kind.Data, 1, body);
+  await raw.send(Kind.End, 1, new Uint8Array(16));
+  const reply = await raw.next();
+  assertEquals([reply?.kind, JSON.parse(reply!.text).code], [Kind.Error, ErrorCode.DigestMismatch]);
+  assertEquals(await Deno.readTextFile(`${root.path}/keep.bin`), "old contents");
+  assertEquals(await listTree(root.path), ["keep.bin"]);
+});
+
+Deno.test("an upload altered on the way (a flipped byte after the handshake) ends the connection and keeps the old file", async () => {
   await using root = await tempDir();
   await using local = await tempDir();
   await Deno.writeTextFile(`${root.path}/keep.bin`, "old contents");
   await Deno.writeFile(`${local.path}/keep.bin`, patternBytes(1024 * 1024, 5));
   await using server = await startServer(root.path);
-  // Offset 200000 falls inside the first DATA payload, after the handshake and PUT.
+  // Offset 200000 falls inside the first file's body, well after the handshake.
   await using proxy = corruptingProxy(server.port, "to-server", 200_000);
   await using client = await connect({ host: "127.0.0.1", port: proxy.addr.port, token: TOKEN });
-  const summary = await client.send([`${local.path}/keep.bin`], "keep.bin");
-  assertEquals([summary.files, summary.errors, summary.failures[0]?.code], [
-    0,
-    1,
-    ErrorCode.DigestMismatch,
-  ]);
+  const error = await assertRejects(
+    () => client.send([`${local.path}/keep.bin`], "keep.bin"),
+    FerryError,
+  );
+  assertEquals(error.code, ErrorCode.Connection);
   assertEquals(await Deno.readTextFile(`${root.path}/keep.bin`), "old contents");
   assertEquals(await listTree(root.path), ["keep.bin"]);
 });
 
-Deno.test("a corrupted download keeps the old local file and reports digest_mismatch", async () => {
+Deno.test("a download altered on the way fails to decrypt and keeps the old local file", async () => {
   await using root = await tempDir();
   await using local = await tempDir();
   await Deno.writeFile(`${root.path}/f.bin`, patternBytes(1024 * 1024, 6));
@@ -123,8 +144,9 @@ Deno.test("a corrupted download keeps the old local file and reports digest_mism
   await using server = await startServer(root.path);
   await using proxy = corruptingProxy(server.port, "to-client", 300_000);
   await using client = await connect({ host: "127.0.0.1", port: proxy.addr.port, token: TOKEN });
-  const summary = await client.get(["f.bin"], local.path);
-  assertEquals([summary.files, summary.failures[0]?.code], [0, ErrorCode.DigestMismatch]);
+  const error = await assertRejects(() => client.get(["f.bin"], local.path), FerryError);
+  assertEquals(error.code, ErrorCode.Protocol);
+  assert(error.message.includes("decrypt"), error.message);
   assertEquals(await Deno.readTextFile(`${local.path}/f.bin`), "old local");
   assertEquals(await listTree(local.path), ["f.bin"]);
 });

@@ -14,7 +14,8 @@ import { Kind, kindName } from "../protocol/frame.ts";
 import { decodeError, errorFromMessage } from "../protocol/replies.ts";
 import { type Frame, FrameReader, isTruncation } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
-import { authenticateToServer } from "../wire/handshake.ts";
+import { handshakeAsClient } from "../wire/handshake.ts";
+import type { SecureTransport } from "../wire/secure_transport.ts";
 import { connectTcp } from "../wire/transport.ts";
 
 /** Where and how to connect: see `connect()` in mod.ts. */
@@ -80,7 +81,7 @@ export class Connection {
     }
   }
 
-  /** Connects and authenticates with the token. */
+  /** Connects, and authenticates and encrypts with the token (Noise NNpsk0). */
   static async open(options: ConnectOptions): Promise<Connection> {
     const port = options.port ?? DEFAULT_PORT;
     const timeout = AbortSignal.timeout(options.timeoutMs ?? 15_000);
@@ -90,12 +91,11 @@ export class Connection {
     const conn = await connectTcp(options.host, port, { signal }).catch((error) => {
       throw timeout.aborted ? timedOut(options.host, port) : error;
     });
-    const reader = new FrameReader(conn);
-    const writer = new FrameWriter(conn);
     const abort = () => conn.close();
     signal.addEventListener("abort", abort, { once: true });
+    let secure: SecureTransport;
     try {
-      await authenticateToServer(reader, writer, options.token);
+      secure = await handshakeAsClient(conn, options.token);
     } catch (error) {
       try {
         conn.close();
@@ -108,7 +108,7 @@ export class Connection {
     } finally {
       signal.removeEventListener("abort", abort);
     }
-    return new Connection(conn, reader, writer, options);
+    return new Connection(conn, new FrameReader(secure), new FrameWriter(secure), options);
   }
 
   /** False once the connection failed or was closed: a new one is needed. */

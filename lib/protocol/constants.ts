@@ -17,9 +17,5 @@
  */
 export const DEFAULT_PORT = 7717;
 
-/** Bytes in a handshake nonce and in an HMAC-SHA256 proof. */
-export const NONCE_SIZE = 32;
-export const PROOF_SIZE = 32;
-
 /** Bytes in an END frame: the xxh3-128 digest of the whole file body. */
 export const DIGEST_SIZE = 16;

@@ -8,8 +8,11 @@
 
 import { ErrorCode, FerryError } from "../errors.ts";
 
-/** Version of the wire protocol; bumped only for incompatible changes. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Version of the wire protocol; bumped only for incompatible changes.
+ * Version 2 encrypts and authenticates every byte after the handshake.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** "FERRY" and a NUL byte, then the version as a big-endian u16. */
 export const MAGIC = new Uint8Array([0x46, 0x45, 0x52, 0x52, 0x59, 0x00]);
@@ -25,8 +28,11 @@ export const MAX_CONTROL_PAYLOAD = 64 * 1024;
 
 /** Frame kinds. Values are part of the protocol: never reuse one. */
 export const Kind = {
+  /** Noise handshake message 1, from the client. */
   Hello: 0x01,
+  /** Version 1's proof; not sent since version 2. */
   Auth: 0x02,
+  /** Noise handshake message 2, from the server. */
   AuthOk: 0x03,
   Error: 0x04,
   Ok: 0x05,
@@ -72,6 +78,13 @@ export function encodePreamble(target: Uint8Array, offset = 0): void {
   target.set(MAGIC, offset);
   new DataView(target.buffer, target.byteOffset, target.byteLength)
     .setUint16(offset + MAGIC.length, PROTOCOL_VERSION);
+}
+
+/** The preamble as bytes: also the Noise prologue, which binds it into the handshake. */
+export function preambleBytes(): Uint8Array {
+  const bytes = new Uint8Array(PREAMBLE_SIZE);
+  encodePreamble(bytes);
+  return bytes;
 }
 
 /**

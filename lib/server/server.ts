@@ -8,11 +8,10 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { Kind } from "../protocol/frame.ts";
 import { FrameReader } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
-import { authenticateClient } from "../wire/handshake.ts";
-import { encodeError } from "../protocol/replies.ts";
+import { pskFor, ServerHandshake } from "../wire/handshake.ts";
+import type { SecureTransport } from "../wire/secure_transport.ts";
 import { DEFAULT_PORT } from "../protocol/constants.ts";
 import type { ServerEvent } from "./events.ts";
 import { ServerSession } from "./session.ts";
@@ -58,8 +57,10 @@ const MAX_TRACKED_ADDRESSES = 10_000;
 
 interface Connection {
   conn: Deno.Conn;
-  reader: FrameReader;
-  writer: FrameWriter;
+  handshake: ServerHandshake;
+  /** After the handshake: frames over the encrypted transport. */
+  reader: FrameReader | undefined;
+  writer: FrameWriter | undefined;
   session: ServerSession | undefined;
   started: number;
   closed: boolean;
@@ -102,7 +103,15 @@ export class FerryServer {
   #closed: Promise<void> | undefined;
   #endGrace: (() => void) | undefined;
 
-  private constructor(listener: Deno.TcpListener, root: string, options: ServerOptions) {
+  #psk: Uint8Array;
+
+  private constructor(
+    listener: Deno.TcpListener,
+    root: string,
+    psk: Uint8Array,
+    options: ServerOptions,
+  ) {
+    this.#psk = psk;
     this.#listener = listener;
     this.hostname = listener.addr.hostname;
     this.port = listener.addr.port;
@@ -123,8 +132,10 @@ export class FerryServer {
     this.#accepting = this.#accept();
   }
 
-  /** Checks the root, binds the port and starts serving. */
+  /** Checks the root, derives the token's key, binds the port and starts serving. */
   static async listen(options: ServerOptions): Promise<FerryServer> {
+    // Derived once, before the port opens: every handshake then costs no scrypt.
+    const psk = await pskFor(options.token);
     let root: string;
     try {
       root = await Deno.realPath(options.root);
@@ -152,7 +163,7 @@ export class FerryServer {
       }
       throw toFerryError(error, "listen on", `${hostname}:${options.port ?? DEFAULT_PORT}`);
     }
-    return new FerryServer(listener, root, options);
+    return new FerryServer(listener, root, psk, options);
   }
 
   /** The served folder, as a real path. */
@@ -218,15 +229,20 @@ export class FerryServer {
       : `${address.hostname}:${address.port}`;
     const connection: Connection = {
       conn,
-      reader: new FrameReader(conn),
-      writer: new FrameWriter(conn),
+      handshake: new ServerHandshake(conn),
+      reader: undefined,
+      writer: undefined,
       session: undefined,
       started: performance.now(),
       closed: false,
     };
     this.#connections.add(connection);
     try {
-      if (!await this.#admit(connection, address.hostname, remote)) return;
+      await connection.handshake.greet();
+      const secure = await this.#admit(connection, address.hostname, remote);
+      if (secure === null) return;
+      const reader = connection.reader = new FrameReader(secure);
+      const writer = connection.writer = new FrameWriter(secure);
       connection.session = new ServerSession(
         {
           root: this.#options.root,
@@ -238,8 +254,8 @@ export class FerryServer {
             minFreeBytes: this.#options.minFreeBytes,
           },
         },
-        connection.reader,
-        connection.writer,
+        reader,
+        writer,
       );
       await connection.session.run(() => this.#draining);
     } catch (error) {
@@ -260,12 +276,18 @@ export class FerryServer {
   }
 
   /**
-   * Whether a new connection may have a session: the server has room, the
-   * address is not locked out, and the client proved it knows the token.
-   * Anyone refused is told why (a failed login only after a delay).
+   * The encrypted transport of a new connection, or null when it may not
+   * have a session: the server has room, the address is not locked out, and
+   * the handshake proved the client holds the token's key. Anyone refused is
+   * told why (a failed login only after a delay).
    */
-  async #admit(connection: Connection, address: string, remote: string): Promise<boolean> {
+  async #admit(
+    connection: Connection,
+    address: string,
+    remote: string,
+  ): Promise<SecureTransport | null> {
     let refusal: [ErrorCode, string] | undefined;
+    let secure: SecureTransport | null = null;
     if (this.#connections.size > this.#options.maxConnections || this.#draining) {
       refusal = [ErrorCode.Busy, "The server is busy: try again later"];
     } else if (this.#lockedOut(address)) {
@@ -273,9 +295,7 @@ export class FerryServer {
         ErrorCode.AuthFailed,
         "Too many failed logins from this address: wait a minute and check the token",
       ];
-    } else if (
-      !await authenticateClient(connection.reader, connection.writer, this.#options.token)
-    ) {
+    } else if ((secure = await connection.handshake.accept(this.#psk)) === null) {
       this.#recordFailure(address);
       await new Promise((resolve) => setTimeout(resolve, this.#options.authFailureDelayMs));
       refusal = [
@@ -283,9 +303,9 @@ export class FerryServer {
         "Authentication failed: the token does not match the server's",
       ];
     }
-    if (refusal === undefined) return true;
+    if (refusal === undefined) return secure;
     await this.#turnAway(connection, remote, ...refusal);
-    return false;
+    return null;
   }
 
   async #turnAway(
@@ -296,8 +316,7 @@ export class FerryServer {
   ): Promise<void> {
     this.#log({ time: new Date().toISOString(), remote, action: "auth", ok: false, code, message });
     try {
-      if (connection.writer.bytesWritten === 0) await connection.writer.preamble();
-      await connection.writer.frame(Kind.Error, 0, encodeError({ code, message }), { flush: true });
+      await connection.handshake.refuse(code, message);
     } catch { /* the client is gone */ }
   }
 
@@ -332,7 +351,10 @@ export class FerryServer {
         if (now - connection.started > this.#options.handshakeTimeoutMs) this.#drop(connection);
         continue;
       }
-      const last = Math.max(connection.reader.lastActivity, connection.writer.lastActivity);
+      const last = Math.max(
+        connection.reader?.lastActivity ?? 0,
+        connection.writer?.lastActivity ?? 0,
+      );
       if (now - last > this.#options.idleTimeoutMs || (this.#draining && !session.busy)) {
         this.#drop(connection);
       }

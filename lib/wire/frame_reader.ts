@@ -15,7 +15,9 @@ import {
   MAX_DATA_PAYLOAD,
   PREAMBLE_SIZE,
 } from "../protocol/frame.ts";
-import type { Transport } from "./transport.ts";
+import { type Transport, truncatedStream } from "./transport.ts";
+
+export { isTruncation } from "./transport.ts";
 
 /** A received frame. Reused between calls: copy what must outlive the next read. */
 export interface Frame {
@@ -30,17 +32,22 @@ const READ_BUFFER_SIZE = 2 * MAX_DATA_PAYLOAD + 2 * FRAME_HEADER_SIZE;
 
 export class FrameReader {
   #transport: Transport;
-  #buffer = new Uint8Array(READ_BUFFER_SIZE);
+  #buffer: Uint8Array;
   #start = 0;
   #end = 0;
-  #frame: Frame = { kind: 0 as Kind, id: 0, payload: this.#buffer.subarray(0, 0) };
+  #frame: Frame = { kind: 0 as Kind, id: 0, payload: new Uint8Array(0) };
   /** performance.now() of the last bytes received, for idle timeouts. */
   lastActivity: number = performance.now();
   /** Bytes received so far. */
   bytesRead: number = 0;
 
-  constructor(transport: Transport) {
+  /**
+   * `bufferSize` below the default limits the frames this reader accepts
+   * (the handshake needs only small ones): a bigger one is a protocol error.
+   */
+  constructor(transport: Transport, options: { bufferSize?: number } = {}) {
     this.#transport = transport;
+    this.#buffer = new Uint8Array(options.bufferSize ?? READ_BUFFER_SIZE);
   }
 
   /** Bytes already received and not yet returned as frames. */
@@ -77,6 +84,12 @@ export class FrameReader {
     if (this.#end - this.#start < FRAME_HEADER_SIZE) throw truncated();
     const header = decodeHeader(this.#buffer, this.#start);
     const total = FRAME_HEADER_SIZE + header.length;
+    if (total > this.#buffer.length) {
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `A frame of ${header.length} bytes is not allowed at this point`,
+      );
+    }
     if (await this.#fill(total) < total) throw truncated();
     const payloadStart = this.#start + FRAME_HEADER_SIZE;
     this.#start += total;
@@ -107,19 +120,6 @@ export class FrameReader {
   }
 }
 
-const TRUNCATED = Symbol("truncated");
-
 function truncated(): FerryError {
-  return new FerryError(ErrorCode.Protocol, "The connection closed in the middle of a frame", {
-    cause: TRUNCATED,
-  });
-}
-
-/**
- * Whether `error` is a stream that stopped inside a frame: never a complete
- * message, but to a client usually a dropped link or a killed server rather
- * than a peer that breaks the protocol.
- */
-export function isTruncation(error: unknown): boolean {
-  return error instanceof FerryError && error.cause === TRUNCATED;
+  return truncatedStream("a frame");
 }

@@ -29,7 +29,7 @@ export type Filler = (target: Uint8Array) => Promise<number>;
 
 export class FrameWriter {
   #transport: Transport;
-  #buffer = new Uint8Array(WRITE_BUFFER_SIZE);
+  #buffer: Uint8Array;
   #length = 0;
   #lock: Promise<unknown> = Promise.resolve();
   #flushQueued = false;
@@ -41,8 +41,10 @@ export class FrameWriter {
   /** performance.now() of the last completed write, for idle timeouts. */
   lastActivity: number = performance.now();
 
-  constructor(transport: Transport) {
+  /** `bufferSize` below the default suits a writer of small frames only (the handshake). */
+  constructor(transport: Transport, options: { bufferSize?: number } = {}) {
     this.#transport = transport;
+    this.#buffer = new Uint8Array(options.bufferSize ?? WRITE_BUFFER_SIZE);
   }
 
   /** Queues the preamble; it goes out with the first flush. */

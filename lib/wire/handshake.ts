@@ -1,117 +1,147 @@
 /**
- * Mutual challenge–response authentication with the pre-shared token. Each
- * side sends a fresh 32-byte nonce; each proves it knows the token with an
- * HMAC-SHA256 over both nonces and a label naming its role. The token never
- * crosses the wire and proofs are compared in constant time.
+ * The start of every connection (docs/PROTOCOL.md): each side sends the
+ * plaintext preamble (magic and version, so old and new binaries fail
+ * clearly), then the client sends Noise message 1 in a HELLO frame and the
+ * server answers with message 2 in an AUTH_OK frame, or with a plaintext
+ * ERROR (busy, locked out, wrong token). The Noise prologue is the
+ * preamble. What follows travels in a {@link SecureTransport}. The token
+ * never crosses the wire; only a key derived from it is used.
  *
  * @module
  */
 
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { ErrorCode, FerryError } from "../errors.ts";
-import { Kind, kindName } from "../protocol/frame.ts";
-import type { Frame, FrameReader } from "./frame_reader.ts";
-import type { FrameWriter } from "./frame_writer.ts";
-import { NONCE_SIZE, PROOF_SIZE } from "../protocol/constants.ts";
-import { decodeError, errorFromMessage, expectSize } from "../protocol/replies.ts";
+import {
+  FRAME_HEADER_SIZE,
+  Kind,
+  kindName,
+  MAX_CONTROL_PAYLOAD,
+  PREAMBLE_SIZE,
+  preambleBytes,
+} from "../protocol/frame.ts";
+import { decodeError, encodeError, errorFromMessage } from "../protocol/replies.ts";
+import { type Frame, FrameReader } from "./frame_reader.ts";
+import { FrameWriter } from "./frame_writer.ts";
+import { Handshake } from "./noise.ts";
+import { pskFor } from "./psk.ts";
+import { SecureTransport } from "./secure_transport.ts";
+import type { Transport } from "./transport.ts";
 
-const encoder = new TextEncoder();
+export { pskFor };
 
-/**
- * The peer's nonce: the first 32 bytes of HELLO. Bytes after it are reserved
- * for a capabilities object in later versions and ignored here, so adding
- * capabilities needs no version break.
- */
-function helloNonce(payload: Uint8Array): Uint8Array {
-  if (payload.length < NONCE_SIZE) {
-    throw new FerryError(
-      ErrorCode.Protocol,
-      `A HELLO must carry a ${NONCE_SIZE}-byte nonce, got ${payload.length} bytes`,
-    );
-  }
-  return payload.slice(0, NONCE_SIZE);
-}
-const CLIENT_LABEL = encoder.encode("ferry v1 client proof");
-const SERVER_LABEL = encoder.encode("ferry v1 server proof");
+// Handshake frames are small: a reader and writer that hold no more than one
+// control frame, whatever a stranger announces.
+const HANDSHAKE_BUFFER = PREAMBLE_SIZE + FRAME_HEADER_SIZE + MAX_CONTROL_PAYLOAD;
+// The encrypted payloads of messages 1 and 2: room for capabilities later.
+const CAPABILITIES = new TextEncoder().encode("{}");
 
-function proof(
-  token: string,
-  label: Uint8Array,
-  first: Uint8Array,
-  second: Uint8Array,
-): Uint8Array {
-  return createHmac("sha256", token).update(label).update(first).update(second).digest();
+function buffers(conn: Transport): { reader: FrameReader; writer: FrameWriter } {
+  return {
+    reader: new FrameReader(conn, { bufferSize: HANDSHAKE_BUFFER }),
+    writer: new FrameWriter(conn, { bufferSize: HANDSHAKE_BUFFER }),
+  };
 }
 
-function matches(expected: Uint8Array, received: Uint8Array): boolean {
-  return received.length === expected.length && timingSafeEqual(expected, received);
-}
-
-async function expectFrame(reader: FrameReader, kind: Kind, during: string): Promise<Frame> {
+async function expectFrame(reader: FrameReader, kind: Kind): Promise<Frame> {
   const frame = await reader.read();
   if (frame === null) {
-    throw new FerryError(ErrorCode.Connection, `The peer closed the connection during ${during}`);
+    throw new FerryError(
+      ErrorCode.Connection,
+      "The peer closed the connection during the handshake",
+    );
   }
   if (frame.kind === Kind.Error && kind !== Kind.Error) {
     throw errorFromMessage(decodeError(frame.payload));
   }
-  if (frame.kind !== kind) {
+  if (frame.kind !== kind || frame.id !== 0) {
     throw new FerryError(
       ErrorCode.Protocol,
-      `Expected ${kindName(kind)} during ${during}, got ${kindName(frame.kind)}`,
+      `Expected ${kindName(kind)} during the handshake, got ${kindName(frame.kind)}`,
     );
   }
   return frame;
 }
 
-/** The client's side; throws auth_failed when either side's proof is wrong. */
-export async function authenticateToServer(
-  reader: FrameReader,
-  writer: FrameWriter,
-  token: string,
-): Promise<void> {
-  const clientNonce = crypto.getRandomValues(new Uint8Array(NONCE_SIZE));
-  await writer.preamble();
-  await writer.frame(Kind.Hello, 0, clientNonce, { flush: true });
-  await reader.readPreamble();
-  const hello = await expectFrame(reader, Kind.Hello, "the greeting");
-  const serverNonce = helloNonce(hello.payload);
-  await writer.frame(Kind.Auth, 0, proof(token, CLIENT_LABEL, serverNonce, clientNonce), {
-    flush: true,
-  });
-  const ok = await expectFrame(reader, Kind.AuthOk, "authentication");
-  if (
-    !matches(
-      proof(token, SERVER_LABEL, clientNonce, serverNonce),
-      expectSize(ok.payload, PROOF_SIZE, "A proof"),
-    )
-  ) {
-    throw new FerryError(
-      ErrorCode.AuthFailed,
-      "The server could not prove it knows the token: is this the right server and token?",
-    );
+/** Nothing may follow a handshake message before the handshake is done. */
+function expectNothingBuffered(reader: FrameReader): void {
+  if (reader.buffered > 0) {
+    throw new FerryError(ErrorCode.Protocol, "Bytes arrived before the handshake was complete");
   }
 }
 
 /**
- * The server's side. Returns true when the client proved it knows the token;
- * the caller answers a false with a delayed ERROR (rate limiting lives there).
+ * The client's side: proves it holds the token's key and checks that the
+ * server does too. Throws auth_failed when the server does not know the
+ * token, or the server's own refusal (busy, locked out).
  */
-export async function authenticateClient(
-  reader: FrameReader,
-  writer: FrameWriter,
-  token: string,
-): Promise<boolean> {
-  const serverNonce = crypto.getRandomValues(new Uint8Array(NONCE_SIZE));
+export async function handshakeAsClient(conn: Transport, token: string): Promise<SecureTransport> {
+  const psk = await pskFor(token);
+  const noise = new Handshake({ initiator: true, psk, prologue: preambleBytes() });
+  const { reader, writer } = buffers(conn);
   await writer.preamble();
-  await writer.frame(Kind.Hello, 0, serverNonce, { flush: true });
+  await writer.frame(Kind.Hello, 0, noise.writeMessage1(CAPABILITIES), { flush: true });
   await reader.readPreamble();
-  const hello = await expectFrame(reader, Kind.Hello, "the greeting");
-  const clientNonce = helloNonce(hello.payload);
-  const auth = await expectFrame(reader, Kind.Auth, "authentication");
-  if (!matches(proof(token, CLIENT_LABEL, serverNonce, clientNonce), auth.payload)) return false;
-  await writer.frame(Kind.AuthOk, 0, proof(token, SERVER_LABEL, clientNonce, serverNonce), {
-    flush: true,
-  });
-  return true;
+  const reply = await expectFrame(reader, Kind.AuthOk);
+  try {
+    noise.readMessage2(reply.payload);
+  } catch {
+    throw new FerryError(
+      ErrorCode.AuthFailed,
+      "The server does not know this token (or the connection was altered): is this the right server and token?",
+    );
+  }
+  expectNothingBuffered(reader);
+  return new SecureTransport(conn, noise.split());
+}
+
+/**
+ * The server's side of one connection. The preamble goes out at once, so
+ * that a client of another version learns it even when it is turned away.
+ */
+export class ServerHandshake {
+  #conn: Transport;
+  #reader: FrameReader;
+  #writer: FrameWriter;
+
+  constructor(conn: Transport) {
+    this.#conn = conn;
+    ({ reader: this.#reader, writer: this.#writer } = buffers(conn));
+  }
+
+  /** Bytes received during the handshake, for the handshake deadline's bookkeeping. */
+  get lastActivity(): number {
+    return this.#reader.lastActivity;
+  }
+
+  /** Sends the preamble. */
+  async greet(): Promise<void> {
+    await this.#writer.preamble();
+    await this.#writer.flush();
+  }
+
+  /**
+   * Reads the client's preamble and message 1. Resolves with the secure
+   * transport once message 2 is sent, or null when the client does not
+   * hold the key of `psk` (the caller delays and refuses). A client of
+   * another version, or one that is not ferry, throws.
+   */
+  async accept(psk: Uint8Array): Promise<SecureTransport | null> {
+    const noise = new Handshake({ initiator: false, psk, prologue: preambleBytes() });
+    await this.#reader.readPreamble();
+    const hello = await expectFrame(this.#reader, Kind.Hello);
+    try {
+      noise.readMessage1(hello.payload);
+    } catch (error) {
+      if (error instanceof FerryError && error.code === ErrorCode.Protocol) return null;
+      throw error;
+    }
+    expectNothingBuffered(this.#reader);
+    await this.#writer.frame(Kind.AuthOk, 0, noise.writeMessage2(CAPABILITIES), { flush: true });
+    return new SecureTransport(this.#conn, noise.split());
+  }
+
+  /** Turns the client away with a plaintext ERROR (nothing secret: busy, locked out, wrong token). */
+  async refuse(code: ErrorCode, message: string): Promise<void> {
+    await this.#writer.frame(Kind.Error, 0, encodeError({ code, message }), { flush: true });
+  }
 }

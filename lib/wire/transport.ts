@@ -14,6 +14,24 @@ export interface Transport {
   close(): void;
 }
 
+const TRUNCATED = Symbol("truncated");
+
+/** The error for a stream that ended inside `what` ("a frame", "a record"). */
+export function truncatedStream(what: string): FerryError {
+  return new FerryError(ErrorCode.Protocol, `The connection closed in the middle of ${what}`, {
+    cause: TRUNCATED,
+  });
+}
+
+/**
+ * Whether `error` is a stream that stopped inside a frame or record: never
+ * a complete message, but to a client usually a dropped link or a killed
+ * server rather than a peer that breaks the protocol.
+ */
+export function isTruncation(error: unknown): boolean {
+  return error instanceof FerryError && error.cause === TRUNCATED;
+}
+
 /** Writes all of `bytes`, looping on partial writes (TLS writes at most 64 KiB a call). */
 export async function writeAll(
   transport: Pick<Transport, "write">,

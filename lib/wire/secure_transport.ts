@@ -1,0 +1,167 @@
+/**
+ * The record layer: after the handshake every byte travels in Noise
+ * transport messages, each a 2-byte big-endian length and then at most
+ * 65,535 bytes of ChaCha20-Poly1305 ciphertext and tag. The nonce is a
+ * per-direction counter that is never sent, so a replayed, dropped or
+ * reordered record fails to decrypt; any such failure ends the connection
+ * without a reply. Both directions rekey every 2^16 records.
+ *
+ * It is a {@link Transport}, so the frame reader and writer above it do not
+ * change: a flush of many small frames becomes one record (one AEAD call),
+ * and a DATA frame spans records.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError } from "../errors.ts";
+import { type CipherState, MAX_MESSAGE, type Session, TAG_LENGTH } from "./noise.ts";
+import { type Transport, truncatedStream, writeAll } from "./transport.ts";
+
+/** Bytes of the length before each record. */
+const LENGTH_SIZE = 2;
+/** Most plaintext one record carries. */
+export const MAX_RECORD_PLAINTEXT = MAX_MESSAGE - TAG_LENGTH;
+/** Records per direction between two rekeys. */
+export const REKEY_INTERVAL = 2 ** 16;
+// Room for a few whole records, so that a read often finds several ready.
+const RAW_BUFFER_SIZE = 4 * (LENGTH_SIZE + MAX_MESSAGE);
+
+/** A transport whose bytes are sealed into records on the way out and opened on the way in. */
+export class SecureTransport implements Transport {
+  /** The handshake hash: the same on both ends, and unique to this session. */
+  readonly sessionId: Uint8Array;
+  #inner: Transport & { closeWrite?: () => Promise<void> };
+  #send: CipherState;
+  #receive: CipherState;
+  /** Sealed records of one write, reused (grows to the largest write). */
+  #out: Uint8Array = new Uint8Array(0);
+  #raw = new Uint8Array(RAW_BUFFER_SIZE);
+  #rawStart = 0;
+  #rawEnd = 0;
+  /** Opened plaintext not yet handed to the reader. */
+  #plain: Uint8Array = new Uint8Array(0);
+  /** Set when a record failed to open: nothing more is sent or received. */
+  #broken: FerryError | undefined;
+
+  constructor(inner: Transport, session: Session) {
+    this.#inner = inner;
+    this.#send = session.send;
+    this.#receive = session.receive;
+    this.sessionId = session.handshakeHash;
+  }
+
+  /** Seals `bytes` into as few records as fit and sends them in one write. */
+  async write(bytes: Uint8Array): Promise<number> {
+    if (this.#broken !== undefined) throw this.#broken;
+    const records = Math.max(1, Math.ceil(bytes.length / MAX_RECORD_PLAINTEXT));
+    const size = bytes.length + records * (LENGTH_SIZE + TAG_LENGTH);
+    if (this.#out.length < size) this.#out = new Uint8Array(size);
+    const out = this.#out;
+    let at = 0;
+    for (let offset = 0; offset < bytes.length || at === 0; offset += MAX_RECORD_PLAINTEXT) {
+      const chunk = bytes.subarray(offset, offset + MAX_RECORD_PLAINTEXT);
+      const sealed = this.#send.sealInto(out.subarray(at + LENGTH_SIZE), chunk);
+      out[at] = sealed >>> 8;
+      out[at + 1] = sealed & 0xff;
+      at += LENGTH_SIZE + sealed;
+      if (this.#send.counter % BigInt(REKEY_INTERVAL) === 0n) this.#send.rekey();
+    }
+    await writeAll(this.#inner, out.subarray(0, at));
+    return bytes.length;
+  }
+
+  /**
+   * Fills `target` with plaintext: at least one byte, more when whole
+   * records are already buffered. Null at a clean end between records.
+   */
+  async read(target: Uint8Array): Promise<number | null> {
+    if (this.#broken !== undefined) throw this.#broken;
+    if (this.#plain.length === 0) {
+      const record = await this.#nextRecord(true);
+      if (record === null) return null;
+      this.#plain = this.#open(record);
+    }
+    let filled = this.#take(target);
+    // Records already here are opened too: one await can bring many frames.
+    while (filled < target.length) {
+      const record = await this.#nextRecord(false);
+      if (record === null) break;
+      this.#plain = this.#open(record);
+      filled += this.#take(target.subarray(filled));
+    }
+    return filled;
+  }
+
+  close(): void {
+    this.#inner.close();
+  }
+
+  /** Ends the sending direction (the peer reads a clean end), where the transport can. */
+  async closeWrite(): Promise<void> {
+    await this.#inner.closeWrite?.();
+  }
+
+  #take(target: Uint8Array): number {
+    const n = Math.min(target.length, this.#plain.length);
+    target.set(this.#plain.subarray(0, n));
+    this.#plain = this.#plain.subarray(n);
+    return n;
+  }
+
+  #open(record: Uint8Array): Uint8Array {
+    try {
+      const plaintext = this.#receive.open(record);
+      if (this.#receive.counter % BigInt(REKEY_INTERVAL) === 0n) this.#receive.rekey();
+      return plaintext;
+    } catch (error) {
+      // Nothing more is sent either: the peer gets no reply, only the closed connection.
+      this.#broken = new FerryError(
+        ErrorCode.Protocol,
+        "A record failed to decrypt: the connection was altered, replayed or cut",
+        { cause: error },
+      );
+      throw this.#broken;
+    }
+  }
+
+  /**
+   * The next whole record (ciphertext and tag), as a view valid until the
+   * next call. With `wait` false, only one already buffered, else null.
+   */
+  async #nextRecord(wait: boolean): Promise<Uint8Array | null> {
+    if (!await this.#fill(LENGTH_SIZE, wait)) {
+      if (!wait) return null;
+      if (this.#rawEnd === this.#rawStart) return null;
+      throw truncatedStream("a record");
+    }
+    const length = (this.#raw[this.#rawStart]! << 8) | this.#raw[this.#rawStart + 1]!;
+    if (length < TAG_LENGTH) {
+      throw new FerryError(ErrorCode.Protocol, `A record of ${length} bytes is too short`);
+    }
+    if (!await this.#fill(LENGTH_SIZE + length, wait)) {
+      if (!wait) return null;
+      throw truncatedStream("a record");
+    }
+    const start = this.#rawStart + LENGTH_SIZE;
+    this.#rawStart = start + length;
+    return this.#raw.subarray(start, start + length);
+  }
+
+  /** Whether `wanted` bytes are buffered, reading more only when `wait` allows it. */
+  async #fill(wanted: number, wait: boolean): Promise<boolean> {
+    if (this.#rawEnd - this.#rawStart >= wanted) return true;
+    if (!wait) return false;
+    if (this.#raw.length - this.#rawStart < wanted) {
+      // Move the partial record to the front; it is smaller than one record.
+      this.#raw.copyWithin(0, this.#rawStart, this.#rawEnd);
+      this.#rawEnd -= this.#rawStart;
+      this.#rawStart = 0;
+    }
+    while (this.#rawEnd - this.#rawStart < wanted) {
+      const n = await this.#inner.read(this.#raw.subarray(this.#rawEnd));
+      if (n === null) return false;
+      this.#rawEnd += n;
+    }
+    return true;
+  }
+}
