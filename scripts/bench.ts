@@ -12,7 +12,7 @@
  * @module
  */
 
-import { SHIPPED_PERMISSIONS } from "./permissions.ts";
+import { SHIPPED_RUNTIME_FLAGS } from "./permissions.ts";
 
 const quick = Deno.args.includes("--quick");
 const asJson = Deno.args.includes("--json");
@@ -263,7 +263,7 @@ function ferryTool(): Tool {
   const ferry = (args: string[]) =>
     timed(Deno.execPath(), [
       "run",
-      ...SHIPPED_PERMISSIONS,
+      ...SHIPPED_RUNTIME_FLAGS,
       `${root}main.ts`,
       ...args,
       "-P",
@@ -276,7 +276,7 @@ function ferryTool(): Tool {
       new Deno.Command(Deno.execPath(), {
         args: [
           "run",
-          ...SHIPPED_PERMISSIONS,
+          ...SHIPPED_RUNTIME_FLAGS,
           `${root}main.ts`,
           "serve",
           serverRoot,

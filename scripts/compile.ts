@@ -8,7 +8,7 @@
  */
 
 import denoJson from "../deno.json" with { type: "json" };
-import { SHIPPED_PERMISSIONS } from "./permissions.ts";
+import { SHIPPED_RUNTIME_FLAGS } from "./permissions.ts";
 
 const TARGETS = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"];
 const root = new URL("..", import.meta.url).pathname;
@@ -24,7 +24,7 @@ for (const target of TARGETS) {
       target,
       "--output",
       output,
-      ...SHIPPED_PERMISSIONS,
+      ...SHIPPED_RUNTIME_FLAGS,
       `${root}main.ts`,
     ],
     stdout: "inherit",
@@ -39,7 +39,7 @@ for (const target of TARGETS) {
       );
       print(
         "compile: run this task on a machine with internet access, or use the source: " +
-          `deno run ${SHIPPED_PERMISSIONS.join(" ")} main.ts`,
+          `deno run ${SHIPPED_RUNTIME_FLAGS.join(" ")} main.ts`,
       );
     }
     Deno.exit(1);

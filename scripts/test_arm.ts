@@ -12,7 +12,7 @@
  * @module
  */
 
-import { SHIPPED_PERMISSIONS } from "./permissions.ts";
+import { SHIPPED_RUNTIME_FLAGS } from "./permissions.ts";
 
 // npm has no arm64 build of 2.9.6 (the x86 version CI installs); 2.9.5 is the
 // nearest, and the protocol does not depend on the Deno patch version.
@@ -71,7 +71,7 @@ let armBinary = "";
 
 /** The command line that runs the bundle on one side. */
 function ferryArgs(side: Side, args: string[]): [string, string[]] {
-  const denoArgs = ["run", ...SHIPPED_PERMISSIONS, bundle, ...args];
+  const denoArgs = ["run", ...SHIPPED_RUNTIME_FLAGS, bundle, ...args];
   return side === "x86"
     ? [Deno.execPath(), denoArgs]
     : ["qemu-aarch64-static", ["-L", ARM_SYSROOT, armBinary, ...denoArgs]];

@@ -1,7 +1,7 @@
 // The command line as a subprocess: main.ts run with the shipped permissions,
 // and `ferry serve` started on a free loopback port.
 
-import { MAIN, SHIPPED_PERMISSIONS, TOKEN } from "./_helpers.ts";
+import { MAIN, SHIPPED_RUNTIME_FLAGS, TOKEN } from "./_helpers.ts";
 
 export interface Run {
   code: number;
@@ -15,7 +15,7 @@ export function ferryCommand(
   stdin: "null" | "piped" = "null",
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...SHIPPED_PERMISSIONS, MAIN, ...args],
+    args: ["run", ...SHIPPED_RUNTIME_FLAGS, MAIN, ...args],
     env: { FERRY_TOKEN: TOKEN, NO_COLOR: "1", ...env },
     stdin,
     stdout: "piped",

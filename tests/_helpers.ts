@@ -14,7 +14,7 @@ import type { Transport } from "../lib/wire/transport.ts";
 
 export const TOKEN = "test-token-0123456789abcdef";
 
-export { SHIPPED_PERMISSIONS } from "../scripts/permissions.ts";
+export { SHIPPED_PERMISSIONS, SHIPPED_RUNTIME_FLAGS } from "../scripts/permissions.ts";
 
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 

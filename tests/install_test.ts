@@ -3,7 +3,13 @@
 // --config and exactly the shipped permissions.
 
 import { assert, assertEquals } from "./_assert.ts";
-import { SHIPPED_PERMISSIONS, startServer, tempDir, TOKEN } from "./_helpers.ts";
+import {
+  SHIPPED_PERMISSIONS,
+  SHIPPED_RUNTIME_FLAGS,
+  startServer,
+  tempDir,
+  TOKEN,
+} from "./_helpers.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 const MAIN = new URL("../main.ts", import.meta.url).href;
@@ -68,13 +74,13 @@ Deno.test("deno install -g gives a ferry command that works from any folder with
   await using server = await startServer(root.path);
   const installed = await run(
     Deno.execPath(),
-    ["install", "-g", "--root", install.path, "--name", "ferry", ...SHIPPED_PERMISSIONS, MAIN],
+    ["install", "-g", "--root", install.path, "--name", "ferry", ...SHIPPED_RUNTIME_FLAGS, MAIN],
     install.path,
   );
   assertEquals(installed.code, 0, installed.stderr);
   const ferry = `${install.path}/bin/ferry`;
   const script = await Deno.readTextFile(ferry);
-  for (const permission of SHIPPED_PERMISSIONS) assert(script.includes(permission), permission);
+  for (const flag of SHIPPED_RUNTIME_FLAGS) assert(script.includes(flag), flag);
   assert(!script.includes("--allow-all") && !script.includes(" -A "), script);
   await Deno.writeTextFile(`${install.path}/note.txt`, "from anywhere");
   const sent = await run(
