@@ -13,6 +13,25 @@ import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { printable } from "./safe_path.ts";
 import { existsSync } from "node:fs";
 import type { BodySink } from "./body_sink.ts";
+import {
+  claimPartial,
+  keptPrefix,
+  partialInUse,
+  releasePartial,
+  type ResumeOffer,
+  TEMP_PREFIX,
+  TEMP_SUFFIX,
+  tempName,
+} from "./temporary.ts";
+
+export {
+  isTemporaryName,
+  resumeKeyFor,
+  type ResumeOffer,
+  TEMP_PREFIX,
+  TEMP_SUFFIX,
+} from "./temporary.ts";
+import { MAX_DATA_PAYLOAD } from "../protocol/frame.ts";
 
 /** What the sender announced about the file. */
 export interface IncomingMeta {
@@ -26,46 +45,6 @@ const BACKGROUND_FLUSH_BYTES = 32 * 1024 * 1024;
 
 // Chunks up to this size are written with writeSync (see write()).
 const SYNC_WRITE_LIMIT = 64 * 1024;
-
-/** Temporary files are named `.ferry-<16 hex digits>.part`, next to their destination. */
-export const TEMP_PREFIX = ".ferry-";
-export const TEMP_SUFFIX = ".part";
-
-function tempName(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return TEMP_PREFIX + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("") +
-    TEMP_SUFFIX;
-}
-
-/** Whether `name` is one of ferry's temporaries (walks and listings leave them out). */
-export function isTemporaryName(name: string): boolean {
-  return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
-}
-
-// Resumable temporaries being written right now, in this process: a second
-// transfer of the same file must not append to the same partial.
-const partialsInUse = new Set<string>();
-
-/**
- * The key of a resumable temporary: the same destination, size and mtime
- * (the same version of the same file) find the same partial.
- */
-export async function resumeKeyFor(
-  destination: string,
-  size: number,
-  mtime: number,
-): Promise<string> {
-  const digest = await FileDigest.start();
-  digest.update(new TextEncoder().encode(`${destination}\0${size}\0${mtime}`));
-  return digestHex(digest.finish());
-}
-
-/** What an earlier, interrupted attempt left that this one may continue from. */
-export interface ResumeOffer {
-  offset: number;
-  /** Hex digest of the kept prefix. */
-  digest: string;
-}
 
 /** How {@link IncomingFile.open} treats an existing destination. */
 export interface IncomingOptions {
@@ -99,6 +78,13 @@ export class IncomingFile implements BodySink {
   /** Bytes written since the last background flush started, and that flush. */
   #unflushed = 0;
   #flushing: Promise<void> | undefined;
+  /**
+   * The write of the last big chunk, still going while the next one arrives
+   * (the copy it writes from is #copy): receiving, decrypting and hashing
+   * overlap with the disk instead of waiting for it.
+   */
+  #writing: Promise<void> | undefined;
+  #copy: Uint8Array | undefined;
   #keepExisting: string | undefined;
   #resumable: boolean;
   /** False for a resumable upload until the sender said where its body starts. */
@@ -149,7 +135,7 @@ export class IncomingFile implements BodySink {
     let resumeKey = options.resumeKey;
     if (resumeKey !== undefined) {
       const kept = `${folder}${TEMP_PREFIX}${resumeKey}${TEMP_SUFFIX}`;
-      if (partialsInUse.has(kept)) resumeKey = undefined;
+      if (partialInUse(kept)) resumeKey = undefined;
       else tempPath = kept;
     }
     let file: Deno.FsFile;
@@ -166,11 +152,11 @@ export class IncomingFile implements BodySink {
     const digest = await FileDigest.start();
     let offer: ResumeOffer = { offset: 0, digest: "" };
     if (resumeKey !== undefined) {
-      partialsInUse.add(tempPath);
+      claimPartial(tempPath);
       try {
         offer = await keptPrefix(file, meta.size, digest);
       } catch (error) {
-        partialsInUse.delete(tempPath);
+        releasePartial(tempPath);
         file.close();
         digest.release();
         throw toFerryError(error, "read the partial file of", shownAs);
@@ -253,13 +239,23 @@ export class IncomingFile implements BodySink {
       );
     }
     this.#digest.update(chunk);
+    // Writes stay in order, and the last one's failure is this one's.
+    await this.#writesDone();
     try {
-      let written = 0;
-      // Small chunks go straight to the page cache; big ones leave the event loop free.
       if (chunk.length <= SYNC_WRITE_LIMIT) {
+        // Small chunks go straight to the page cache.
+        let written = 0;
         while (written < chunk.length) written += this.#file.writeSync(chunk.subarray(written));
+      } else {
+        // A big one is copied (the chunk is the reader's buffer) and written beside the
+        // event loop, which goes on to receive the next.
+        if (this.#copy === undefined || this.#copy.length < chunk.length) {
+          this.#copy = new Uint8Array(Math.max(chunk.length, MAX_DATA_PAYLOAD));
+        }
+        const copy = this.#copy.subarray(0, chunk.length);
+        copy.set(chunk);
+        this.#writing = writeFully(this.#file, copy);
       }
-      while (written < chunk.length) written += await this.#file.write(chunk.subarray(written));
     } catch (error) {
       throw toFerryError(error, "write", this.shownAs);
     }
@@ -272,6 +268,18 @@ export class IncomingFile implements BodySink {
       this.#flushing = this.#file.syncData().catch(() => {}).finally(() =>
         this.#flushing = undefined
       );
+    }
+  }
+
+  /** Waits for the write in progress, if any; its failure is thrown here. */
+  async #writesDone(): Promise<void> {
+    const writing = this.#writing;
+    if (writing === undefined) return;
+    this.#writing = undefined;
+    try {
+      await writing;
+    } catch (error) {
+      throw toFerryError(error, "write", this.shownAs);
     }
   }
 
@@ -301,6 +309,7 @@ export class IncomingFile implements BodySink {
         Deno.chmodSync(this.tempPath, this.meta.mode & 0o777);
         const mtime = new Date(this.meta.mtime);
         this.#file.utimeSync(mtime, mtime);
+        await this.#writesDone();
         await this.#flushing;
         // Durable before it is visible: the safety rule that makes OK mean "on disk".
         await this.#file.sync();
@@ -312,7 +321,7 @@ export class IncomingFile implements BodySink {
           Deno.linkSync(this.tempPath, this.path);
           Deno.removeSync(this.tempPath);
         }
-        partialsInUse.delete(this.tempPath);
+        releasePartial(this.tempPath);
       } catch (error) {
         if (error instanceof Deno.errors.AlreadyExists && this.#keepExisting !== undefined) {
           throw kept(this.shownAs, this.#keepExisting);
@@ -333,11 +342,12 @@ export class IncomingFile implements BodySink {
   async discard(options: { keepPartial?: boolean } = {}): Promise<void> {
     if (!this.#done) this.#digest.release();
     this.#done = true;
+    await this.#writing?.catch(() => {});
     await this.#flushing;
     try {
       this.#file.close();
     } catch { /* already closed */ }
-    partialsInUse.delete(this.tempPath);
+    releasePartial(this.tempPath);
     if (options.keepPartial && this.#resumable && this.#received > 0) return;
     try {
       await Deno.remove(this.tempPath);
@@ -368,21 +378,9 @@ function checkDestination(path: string, shownAs: string, keepExisting: string | 
   }
 }
 
-/**
- * What a resumable temporary holds that can be reused: at most `size`
- * bytes (nothing beyond the announced size is trusted; the sender checks
- * the digest of the rest). Leaves the file positioned after them.
- */
-async function keptPrefix(
-  file: Deno.FsFile,
-  size: number,
-  digest: FileDigest,
-): Promise<ResumeOffer> {
-  const kept = Math.min((await file.stat()).size, size);
-  const offset = await digestPrefix(file, kept, digest);
-  await file.truncate(offset);
-  await file.seek(offset, Deno.SeekMode.Start);
-  return { offset, digest: digestHex(digest.peek()) };
+async function writeFully(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await file.write(bytes.subarray(written));
 }
 
 function kept(shownAs: string, why: string): FerryError {

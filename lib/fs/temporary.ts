@@ -1,0 +1,83 @@
+/**
+ * ferry's temporary files: where a body is written before it is verified
+ * and renamed, named `.ferry-<hex>.part` beside the destination. A
+ * resumable one is named after what it holds (destination, size, mtime), so
+ * that an interrupted transfer finds it again.
+ *
+ * @module
+ */
+
+import { digestHex, digestPrefix, FileDigest } from "./digest.ts";
+
+/** Temporary files are named `.ferry-<16 hex digits>.part`, next to their destination. */
+export const TEMP_PREFIX = ".ferry-";
+export const TEMP_SUFFIX = ".part";
+
+/** A fresh random temporary name. */
+export function tempName(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return TEMP_PREFIX + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("") +
+    TEMP_SUFFIX;
+}
+
+/** Whether `name` is one of ferry's temporaries (walks and listings leave them out). */
+export function isTemporaryName(name: string): boolean {
+  return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
+}
+
+// Resumable temporaries being written right now, in this process: a second
+// transfer of the same file must not append to the same partial.
+const partialsInUse = new Set<string>();
+
+/** Whether a transfer in this process is writing the partial at `path`. */
+export function partialInUse(path: string): boolean {
+  return partialsInUse.has(path);
+}
+
+/** Marks the partial at `path` as being written. */
+export function claimPartial(path: string): void {
+  partialsInUse.add(path);
+}
+
+/** The partial at `path` is free again (committed, kept for later, or removed). */
+export function releasePartial(path: string): void {
+  partialsInUse.delete(path);
+}
+
+/**
+ * The key of a resumable temporary: the same destination, size and mtime
+ * (the same version of the same file) find the same partial.
+ */
+export async function resumeKeyFor(
+  destination: string,
+  size: number,
+  mtime: number,
+): Promise<string> {
+  const digest = await FileDigest.start();
+  digest.update(new TextEncoder().encode(`${destination}\0${size}\0${mtime}`));
+  return digestHex(digest.finish());
+}
+
+/** What an earlier, interrupted attempt left that this one may continue from. */
+export interface ResumeOffer {
+  offset: number;
+  /** Hex digest of the kept prefix. */
+  digest: string;
+}
+
+/**
+ * What a resumable temporary holds that can be reused: at most `size`
+ * bytes (nothing beyond the announced size is trusted; the sender checks
+ * the digest of the rest). Leaves the file positioned after them.
+ */
+export async function keptPrefix(
+  file: Deno.FsFile,
+  size: number,
+  digest: FileDigest,
+): Promise<ResumeOffer> {
+  const kept = Math.min((await file.stat()).size, size);
+  const offset = await digestPrefix(file, kept, digest);
+  await file.truncate(offset);
+  await file.seek(offset, Deno.SeekMode.Start);
+  return { offset, digest: digestHex(digest.peek()) };
+}
