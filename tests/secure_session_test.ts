@@ -8,7 +8,15 @@ import { connect } from "../lib/client/connect.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { FRAME_HEADER_SIZE, PREAMBLE_SIZE } from "../lib/protocol/frame.ts";
 import { ferry, serveProcess } from "./_cli.ts";
-import { listTree, patternBytes, startServer, tempDir, TOKEN, waitFor } from "./_helpers.ts";
+import {
+  concat,
+  listTree,
+  patternBytes,
+  startServer,
+  tempDir,
+  TOKEN,
+  waitFor,
+} from "./_helpers.ts";
 
 type Fault = "none" | "flip" | "replay" | "drop" | "reorder";
 type Direction = "to-server" | "to-client";
@@ -126,16 +134,6 @@ function includesBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
   return false;
 }
 
-function joined(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 const MARKER = "FERRY-SECRET-MARKER-6b1f";
 
 async function markedFile(path: string): Promise<Uint8Array> {
@@ -160,7 +158,7 @@ Deno.test("a capture of a whole transfer shows neither the file's bytes, nor its
     for await (const _ of client.list("inbox")) { /* names travel in the listing too */ }
   }
   assertEquals(await Deno.readFile(`${local.path}/back.bin`), bytes);
-  const capture = joined([...proxy.captured["to-server"], ...proxy.captured["to-client"]]);
+  const capture = concat([...proxy.captured["to-server"], ...proxy.captured["to-client"]]);
   assert(capture.length > 2 * bytes.length, "both directions were captured");
   const text = new TextEncoder();
   for (const secret of [MARKER, name, TOKEN, "inbox"]) {
@@ -227,14 +225,14 @@ Deno.test("a whole session replayed against the server is refused and stores not
   // ephemeral key gives new session keys, so the old records do not decrypt.
   // As an attacker would: the greeting and message 1, then, once the server
   // answered, the recorded records.
-  const units = new RecordSplitter().push(joined(tap.captured["to-server"]));
+  const units = new RecordSplitter().push(concat(tap.captured["to-server"]));
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   const write = async (bytes: Uint8Array) => {
     let written = 0;
     while (written < bytes.length) written += await conn.write(bytes.subarray(written));
   };
   try {
-    await write(joined(units.slice(0, 2).map((u) => u.bytes)));
+    await write(concat(units.slice(0, 2).map((u) => u.bytes)));
     const answer = new RecordSplitter();
     const buffer = new Uint8Array(4096);
     let answered = 0;
@@ -243,7 +241,7 @@ Deno.test("a whole session replayed against the server is refused and stores not
       if (n === null) break;
       answered += answer.push(buffer.subarray(0, n)).length;
     }
-    await write(joined(units.slice(2).map((u) => u.bytes)));
+    await write(concat(units.slice(2).map((u) => u.bytes)));
     await conn.closeWrite();
     const sink = new Uint8Array(65536);
     while ((await conn.read(sink)) !== null) { /* until the server closes */ }

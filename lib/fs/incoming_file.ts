@@ -8,7 +8,7 @@
  * @module
  */
 
-import { digestHex, digestPrefix, FileDigest, sameDigest } from "./digest.ts";
+import { FileDigest, sameDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { printable } from "./safe_path.ts";
 import { existsSync } from "node:fs";
@@ -305,11 +305,12 @@ export class IncomingFile implements BodySink {
           { path: this.shownAs },
         );
       }
+      // The last write must land before the times are set: a write after utime moves mtime.
+      await this.#writesDone();
       try {
         Deno.chmodSync(this.tempPath, this.meta.mode & 0o777);
         const mtime = new Date(this.meta.mtime);
         this.#file.utimeSync(mtime, mtime);
-        await this.#writesDone();
         await this.#flushing;
         // Durable before it is visible: the safety rule that makes OK mean "on disk".
         await this.#file.sync();
