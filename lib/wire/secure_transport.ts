@@ -24,8 +24,8 @@ export const MAX_RECORD_PLAINTEXT = MAX_MESSAGE - TAG_LENGTH;
 /** Records per direction between two rekeys. */
 export const REKEY_INTERVAL = 2 ** 16;
 // Room for 16 whole records (1 MiB, one DATA frame's worth): one socket read
-// brings many, and they are opened together. With 4, a 1 GiB get took 3.1-3.4 s
-// here; with 16, 2.7-2.9 s.
+// brings many, and they are opened together. Back to back here, a 1 GiB get
+// took 2.7-2.9 s with 16 against 3.1-3.4 s with 4 (later runs were noisier).
 const RAW_BUFFER_SIZE = 16 * (LENGTH_SIZE + MAX_MESSAGE);
 
 /** A transport whose bytes are sealed into records on the way out and opened on the way in. */
