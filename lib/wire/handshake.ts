@@ -108,11 +108,6 @@ export class ServerHandshake {
     ({ reader: this.#reader, writer: this.#writer } = buffers(conn));
   }
 
-  /** Bytes received during the handshake, for the handshake deadline's bookkeeping. */
-  get lastActivity(): number {
-    return this.#reader.lastActivity;
-  }
-
   /** Sends the preamble. */
   async greet(): Promise<void> {
     await this.#writer.preamble();
