@@ -16,6 +16,7 @@ import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseBytes, parseCount } from "./_args
 import { FerryError } from "../lib/errors.ts";
 import { needsRecursive } from "../lib/client/send_plan.ts";
 import { UsageError } from "./_usage.ts";
+import { withHint } from "./_hints.ts";
 import {
   type Progress,
   summaryError,
@@ -158,8 +159,8 @@ export function commandError(error: unknown, flags: { recursive: boolean }): unk
     const path = (error as FerryError).path ?? "";
     return new UsageError(`"${printable(path || "/")}" is a folder: use -r to copy it`);
   }
-  if (error instanceof FerryError && /stalled/.test(error.message)) {
-    return new FerryError(error.code, `${error.message} (see --timeout)`, { cause: error });
+  if (error instanceof FerryError && error.cause instanceof Deno.errors.TimedOut) {
+    return withHint(error, error.code, "see --timeout");
   }
   return error;
 }

@@ -123,7 +123,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     ...(options.minFreeBytes === undefined ? {} : { minFreeBytes: options.minFreeBytes }),
     onEvent: (event) => printErr(formatEvent(event, options.log)),
   }).catch((error) => {
-    const inUse = error instanceof FerryError && error.message.includes("it is in use");
+    const inUse = error instanceof FerryError && error.cause instanceof Deno.errors.AddrInUse;
     throw inUse ? withHint(error, ErrorCode.Io, "pick another with --port") : error;
   });
   if (token.generated) {

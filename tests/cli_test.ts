@@ -217,3 +217,19 @@ Deno.test("a server that is not listening exits 5 with a hint", async () => {
   assertEquals(run.code, 5);
   assert(run.stderr.includes("ferry serve"), run.stderr);
 });
+
+Deno.test("serve on a port in use exits 9, names the port and the flag to pick another", async () => {
+  await using root = await tempDir();
+  await using server = await serveProcess(root.path);
+  const second = await ferry([
+    "serve",
+    root.path,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(server.port),
+  ]);
+  assertEquals(second.code, 9, second.stderr);
+  assert(second.stderr.includes(`port ${server.port}: it is in use`), second.stderr);
+  assert(second.stderr.includes("(pick another with --port)"), second.stderr);
+});

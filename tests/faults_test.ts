@@ -186,6 +186,7 @@ Deno.test("--timeout: a silent server and a link that stops moving both fail wit
   const stalled = await impatientSend(frozen.addr.port);
   assertEquals(stalled.code, 5, stalled.stderr);
   assert(stalled.stderr.includes("stalled"), stalled.stderr);
+  assert(stalled.stderr.includes("(see --timeout)"), stalled.stderr);
 });
 
 Deno.test("32 clients send different trees at once and every file is verified", async () => {

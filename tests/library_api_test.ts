@@ -301,3 +301,28 @@ Deno.test("connect(name) takes address, port, token file and folder from the con
     else Deno.env.set("FERRY_CONFIG", before);
   }
 });
+
+Deno.test("every call given an already aborted signal rejects with a FerryError, code aborted", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${root.path}/a.txt`, "a");
+  await Deno.writeTextFile(`${local.path}/b.txt`, "b");
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const signal = AbortSignal.abort();
+  const calls: [string, () => Promise<unknown>][] = [
+    ["send", () => client.send([`${local.path}/b.txt`], "b.txt", { signal })],
+    ["get", () => client.get(["a.txt"], `${local.path}/a.txt`, { signal })],
+    ["put", () => client.put("c.txt", new Uint8Array(1), { signal })],
+    ["open", () => client.open("a.txt", { signal })],
+    ["list", async () => {
+      for await (const _ of client.list("", { signal })) { /* nothing */ }
+    }],
+  ];
+  for (const [name, call] of calls) {
+    const error = await assertRejects(call, FerryError);
+    assertEquals(error.code, ErrorCode.Aborted, name);
+  }
+  assertEquals(await listTree(root.path), ["a.txt"]);
+  assertEquals(await listTree(local.path), ["b.txt"]);
+});

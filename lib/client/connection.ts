@@ -204,6 +204,8 @@ export class Connection {
       `The connection to ${this.host}:${this.port} stalled: nothing moved for ${
         Math.round(idle / 1000)
       } s`,
+      // The same cause as a connect that timed out: both are the timeout's doing.
+      { cause: new Deno.errors.TimedOut("stalled") },
     );
     try {
       this.#conn.close();
@@ -274,5 +276,7 @@ export function unexpected(frame: Frame): FerryError {
 }
 
 function timedOut(host: string, port: number): FerryError {
-  return new FerryError(ErrorCode.Connection, `Cannot connect to ${host}:${port}: timed out`);
+  return new FerryError(ErrorCode.Connection, `Cannot connect to ${host}:${port}: timed out`, {
+    cause: new Deno.errors.TimedOut("connect"),
+  });
 }

@@ -25,6 +25,7 @@ import { InFlight } from "./in_flight.ts";
 import { alreadyThere } from "./sync_check.ts";
 import {
   cancelled,
+  checkCancelled,
   dealBySize,
   type TransferOptions,
   type TransferSummary,
@@ -44,7 +45,7 @@ export async function getPaths(
   options: TransferOptions = {},
 ): Promise<TransferSummary> {
   const tracker = new TransferTracker(options);
-  options.signal?.throwIfAborted();
+  checkCancelled(options.signal);
   const destInfo = await localInfo(dest, true);
   const intoFolder = destInfo?.isDirectory === true || dest.endsWith("/") || sources.length > 1;
   if (intoFolder && destInfo !== null && !destInfo.isDirectory) {

@@ -15,6 +15,7 @@ import { CommitQueue } from "../fs/commit_queue.ts";
 import { printable } from "../fs/safe_path.ts";
 import type { Frame } from "../wire/frame_reader.ts";
 import type { Connection } from "./connection.ts";
+import { checkCancelled } from "./transfer.ts";
 
 /** A remote file being read: its facts, and its bytes as they arrive. */
 export interface RemoteFile {
@@ -40,7 +41,7 @@ export function openRemote(
   path: string,
   options: OpenOptions = {},
 ): Promise<RemoteFile> {
-  options.signal?.throwIfAborted();
+  checkCancelled(options.signal);
   return new RemoteRead(connection, path, options.signal).opened;
 }
 

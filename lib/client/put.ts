@@ -15,7 +15,13 @@ import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
 import { statRemote } from "./remote_ops.ts";
-import { cancelled, type CommittedFile, type Progress, TransferTracker } from "./transfer.ts";
+import {
+  cancelled,
+  checkCancelled,
+  type CommittedFile,
+  type Progress,
+  TransferTracker,
+} from "./transfer.ts";
 
 /** Options of `FerryClient.put()`. */
 export interface PutOptions {
@@ -39,7 +45,7 @@ export async function putBody(
   options: PutOptions = {},
 ): Promise<CommittedFile> {
   const signal = options.signal;
-  signal?.throwIfAborted();
+  checkCancelled(signal);
   const target = await fileTarget(connection, path);
   const known = body instanceof Uint8Array;
   const size = known ? body.length : 0;

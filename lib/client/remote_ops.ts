@@ -25,6 +25,7 @@ import {
 } from "../protocol/replies.ts";
 import type { Frame } from "../wire/frame_reader.ts";
 import { type Connection, unexpected } from "./connection.ts";
+import { checkCancelled } from "./transfer.ts";
 
 /** What is at a remote path, or null when nothing is. */
 export async function statRemote(connection: Connection, path: string): Promise<StatReply | null> {
@@ -113,7 +114,7 @@ export async function* listRemote(
   path: string,
   options: ListOptions = {},
 ): AsyncGenerator<RemoteEntry> {
-  options.signal?.throwIfAborted();
+  checkCancelled(options.signal);
   const reply = new ListReply(connection, options);
   try {
     await reply.send(path, options);

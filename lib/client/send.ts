@@ -36,6 +36,7 @@ import {
 import { alreadyThere } from "./sync_check.ts";
 import {
   cancelled,
+  checkCancelled,
   dealBySize,
   RESUME_MIN_BYTES,
   type TransferOptions,
@@ -56,7 +57,7 @@ export async function sendPaths(
 ): Promise<TransferSummary> {
   const tracker = new TransferTracker(options);
   const signal = options.signal;
-  signal?.throwIfAborted();
+  checkCancelled(signal);
   const sources = await inspectSources(sourcePaths, options.recursive ?? false);
   const bases = await destinationBases(connection, sources, dest);
   const { planned, remote } = await planAgainstRemote(connection, sources, bases, tracker, options);
@@ -109,7 +110,7 @@ async function planAgainstRemote(
   // A failed listing is reported after the walk, not as an unhandled rejection.
   listing.catch(() => {});
   const planned = await planSend(sources, bases, tracker);
-  options.signal?.throwIfAborted();
+  checkCancelled(options.signal);
   return { planned, remote: await listing };
 }
 

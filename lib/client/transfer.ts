@@ -250,3 +250,11 @@ export function summaryError(summary: TransferSummary): FerryError | undefined {
 export function cancelled(): FerryError {
   return new FerryError(ErrorCode.Aborted, "The transfer was cancelled");
 }
+
+/**
+ * Rejects a call whose signal is already aborted with `aborted`, like every
+ * other cancellation (`throwIfAborted()` would throw a DOMException).
+ */
+export function checkCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw cancelled();
+}

@@ -159,6 +159,7 @@ export class FerryServer {
           `Cannot listen on port ${
             options.port ?? DEFAULT_PORT
           }: it is in use (is another ferry running?)`,
+          { cause: error },
         );
       }
       throw toFerryError(error, "listen on", `${hostname}:${options.port ?? DEFAULT_PORT}`);
