@@ -113,8 +113,8 @@ function dh(own: KeyPair, theirs: Uint8Array): Uint8Array {
 }
 
 /** The 96-bit ChaCha20-Poly1305 nonce of Noise: 32 zero bits, then the counter little-endian. */
-function writeNonce(target: Uint8Array, counter: bigint): void {
-  new DataView(target.buffer, target.byteOffset, 12).setBigUint64(4, counter, true);
+function writeNonce(view: DataView, counter: bigint): void {
+  view.setBigUint64(4, counter, true);
 }
 
 /**
@@ -125,6 +125,8 @@ export class CipherState {
   #key: Uint8Array;
   #counter = 0n;
   #nonce = new Uint8Array(12);
+  // One view for every record: nothing is allocated for the nonce on the hot path.
+  #nonceView = new DataView(this.#nonce.buffer);
 
   constructor(key: Uint8Array) {
     this.#key = key;
@@ -144,7 +146,7 @@ export class CipherState {
 
   /** Encrypts `plaintext` into `target` (which needs room for the tag); returns bytes written. */
   sealInto(target: Uint8Array, plaintext: Uint8Array, ad: Uint8Array = EMPTY): number {
-    writeNonce(this.#nonce, this.#counter++);
+    writeNonce(this.#nonceView, this.#counter++);
     const cipher = createCipheriv("chacha20-poly1305", this.#key, this.#nonce, {
       authTagLength: TAG_LENGTH,
     });
@@ -162,7 +164,7 @@ export class CipherState {
    */
   open(message: Uint8Array, ad: Uint8Array = EMPTY): Uint8Array {
     if (message.length < TAG_LENGTH) throw decryptFailed();
-    writeNonce(this.#nonce, this.#counter++);
+    writeNonce(this.#nonceView, this.#counter++);
     const decipher = createDecipheriv("chacha20-poly1305", this.#key, this.#nonce, {
       authTagLength: TAG_LENGTH,
     });
@@ -181,7 +183,7 @@ export class CipherState {
   /** Noise's Rekey(): the next key is the current one encrypting zeros at the last nonce. */
   rekey(): void {
     const nonce = new Uint8Array(12);
-    writeNonce(nonce, 0xffff_ffff_ffff_ffffn);
+    writeNonce(new DataView(nonce.buffer), 0xffff_ffff_ffff_ffffn);
     const cipher = createCipheriv("chacha20-poly1305", this.#key, nonce, {
       authTagLength: TAG_LENGTH,
     });
