@@ -15,6 +15,7 @@ import {
   MAX_DATA_PAYLOAD,
   PREAMBLE_SIZE,
 } from "../protocol/frame.ts";
+import { ReadBuffer } from "./read_buffer.ts";
 import { type Transport, truncatedStream } from "./transport.ts";
 
 export { isTruncation } from "./transport.ts";
@@ -32,9 +33,7 @@ const READ_BUFFER_SIZE = 2 * MAX_DATA_PAYLOAD + 2 * FRAME_HEADER_SIZE;
 
 export class FrameReader {
   #transport: Transport;
-  #buffer: Uint8Array;
-  #start = 0;
-  #end = 0;
+  #buffer: ReadBuffer;
   #frame: Frame = { kind: 0 as Kind, id: 0, payload: new Uint8Array(0) };
   /** performance.now() of the last bytes received, for idle timeouts. */
   lastActivity: number = performance.now();
@@ -47,31 +46,25 @@ export class FrameReader {
    */
   constructor(transport: Transport, options: { bufferSize?: number } = {}) {
     this.#transport = transport;
-    this.#buffer = new Uint8Array(options.bufferSize ?? READ_BUFFER_SIZE);
+    this.#buffer = new ReadBuffer(options.bufferSize ?? READ_BUFFER_SIZE);
   }
 
   /** Bytes already received and not yet returned as frames. */
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#buffer.buffered;
   }
 
   /** Whether a whole frame is buffered, so that read() will not wait for the peer. */
   get hasFrame(): boolean {
-    const buffered = this.#end - this.#start;
+    const { buffered, bytes, start } = this.#buffer;
     return buffered >= FRAME_HEADER_SIZE &&
-      buffered >= FRAME_HEADER_SIZE + decodeHeader(this.#buffer, this.#start).length;
+      buffered >= FRAME_HEADER_SIZE + decodeHeader(bytes, start).length;
   }
 
   /** Reads and checks the peer's preamble (magic and protocol version). */
   async readPreamble(): Promise<number> {
     const available = await this.#fill(PREAMBLE_SIZE);
-    const bytes = this.#buffer.subarray(
-      this.#start,
-      this.#start + Math.min(available, PREAMBLE_SIZE),
-    );
-    const version = decodePreamble(bytes);
-    this.#start += PREAMBLE_SIZE;
-    return version;
+    return decodePreamble(this.#buffer.take(Math.min(available, PREAMBLE_SIZE)));
   }
 
   /**
@@ -80,43 +73,35 @@ export class FrameReader {
    * must never pass for a complete message.
    */
   async read(): Promise<Frame | null> {
-    if (await this.#fill(FRAME_HEADER_SIZE) === 0) return null;
-    if (this.#end - this.#start < FRAME_HEADER_SIZE) throw truncated();
-    const header = decodeHeader(this.#buffer, this.#start);
+    const available = await this.#fill(FRAME_HEADER_SIZE);
+    if (available === 0) return null;
+    if (available < FRAME_HEADER_SIZE) throw truncated();
+    const header = decodeHeader(this.#buffer.bytes, this.#buffer.start);
     const total = FRAME_HEADER_SIZE + header.length;
-    if (total > this.#buffer.length) {
+    if (total > this.#buffer.bytes.length) {
       throw new FerryError(
         ErrorCode.Protocol,
         `A frame of ${header.length} bytes is not allowed at this point`,
       );
     }
     if (await this.#fill(total) < total) throw truncated();
-    const payloadStart = this.#start + FRAME_HEADER_SIZE;
-    this.#start += total;
     const frame = this.#frame;
     frame.kind = header.kind;
     frame.id = header.id;
-    frame.payload = this.#buffer.subarray(payloadStart, payloadStart + header.length);
+    frame.payload = this.#buffer.take(total).subarray(FRAME_HEADER_SIZE);
     return frame;
   }
 
   /** Reads until `wanted` bytes are buffered or the peer closes; returns what is buffered. */
   async #fill(wanted: number): Promise<number> {
-    if (this.#end - this.#start >= wanted) return this.#end - this.#start;
-    if (this.#buffer.length - this.#start < wanted) {
-      // Move the partial frame to the front; it is smaller than one frame.
-      this.#buffer.copyWithin(0, this.#start, this.#end);
-      this.#end -= this.#start;
-      this.#start = 0;
-    }
-    while (this.#end - this.#start < wanted) {
-      const n = await this.#transport.read(this.#buffer.subarray(this.#end));
-      if (n === null) break;
-      this.#end += n;
-      this.bytesRead += n;
+    const before = this.#buffer.buffered;
+    const available = await this.#buffer.fill(this.#transport, wanted);
+    const received = available - before;
+    if (received > 0) {
+      this.bytesRead += received;
       this.lastActivity = performance.now();
     }
-    return this.#end - this.#start;
+    return available;
   }
 }
 

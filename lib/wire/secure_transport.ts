@@ -15,6 +15,7 @@
 
 import { ErrorCode, FerryError } from "../errors.ts";
 import { type CipherState, MAX_MESSAGE, type Session, TAG_LENGTH } from "./noise.ts";
+import { ReadBuffer } from "./read_buffer.ts";
 import { type Transport, truncatedStream, writeAll } from "./transport.ts";
 
 /** Bytes of the length before each record. */
@@ -37,9 +38,7 @@ export class SecureTransport implements Transport {
   #receive: CipherState;
   /** Sealed records of one write, reused (grows to the largest write). */
   #out: Uint8Array = new Uint8Array(0);
-  #raw = new Uint8Array(RAW_BUFFER_SIZE);
-  #rawStart = 0;
-  #rawEnd = 0;
+  #raw = new ReadBuffer(RAW_BUFFER_SIZE);
   /** Opened plaintext not yet handed to the reader. */
   #plain: Uint8Array = new Uint8Array(0);
   /** Set when a record failed to open: nothing more is sent or received. */
@@ -131,39 +130,25 @@ export class SecureTransport implements Transport {
    * next call. With `wait` false, only one already buffered, else null.
    */
   async #nextRecord(wait: boolean): Promise<Uint8Array | null> {
-    if (!await this.#fill(LENGTH_SIZE, wait)) {
-      if (!wait) return null;
-      if (this.#rawEnd === this.#rawStart) return null;
+    const raw = this.#raw;
+    if (!await this.#have(LENGTH_SIZE, wait)) {
+      if (!wait || raw.buffered === 0) return null;
       throw truncatedStream("a record");
     }
-    const length = (this.#raw[this.#rawStart]! << 8) | this.#raw[this.#rawStart + 1]!;
+    const length = (raw.bytes[raw.start]! << 8) | raw.bytes[raw.start + 1]!;
     if (length < TAG_LENGTH) {
       throw new FerryError(ErrorCode.Protocol, `A record of ${length} bytes is too short`);
     }
-    if (!await this.#fill(LENGTH_SIZE + length, wait)) {
+    if (!await this.#have(LENGTH_SIZE + length, wait)) {
       if (!wait) return null;
       throw truncatedStream("a record");
     }
-    const start = this.#rawStart + LENGTH_SIZE;
-    this.#rawStart = start + length;
-    return this.#raw.subarray(start, start + length);
+    return this.#raw.take(LENGTH_SIZE + length).subarray(LENGTH_SIZE);
   }
 
   /** Whether `wanted` bytes are buffered, reading more only when `wait` allows it. */
-  async #fill(wanted: number, wait: boolean): Promise<boolean> {
-    if (this.#rawEnd - this.#rawStart >= wanted) return true;
-    if (!wait) return false;
-    if (this.#raw.length - this.#rawStart < wanted) {
-      // Move the partial record to the front; it is smaller than one record.
-      this.#raw.copyWithin(0, this.#rawStart, this.#rawEnd);
-      this.#rawEnd -= this.#rawStart;
-      this.#rawStart = 0;
-    }
-    while (this.#rawEnd - this.#rawStart < wanted) {
-      const n = await this.#inner.read(this.#raw.subarray(this.#rawEnd));
-      if (n === null) return false;
-      this.#rawEnd += n;
-    }
-    return true;
+  async #have(wanted: number, wait: boolean): Promise<boolean> {
+    if (this.#raw.buffered >= wanted) return true;
+    return wait && await this.#raw.fill(this.#inner, wanted) >= wanted;
   }
 }
