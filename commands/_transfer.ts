@@ -132,9 +132,10 @@ export async function runTransfer(
           `ferry: ${printable(error.message)}; retry ${attempt} of ${retries} in ${delaySeconds} s`,
         );
       },
-      onProgress: (p) => {
+      // Snapshots are made only for a bar to draw.
+      onProgress: bar === undefined ? undefined : (p) => {
         last = p;
-        bar?.update(p);
+        bar.update(p);
       },
     });
   } catch (error) {

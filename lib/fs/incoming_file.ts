@@ -31,7 +31,6 @@ export {
   TEMP_PREFIX,
   TEMP_SUFFIX,
 } from "./temporary.ts";
-import { MAX_DATA_PAYLOAD } from "../protocol/frame.ts";
 
 /** What the sender announced about the file. */
 export interface IncomingMeta {
@@ -249,8 +248,9 @@ export class IncomingFile implements BodySink {
       } else {
         // A big one is copied (the chunk is the reader's buffer) and written beside the
         // event loop, which goes on to receive the next.
+        // Sized to the chunk: a file of a few hundred KiB does not get a whole MiB.
         if (this.#copy === undefined || this.#copy.length < chunk.length) {
-          this.#copy = new Uint8Array(Math.max(chunk.length, MAX_DATA_PAYLOAD));
+          this.#copy = new Uint8Array(chunk.length);
         }
         const copy = this.#copy.subarray(0, chunk.length);
         copy.set(chunk);
