@@ -8,6 +8,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 import { UsageError } from "./_usage.ts";
+import { FSYNC_MODES, type FsyncMode } from "../lib/protocol/constants.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -68,4 +69,13 @@ export function parseBytes(value: string | undefined, flag: string): number | un
     throw new UsageError(`${flag} needs a size such as 500K, 10M or 2G, not "${value}"`);
   }
   return bytes;
+}
+
+/** Parses an --fsync mode, or undefined when the flag was not given. */
+export function parseFsync(value: string | undefined, flag: string): FsyncMode | undefined {
+  if (value === undefined) return undefined;
+  if (!FSYNC_MODES.includes(value as FsyncMode)) {
+    throw new UsageError(`${flag} is one of ${FSYNC_MODES.join(", ")}, not "${value}"`);
+  }
+  return value as FsyncMode;
 }

@@ -12,7 +12,8 @@ import { formatBytes, formatDuration, ProgressBar } from "./progress_bar.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import { printErr, printOut } from "./_output.ts";
 import { clientFor } from "./_connect.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseBytes, parseCount } from "./_args.ts";
+import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseBytes, parseCount, parseFsync } from "./_args.ts";
+import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { FerryError } from "../lib/errors.ts";
 import { needsRecursive } from "../lib/client/send_plan.ts";
 import { UsageError } from "./_usage.ts";
@@ -42,6 +43,8 @@ export interface TransferFlags {
   limitRate: number | undefined;
   /** Connections at once (-j). */
   jobs: number;
+  /** How received files are made durable; undefined is the library's default (each). */
+  fsync: FsyncMode | undefined;
 }
 
 /** The flags send and get share, for parseFlags. */
@@ -55,6 +58,7 @@ export const TRANSFER_FLAGS = {
   timeout: { type: "string" },
   "limit-rate": { type: "string" },
   jobs: { type: "string", short: "j" },
+  fsync: { type: "string" },
 } as const;
 
 export const TRANSFER_FLAGS_HELP = `  -r, --recursive        Include folders and everything in them
@@ -67,6 +71,10 @@ export const TRANSFER_FLAGS_HELP = `  -r, --recursive        Include folders and
                          after SECS (default 30)
       --limit-rate RATE  Bytes per second for file data, such as 500K or 10M
   -j, --jobs N           Use N connections at once, for many large files (default 1)
+      --fsync MODE       When a file counts as done (default each):
+                         each   its data and folder are flushed to disk
+                         batch  one flush of the disk per group of files
+                         none   nothing is flushed (rsync's default)
 ${CLIENT_FLAGS_HELP}`;
 
 type TransferValues = {
@@ -91,6 +99,7 @@ export function transferFlags(values: TransferValues): TransferFlags {
     timeoutSeconds: parseCount(values.timeout, "--timeout", 1, 86_400) ?? 30,
     limitRate,
     jobs: parseCount(values.jobs, "--jobs", 1, 16) ?? 1,
+    fsync: parseFsync(values.fsync, "--fsync"),
   };
 }
 
@@ -124,6 +133,7 @@ export async function runTransfer(
       delete: flags.delete,
       limitRate: flags.limitRate,
       parallel: flags.jobs,
+      fsync: flags.fsync,
       retries: flags.retries,
       onRetry: ({ attempt, retries, delaySeconds, error }) => {
         bar?.clear();

@@ -121,6 +121,7 @@ async function putStdin(
       signal: transfer.signal,
       onProgress: transfer.onProgress,
       limitRate: transfer.limitRate,
+      fsync: transfer.fsync,
     });
     return {
       files: 1,

@@ -10,7 +10,8 @@ import { withHint } from "./_hints.ts";
 import { DEFAULT_PORT, FerryServer, type ServerEvent } from "../lib/server/server.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import { serverToken } from "../lib/config/token.ts";
-import { parseBytes, parseCount, parseFlags } from "./_args.ts";
+import { parseBytes, parseCount, parseFlags, parseFsync } from "./_args.ts";
+import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { printErr } from "./_output.ts";
 
 export const HELP = `Usage: ferry serve [ROOT] [options]
@@ -37,6 +38,8 @@ Options:
       --read-only          Refuse every change: send, mkdir, rm, mv
       --no-delete          Refuse rm and mv and never replace a stored file
                            (an append-only drop box for backups)
+      --fsync MODE         The weakest durability served; a client asking for
+                           less gets this (each, batch or none; default each)
   -h, --help               Show this help
 
 Example:
@@ -56,6 +59,7 @@ export interface ServeOptions {
   noDelete: boolean;
   maxFileSize: number | undefined;
   minFreeBytes: number | undefined;
+  fsync: FsyncMode;
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions | "help" {
@@ -71,6 +75,7 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     "max-size": { type: "string" },
     "min-free": { type: "string" },
     "no-delete": { type: "boolean" },
+    fsync: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return "help";
@@ -94,6 +99,7 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     noDelete: values["no-delete"] ?? false,
     maxFileSize: parseBytes(values["max-size"], "--max-size"),
     minFreeBytes: parseBytes(values["min-free"], "--min-free"),
+    fsync: parseFsync(values.fsync, "--fsync") ?? "each",
   };
 }
 
@@ -104,6 +110,7 @@ export function formatEvent(event: ServerEvent, format: "text" | "json"): string
   if (event.path !== undefined) parts.push(`"${printable(event.path)}"`);
   if (event.files !== undefined) parts.push(`${event.files} files`);
   if (event.bytes !== undefined) parts.push(`${event.bytes} bytes`);
+  if (event.fsync !== undefined && event.fsync !== "each") parts.push(`fsync ${event.fsync}`);
   parts.push(event.ok ? "ok" : `refused ${event.code}: ${printable(event.message ?? "")}`);
   return parts.join(" ");
 }
@@ -119,6 +126,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     idleTimeoutMs: options.idleTimeoutMs,
     readOnly: options.readOnly,
     noDelete: options.noDelete,
+    fsync: options.fsync,
     ...(options.maxFileSize === undefined ? {} : { maxFileSize: options.maxFileSize }),
     ...(options.minFreeBytes === undefined ? {} : { minFreeBytes: options.minFreeBytes }),
     onEvent: (event) => printErr(formatEvent(event, options.log)),

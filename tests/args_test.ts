@@ -23,6 +23,7 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
       timeoutSeconds: 30,
       limitRate: undefined,
       jobs: 1,
+      fsync: undefined,
     },
   );
   const tuned = parseSendArgs([
@@ -34,13 +35,21 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
     "5",
     "--limit-rate",
     "1.5M",
+    "--fsync=batch",
     "a",
     "pi:",
   ]);
   assertEquals(
     tuned !== "help" &&
-      [tuned.sync, tuned.delete, tuned.retries, tuned.timeoutSeconds, tuned.limitRate],
-    [true, true, 0, 5, 1572864],
+      [
+        tuned.sync,
+        tuned.delete,
+        tuned.retries,
+        tuned.timeoutSeconds,
+        tuned.limitRate,
+        tuned.fsync,
+      ],
+    [true, true, 0, 5, 1572864, "batch"],
   );
   for (const rate of ["fast", "0", "-1K", "10X"]) {
     assertThrows(() => parseSendArgs(["--limit-rate", rate, "a", "pi:"]), UsageError);
@@ -100,7 +109,12 @@ Deno.test("parseServeArgs() applies documented defaults and validates values", (
     noDelete: false,
     maxFileSize: undefined,
     minFreeBytes: undefined,
+    fsync: "each",
   });
+  const floor = parseServeArgs(["--fsync", "none"]);
+  assertEquals(floor !== "help" && floor.fsync, "none");
+  assertThrows(() => parseServeArgs(["--fsync", "sometimes"]), UsageError);
+  assertThrows(() => parseSendArgs(["--fsync", "always", "a", "pi:"]), UsageError);
   const custom = parseServeArgs(["/srv", "--port", "0", "--log", "json", "--grace", "0"]);
   assertEquals(custom !== "help" && [custom.root, custom.port, custom.log, custom.graceMs], [
     "/srv",

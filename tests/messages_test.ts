@@ -6,7 +6,6 @@ import { assertEquals, assertThrows } from "./_assert.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import * as requests from "../lib/protocol/requests.ts";
 import * as replies from "../lib/protocol/replies.ts";
-import { CommitQueue } from "../lib/fs/commit_queue.ts";
 
 Deno.test("every request kind round-trips through its encoder and decoder", () => {
   const puts: requests.PutRequest[] = [
@@ -91,21 +90,4 @@ Deno.test("an encoder refuses a payload over the control-frame cap", () => {
     FerryError,
   );
   assertEquals(error.code, ErrorCode.BadPath);
-});
-
-Deno.test("CommitQueue runs at most its limit at once and drains every commit", async () => {
-  const queue = new CommitQueue(2);
-  let running = 0;
-  let most = 0;
-  let finished = 0;
-  const commit = async () => {
-    most = Math.max(most, ++running);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    running--;
-    finished++;
-    if (finished === 3) throw new Error("a failed commit is the committer's to report");
-  };
-  for (let i = 0; i < 7; i++) await queue.start(commit);
-  await queue.drain();
-  assertEquals([most, finished, queue.size], [2, 7, 0]);
 });

@@ -173,3 +173,41 @@ Deno.test("a broken config file names the file, the key and the problem; tokens 
   const missing = await ferry(["ls", "pi:"], env);
   assertEquals(missing.code, 2, "a missing $FERRY_CONFIG is an error");
 });
+
+Deno.test("--fsync: send and get store files in every mode, serve --fsync sets the floor, a bad mode exits 2", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${local.path}/tree/deep`, { recursive: true });
+  await Deno.writeTextFile(`${local.path}/tree/deep/a.txt`, "a");
+  await using server = await serveProcess(root.path, ["--fsync", "none", "--log", "json"]);
+  const at = (path: string) => `ferry://127.0.0.1:${server.port}/${path}`;
+  for (const mode of ["each", "batch", "none"]) {
+    const sent = await ferry(["send", "-r", `--fsync=${mode}`, `${local.path}/tree`, at(mode)]);
+    assertEquals(sent.code, 0, sent.stderr);
+    const got = await ferry(["get", "-r", "--fsync", mode, at(mode), `${local.path}/back-${mode}`]);
+    assertEquals(got.code, 0, got.stderr);
+    assertEquals(await Deno.readTextFile(`${local.path}/back-${mode}/deep/a.txt`), "a");
+  }
+  const bad = await ferry(["send", "--fsync", "sometimes", `${local.path}/tree`, at("x")]);
+  assertEquals(bad.code, 2);
+  assert(bad.stderr.includes("each, batch, none"), bad.stderr);
+  const badServe = await ferry(["serve", root.path, "--fsync", "never"]);
+  assertEquals(badServe.code, 2);
+  assertEquals(await listTree(root.path), [
+    "batch",
+    "batch/deep",
+    "batch/deep/a.txt",
+    "each",
+    "each/deep",
+    "each/deep/a.txt",
+    "none",
+    "none/deep",
+    "none/deep/a.txt",
+  ]);
+  const { log } = await server.stop();
+  const puts = log.split("\n").filter((line) => line.startsWith("{")).map((line) =>
+    JSON.parse(line)
+  )
+    .filter((event) => event.action === "put");
+  assertEquals(puts.map((event) => event.fsync), ["each", "batch", "none"]);
+});

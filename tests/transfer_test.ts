@@ -2,6 +2,7 @@ import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { connect } from "../lib/client/connect.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { encodePut } from "../lib/protocol/requests.ts";
+import type { FsyncMode } from "../lib/protocol/constants.ts";
 import {
   connectTo,
   corruptingProxy,
@@ -259,4 +260,23 @@ Deno.test("parallel (-j 3) deals files to three connections and every file arriv
       await Deno.readFile(`${local.path}/f${i}`),
     );
   }
+});
+
+Deno.test("a server serves a PUT at no less than its --fsync floor, and logs the mode it served", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${local.path}/f`, "durable");
+  const served = async (floor: FsyncMode | undefined, asked: FsyncMode | undefined) => {
+    await using server = await startServer(root.path, floor === undefined ? {} : { fsync: floor });
+    await using client = await connectTo(server);
+    await client.send([`${local.path}/f`], `${floor}-${asked}`, asked ? { fsync: asked } : {});
+    assertEquals(await Deno.readTextFile(`${root.path}/${floor}-${asked}`), "durable");
+    return server.events.find((event) => event.action === "put")?.fsync;
+  };
+  assertEquals(await served(undefined, "none"), "each");
+  assertEquals(await served(undefined, undefined), "each");
+  assertEquals(await served("batch", "none"), "batch");
+  assertEquals(await served("none", "none"), "none");
+  assertEquals(await served("none", "batch"), "batch");
+  assertEquals(await served("none", undefined), "each");
 });

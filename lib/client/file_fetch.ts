@@ -1,7 +1,7 @@
 /**
  * One file of a get: a GET request whose FILE, DATA and END frames land in
  * an {@link IncomingFile} (temporary, verified, synced, renamed), with the
- * commit running in the get's {@link CommitQueue} while later files arrive.
+ * commit running in the get's {@link GroupCommit} while later files arrive.
  * Failures of this file go to the tracker; failures of the connection reject.
  *
  * @module
@@ -10,9 +10,9 @@
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import { encodeGet, type GetRequest } from "../protocol/requests.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 import { decodeError, decodeFile, errorFromMessage } from "../protocol/replies.ts";
-import { endBody } from "../fs/body_sink.ts";
-import type { CommitQueue } from "../fs/commit_queue.ts";
+import type { GroupCommit } from "../fs/group_commit.ts";
 import { digestHex } from "../fs/digest.ts";
 import { IncomingFile, resumeKeyFor } from "../fs/incoming_file.ts";
 import type { Frame } from "../wire/frame_reader.ts";
@@ -25,7 +25,9 @@ import { RESUME_MIN_BYTES, type TransferTracker } from "./transfer.ts";
 export interface FetchContext {
   connection: Connection;
   tracker: TransferTracker;
-  commits: CommitQueue;
+  commits: GroupCommit;
+  /** How received files are made durable. */
+  fsync: FsyncMode;
   limiter: RateLimiter | undefined;
 }
 
@@ -102,6 +104,7 @@ export class FileFetch {
     if (entry.size < RESUME_MIN_BYTES) return request;
     this.#incoming = await IncomingFile.open(local, shown, entry, {
       resumeKey: await resumeKeyFor(local, entry.size, entry.mtime),
+      fsync: this.#context.fsync,
     });
     const { offset, digest } = this.#incoming.offer;
     if (offset > 0) request.resumeFrom = { offset, digest };
@@ -142,7 +145,9 @@ export class FileFetch {
         await this.#incoming.discard();
         this.#incoming = null;
       }
-      const incoming = this.#incoming ??= await IncomingFile.open(local, shown, file);
+      const incoming = this.#incoming ??= await IncomingFile.open(local, shown, file, {
+        fsync: this.#context.fsync,
+      });
       const offset = file.offset ?? 0;
       if (incoming.awaitingStart) await incoming.startAt(offset);
       else if (offset !== 0) throw outOfOrder(frame);
@@ -173,7 +178,7 @@ export class FileFetch {
     const { tracker, commits } = this.#context;
     const digest = digestHex(frame.payload);
     // The commit (fsync, rename) runs while the next files arrive; a few at most.
-    await endBody(done, frame.payload, commits, (committed) =>
+    await commits.end(done, frame.payload, (committed) =>
       this.#committing = committed.then(
         () => tracker.committed(done.path, done.meta.size, digest),
         (error) => tracker.failed(toFerryError(error, "write", done.shownAs)),

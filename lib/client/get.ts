@@ -8,8 +8,9 @@
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
-import { CommitQueue } from "../fs/commit_queue.ts";
+import { GroupCommit } from "../fs/group_commit.ts";
 import { printable, splitRemotePath } from "../fs/safe_path.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
 import { type FetchContext, FileFetch } from "./file_fetch.ts";
@@ -55,19 +56,24 @@ export async function getPaths(
       { path: dest },
     );
   }
-  if (intoFolder && destInfo === null) await mkdirLocal(dest);
+  const commits = new GroupCommit();
+  if (intoFolder && destInfo === null) await mkdirLocal(dest, commits, options.fsync);
   const wanted: Wanted[] = [];
   const trees: LocalTree[] = [];
   for (const source of sources) {
     const name = splitRemotePath(source).at(-1);
     const target = intoFolder && name !== undefined ? `${dest.replace(/\/+$/, "")}/${name}` : dest;
-    const tree = await planSource({ connection, options, tracker, wanted }, source, target);
+    const tree = await planSource(
+      { connection, commits, options, tracker, wanted },
+      source,
+      target,
+    );
     if (tree !== null) trees.push(tree);
   }
   const needed = await notYetHere(wanted, options);
   tracker.skipped += wanted.length - needed.length;
   tracker.planned(needed.length, needed.reduce((sum, item) => sum + item.entry.size, 0));
-  const lanes = await fetchAll(connection, openLane, needed, tracker, options);
+  const lanes = await fetchAll(connection, openLane, needed, commits, tracker, options);
   if (options.signal?.aborted) throw cancelled();
   const failure = lanes.find((lane) => lane.failure !== undefined)?.failure;
   if (failure !== undefined) throw failure;
@@ -106,14 +112,15 @@ async function fetchAll(
   connection: Connection,
   openLane: () => Promise<Connection>,
   needed: Wanted[],
+  commits: GroupCommit,
   tracker: TransferTracker,
   options: TransferOptions,
 ): Promise<GetLane[]> {
   const streams = Math.max(1, Math.min(options.parallel ?? 1, needed.length));
   const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
-  const commits = new CommitQueue();
   const limiter = RateLimiter.optional(options.limitRate);
-  const lanes = [connection, ...extra].map((c) => new GetLane(c, tracker, commits, limiter));
+  const fsync = options.fsync ?? "each";
+  const lanes = [connection, ...extra].map((c) => new GetLane(c, tracker, commits, limiter, fsync));
   const stopAll = () => lanes.forEach((lane) => lane.stop());
   options.signal?.addEventListener("abort", stopAll, { once: true });
   try {
@@ -131,8 +138,9 @@ async function fetchAll(
 class GetLane implements FetchContext {
   readonly connection: Connection;
   readonly tracker: TransferTracker;
-  readonly commits: CommitQueue;
+  readonly commits: GroupCommit;
   readonly limiter: RateLimiter | undefined;
+  readonly fsync: FsyncMode;
   failure: FerryError | undefined;
   #stopped = false;
   /** Fetches waiting for their reply: stop() abandons them. */
@@ -141,9 +149,11 @@ class GetLane implements FetchContext {
   constructor(
     connection: Connection,
     tracker: TransferTracker,
-    commits: CommitQueue,
+    commits: GroupCommit,
     limiter: RateLimiter | undefined,
+    fsync: FsyncMode,
   ) {
+    this.fsync = fsync;
     this.connection = connection;
     this.tracker = tracker;
     this.commits = commits;

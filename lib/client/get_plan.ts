@@ -10,6 +10,9 @@ import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
+import { missingFolders } from "../fs/durability.ts";
+import type { GroupCommit } from "../fs/group_commit.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 import type { Connection } from "./connection.ts";
 import { listRemote, statRemote } from "./remote_ops.ts";
 import { folderNeedsRecursive } from "./send_plan.ts";
@@ -27,6 +30,8 @@ export interface Wanted {
 /** What planning a get works with, and the list of files it fills. */
 export interface GetPlan {
   connection: Connection;
+  /** Where the files will be committed: it flushes the folders made here. */
+  commits: GroupCommit;
   options: TransferOptions;
   tracker: TransferTracker;
   wanted: Wanted[];
@@ -63,9 +68,16 @@ export async function localInfo(path: string, follow: boolean): Promise<Deno.Fil
   }
 }
 
-export async function mkdirLocal(path: string): Promise<void> {
+/** Makes a local folder and its parents; `commits` flushes what was made with its files. */
+export async function mkdirLocal(
+  path: string,
+  commits: GroupCommit,
+  fsync: FsyncMode = "each",
+): Promise<void> {
   try {
+    const made = missingFolders(path);
     await Deno.mkdir(path, { recursive: true });
+    commits.foldersMade(made, fsync);
   } catch (error) {
     throw toFerryError(error, "create folder", path);
   }
@@ -126,12 +138,12 @@ async function planFolder(
   source: string,
   target: string,
 ): Promise<LocalTree> {
-  const { connection, options, tracker, wanted } = plan;
-  await mkdirLocal(target);
+  const { connection, options, tracker, wanted, commits } = plan;
+  await mkdirLocal(target, commits, options.fsync);
   const root = await Deno.realPath(target);
   const base = splitRemotePath(source).join("/");
   const keep = new Set<string>();
-  const place = new LocalPlaces(root);
+  const place = new LocalPlaces(root, commits, options.fsync);
   const listing = listRemote(connection, source, {
     recursive: true,
     digests: options.checksum ?? false,
@@ -173,15 +185,19 @@ function namesBelow(path: string, base: string, source: string): string[] {
 class LocalPlaces {
   #root: string;
   #folders = new Map<string, string>();
+  #commits: GroupCommit;
+  #fsync: FsyncMode | undefined;
 
-  constructor(root: string) {
+  constructor(root: string, commits: GroupCommit, fsync: FsyncMode | undefined) {
     this.#root = root;
+    this.#commits = commits;
+    this.#fsync = fsync;
   }
 
   /** Makes the folder at `parts` inside the root. */
   async folder(parts: string[]): Promise<void> {
     const folder = resolveInside(this.#root, parts);
-    await mkdirLocal(folder);
+    await mkdirLocal(folder, this.#commits, this.#fsync);
     this.#folders.set(parts.join("/"), folder);
   }
 

@@ -10,8 +10,8 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import { encodeGet } from "../protocol/requests.ts";
 import { decodeError, decodeFile, errorFromMessage } from "../protocol/replies.ts";
-import { endBody, StreamSink } from "../fs/body_sink.ts";
-import { CommitQueue } from "../fs/commit_queue.ts";
+import { StreamSink } from "../fs/body_sink.ts";
+import { GroupCommit } from "../fs/group_commit.ts";
 import { printable } from "../fs/safe_path.ts";
 import type { Frame } from "../wire/frame_reader.ts";
 import type { Connection } from "./connection.ts";
@@ -52,7 +52,7 @@ class RemoteRead {
   #path: string;
   #signal: AbortSignal | undefined;
   #announced = Promise.withResolvers<RemoteFile>();
-  #commits = new CommitQueue(1);
+  #commits = new GroupCommit({ limit: 1 });
   #sink: StreamSink | undefined;
   #over = false;
   #id: number;
@@ -82,7 +82,7 @@ class RemoteRead {
       case Kind.End: {
         if (this.#sink === undefined) throw outOfOrder(frame);
         // The stream itself errors on a digest mismatch.
-        return await endBody(this.#sink, frame.payload, this.#commits, (c) => c.catch(() => {}));
+        return await this.#commits.end(this.#sink, frame.payload, (c) => c.catch(() => {}));
       }
       case Kind.Cancel:
         return this.#end(

@@ -9,6 +9,7 @@
 import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
 import { encodePut } from "../protocol/requests.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 import { digestHex } from "../fs/digest.ts";
 import { type BodySource, sendFileBody } from "../fs/file_body.ts";
 import { printable, splitRemotePath } from "../fs/safe_path.ts";
@@ -35,6 +36,8 @@ export interface PutOptions {
   onProgress?: ((progress: Progress) => void) | undefined;
   /** Bytes per second. Default: no limit. */
   limitRate?: number | undefined;
+  /** How the server makes the file durable (see {@link TransferOptions.fsync}). */
+  fsync?: FsyncMode | undefined;
 }
 
 /** Stores `body` as the remote file `path`; resolves once the server committed it. */
@@ -59,7 +62,14 @@ export async function putBody(
   let refused = false;
   const reply = connection.request(
     Kind.Put,
-    encodePut({ path: target, size, mode: options.mode ?? 0o644, mtime, stream: !known }),
+    encodePut({
+      path: target,
+      size,
+      mode: options.mode ?? 0o644,
+      mtime,
+      stream: !known,
+      fsync: options.fsync,
+    }),
     (opened) => id = opened,
   ).catch((error: unknown) => {
     refused = true;

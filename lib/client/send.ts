@@ -9,6 +9,7 @@
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 import {
   decodeResume,
   encodeMkdir,
@@ -71,7 +72,7 @@ export async function sendPaths(
   }
   tracker.planned(files.length, files.reduce((sum, f) => sum + f.size, 0));
   const limiter = RateLimiter.optional(options.limitRate);
-  const main = new Lane(connection, tracker, signal);
+  const main = new Lane(connection, tracker, signal, options.fsync);
   try {
     // Folders first, so empty ones exist too and keep their permission bits.
     await main.makeFolders(planned.dirs.filter((dir) => remote.get(dir.remote)?.type !== "dir"));
@@ -123,7 +124,7 @@ async function sendInParallel(
   limiter: RateLimiter | undefined,
 ): Promise<void> {
   const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
-  const lanes = [main, ...extra.map((c) => new Lane(c, main.tracker, main.signal))];
+  const lanes = [main, ...extra.map((c) => new Lane(c, main.tracker, main.signal, main.fsync))];
   try {
     const shares = dealBySize(files, lanes.length, (file) => file.size);
     // The first lane to fail stops the others: nothing more is sent.
@@ -157,13 +158,21 @@ class Lane {
   readonly connection: Connection;
   readonly tracker: TransferTracker;
   readonly signal: AbortSignal | undefined;
+  /** Asked of the server for every file (it may serve a stronger mode). */
+  readonly fsync: FsyncMode | undefined;
   failure: FerryError | undefined;
   #inFlight = new InFlight();
   #acks = new Set<Ack>();
   #stopped = false;
   #onAbort = () => this.stop();
 
-  constructor(connection: Connection, tracker: TransferTracker, signal: AbortSignal | undefined) {
+  constructor(
+    connection: Connection,
+    tracker: TransferTracker,
+    signal: AbortSignal | undefined,
+    fsync: FsyncMode | undefined,
+  ) {
+    this.fsync = fsync;
     this.connection = connection;
     this.tracker = tracker;
     this.signal = signal;
@@ -291,7 +300,7 @@ async function sendOne(
     await connection.writer.frame(
       Kind.Put,
       ack.id,
-      encodePut({ path, size, mode, mtime, resume: resumable }),
+      encodePut({ path, size, mode, mtime, resume: resumable, fsync: lane.fsync }),
       resumable ? { flush: true } : undefined,
     );
     const start = resumable ? await resumeAt(lane, ack, file, planned, offer.promise) : null;

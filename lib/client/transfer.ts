@@ -6,6 +6,7 @@
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 
 /** An immutable snapshot of a transfer in progress. */
 export interface Progress {
@@ -82,6 +83,14 @@ export interface TransferOptions {
    * files already committed are skipped and big files resume. Default 0.
    */
   retries?: number | undefined;
+  /**
+   * How each received file is made durable before it counts as done (on the
+   * server for send, here for get): `each` (default) flushes every file and
+   * its folder, `batch` flushes the file system once per group of files,
+   * `none` flushes nothing (rsync's default). A server may serve a send at a
+   * stronger mode than asked.
+   */
+  fsync?: FsyncMode | undefined;
   /** Told before each retry waits (to print a notice). */
   onRetry?: ((notice: RetryNotice) => void) | undefined;
 }

@@ -3,15 +3,14 @@
  * PUT and the client's GET write into an {@link IncomingFile}; a GET read as
  * a stream writes into a {@link StreamSink}. Either way the announced length
  * is enforced, the digest in END is checked before anything is final, and
- * the commit runs through a {@link CommitQueue}.
+ * the commit runs through a `GroupCommit`.
  *
  * @module
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
-import { DIGEST_SIZE } from "../protocol/constants.ts";
-import { expectSize } from "../protocol/replies.ts";
-import type { CommitQueue } from "./commit_queue.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
+import type { SyncFunctions } from "./durability.ts";
 import { FileDigest, sameDigest } from "./digest.ts";
 import { printable } from "./safe_path.ts";
 
@@ -25,39 +24,30 @@ export interface BodySink {
   readonly expectedSize: number | undefined;
   /** Appends one chunk; the chunk is only valid during the call. */
   write(chunk: Uint8Array): Promise<void>;
-  /** Verifies the whole body against `digest` and makes it final, or throws and discards. */
-  commit(digest: Uint8Array): Promise<void>;
+  /**
+   * Verifies the whole body against `digest`, or throws and discards.
+   * Resolves with what the group commit still has to make durable and
+   * visible, or null when nothing is left (a stream).
+   */
+  verify(digest: Uint8Array): Promise<StagedFile | null>;
   /** Abandons the body; with `keepPartial` a resumable one keeps what arrived. */
   discard(options?: { keepPartial?: boolean }): Promise<void>;
 }
 
-/**
- * Ends a body at its END frame: checks the length and the digest's size now
- * (a short body is the sender breaking the protocol, and the temporary is
- * removed), then runs `answer` with the commit's outcome in `commits`,
- * beside the reader. Resolves once the commit has started.
- */
-export async function endBody(
-  sink: BodySink,
-  endPayload: Uint8Array,
-  commits: CommitQueue,
-  answer: (committed: Promise<void>) => Promise<void>,
-): Promise<void> {
-  if (sink.expectedSize !== undefined && sink.received !== sink.expectedSize) {
-    await sink.discard();
-    throw new FerryError(
-      ErrorCode.Protocol,
-      `"${printable(sink.shownAs)}" ended after ${sink.received} of ${sink.expectedSize} bytes`,
-    );
-  }
-  let digest: Uint8Array;
-  try {
-    digest = expectSize(endPayload, DIGEST_SIZE, "A digest").slice();
-  } catch (error) {
-    await sink.discard();
-    throw error;
-  }
-  await commits.start(() => answer(sink.commit(digest)));
+/** A verified file that the group commit makes durable and visible. */
+export interface StagedFile {
+  /** How the destination is named in messages. */
+  readonly shownAs: string;
+  /** The folder it is renamed into. */
+  readonly folder: string;
+  /** How it is made durable. */
+  readonly fsync: FsyncMode;
+  /** Flushes its data to disk, reporting a failed background flush too. */
+  flush(sync: SyncFunctions): Promise<void>;
+  /** Closes it and renames it over its destination; on failure it discards itself. */
+  publish(): void;
+  /** Removes the temporary (when a flush failed). */
+  discard(): Promise<void>;
 }
 
 /**
@@ -125,13 +115,13 @@ export class StreamSink implements BodySink {
     }
   }
 
-  commit(digest: Uint8Array): Promise<void> {
-    if (this.#finished) return Promise.resolve();
+  verify(digest: Uint8Array): Promise<null> {
+    if (this.#finished) return Promise.resolve(null);
     const matches = sameDigest(this.#digest.finish(), digest);
     this.#finished = true;
     if (matches) {
       this.#controller.close();
-      return Promise.resolve();
+      return Promise.resolve(null);
     }
     const error = new FerryError(
       ErrorCode.DigestMismatch,

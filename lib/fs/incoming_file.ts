@@ -11,8 +11,11 @@
 import { FileDigest, sameDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { printable } from "./safe_path.ts";
-import { existsSync } from "node:fs";
-import type { BodySink } from "./body_sink.ts";
+import { checkDestination, kept } from "./destination.ts";
+
+import type { FsyncMode } from "../protocol/constants.ts";
+import { parentFolder, type SyncFunctions } from "./durability.ts";
+import type { BodySink, StagedFile } from "./body_sink.ts";
 import {
   claimPartial,
   keptPrefix,
@@ -61,11 +64,16 @@ export interface IncomingOptions {
    * atomically at commit.
    */
   keepExisting?: string;
+  /** How the group commit makes it durable. Default `each`. */
+  fsync?: FsyncMode;
 }
 
 /** A file being received under a temporary name; see the module doc. */
-export class IncomingFile implements BodySink {
+export class IncomingFile implements BodySink, StagedFile {
   readonly path: string;
+  /** The folder it is renamed into. */
+  readonly folder: string;
+  readonly fsync: FsyncMode;
   readonly tempPath: string;
   readonly meta: IncomingMeta;
   /** How the destination is named in messages (relative, printable). */
@@ -77,6 +85,8 @@ export class IncomingFile implements BodySink {
   /** Bytes written since the last background flush started, and that flush. */
   #unflushed = 0;
   #flushing: Promise<void> | undefined;
+  /** The failure of a background flush: a lost write, reported at commit. */
+  #flushError: unknown;
   /**
    * The write of the last big chunk, still going while the next one arrives
    * (the copy it writes from is #copy): receiving, decrypting and hashing
@@ -101,8 +111,11 @@ export class IncomingFile implements BodySink {
     digest: FileDigest,
     settings: { keepExisting: string | undefined; stream: boolean; resumable: boolean },
     offer: ResumeOffer,
+    fsync: FsyncMode,
   ) {
     this.path = path;
+    this.folder = parentFolder(path);
+    this.fsync = fsync;
     this.#keepExisting = settings.keepExisting;
     this.#resumable = settings.resumable;
     this.#started = !settings.resumable;
@@ -174,6 +187,7 @@ export class IncomingFile implements BodySink {
         resumable: resumeKey !== undefined,
       },
       offer,
+      options.fsync ?? "each",
     );
   }
 
@@ -265,9 +279,9 @@ export class IncomingFile implements BodySink {
       // Start writing a big file's data back to disk while more arrives, so that the
       // fsync before commit has little left to do. Its outcome is awaited at commit.
       this.#unflushed = 0;
-      this.#flushing = this.#file.syncData().catch(() => {}).finally(() =>
-        this.#flushing = undefined
-      );
+      this.#flushing = this.#file.syncData().catch((error) => {
+        this.#flushError ??= error;
+      }).finally(() => this.#flushing = undefined);
     }
   }
 
@@ -284,11 +298,11 @@ export class IncomingFile implements BodySink {
   }
 
   /**
-   * Verifies length and digest, applies mode and mtime, flushes to disk and
-   * renames over the destination. On any failure the temporary is removed and
-   * the old destination, if any, is untouched.
+   * Verifies length and digest and applies mode and mtime: what is left is
+   * the group commit's flush and {@link IncomingFile.publish}. On failure the
+   * temporary is removed and the old destination, if any, is untouched.
    */
-  async commit(expected: Uint8Array): Promise<void> {
+  async verify(expected: Uint8Array): Promise<StagedFile> {
     try {
       if (this.#stream) this.meta.size = this.#received;
       if (this.#received !== this.meta.size) {
@@ -311,27 +325,49 @@ export class IncomingFile implements BodySink {
         Deno.chmodSync(this.tempPath, this.meta.mode & 0o777);
         const mtime = new Date(this.meta.mtime);
         this.#file.utimeSync(mtime, mtime);
-        await this.#flushing;
-        // Durable before it is visible: the safety rule that makes OK mean "on disk".
-        await this.#file.sync();
-        this.#file.close();
-        if (this.#keepExisting === undefined) {
-          Deno.renameSync(this.tempPath, this.path);
-        } else {
-          // link() fails when the destination exists, unlike rename().
-          Deno.linkSync(this.tempPath, this.path);
-          Deno.removeSync(this.tempPath);
-        }
-        releasePartial(this.tempPath);
       } catch (error) {
-        if (error instanceof Deno.errors.AlreadyExists && this.#keepExisting !== undefined) {
-          throw kept(this.shownAs, this.#keepExisting);
-        }
         throw toFerryError(error, "store", this.shownAs);
       }
+      return this;
     } catch (error) {
       await this.discard();
       throw error;
+    }
+  }
+
+  /** Flushes the data with `sync`; a background flush that failed fails this too. */
+  async flush(sync: SyncFunctions): Promise<void> {
+    try {
+      await this.#flushing;
+      if (this.#flushError !== undefined) throw this.#flushError;
+      // Durable before it is visible: the safety rule that makes OK mean "on disk".
+      await sync.file(this.#file, this.tempPath);
+    } catch (error) {
+      throw toFerryError(error, "flush to disk", this.shownAs);
+    }
+  }
+
+  /**
+   * Closes the temporary and renames it over the destination (links it,
+   * when an existing one is kept). On failure the temporary is removed.
+   */
+  publish(): void {
+    try {
+      this.#file.close();
+      if (this.#keepExisting === undefined) {
+        Deno.renameSync(this.tempPath, this.path);
+      } else {
+        // link() fails when the destination exists, unlike rename().
+        Deno.linkSync(this.tempPath, this.path);
+        Deno.removeSync(this.tempPath);
+      }
+      releasePartial(this.tempPath);
+    } catch (error) {
+      void this.discard();
+      if (error instanceof Deno.errors.AlreadyExists && this.#keepExisting !== undefined) {
+        throw kept(this.shownAs, this.#keepExisting);
+      }
+      throw toFerryError(error, "store", this.shownAs);
     }
   }
 
@@ -356,38 +392,7 @@ export class IncomingFile implements BodySink {
   }
 }
 
-/**
- * Refuses a destination that is a folder, or (with `keepExisting`) one that
- * exists, before any byte is received.
- */
-function checkDestination(path: string, shownAs: string, keepExisting: string | undefined): void {
-  try {
-    // existsSync is a plain access(2) that throws nothing: a new file, the common
-    // case, costs no NotFound error. (A dangling symlink reads as missing; the
-    // commit's rename replaces it, and its link() refuses it for keepExisting.)
-    if (!existsSync(path)) return;
-    if (Deno.lstatSync(path).isDirectory) {
-      throw new FerryError(
-        ErrorCode.IsDirectory,
-        `Cannot write "${printable(shownAs)}": a folder is in the way`,
-        { path: shownAs },
-      );
-    }
-    if (keepExisting !== undefined) throw kept(shownAs, keepExisting);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "write", shownAs);
-  }
-}
-
 async function writeFully(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   let written = 0;
   while (written < bytes.length) written += await file.write(bytes.subarray(written));
-}
-
-function kept(shownAs: string, why: string): FerryError {
-  return new FerryError(
-    ErrorCode.PermissionDenied,
-    `Cannot replace "${printable(shownAs)}": ${why}`,
-    { path: shownAs },
-  );
 }

@@ -12,6 +12,7 @@ import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
 import { walkTree } from "./tree_walk.ts";
+import { missingFolders } from "./durability.ts";
 
 /** A client path resolved under the root, with the last component not followed. */
 export interface ResolvedEntry {
@@ -102,19 +103,21 @@ export async function* listEntries(
 /**
  * Creates a folder. Without `parents` its parent must exist and it must not;
  * with `parents` missing parents are created and an existing folder is fine.
+ * Resolves with the folders made, deepest first (their parents need a flush).
  */
 export async function makeFolder(
   root: string,
   path: string,
   parents: boolean,
   mode = 0o755,
-): Promise<void> {
+): Promise<string[]> {
   const parts = splitRemotePath(path);
   const shown = parts.join("/");
   const target = resolveInside(root, parts);
   if (parents) return mkdirInside(target, shown, mode);
   try {
     await Deno.mkdir(target, { mode: mode & 0o777 });
+    return [target];
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) {
       const what = (await Deno.lstat(target)).isDirectory ? "a folder" : "a file";
@@ -136,9 +139,11 @@ export async function makeFolder(
 }
 
 /** Creates a folder and its missing parents; `path` comes from resolveInside. Synchronous: it is on every PUT's path. */
-export function mkdirInside(path: string, shown: string, mode = 0o755): void {
+export function mkdirInside(path: string, shown: string, mode = 0o755): string[] {
   try {
+    const made = missingFolders(path);
     Deno.mkdirSync(path, { recursive: true, mode: mode & 0o777 });
+    return made;
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory) {
       throw new FerryError(

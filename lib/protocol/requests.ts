@@ -14,9 +14,11 @@ import {
   MAX_FILE_SIZE,
   mode,
   mtime,
+  protocolError,
   size,
   str,
 } from "./_json.ts";
+import { FSYNC_MODES, type FsyncMode } from "./constants.ts";
 
 /** PUT: the client announces a file it is about to stream. */
 export interface PutRequest {
@@ -31,6 +33,8 @@ export interface PutRequest {
   resume?: boolean;
   /** The size is unknown (a stream): the body ends at END, `size` is ignored. */
   stream?: boolean;
+  /** How the file is made durable; absent means `each` (the server may serve it stronger). */
+  fsync?: FsyncMode | undefined;
 }
 
 export function encodePut(request: PutRequest): Uint8Array {
@@ -42,6 +46,7 @@ export function encodePut(request: PutRequest): Uint8Array {
     mtime,
     ...(request.resume ? { resume: true } : {}),
     ...(request.stream ? { stream: true } : {}),
+    ...(request.fsync !== undefined && request.fsync !== "each" ? { fsync: request.fsync } : {}),
   });
 }
 
@@ -55,6 +60,12 @@ export function decodePut(payload: Uint8Array): PutRequest {
   };
   if (bool(f, "resume", "PUT")) request.resume = true;
   if (bool(f, "stream", "PUT")) request.stream = true;
+  if (f.fsync !== undefined) {
+    if (!FSYNC_MODES.includes(f.fsync as FsyncMode)) {
+      throw protocolError(`PUT has an unknown "fsync" mode (${FSYNC_MODES.join(", ")})`);
+    }
+    request.fsync = f.fsync as FsyncMode;
+  }
   return request;
 }
 

@@ -19,6 +19,8 @@ export interface ServerEvent {
   bytes?: number;
   /** Files moved (a GET of a folder). */
   files?: number;
+  /** How a stored file was made durable (see `ServerOptions.fsync`): the mode served. */
+  fsync?: "each" | "batch" | "none";
   /** Whether it succeeded. */
   ok: boolean;
   /** The error code of a refusal. */

@@ -9,6 +9,7 @@
 import { ErrorCode, FerryError } from "../errors.ts";
 import { printable } from "../fs/safe_path.ts";
 import { formatBytes } from "../units.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 
 /** What the server lets clients change. */
 export interface ServerPolicy {
@@ -16,6 +17,8 @@ export interface ServerPolicy {
   readOnly: boolean;
   /** Refuse rm and mv, and never replace an existing file: an append-only drop box. */
   noDelete: boolean;
+  /** The weakest durability served: a PUT asking for less is served at this (`--fsync`). */
+  fsyncFloor: FsyncMode;
 }
 
 /** What the server accepts. */

@@ -12,7 +12,7 @@ import { FrameReader } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
 import { pskFor, ServerHandshake } from "../wire/handshake.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
-import { DEFAULT_PORT } from "../protocol/constants.ts";
+import { DEFAULT_PORT, type FsyncMode } from "../protocol/constants.ts";
 import type { ServerEvent } from "./events.ts";
 import { ServerSession } from "./session.ts";
 
@@ -46,6 +46,12 @@ export interface ServerOptions {
   readOnly?: boolean;
   /** Refuse rm and mv and never replace a stored file: an append-only drop box. */
   noDelete?: boolean;
+  /**
+   * The weakest durability served (see {@link FsyncMode}): a client asking
+   * for less is served at this. Default `each`: every file and its folder
+   * are on disk before the client hears OK.
+   */
+  fsync?: FsyncMode;
   /** Receives one event per finished transfer or refusal. */
   onEvent?: (event: ServerEvent) => void;
 }
@@ -126,6 +132,7 @@ export class FerryServer {
       minFreeBytes: options.minFreeBytes ?? 0,
       readOnly: options.readOnly ?? false,
       noDelete: options.noDelete ?? false,
+      fsync: options.fsync ?? "each",
       onEvent: options.onEvent,
     };
     this.#sweeper = setInterval(() => this.#closeIdle(), 1_000);
@@ -249,7 +256,11 @@ export class FerryServer {
           root: this.#options.root,
           remote,
           log: (e) => this.#log(e),
-          policy: { readOnly: this.#options.readOnly, noDelete: this.#options.noDelete },
+          policy: {
+            readOnly: this.#options.readOnly,
+            noDelete: this.#options.noDelete,
+            fsyncFloor: this.#options.fsync,
+          },
           limits: {
             maxFileSize: this.#options.maxFileSize,
             minFreeBytes: this.#options.minFreeBytes,

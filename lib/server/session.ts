@@ -142,7 +142,9 @@ export class ServerSession {
     const request = decodeMkdir(payload);
     try {
       checkChange(this.#context.policy, "create folder", request.path);
-      await makeFolder(this.#context.root, request.path, request.parents, request.mode);
+      this.#uploads.foldersMade(
+        await makeFolder(this.#context.root, request.path, request.parents, request.mode),
+      );
       await this.#responder.reply(id, EMPTY_OK);
     } catch (error) {
       await this.#responder.refuse(id, "mkdir", request.path, error);

@@ -1,7 +1,7 @@
 /**
  * The uploads of one connection: each PUT opens an {@link IncomingFile},
  * its DATA frames are written as they arrive, and its END starts a commit in
- * the connection's {@link CommitQueue}; the OK is sent once the file is
+ * the connection's {@link GroupCommit}; the OK is sent once the file is
  * verified and on disk. Uploads interleave: frames carry their request id.
  *
  * @module
@@ -12,11 +12,11 @@ import { Kind, kindName } from "../protocol/frame.ts";
 import type { Frame } from "../wire/frame_reader.ts";
 import { decodePut, decodeResume, encodeResume } from "../protocol/requests.ts";
 import { EMPTY_OK } from "../protocol/replies.ts";
-import { endBody } from "../fs/body_sink.ts";
-import { CommitQueue } from "../fs/commit_queue.ts";
+import { GroupCommit } from "../fs/group_commit.ts";
 import { checkFreeSpace } from "../fs/disk_space.ts";
 import { IncomingFile, type IncomingOptions, resumeKeyFor } from "../fs/incoming_file.ts";
 import { mkdirInside } from "../fs/root_ops.ts";
+import { type FsyncMode, strongerFsync } from "../protocol/constants.ts";
 import { resolveInside, splitRemotePath } from "../fs/safe_path.ts";
 import {
   checkChange,
@@ -48,7 +48,7 @@ export class Uploads {
   #open = new Map<number, IncomingFile>();
   /** Uploads already answered with ERROR whose remaining frames are dropped. */
   #rejected = new Set<number>();
-  #commits = new CommitQueue();
+  #commits = new GroupCommit();
   /** Folders already resolved and created in this session, by relative path. */
   #folders = new Map<string, string>();
 
@@ -85,14 +85,15 @@ export class Uploads {
       if (parts.length === 0) {
         throw new FerryError(ErrorCode.IsDirectory, "Cannot write a file over the root folder");
       }
-      const parent = this.#folder(parts.slice(0, -1));
+      const fsync = strongerFsync(request.fsync ?? "each", this.#settings.policy.fsyncFloor);
+      const parent = this.#folder(parts.slice(0, -1), fsync);
       // The last name is not followed: a symlink there is replaced, not written through.
       const path = `${parent}/${parts.at(-1)}`;
       const shown = parts.join("/");
       const { maxFileSize, minFreeBytes } = this.#settings.limits;
       if (!request.stream && request.size > maxFileSize) throw tooLarge(shown, maxFileSize);
       await checkFreeSpace(parent, request.stream ? 0 : request.size, minFreeBytes, shown);
-      const options: IncomingOptions = {};
+      const options: IncomingOptions = { fsync };
       if (this.#settings.policy.noDelete) options.keepExisting = KEEPS_STORED_FILES;
       if (request.stream) options.stream = true;
       if (request.resume) {
@@ -147,10 +148,9 @@ export class Uploads {
     this.#open.delete(id);
     if (kind === Kind.Cancel) return await upload.discard();
     // Commits (fsync and rename) overlap with reading the next files.
-    await endBody(
+    await this.#commits.end(
       upload,
       frame.payload,
-      this.#commits,
       (committed) => this.#answer(id, upload, committed),
     );
   }
@@ -160,6 +160,11 @@ export class Uploads {
     for (const upload of this.#open.values()) await upload.discard({ keepPartial: true });
     this.#open.clear();
     await this.#commits.drain();
+  }
+
+  /** Folders made by MKDIR: flushed with the next files, or when the connection ends. */
+  foldersMade(folders: readonly string[]): void {
+    this.#commits.foldersMade(folders, "each");
   }
 
   /** Waits for the commits started so far. */
@@ -176,6 +181,7 @@ export class Uploads {
         path: upload.shownAs,
         bytes: upload.meta.size,
         ok: true,
+        fsync: upload.fsync,
       });
       await this.#responder.reply(id, EMPTY_OK);
     } catch (error) {
@@ -189,12 +195,12 @@ export class Uploads {
    * The folder a PUT writes into, created if missing. Resolved folders are
    * remembered for the session (a tree's files share a few folders).
    */
-  #folder(parts: string[]): string {
+  #folder(parts: string[], fsync: FsyncMode): string {
     const key = parts.join("/");
     const known = this.#folders.get(key);
     if (known !== undefined) return known;
     const path = resolveInside(this.#settings.root, parts);
-    mkdirInside(path, key);
+    this.#commits.foldersMade(mkdirInside(path, key), fsync);
     if (this.#folders.size >= MAX_KNOWN_FOLDERS) this.#folders.clear();
     this.#folders.set(key, path);
     return path;

@@ -1,0 +1,88 @@
+/**
+ * The flushes that make a received file survive a power cut: fsync of the
+ * file, fsync of the folder that names it (a file's fsync does not flush
+ * its entry in the folder), and syncfs of a whole file system. Deno has no
+ * syncfs, so that one runs coreutils `sync -f`, when the permissions allow
+ * it. The group commit takes these as a {@link SyncFunctions}, so a test can
+ * count them or make one fail.
+ *
+ * @module
+ */
+
+import { existsSync } from "node:fs";
+
+/** The flushes a group commit makes. */
+export interface SyncFunctions {
+  /** Flushes one file's data and metadata (fsync). */
+  file(file: Deno.FsFile, path: string): Promise<void>;
+  /** Flushes a folder's entries (fsync of the folder), so renames into it survive. */
+  folder(path: string): Promise<void>;
+  /**
+   * Flushes the whole file system holding `path` (syncfs). Resolves false,
+   * having done nothing, when that is not available here.
+   */
+  fileSystem(path: string): Promise<boolean>;
+}
+
+/** The real flushes. */
+export const SYSTEM_SYNC: SyncFunctions = {
+  file: (file) => file.sync(),
+  async folder(path) {
+    const folder = await Deno.open(path, { read: true });
+    try {
+      await folder.sync();
+    } finally {
+      folder.close();
+    }
+  },
+  fileSystem: syncFileSystem,
+};
+
+// Whether `sync -f` may run: asked once, since it does not change.
+let canSyncFileSystem: boolean | undefined;
+
+async function syncFileSystem(path: string): Promise<boolean> {
+  canSyncFileSystem ??= Deno.permissions.querySync({ name: "run", command: "sync" }).state ===
+    "granted";
+  if (!canSyncFileSystem) return false;
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command("sync", {
+      args: ["-f", "--", path],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    canSyncFileSystem = false;
+    return false;
+  }
+  if (!output.success) {
+    const said = new TextDecoder().decode(output.stderr).trim();
+    throw new Error(`sync -f failed${said ? `: ${said}` : ""}`);
+  }
+  return true;
+}
+
+/**
+ * The folders that creating `path` (with its parents) would make, deepest
+ * first: their parents must be flushed for the new names to survive.
+ */
+export function missingFolders(path: string): string[] {
+  const missing: string[] = [];
+  let current = path.replace(/\/+$/, "");
+  while (current !== "" && !existsSync(current)) {
+    missing.push(current);
+    const cut = current.lastIndexOf("/");
+    if (cut <= 0) break;
+    current = current.slice(0, cut);
+  }
+  return missing;
+}
+
+/** The folder holding `path` ("/" for a top-level name). */
+export function parentFolder(path: string): string {
+  const cut = path.lastIndexOf("/");
+  return cut <= 0 ? "/" : path.slice(0, cut);
+}

@@ -1,0 +1,261 @@
+/**
+ * Group commit of received files: the server's PUTs, the client's GETs and
+ * bodies read as streams all end here. A body is verified as soon as it
+ * ends, beside the reader; verified files then wait for the committer, which
+ * takes everything waiting at once (a round), makes the data durable, renames
+ * every file over its destination, flushes each folder it touched once (and
+ * the parents of folders made since the last round), and only then lets the
+ * files be acknowledged. While one round flushes, the next one gathers, as
+ * in PostgreSQL's group commit or git's `core.fsyncMethod=batch`.
+ *
+ * No file is renamed before its data is durable, and no file is reported OK
+ * when a flush failed (a writeback error is reported once per open file, so
+ * it is never dropped): a power cut leaves each destination either old or
+ * whole and verified.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { DIGEST_SIZE, type FsyncMode } from "../protocol/constants.ts";
+import { expectSize } from "../protocol/replies.ts";
+import type { BodySink, StagedFile } from "./body_sink.ts";
+import { printable } from "./safe_path.ts";
+import { parentFolder, type SyncFunctions, SYSTEM_SYNC } from "./durability.ts";
+
+/** Files verified or being committed at once before the reader waits. */
+export const MAX_PENDING_COMMITS = 64;
+
+/** How a {@link GroupCommit} flushes. */
+export interface GroupCommitOptions {
+  /** Commits in progress before the reader waits. Default {@link MAX_PENDING_COMMITS}. */
+  limit?: number;
+  /** The flushes; tests count them or make them fail. Default: the real ones. */
+  sync?: SyncFunctions;
+}
+
+interface Waiting {
+  file: StagedFile;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** The group commit of one connection's (or one get's) received files; see the module doc. */
+export class GroupCommit {
+  readonly #limit: number;
+  readonly #sync: SyncFunctions;
+  /** Answers still to run: one per body, from its end until it was acknowledged. */
+  #answers = new Set<Promise<void>>();
+  /** Verified files waiting for the next round. */
+  #waiting: Waiting[] = [];
+  #rounds: Promise<void> | undefined;
+  /** Folders made since the last round: their parents are flushed with it. */
+  #newFolders = new Set<string>();
+
+  constructor(options: GroupCommitOptions = {}) {
+    this.#limit = options.limit ?? MAX_PENDING_COMMITS;
+    this.#sync = options.sync ?? SYSTEM_SYNC;
+  }
+
+  /** Bodies ended whose answer has not run yet. */
+  get size(): number {
+    return this.#answers.size;
+  }
+
+  /**
+   * Ends a body at its END frame: checks the length and the digest's size
+   * now (a short body is the sender breaking the protocol, and the temporary
+   * is removed), then waits for room, verifies the body against the digest
+   * and commits it beside the caller. `answer` gets the outcome (it handles
+   * its own failures: a rejection is dropped here). Resolves once the
+   * commit has started.
+   */
+  async end(
+    sink: BodySink,
+    endPayload: Uint8Array,
+    answer: (committed: Promise<void>) => Promise<void>,
+  ): Promise<void> {
+    if (sink.expectedSize !== undefined && sink.received !== sink.expectedSize) {
+      await sink.discard();
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `"${printable(sink.shownAs)}" ended after ${sink.received} of ${sink.expectedSize} bytes`,
+      );
+    }
+    let digest: Uint8Array;
+    try {
+      digest = expectSize(endPayload, DIGEST_SIZE, "A digest").slice();
+    } catch (error) {
+      await sink.discard();
+      throw error;
+    }
+    while (this.#answers.size >= this.#limit) await Promise.race(this.#answers);
+    const committed = sink.verify(digest).then((staged) =>
+      staged === null ? undefined : this.#enqueue(staged)
+    );
+    const settled: Promise<void> = answer(committed).then(noop, noop).finally(() =>
+      this.#answers.delete(settled)
+    );
+    this.#answers.add(settled);
+  }
+
+  /**
+   * Notes folders just made for files committed with `fsync` (see
+   * {@link missingFolders}): the next round flushes their parents.
+   */
+  foldersMade(folders: readonly string[], fsync: FsyncMode): void {
+    if (fsync === "none") return;
+    for (const folder of folders) this.#newFolders.add(folder);
+  }
+
+  /**
+   * Resolves when every body ended so far has been committed or failed, and
+   * answered, and folders made without a file in them are on disk too.
+   */
+  async drain(): Promise<void> {
+    while (this.#answers.size > 0) await Promise.all(this.#answers);
+    const parents = new Set([...this.#newFolders].map(parentFolder));
+    this.#newFolders.clear();
+    await Promise.all([...parents].map((folder) => this.#sync.folder(folder).catch(noop)));
+  }
+
+  #enqueue(file: StagedFile): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#waiting.push({ file, resolve, reject });
+    this.#rounds ??= this.#runRounds();
+    return promise;
+  }
+
+  async #runRounds(): Promise<void> {
+    while (this.#waiting.length > 0) await this.#round(this.#waiting.splice(0));
+    this.#rounds = undefined;
+  }
+
+  /** One round; it settles every file in it and never throws. */
+  async #round(round: Waiting[]): Promise<void> {
+    const sync = this.#sync;
+    const durable = round.filter((waiting) => waiting.file.fsync !== "none");
+    const failed = new Map<Waiting, unknown>();
+    const fail = (waiting: Waiting, error: unknown) => {
+      if (!failed.has(waiting)) failed.set(waiting, error);
+    };
+
+    // 1. Data on disk before any name changes. In batch mode one syncfs writes
+    // everything back first, so each file's own fsync (kept: it is what reports a
+    // writeback error for that file) finds nothing left to write.
+    let batched = false;
+    if (durable.some((waiting) => waiting.file.fsync === "batch")) {
+      try {
+        batched = await this.#syncFileSystems(durable.map((waiting) => waiting.file.folder));
+      } catch (error) {
+        for (const waiting of durable) {
+          fail(waiting, toFerryError(error, "flush to disk", waiting.file.shownAs));
+        }
+      }
+    }
+    await Promise.all(durable.map(async (waiting) => {
+      if (failed.has(waiting)) return;
+      try {
+        await waiting.file.flush(sync);
+      } catch (error) {
+        fail(waiting, error);
+      }
+    }));
+    for (const waiting of round) {
+      if (waiting.file.fsync === "none") {
+        try {
+          await waiting.file.flush(NO_SYNC);
+        } catch (error) {
+          fail(waiting, error);
+        }
+      }
+      if (failed.has(waiting)) {
+        await waiting.file.discard();
+        continue;
+      }
+      // 2. The names.
+      try {
+        waiting.file.publish();
+      } catch (error) {
+        fail(waiting, error);
+      }
+    }
+
+    // 3. The names on disk: each touched folder once, with the parents of new folders.
+    const published = durable.filter((waiting) => !failed.has(waiting));
+    if (published.length > 0) {
+      const folders = this.#foldersToFlush(published.map((waiting) => waiting.file.folder));
+      if (batched && published.every((waiting) => waiting.file.fsync === "batch")) {
+        try {
+          await this.#syncFileSystems(folders.keys());
+        } catch (error) {
+          for (const waiting of published) fail(waiting, folderError(error, waiting));
+        }
+      } else {
+        await Promise.all([...folders].map(async ([folder, files]) => {
+          try {
+            await sync.folder(folder);
+          } catch (error) {
+            for (const waiting of published) {
+              if (files.has(waiting.file.folder)) fail(waiting, folderError(error, waiting));
+            }
+          }
+        }));
+      }
+    }
+
+    for (const waiting of round) {
+      if (failed.has(waiting)) waiting.reject(failed.get(waiting));
+      else waiting.resolve();
+    }
+  }
+
+  /**
+   * Each folder to flush, with the file folders whose durability depends on
+   * it: a file's own folder, then up through folders made since the last round.
+   */
+  #foldersToFlush(fileFolders: string[]): Map<string, Set<string>> {
+    const folders = new Map<string, Set<string>>();
+    const add = (folder: string, fileFolder: string) => {
+      let files = folders.get(folder);
+      if (files === undefined) folders.set(folder, files = new Set());
+      files.add(fileFolder);
+    };
+    for (const fileFolder of new Set(fileFolders)) {
+      let folder = fileFolder;
+      add(folder, fileFolder);
+      while (this.#newFolders.delete(folder)) {
+        folder = parentFolder(folder);
+        add(folder, fileFolder);
+      }
+    }
+    return folders;
+  }
+
+  /** One syncfs per file system among `folders`; false when syncfs is not available. */
+  async #syncFileSystems(folders: Iterable<string>): Promise<boolean> {
+    const byDevice = new Map<number, string>();
+    for (const folder of folders) {
+      const device = Deno.statSync(folder).dev;
+      if (!byDevice.has(device)) byDevice.set(device, folder);
+    }
+    for (const folder of byDevice.values()) {
+      if (!await this.#sync.fileSystem(folder)) return false;
+    }
+    return true;
+  }
+}
+
+// A file committed without flushing still reports a failed background flush.
+const NO_SYNC: SyncFunctions = {
+  file: () => Promise.resolve(),
+  folder: () => Promise.resolve(),
+  fileSystem: () => Promise.resolve(false),
+};
+
+// The file is already under its name, but that name may not survive a power cut.
+function folderError(error: unknown, waiting: Waiting): FerryError {
+  return toFerryError(error, "flush to disk the folder holding", waiting.file.shownAs);
+}
+
+function noop(): void {}
