@@ -1,13 +1,20 @@
 /**
- * `deno task bench [--quick] [--json] [--only WORD]`: ferry side by side with the rsync
- * daemon, rsync over ssh and scp (each when installed), over loopback, in one
- * run, alternating tools, median of three. Makes its own data in bench-data/:
- * a large random file and a tree of small files in 100 folders.
+ * `deno task bench [--quick] [--json] [--only WORD] [--fs ext4]`: ferry side by
+ * side with the rsync daemon, rsync over ssh and scp (each when installed),
+ * over loopback, in one run, alternating tools, median of three. Makes its
+ * own data in bench-data/: a large random file, a tree of small files in 100
+ * folders, and a tree of 100,000 tiny files for the memory budget.
+ *
+ * `--fs ext4` (as root) writes on a loop-mounted ext4 image with a journal
+ * (data=ordered, as Raspberry Pi OS mounts its root) instead of this
+ * machine's file system, which has no journal and flushes unlike a Pi's.
  *
  * Measured per run: wall seconds, client CPU and peak RSS (GNU time), server
  * CPU (from /proc, per run) and peak RSS (VmHWM of a server started for the
- * scenario). Who flushes to disk: ferry fsyncs every file before it
- * acknowledges it; rsync does only with --fsync (its own row); scp never.
+ * scenario). Who flushes to disk: ferry by default (`--fsync=each`: every
+ * file and its folder before it is acknowledged) and with `--fsync=batch`;
+ * rsync only with --fsync (its own row); ferry --fsync=none, the rsync
+ * daemon, rsync over ssh and scp never.
  *
  * @module
  */
@@ -19,10 +26,14 @@ const asJson = Deno.args.includes("--json");
 // `--only WORD`: run just the scenarios whose name contains WORD (for profiling one).
 const onlyAt = Deno.args.indexOf("--only");
 const only = onlyAt < 0 ? undefined : Deno.args[onlyAt + 1] ?? "";
+const fsAt = Deno.args.indexOf("--fs");
+const onExt4 = fsAt >= 0 && Deno.args[fsAt + 1] === "ext4";
+if (fsAt >= 0 && !onExt4) throw new Error(`--fs takes "ext4", not "${Deno.args[fsAt + 1]}"`);
 const BIG_BYTES = quick ? 128 * 1024 ** 2 : 1024 ** 3;
 const HUGE_BYTES = quick ? 512 * 1024 ** 2 : 4 * 1024 ** 3;
 const SMALL_FILES = quick ? 1_000 : 10_000;
 const smallSize = (i: number) => 100 + ((i * 7919) % 8092);
+const MANY_FILES = quick ? 10_000 : 100_000;
 const SMALL_BYTES = Array.from({ length: SMALL_FILES }, (_, i) => smallSize(i)).reduce(
   (a, b) => a + b,
   0,
@@ -31,6 +42,8 @@ const RUNS = 3;
 const TOKEN = "bench-token-0123456789abcdef";
 const root = new URL("..", import.meta.url).pathname;
 const data = `${root}bench-data`;
+// Where the servers write and gets land: the journaled image with --fs ext4.
+const written = onExt4 ? `${data}/ext4` : data;
 const print = (line: string): void =>
   void Deno.stdout.writeSync(new TextEncoder().encode(line + "\n"));
 const log = (line: string) => Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
@@ -75,6 +88,46 @@ async function makeData(): Promise<void> {
     }
     await Deno.writeTextFile(marker, "");
   }
+  const manyMarker = `${data}/src/.many-count-${MANY_FILES}`;
+  if (!await exists(manyMarker)) {
+    log(`bench: writing ${MANY_FILES} tiny files`);
+    await Deno.remove(`${data}/src/many`, { recursive: true }).catch(() => {});
+    const bytes = new Uint8Array(64);
+    for (let i = 0; i < MANY_FILES; i++) {
+      const dir = `${data}/src/many/d${i % 1000}`;
+      if (i < 1000) await Deno.mkdir(dir, { recursive: true });
+      Deno.writeFileSync(`${dir}/f${i}`, crypto.getRandomValues(bytes));
+    }
+    await Deno.writeTextFile(manyMarker, "");
+  }
+}
+
+/**
+ * Formats and mounts a journaled ext4 image at `written` (--fs ext4): 20 GiB,
+ * sparse, enough for the 4 GiB file and every tool's copies.
+ */
+async function mountExt4(): Promise<void> {
+  if (Deno.uid() !== 0) throw new Error("--fs ext4 mounts a loop image: run as root");
+  const run = async (command: string, args: string[]) => {
+    const result = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" })
+      .output();
+    if (!result.success) {
+      throw new Error(`${command} ${args.join(" ")}: ${new TextDecoder().decode(result.stderr)}`);
+    }
+  };
+  await unmountExt4();
+  const image = `${data}/ext4.img`;
+  await Deno.remove(image).catch(() => {});
+  using file = await Deno.open(image, { write: true, create: true });
+  await file.truncate(20 * 1024 ** 3);
+  log("bench: formatting a journaled ext4 image (data=ordered)");
+  await run("mkfs.ext4", ["-q", "-F", "-O", "has_journal", image]);
+  await Deno.mkdir(written, { recursive: true });
+  await run("mount", ["-o", "loop,data=ordered", image, written]);
+}
+
+async function unmountExt4(): Promise<void> {
+  await new Deno.Command("umount", { args: [written], stdout: "null", stderr: "null" }).output();
 }
 
 // Folders that a run empties are moved here and deleted only when the bench ends.
@@ -82,7 +135,6 @@ async function makeData(): Promise<void> {
 // without a journal, as this machine's is: for up to five minutes the kernel skips
 // inodes freed recently (recently_deleted() in perf, 28% of the server's samples),
 // rescanning them for every new file, so whoever ran right after a delete paid for it.
-const trash = `${data}/trash`;
 const trashEmptied = `${data}/.trash-emptied`;
 const FREED_INODES_SETTLE_MS = 5 * 60_000;
 let trashed = 0;
@@ -90,6 +142,8 @@ let trashed = 0;
 /** Empties `path` for the next run: files are deleted, folders moved to the trash. */
 async function fresh(path: string): Promise<void> {
   await Deno.mkdir(path, { recursive: true });
+  // A rename cannot cross file systems: the image keeps its own trash.
+  const trash = path.startsWith(`${written}/`) ? `${written}/trash` : `${data}/trash`;
   await Deno.mkdir(trash, { recursive: true });
   for await (const entry of Deno.readDir(path)) {
     const inside = `${path}/${entry.name}`;
@@ -99,10 +153,12 @@ async function fresh(path: string): Promise<void> {
 }
 
 async function emptyTrash(): Promise<void> {
-  if (!await exists(trash)) return;
-  log("bench: deleting the emptied trees");
-  await Deno.remove(trash, { recursive: true });
-  await Deno.writeTextFile(trashEmptied, "");
+  for (const trash of new Set([`${data}/trash`, `${written}/trash`])) {
+    if (!await exists(trash)) continue;
+    log("bench: deleting the emptied trees");
+    await Deno.remove(trash, { recursive: true });
+    await Deno.writeTextFile(trashEmptied, "");
+  }
 }
 
 /** Waits until inodes freed by an earlier bench's cleanup can be reused (see `trash`). */
@@ -248,6 +304,8 @@ class Server {
 
 interface Tool {
   name: string;
+  /** The scenarios it runs in, when not all (the --fsync variants of ferry). */
+  only?: string[];
   /** The server side, or undefined when the tool has none of its own (scp uses sshd). */
   server: Server | undefined;
   /** Where the server side writes. */
@@ -257,9 +315,15 @@ interface Tool {
   list?(folder: string): Promise<Omit<Sample, "serverCpu">>;
 }
 
-function ferryTool(): Tool {
+/**
+ * ferry with the default `--fsync=each`, or with a variant asked for by the
+ * client (its server's floor is `none`, so it serves what is asked; `batch`
+ * runs `sync -f`, so that server may run it).
+ */
+function ferryTool(fsync?: "batch" | "none"): Tool {
   const port = freePort();
-  const serverRoot = `${data}/ferry-root`;
+  const serverRoot = `${written}/ferry${fsync ? `-${fsync}` : ""}-root`;
+  const asked = fsync ? [`--fsync=${fsync}`] : [];
   const ferry = (args: string[]) =>
     timed(Deno.execPath(), [
       "run",
@@ -270,15 +334,18 @@ function ferryTool(): Tool {
       String(port),
     ], { FERRY_TOKEN: TOKEN });
   return {
-    name: "ferry",
+    name: fsync ? `ferry ${fsync}` : "ferry",
+    ...(fsync ? { only: ["send small tree", "get small tree"] } : {}),
     root: serverRoot,
     server: new Server(() =>
       new Deno.Command(Deno.execPath(), {
         args: [
           "run",
           ...SHIPPED_RUNTIME_FLAGS,
+          ...(fsync === "batch" ? ["--allow-run=sync"] : []),
           `${root}main.ts`,
           "serve",
+          ...(fsync ? ["--fsync", "none"] : []),
           serverRoot,
           "--host",
           "127.0.0.1",
@@ -293,13 +360,14 @@ function ferryTool(): Tool {
       ferry([
         "send",
         "-q",
+        ...asked,
         ...(recursive ? ["-r"] : []),
         ...(sync ? ["--sync"] : []),
         source,
         "127.0.0.1:/",
       ]),
     get: (source, recursive, dest) =>
-      ferry(["get", "-q", ...(recursive ? ["-r"] : []), `127.0.0.1:${source}`, dest]),
+      ferry(["get", "-q", ...asked, ...(recursive ? ["-r"] : []), `127.0.0.1:${source}`, dest]),
     list: (folder) => ferry(["ls", `127.0.0.1:${folder}`]),
   };
 }
@@ -310,7 +378,7 @@ function rsyncDaemonTool(daemon: { server: Server; port: number }, fsync: boolea
   const flags = fsync ? ["-a", "--fsync"] : ["-a"];
   return {
     name: fsync ? "rsync --fsync" : "rsync daemon",
-    root: `${data}/rsync-root`,
+    root: `${written}/rsync-root`,
     server: daemon.server,
     send: (source) => timed("rsync", [...flags, source, `${url}/`]),
     get: (source, _recursive, dest) => timed("rsync", [...flags, `${url}/${source}`, dest]),
@@ -326,7 +394,7 @@ function rsyncDaemon(): { server: Server; port: number } {
     server: new Server(() => {
       Deno.writeTextFileSync(
         config,
-        `[bench]\npath = ${data}/rsync-root\nread only = false\nuse chroot = false\nuid = root\ngid = root\n`,
+        `[bench]\npath = ${written}/rsync-root\nread only = false\nuse chroot = false\nuid = root\ngid = root\n`,
       );
       return new Deno.Command("rsync", {
         args: [
@@ -399,7 +467,7 @@ async function sshPeer(): Promise<{ server: Server; ssh: string[]; port: number 
 
 function rsyncSshTool(peer: { server: Server; ssh: string[]; port: number }): Tool {
   const shell = ["ssh", "-p", String(peer.port), ...peer.ssh].join(" ");
-  const serverRoot = `${data}/ssh-root`;
+  const serverRoot = `${written}/ssh-root`;
   return {
     name: "rsync over ssh",
     root: serverRoot,
@@ -411,7 +479,7 @@ function rsyncSshTool(peer: { server: Server; ssh: string[]; port: number }): To
 }
 
 function scpTool(peer: { server: Server; ssh: string[]; port: number }): Tool {
-  const serverRoot = `${data}/scp-root`;
+  const serverRoot = `${written}/scp-root`;
   const scp = (args: string[]) =>
     timed("scp", ["-q", "-P", String(peer.port), ...peer.ssh, ...args]);
   return {
@@ -459,6 +527,15 @@ interface Result {
 
 async function main(): Promise<void> {
   await makeData();
+  if (onExt4) await mountExt4();
+  try {
+    await measure();
+  } finally {
+    if (onExt4) await unmountExt4();
+  }
+}
+
+async function measure(): Promise<void> {
   await emptyTrash(); // left by an interrupted run
   await waitForFreedInodes();
   // Spawning a missing program throws before output() returns a promise.
@@ -469,12 +546,14 @@ async function main(): Promise<void> {
   const peer = await sshPeer();
   const tools: Tool[] = [
     ferryTool(),
+    ferryTool("batch"),
+    ferryTool("none"),
     ...(daemon ? [rsyncDaemonTool(daemon, false), rsyncDaemonTool(daemon, true)] : []),
     ...(peer && hasRsync ? [rsyncSshTool(peer)] : []),
     ...(peer ? [scpTool(peer)] : []),
   ];
   if (peer === undefined) log("bench: no sshd (openssh-server) or not root: no ssh peers");
-  const back = `${data}/back`;
+  const back = `${written}/back`;
   const sendFresh = async (tool: Tool) => await fresh(tool.root);
   const scenarios: Scenario[] = [
     {
@@ -541,23 +620,55 @@ async function main(): Promise<void> {
       // Once, for ferry only: the memory budget, not a race.
       run: (t) => t.name === "ferry" ? t.send(`${data}/huge/huge.bin`, false, false) : undefined,
     },
+    {
+      name: `get ${HUGE_BYTES / 1024 ** 3} GiB (RSS)`,
+      bytes: HUGE_BYTES,
+      files: 1,
+      prepare: async (t) => {
+        if (t.name === "ferry" && !await exists(`${t.root}/huge.bin`)) {
+          await t.send(`${data}/huge/huge.bin`, false, false);
+        }
+      },
+      clear: () => fresh(back),
+      run: (t) => t.name === "ferry" ? t.get("huge.bin", false, `${back}/`) : undefined,
+    },
+    {
+      name: `send ${MANY_FILES / 1000}k files (RSS)`,
+      bytes: 0,
+      files: MANY_FILES,
+      clear: sendFresh,
+      run: (t) => t.name === "ferry" ? t.send(`${data}/src/many`, true, false) : undefined,
+    },
+    {
+      name: `get ${MANY_FILES / 1000}k files (RSS)`,
+      bytes: 0,
+      files: MANY_FILES,
+      prepare: async (t) => {
+        if (t.name === "ferry" && !await exists(`${t.root}/many`)) {
+          await t.send(`${data}/src/many`, true, false);
+        }
+      },
+      clear: () => fresh(back),
+      run: (t) => t.name === "ferry" ? t.get("many", true, `${back}/`) : undefined,
+    },
   ];
   const results: Result[] = [];
   for (const scenario of scenarios) {
     if (only !== undefined && !scenario.name.includes(only)) continue;
-    const servers = [...new Set(tools.map((t) => t.server).filter((s) => s !== undefined))];
+    const taking = tools.filter((t) => t.only === undefined || t.only.includes(scenario.name));
+    const servers = [...new Set(taking.map((t) => t.server).filter((s) => s !== undefined))];
     // A server refuses a root that does not exist yet (fresh bench-data).
-    for (const tool of tools) await Deno.mkdir(tool.root, { recursive: true });
+    for (const tool of taking) await Deno.mkdir(tool.root, { recursive: true });
     for (const server of servers) await server.start();
     try {
-      const samples = new Map<string, Sample[]>(tools.map((t) => [t.name, []]));
+      const samples = new Map<string, Sample[]>(taking.map((t) => [t.name, []]));
       const runs = scenario.name.includes("RSS") ? 1 : RUNS;
       for (let run = 0; run < runs; run++) {
         // Every other run in reverse, so no tool always follows the same one: this VM
         // pages out memory idle for about a second (a DAMON "pageout" scheme) and
         // returns it to its host, so a tool that ran while the disk flushed what an
         // unflushing tool left (scp) wrote into cold memory, at 2.5 s per GiB.
-        for (const tool of run % 2 === 0 ? tools : [...tools].reverse()) {
+        for (const tool of run % 2 === 0 ? taking : [...taking].reverse()) {
           await scenario.prepare?.(tool, run);
           await settle();
           await scenario.clear?.(tool);
@@ -570,7 +681,7 @@ async function main(): Promise<void> {
           samples.get(tool.name)!.push({ ...sample, serverCpu: after.cpu - before.cpu });
         }
       }
-      for (const tool of tools) {
+      for (const tool of taking) {
         const taken = samples.get(tool.name)!;
         if (taken.length === 0) continue;
         const seconds = median(taken.map((s) => s.seconds));
@@ -596,6 +707,7 @@ async function main(): Promise<void> {
       JSON.stringify({
         date: new Date().toISOString(),
         quick,
+        fileSystem: onExt4 ? "ext4 image, journal, data=ordered" : "this machine's",
         bigBytes: BIG_BYTES,
         smallFiles: SMALL_FILES,
         results,
@@ -606,21 +718,25 @@ async function main(): Promise<void> {
     `ferry benchmark, ${
       new Date().toISOString().slice(0, 10)
     }, ${Deno.build.target}, ${navigator.hardwareConcurrency} cores, median of ${RUNS}. ` +
-      `Flush to disk: ferry yes (every file), "rsync --fsync" yes, rsync daemon, rsync over ssh, scp no.`,
+      `Written to ${onExt4 ? "a journaled ext4 image (data=ordered)" : "this machine's disk"}. ` +
+      `Flush to disk: ferry and "ferry batch" yes, "rsync --fsync" yes; ` +
+      `"ferry none", rsync daemon, rsync over ssh, scp no.`,
   );
   print(
-    "scenario              tool              seconds     MB/s  files/s  cpu c/s s   rss c/s MiB  vs rsync",
+    "scenario              tool              seconds     MB/s  files/s  cpu c/s s   rss c/s MiB  vs rsync  vs --fsync",
   );
   for (const r of results) {
-    const rsync = results.find((x) => x.scenario === r.scenario && x.tool === "rsync daemon");
-    const ratio = rsync ? (r.seconds / rsync.seconds).toFixed(2) + "x" : "-";
+    const ratio = (peer: string) => {
+      const other = results.find((x) => x.scenario === r.scenario && x.tool === peer);
+      return other ? (r.seconds / other.seconds).toFixed(2) + "x" : "-";
+    };
     print(
       r.scenario.padEnd(22) + r.tool.padEnd(16) + r.seconds.toFixed(3).padStart(9) +
         (r.mbPerSecond === 0 ? "-" : r.mbPerSecond.toFixed(0)).padStart(9) +
         r.filesPerSecond.toFixed(0).padStart(9) +
         `${r.clientCpu.toFixed(2)}/${r.serverCpu.toFixed(2)}`.padStart(12) +
         `${r.clientRssMiB.toFixed(0)}/${r.serverRssMiB.toFixed(0)}`.padStart(13) +
-        ratio.padStart(10),
+        ratio("rsync daemon").padStart(10) + ratio("rsync --fsync").padStart(12),
     );
   }
 }
