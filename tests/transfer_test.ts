@@ -280,3 +280,19 @@ Deno.test("a server serves a PUT at no less than its --fsync floor, and logs the
   assertEquals(await served("none", "batch"), "batch");
   assertEquals(await served("none", undefined), "each");
 });
+
+Deno.test("a tree with more folders than requests in flight is sent whole (the MKDIRs are flushed before waiting for their replies)", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  // One more folder than the client keeps in flight (1024): it used to wait forever
+  // for replies to MKDIRs still in its write buffer.
+  for (let i = 0; i < 1100; i++) {
+    await Deno.mkdir(`${local.path}/tree/d${i}`, { recursive: true });
+    await Deno.writeTextFile(`${local.path}/tree/d${i}/f`, String(i));
+  }
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const summary = await client.send([`${local.path}/tree`], "", { recursive: true });
+  assertEquals(summary.files, 1100);
+  assertEquals(await Deno.readTextFile(`${root.path}/tree/d1099/f`), "1099");
+});

@@ -19,7 +19,13 @@ export class InFlight {
     for (const wake of this.#waiters.splice(0)) wake();
   }
 
-  async below(limit: number): Promise<void> {
+  /**
+   * Waits until fewer than `limit` are in flight. When it has to wait,
+   * `flush` runs first: the replies awaited may be to requests still in the
+   * writer's buffer, which nothing else would send.
+   */
+  async below(limit: number, flush?: () => Promise<void>): Promise<void> {
+    if (this.#count >= limit) await flush?.();
     while (this.#count >= limit) await new Promise<void>((resolve) => this.#waiters.push(resolve));
   }
 }

@@ -165,6 +165,7 @@ class Lane {
   #acks = new Set<Ack>();
   #stopped = false;
   #onAbort = () => this.stop();
+  #flush = () => this.connection.writer.flush();
 
   constructor(
     connection: Connection,
@@ -241,6 +242,7 @@ class Lane {
   async makeFolders(dirs: SendPlan["dirs"]): Promise<void> {
     for (const dir of dirs) {
       if (this.stopped) return;
+      await this.#inFlight.below(MAX_IN_FLIGHT, this.#flush);
       const { id } = this.expectOk(dir.remote, () => {});
       await this.connection.writer.frame(
         Kind.Mkdir,
@@ -259,7 +261,7 @@ class Lane {
     try {
       for (const planned of files) {
         if (this.stopped) break;
-        await this.#inFlight.below(MAX_IN_FLIGHT);
+        await this.#inFlight.below(MAX_IN_FLIGHT, this.#flush);
         if (this.stopped) break;
         await sendOne(this, planned, limiter);
       }
