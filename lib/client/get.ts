@@ -178,7 +178,9 @@ class GetLane implements FetchContext {
   /** Fetches each item; settles only when every fetch of this lane has. */
   async fetchEach(items: Wanted[], onFailure: () => void): Promise<void> {
     const inFlight = new InFlight();
-    const fetches: Promise<void>[] = [];
+    // Fetches not yet settled (replied and committed): a set, so a tree of
+    // 100,000 files does not keep 100,000 settled promises until the end.
+    const fetches = new Set<Promise<void>>();
     const failed = (error: unknown) => {
       this.failure ??= this.connection.connectionError(error);
       onFailure();
@@ -190,11 +192,12 @@ class GetLane implements FetchContext {
       const fetch = new FileFetch(this, item);
       this.#open.add(fetch);
       const { outcome } = await fetch.start();
-      const settled = outcome.catch(failed).finally(() => {
+      const settled: Promise<void> = outcome.catch(failed).finally(() => {
         this.#open.delete(fetch);
+        fetches.delete(settled);
         inFlight.done();
       });
-      fetches.push(settled);
+      fetches.add(settled);
     }
     await Promise.all(fetches);
   }

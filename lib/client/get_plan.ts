@@ -18,13 +18,54 @@ import { listRemote, statRemote } from "./remote_ops.ts";
 import { folderNeedsRecursive } from "./send_plan.ts";
 import type { TransferOptions, TransferTracker } from "./transfer.ts";
 
+/** What a get needs of a listed file: its body's facts, not its names. */
+export type WantedEntry = Pick<RemoteEntry, "size" | "mode" | "mtime" | "digest">;
+
 /** One file to fetch. */
 export interface Wanted {
-  remote: string;
-  local: string;
+  readonly remote: string;
+  readonly local: string;
   /** How it is named in messages. */
-  shown: string;
-  entry: RemoteEntry;
+  readonly shown: string;
+  readonly entry: WantedEntry;
+}
+
+/**
+ * A file of a listed folder, kept small because a get holds one per file
+ * of the tree: the folder strings are shared by the files in them, and the
+ * full local path and shown name are made only when asked for.
+ */
+class ListedFile implements Wanted {
+  readonly remote: string;
+  readonly entry: WantedEntry;
+  readonly #folder: string;
+  readonly #name: string;
+  readonly #shownPrefix: string;
+  readonly #baseLength: number;
+
+  constructor(
+    entry: RemoteEntry,
+    folder: string,
+    name: string,
+    shownPrefix: string,
+    baseLength: number,
+  ) {
+    this.remote = entry.path;
+    const { size, mode, mtime, digest } = entry;
+    this.entry = digest === undefined ? { size, mode, mtime } : { size, mode, mtime, digest };
+    this.#folder = folder;
+    this.#name = name;
+    this.#shownPrefix = shownPrefix;
+    this.#baseLength = baseLength;
+  }
+
+  get local(): string {
+    return `${this.#folder === "/" ? "" : this.#folder}/${this.#name}`;
+  }
+
+  get shown(): string {
+    return this.#shownPrefix + this.remote.slice(this.#baseLength);
+  }
 }
 
 /** What planning a get works with, and the list of files it fills. */
@@ -37,7 +78,7 @@ export interface GetPlan {
   wanted: Wanted[];
 }
 
-/** A local folder a recursive get fills, and the names it should hold (for delete). */
+/** A local folder a recursive get fills, and the names it should hold (kept for delete only). */
 export interface LocalTree {
   root: string;
   keep: Set<string>;
@@ -150,18 +191,19 @@ async function planFolder(
     onNotice: (error) => tracker.failed(error),
     signal: options.signal,
   });
+  const shownPrefix = `${target}/`;
+  const baseLength = base === "" ? 0 : base.length + 1;
   for await (const entry of listing) {
     const parts = namesBelow(entry.path, base, source);
-    const rel = parts.join("/");
-    keep.add(rel);
-    const shown = `${target}/${rel}`;
+    if (options.delete) keep.add(parts.join("/"));
     try {
       if (entry.type === "dir") await place.folder(parts);
       else if (entry.type === "file") {
-        wanted.push({ remote: entry.path, local: place.file(parts), shown, entry });
+        const name = parts.at(-1)!;
+        wanted.push(new ListedFile(entry, place.folderOf(parts), name, shownPrefix, baseLength));
       } else tracker.skipped++;
     } catch (error) {
-      tracker.failed(toFerryError(error, "write", shown));
+      tracker.failed(toFerryError(error, "write", `${shownPrefix}${parts.join("/")}`));
     }
   }
   return { root, keep };
@@ -202,10 +244,11 @@ class LocalPlaces {
   }
 
   /**
-   * Where the file at `parts` goes. Its last name is not followed: a symlink
-   * there is replaced by the file (the commit renames over it), as on the server.
+   * The folder the file at `parts` goes into, one string shared by its
+   * files. The file's own name is not followed: a symlink there is replaced
+   * by the file (the commit renames over it), as on the server.
    */
-  file(parts: string[]): string {
+  folderOf(parts: string[]): string {
     const folderParts = parts.slice(0, -1);
     const key = folderParts.join("/");
     let folder = this.#folders.get(key);
@@ -213,7 +256,7 @@ class LocalPlaces {
       folder = resolveInside(this.#root, folderParts);
       this.#folders.set(key, folder);
     }
-    return `${folder === "/" ? "" : folder}/${parts.at(-1)}`;
+    return folder;
   }
 }
 

@@ -110,7 +110,7 @@ async function planAgainstRemote(
     : Promise.resolve(new Map<string, RemoteEntry>());
   // A failed listing is reported after the walk, not as an unhandled rejection.
   listing.catch(() => {});
-  const planned = await planSend(sources, bases, tracker);
+  const planned = await planSend(sources, bases, tracker, options.delete ?? false);
   checkCancelled(options.signal);
   return { planned, remote: await listing };
 }

@@ -79,11 +79,40 @@ export function needsRecursive(error: unknown): boolean {
 
 /** One file to send. */
 export interface PlannedFile {
-  local: string;
-  remote: string;
-  size: number;
-  mode: number;
-  mtime: number;
+  readonly local: string;
+  readonly remote: string;
+  readonly size: number;
+  readonly mode: number;
+  readonly mtime: number;
+}
+
+/**
+ * A file found in a source folder, kept small because a send holds one per
+ * file of the tree: it stores its path below the folder once, and makes the
+ * local and remote paths only when asked for.
+ */
+class TreeFile implements PlannedFile {
+  readonly size: number;
+  readonly mode: number;
+  readonly mtime: number;
+  readonly #tree: { local: string; remote: string };
+  readonly #rel: string;
+
+  constructor(tree: { local: string; remote: string }, rel: string, info: Deno.FileInfo) {
+    this.#tree = tree;
+    this.#rel = rel;
+    this.size = info.size;
+    this.mode = (info.mode ?? 0o644) & 0o777;
+    this.mtime = info.mtime?.getTime() ?? Date.now();
+  }
+
+  get local(): string {
+    return `${this.#tree.local}/${this.#rel}`;
+  }
+
+  get remote(): string {
+    return this.#tree.remote === "" ? this.#rel : `${this.#tree.remote}/${this.#rel}`;
+  }
 }
 
 /** Everything a send will create. */
@@ -124,11 +153,15 @@ export async function destinationBases(
   return [destParts];
 }
 
-/** Walks the sources: the folders to create and the files to send, by remote path. */
+/**
+ * Walks the sources: the folders to create and the files to send, by remote
+ * path. The names each folder holds are kept only for `keepNames` (delete).
+ */
 export async function planSend(
   sources: LocalSource[],
   bases: string[][],
   tracker: TransferTracker,
+  keepNames: boolean,
 ): Promise<SendPlan> {
   const result: SendPlan = { dirs: [], files: [], trees: [] };
   for (const [i, source] of sources.entries()) {
@@ -140,12 +173,13 @@ export async function planSend(
       result.files.push(plannedFile(source.path, base, source.info));
       continue;
     }
+    const tree = { local: source.path.replace(/\/+$/, ""), remote: base };
     for await (const entry of walkTree(source.path, source.info)) {
-      keep.add(remoteOf(entry.rel));
+      if (keepNames) keep.add(remoteOf(entry.rel));
       if (entry.type === "dir") {
         result.dirs.push({ remote: remoteOf(entry.rel), mode: (entry.info.mode ?? 0o755) & 0o777 });
       } else if (entry.type === "file") {
-        result.files.push(plannedFile(entry.path, remoteOf(entry.rel), entry.info));
+        result.files.push(new TreeFile(tree, entry.rel, entry.info));
       } else if (entry.type === "skipped") tracker.skipped++;
       else tracker.failed(entry.error);
     }
