@@ -10,18 +10,21 @@ import { FrameWriter } from "../lib/wire/frame_writer.ts";
 import { json, Kind, listTree, serverHandshake, tempDir, TOKEN } from "./_helpers.ts";
 
 /**
- * Serves one connection: STAT says "a folder", LIST answers with `entries`
- * (paths as given, from the server root), and every GET gets a small body.
+ * Serves every connection (a get lists on a second one): STAT says "a
+ * folder", LIST answers with `entries` (paths as given, from the server
+ * root), and every GET gets a small body.
  */
 function rogueServer(
   entries: { kind: "dir" | "file"; path: string }[],
-  options: { wrongDigest?: boolean } = {},
+  options: { wrongDigest?: boolean; holdListUntilGet?: boolean } = {},
 ): Deno.TcpListener & AsyncDisposable {
+  // With holdListUntilGet, the LIST ends only after a GET arrived (at most 10 s).
+  const gotGet = Promise.withResolvers<void>();
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const body = new TextEncoder().encode("pwned");
   const stat = { type: "dir", size: 0, mode: 0o755, mtime: 0 };
-  const serving = (async () => {
-    const conn = await listener.accept();
+  const served: Promise<void>[] = [];
+  const serveOne = async (conn: Deno.TcpConn) => {
     try {
       const secure = await serverHandshake(conn);
       if (secure === null) return;
@@ -40,9 +43,18 @@ function rogueServer(
             mode: 0o644,
             mtime: 0,
           }));
-          await writer.frame(Kind.Entries, id, json({ entries: listed }));
+          await writer.frame(Kind.Entries, id, json({ entries: listed }), { flush: true });
+          if (options.holdListUntilGet) {
+            const timeout = new Promise((resolve) => setTimeout(resolve, 10_000, "timeout"));
+            if (await Promise.race([gotGet.promise, timeout]) === "timeout") {
+              const error = { code: "io", message: "no GET while the listing streamed" };
+              await writer.frame(Kind.Error, id, json(error), { flush: true });
+              continue;
+            }
+          }
           await writer.frame(Kind.Ok, id, json({ entries: listed.length }), { flush: true });
         } else if (frame.kind === Kind.Get) {
+          gotGet.resolve();
           const digest = await FileDigest.start();
           digest.update(options.wrongDigest ? new TextEncoder().encode("other") : body);
           await writer.frame(
@@ -60,11 +72,19 @@ function rogueServer(
     } finally {
       conn.close();
     }
+  };
+  const accepting = (async () => {
+    try {
+      for (;;) served.push(serveOne(await listener.accept()));
+    } catch {
+      /* the listener was closed */
+    }
   })();
   return Object.assign(listener, {
     [Symbol.asyncDispose]: async () => {
       listener.close();
-      await serving;
+      await accepting;
+      await Promise.all(served);
     },
   });
 }
@@ -167,4 +187,20 @@ Deno.test("a body whose END digest does not match is never committed: get keeps 
   const file = await client.open("tree/a.txt");
   const error = await assertRejects(() => new Response(file.readable).arrayBuffer(), FerryError);
   assertEquals(error.code, ErrorCode.DigestMismatch);
+});
+
+Deno.test("get() fetches files while the listing still streams (memory does not grow with the tree)", async () => {
+  await using parent = await tempDir();
+  const dest = `${parent.path}/dest`;
+  // This server finishes the listing only once a file was asked for: a get that
+  // listed everything before fetching would wait for it, then fail.
+  await using rogue = rogueServer([
+    { kind: "dir", path: "tree/sub" },
+    { kind: "file", path: "tree/sub/a.txt" },
+    { kind: "file", path: "tree/b.txt" },
+  ], { holdListUntilGet: true });
+  await using client = await connect({ host: "127.0.0.1", port: rogue.addr.port, token: TOKEN });
+  const summary = await client.get(["tree"], `${dest}/`, { recursive: true });
+  assertEquals([summary.files, summary.failures.length], [2, 0]);
+  assertEquals(await listTree(dest), ["tree", "tree/b.txt", "tree/sub", "tree/sub/a.txt"]);
 });

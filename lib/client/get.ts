@@ -1,13 +1,13 @@
 /**
- * `get`: remote files and folders to a local folder. Each source is listed
- * first (for totals and sync), then every file that is needed is asked for
- * with its own GET ({@link FileFetch}), many in flight at once, over one
- * connection or, with `parallel`, several that stop together.
+ * `get`: remote files and folders to a local folder. Each source is looked
+ * up, then listed as a stream; every file that is needed is asked for with
+ * its own GET ({@link FileFetch}) as the listing finds it, many in flight at
+ * once, over one connection or, with `parallel`, several that stop together.
  *
  * @module
  */
 
-import { ErrorCode, FerryError } from "../errors.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
@@ -16,10 +16,12 @@ import type { Connection } from "./connection.ts";
 import { type FetchContext, FileFetch } from "./file_fetch.ts";
 import {
   deleteExtraLocal,
+  type GetPlan,
   localInfo,
-  type LocalTree,
+  lookUpSource,
   mkdirLocal,
-  planSource,
+  type RemoteSource,
+  sourceFiles,
   type Wanted,
 } from "./get_plan.ts";
 import { InFlight } from "./in_flight.ts";
@@ -27,7 +29,6 @@ import { alreadyThere } from "./sync_check.ts";
 import {
   cancelled,
   checkCancelled,
-  dealBySize,
   type TransferOptions,
   type TransferSummary,
   TransferTracker,
@@ -36,6 +37,8 @@ import {
 // GET requests in flight at once on one connection: the server answers them
 // in order, so this only hides the round trip between files.
 const MAX_GETS_IN_FLIGHT = 64;
+// A lane takes no further file while this many bytes are on their way to it.
+const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 /** Gets remote files and folders into `dest`, following cp's rules for where they go. */
 export async function getPaths(
@@ -56,67 +59,125 @@ export async function getPaths(
       { path: dest },
     );
   }
-  const commits = new GroupCommit();
-  if (intoFolder && destInfo === null) await mkdirLocal(dest, commits, options.fsync);
-  const wanted: Wanted[] = [];
-  const trees: LocalTree[] = [];
+  // Every source is looked up before anything is fetched or made.
+  const found: RemoteSource[] = [];
   for (const source of sources) {
     const name = splitRemotePath(source).at(-1);
     const target = intoFolder && name !== undefined ? `${dest.replace(/\/+$/, "")}/${name}` : dest;
-    const tree = await planSource(
-      { connection, commits, options, tracker, wanted },
-      source,
-      target,
-    );
-    if (tree !== null) trees.push(tree);
+    found.push(await lookUpSource(connection, source, target, options.recursive ?? false));
   }
-  const needed = await notYetHere(wanted, options);
-  tracker.skipped += wanted.length - needed.length;
-  tracker.planned(needed.length, needed.reduce((sum, item) => sum + item.entry.size, 0));
-  const lanes = await fetchAll(connection, openLane, needed, commits, tracker, options);
+  const commits = new GroupCommit();
+  if (intoFolder && destInfo === null) await mkdirLocal(dest, commits, options.fsync);
+  // Listings stream on a connection of their own: on the fetching one, the server
+  // would answer the GETs only after the whole listing, which waits for them.
+  let lister: Promise<Connection> | undefined;
+  const plan: GetPlan = {
+    lister: () => lister ??= openLane(),
+    commits,
+    options,
+    tracker,
+    trees: [],
+  };
+  const wanted = new WantedQueue(neededFiles(plan, found));
+  let lanes: GetLane[];
+  try {
+    lanes = await fetchAll(connection, openLane, wanted, commits, tracker, options);
+  } finally {
+    await wanted.close();
+    if (lister !== undefined) await (await lister.catch(() => undefined))?.close();
+  }
   if (options.signal?.aborted) throw cancelled();
+  if (wanted.failure !== undefined) throw wanted.failure;
   const failure = lanes.find((lane) => lane.failure !== undefined)?.failure;
   if (failure !== undefined) throw failure;
   if (options.delete && tracker.failures.length === 0) {
-    for (const tree of trees) await deleteExtraLocal(tree, tracker);
+    for (const tree of plan.trees) await deleteExtraLocal(tree, tracker);
   }
   return tracker.summary();
 }
 
-/** The wanted files that sync does not find already here. */
-async function notYetHere(wanted: Wanted[], options: TransferOptions): Promise<Wanted[]> {
-  if (!(options.sync || options.checksum || options.delete)) return wanted;
-  const needed: Wanted[] = [];
-  for (const item of wanted) {
-    const local = await localInfo(item.local, false);
-    const here = local?.isFile === true &&
-      await alreadyThere(
-        item.entry,
-        { size: local.size, mtime: local.mtime?.getTime() ?? 0 },
-        options.checksum ?? false,
-        item.local,
-        false,
-      );
-    if (!here) needed.push(item);
+/**
+ * The files of every source that are not already here (sync), counted into
+ * the totals as they are found: the totals grow while the listing streams.
+ */
+async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerator<Wanted> {
+  const { options, tracker } = plan;
+  const syncing = options.sync || options.checksum || options.delete;
+  for (const source of found) {
+    for await (const item of sourceFiles(plan, source)) {
+      if (syncing && await alreadyHere(item, options.checksum ?? false)) {
+        tracker.skipped++;
+        continue;
+      }
+      tracker.planned(1, item.entry.size);
+      yield item;
+    }
   }
-  return needed;
+}
+
+/** Whether the local file already matches (rsync's quick check, or the digest). */
+async function alreadyHere(item: Wanted, checksum: boolean): Promise<boolean> {
+  const local = await localInfo(item.local, false);
+  return local?.isFile === true &&
+    await alreadyThere(
+      item.entry,
+      { size: local.size, mtime: local.mtime?.getTime() ?? 0 },
+      checksum,
+      item.local,
+      false,
+    );
 }
 
 /**
- * Fetches `needed` over one connection, or with `parallel` over several:
- * files are dealt to them by size, biggest first to the lightest. The first
- * lane to fail stops every lane, and this resolves only when all of them
- * have stopped and their commits are done: nothing is written afterwards.
+ * The stream of wanted files, shared by the lanes: each takes the next file
+ * when it has room. A failure of the listing itself is kept for the get to
+ * throw, and ends the stream for every lane.
+ */
+class WantedQueue {
+  failure: FerryError | undefined;
+  #files: AsyncGenerator<Wanted>;
+  #ended = false;
+
+  constructor(files: AsyncGenerator<Wanted>) {
+    this.#files = files;
+  }
+
+  /** The next file, or undefined when there are no more (or the listing failed). */
+  async next(): Promise<Wanted | undefined> {
+    if (this.#ended) return undefined;
+    try {
+      const next = await this.#files.next();
+      if (next.done) this.#ended = true;
+      return next.done ? undefined : next.value;
+    } catch (error) {
+      this.#ended = true;
+      this.failure ??= toFerryError(error, "list");
+      return undefined;
+    }
+  }
+
+  /** Stops the listing (its LIST is abandoned) when the get ended early. */
+  async close(): Promise<void> {
+    this.#ended = true;
+    await this.#files.return(undefined).catch(() => {});
+  }
+}
+
+/**
+ * Fetches the wanted files over one connection, or with `parallel` over
+ * several, each taking the next file when it has room. The first lane to
+ * fail stops every lane, and this resolves only when all of them have
+ * stopped and their commits are done: nothing is written afterwards.
  */
 async function fetchAll(
   connection: Connection,
   openLane: () => Promise<Connection>,
-  needed: Wanted[],
+  wanted: WantedQueue,
   commits: GroupCommit,
   tracker: TransferTracker,
   options: TransferOptions,
 ): Promise<GetLane[]> {
-  const streams = Math.max(1, Math.min(options.parallel ?? 1, needed.length));
+  const streams = Math.max(1, options.parallel ?? 1);
   const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
   const limiter = RateLimiter.optional(options.limitRate);
   const fsync = options.fsync ?? "each";
@@ -124,8 +185,7 @@ async function fetchAll(
   const stopAll = () => lanes.forEach((lane) => lane.stop());
   options.signal?.addEventListener("abort", stopAll, { once: true });
   try {
-    const shares = dealBySize(needed, lanes.length, (item) => item.entry.size);
-    await Promise.all(lanes.map((lane, i) => lane.fetchEach(shares[i]!, stopAll)));
+    await Promise.all(lanes.map((lane) => lane.fetchEach(wanted, stopAll)));
     await commits.drain();
   } finally {
     options.signal?.removeEventListener("abort", stopAll);
@@ -175,8 +235,8 @@ class GetLane implements FetchContext {
     this.#open.clear();
   }
 
-  /** Fetches each item; settles only when every fetch of this lane has. */
-  async fetchEach(items: Wanted[], onFailure: () => void): Promise<void> {
+  /** Fetches files from `wanted` while it has them; settles only when every fetch of this lane has. */
+  async fetchEach(wanted: WantedQueue, onFailure: () => void): Promise<void> {
     const inFlight = new InFlight();
     // Fetches not yet settled (replied and committed): a set, so a tree of
     // 100,000 files does not keep 100,000 settled promises until the end.
@@ -185,17 +245,25 @@ class GetLane implements FetchContext {
       this.failure ??= this.connection.connectionError(error);
       onFailure();
     };
-    for (const item of items) {
-      await inFlight.below(MAX_GETS_IN_FLIGHT);
+    for (;;) {
+      // Few bytes in flight per lane, so that with -j big files spread over the lanes.
+      await inFlight.below(MAX_GETS_IN_FLIGHT, undefined, MAX_BYTES_IN_FLIGHT);
       if (this.#stopped) break;
-      inFlight.add();
+      const item = await wanted.next();
+      if (item === undefined) {
+        if (wanted.failure !== undefined) onFailure();
+        break;
+      }
+      if (this.#stopped) break;
+      const bytes = item.entry.size;
+      inFlight.add(bytes);
       const fetch = new FileFetch(this, item);
       this.#open.add(fetch);
       const { outcome } = await fetch.start();
       const settled: Promise<void> = outcome.catch(failed).finally(() => {
         this.#open.delete(fetch);
         fetches.delete(settled);
-        inFlight.done();
+        inFlight.done(bytes);
       });
       fetches.add(settled);
     }

@@ -1,7 +1,9 @@
 /**
- * What a get will fetch: each source is listed (streamed), its names are
- * checked like the server checks client paths and resolved inside the local
- * destination, folders are made, and the files to fetch are collected.
+ * What a get will fetch: each source is looked up, then listed as a stream
+ * (on a connection of its own, while files are fetched on another), its
+ * names are checked like the server checks client paths and resolved inside
+ * the local destination, folders are made, and the files to fetch are
+ * yielded one by one: memory does not grow with the tree.
  *
  * @module
  */
@@ -68,14 +70,24 @@ class ListedFile implements Wanted {
   }
 }
 
-/** What planning a get works with, and the list of files it fills. */
+/** What planning a get works with. */
 export interface GetPlan {
-  connection: Connection;
+  /** The connection that lists: not the one that fetches (see the module doc). */
+  lister: () => Promise<Connection>;
   /** Where the files will be committed: it flushes the folders made here. */
   commits: GroupCommit;
   options: TransferOptions;
   tracker: TransferTracker;
-  wanted: Wanted[];
+  /** The local folders filled, with their names when `delete` keeps them. */
+  trees: LocalTree[];
+}
+
+/** A source, looked up before anything is fetched. */
+export interface RemoteSource {
+  source: string;
+  /** Where it goes locally. */
+  target: string;
+  info: StatReply;
 }
 
 /** A local folder a recursive get fills, and the names it should hold (kept for delete only). */
@@ -125,67 +137,65 @@ export async function mkdirLocal(
 }
 
 /**
- * Lists one source and adds its files to `wanted`; folders are made here and
- * now. Returns the local folder and the names it should hold (for delete),
- * or null for a single file.
+ * Looks `source` up: a missing source, or a folder without `recursive`, is
+ * refused before any file is fetched.
  */
-export async function planSource(
-  plan: GetPlan,
+export async function lookUpSource(
+  connection: Connection,
   source: string,
   target: string,
-): Promise<LocalTree | null> {
-  const info = await statRemote(plan.connection, source);
+  recursive: boolean,
+): Promise<RemoteSource> {
+  const info = await statRemote(connection, source);
   const shownSource = printable(source || "/");
   if (info === null) {
     throw new FerryError(ErrorCode.NotFound, `Cannot find "${shownSource}" on the server`, {
       path: source,
     });
   }
-  if (info.type === "file") {
-    await planFile(plan, source, target, info);
-    return null;
-  }
-  if (info.type !== "dir") {
+  if (info.type !== "file" && info.type !== "dir") {
     throw new FerryError(ErrorCode.NotFound, `"${shownSource}" is not a file or folder`, {
       path: source,
     });
   }
-  if (!plan.options.recursive) throw folderNeedsRecursive(source);
-  return await planFolder(plan, source, target);
+  if (info.type === "dir" && !recursive) throw folderNeedsRecursive(source);
+  return { source, target, info };
+}
+
+/** The files of one looked-up source, as the listing streams in; folders are made on the way. */
+export function sourceFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<Wanted> {
+  return found.info.type === "file" ? singleFile(plan, found) : folderFiles(plan, found);
 }
 
 /** One remote file: STAT told size and mtime; only checksum needs the listing's digest. */
-async function planFile(
-  { connection, options, tracker, wanted }: GetPlan,
-  source: string,
-  target: string,
-  info: StatReply,
-): Promise<void> {
+async function* singleFile(
+  { lister, options, tracker }: GetPlan,
+  { source, target, info }: RemoteSource,
+): AsyncGenerator<Wanted> {
   if (!options.checksum) {
-    const name = splitRemotePath(source).at(-1) ?? "";
-    const entry = { name, path: source, ...info };
-    wanted.push({ remote: source, local: target, shown: target, entry });
+    const { size, mode, mtime } = info;
+    yield { remote: source, local: target, shown: target, entry: { size, mode, mtime } };
     return;
   }
   const onNotice = (error: FerryError) => tracker.failed(error);
-  for await (const entry of listRemote(connection, source, { digests: true, onNotice })) {
-    if (entry.type === "file") wanted.push({ remote: source, local: target, shown: target, entry });
+  for await (const entry of listRemote(await lister(), source, { digests: true, onNotice })) {
+    if (entry.type === "file") yield { remote: source, local: target, shown: target, entry };
   }
 }
 
-/** A remote folder, listed recursively: its folders are made now, its files wanted. */
-async function planFolder(
+/** A remote folder, listed recursively: its folders are made now, its files yielded. */
+async function* folderFiles(
   plan: GetPlan,
-  source: string,
-  target: string,
-): Promise<LocalTree> {
-  const { connection, options, tracker, wanted, commits } = plan;
+  { source, target }: RemoteSource,
+): AsyncGenerator<Wanted> {
+  const { lister, options, tracker, commits } = plan;
   await mkdirLocal(target, commits, options.fsync);
   const root = await Deno.realPath(target);
   const base = splitRemotePath(source).join("/");
   const keep = new Set<string>();
+  plan.trees.push({ root, keep });
   const place = new LocalPlaces(root, commits, options.fsync);
-  const listing = listRemote(connection, source, {
+  const listing = listRemote(await lister(), source, {
     recursive: true,
     digests: options.checksum ?? false,
     onNotice: (error) => tracker.failed(error),
@@ -196,17 +206,18 @@ async function planFolder(
   for await (const entry of listing) {
     const parts = namesBelow(entry.path, base, source);
     if (options.delete) keep.add(parts.join("/"));
+    let file: ListedFile | undefined;
     try {
       if (entry.type === "dir") await place.folder(parts);
       else if (entry.type === "file") {
         const name = parts.at(-1)!;
-        wanted.push(new ListedFile(entry, place.folderOf(parts), name, shownPrefix, baseLength));
+        file = new ListedFile(entry, place.folderOf(parts), name, shownPrefix, baseLength);
       } else tracker.skipped++;
     } catch (error) {
       tracker.failed(toFerryError(error, "write", `${shownPrefix}${parts.join("/")}`));
     }
+    if (file !== undefined) yield file;
   }
-  return { root, keep };
 }
 
 /** The names of a listed path below the source; entry paths are from the server root. */

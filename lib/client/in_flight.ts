@@ -8,24 +8,30 @@
 /** Counts requests awaiting their reply, and lets the sender wait for room or for none. */
 export class InFlight {
   #count = 0;
+  #bytes = 0;
   #waiters: (() => void)[] = [];
 
-  add(): void {
+  /** One more request, of `bytes` (what its reply or body will move). */
+  add(bytes = 0): void {
     this.#count++;
+    this.#bytes += bytes;
   }
 
-  done(): void {
+  done(bytes = 0): void {
     this.#count--;
+    this.#bytes -= bytes;
     for (const wake of this.#waiters.splice(0)) wake();
   }
 
   /**
-   * Waits until fewer than `limit` are in flight. When it has to wait,
+   * Waits until fewer than `limit` are in flight, and (when any is) fewer
+   * than `maxBytes` bytes. When it has to wait,
    * `flush` runs first: the replies awaited may be to requests still in the
    * writer's buffer, which nothing else would send.
    */
-  async below(limit: number, flush?: () => Promise<void>): Promise<void> {
-    if (this.#count >= limit) await flush?.();
-    while (this.#count >= limit) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  async below(limit: number, flush?: () => Promise<void>, maxBytes = Infinity): Promise<void> {
+    const full = () => this.#count >= limit || (this.#count > 0 && this.#bytes >= maxBytes);
+    if (full()) await flush?.();
+    while (full()) await new Promise<void>((resolve) => this.#waiters.push(resolve));
   }
 }
