@@ -117,7 +117,7 @@ class TreeFile implements PlannedFile {
 
 /** Everything a send will create. */
 export interface SendPlan {
-  dirs: { remote: string; mode: number }[];
+  dirs: PlannedDir[];
   files: PlannedFile[];
   /** Remote paths the sources cover, and (for folders) every name they hold: for sync and delete. */
   trees: { base: string; isFolder: boolean; keep: Set<string> }[];
@@ -153,10 +153,47 @@ export async function destinationBases(
   return [destParts];
 }
 
+/** A folder a send creates. */
+export interface PlannedDir {
+  remote: string;
+  mode: number;
+}
+
 /**
- * Walks the sources: the folders to create and the files to send, by remote
- * path. The names each folder holds are kept only for `keepNames` (delete).
+ * Walks the sources, yielding each folder before what it holds and each
+ * file, by remote path, as the walk finds them. The names each folder
+ * holds are added to `trees` only for `keepNames` (delete).
  */
+export async function* walkSources(
+  sources: LocalSource[],
+  bases: string[][],
+  tracker: TransferTracker,
+  keepNames: boolean,
+  trees: SendPlan["trees"] = [],
+): AsyncGenerator<{ dir: PlannedDir } | { file: PlannedFile }> {
+  for (const [i, source] of sources.entries()) {
+    const base = bases[i]!.join("/");
+    const remoteOf = (rel: string) => rel === "" ? base : base === "" ? rel : `${base}/${rel}`;
+    const keep = new Set<string>();
+    trees.push({ base, isFolder: source.info.isDirectory, keep });
+    if (source.info.isFile) {
+      yield { file: plannedFile(source.path, base, source.info) };
+      continue;
+    }
+    const tree = { local: source.path.replace(/\/+$/, ""), remote: base };
+    for await (const entry of walkTree(source.path, source.info)) {
+      if (keepNames) keep.add(remoteOf(entry.rel));
+      if (entry.type === "dir") {
+        yield { dir: { remote: remoteOf(entry.rel), mode: (entry.info.mode ?? 0o755) & 0o777 } };
+      } else if (entry.type === "file") {
+        yield { file: new TreeFile(tree, entry.rel, entry.info) };
+      } else if (entry.type === "skipped") tracker.skipped++;
+      else tracker.failed(entry.error);
+    }
+  }
+}
+
+/** The whole walk at once, for sync, delete and -j, which need all of it before sending. */
 export async function planSend(
   sources: LocalSource[],
   bases: string[][],
@@ -164,25 +201,9 @@ export async function planSend(
   keepNames: boolean,
 ): Promise<SendPlan> {
   const result: SendPlan = { dirs: [], files: [], trees: [] };
-  for (const [i, source] of sources.entries()) {
-    const base = bases[i]!.join("/");
-    const remoteOf = (rel: string) => rel === "" ? base : base === "" ? rel : `${base}/${rel}`;
-    const keep = new Set<string>();
-    result.trees.push({ base, isFolder: source.info.isDirectory, keep });
-    if (source.info.isFile) {
-      result.files.push(plannedFile(source.path, base, source.info));
-      continue;
-    }
-    const tree = { local: source.path.replace(/\/+$/, ""), remote: base };
-    for await (const entry of walkTree(source.path, source.info)) {
-      if (keepNames) keep.add(remoteOf(entry.rel));
-      if (entry.type === "dir") {
-        result.dirs.push({ remote: remoteOf(entry.rel), mode: (entry.info.mode ?? 0o755) & 0o777 });
-      } else if (entry.type === "file") {
-        result.files.push(new TreeFile(tree, entry.rel, entry.info));
-      } else if (entry.type === "skipped") tracker.skipped++;
-      else tracker.failed(entry.error);
-    }
+  for await (const item of walkSources(sources, bases, tracker, keepNames, result.trees)) {
+    if ("dir" in item) result.dirs.push(item.dir);
+    else result.files.push(item.file);
   }
   return result;
 }
