@@ -15,6 +15,7 @@ import {
   RawClient,
   startServer,
   tempDir,
+  waitFor,
 } from "./_helpers.ts";
 
 async function stillServes(
@@ -192,4 +193,39 @@ Deno.test("repeated failed logins from one address are locked out", async () => 
   assert(server.events.some((e) => e.message?.includes("Too many failed logins")));
   const error = await assertRejects(() => connectTo(server), FerryError);
   assertEquals(error.code, ErrorCode.AuthFailed, "even the right token waits out the lockout");
+});
+
+Deno.test("uploads ended by a short or malformed END leak no temporary and no descriptor, connection after connection", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using server = await startServer(root.path);
+  const openDescriptors = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  const before = openDescriptors();
+  const endings = [
+    { data: 2, end: new Uint8Array(16) }, // fewer bytes than announced
+    { data: 3, end: new Uint8Array(5) }, // a digest of the wrong size
+    { data: 3, end: new Uint8Array(0) }, // no digest at all
+  ];
+  for (let i = 0; i < 60; i++) {
+    const { data, end } = endings[i % endings.length]!;
+    await using raw = await RawClient.open(server);
+    // Several uploads open at once, one of them resumable, before the bad END.
+    await raw.send(Kind.Put, 1, put(`f${i}.bin`, 3));
+    await raw.send(
+      Kind.Put,
+      3,
+      json({ path: `big${i}.bin`, size: 5_000_000, mode: 0o644, mtime: 0, resume: true }),
+    );
+    await raw.send(Kind.Data, 1, new Uint8Array(data));
+    await raw.send(Kind.End, 1, end);
+    // Every other client hangs up without waiting for the answer.
+    if (i % 2 === 0) await raw.drain();
+  }
+  // The server notices each closed connection on its own time.
+  const settled = await waitFor(() => Promise.resolve(openDescriptors() <= before + 5), 10_000);
+  assert(settled, `descriptors: ${before} before, ${openDescriptors()} after 60 connections`);
+  const temporaries = (await listTree(root.path)).filter((p) => p.startsWith(TEMP_PREFIX));
+  // Only the resumable partials may stay (empty ones are removed).
+  assertEquals(temporaries, []);
+  await stillServes(server, local.path);
 });
