@@ -7,6 +7,7 @@
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
+import { checkRemovable } from "../lib/client/remote_ops.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
 import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
 
@@ -54,6 +55,8 @@ export function parseRmArgs(argv: string[]): RmOptions | "help" {
 
 export async function rm(options: RmOptions): Promise<void> {
   const targets = await resolveTargets(options.paths);
+  // Checked on the path as typed, before the named host's folder is prefixed.
+  targets.forEach((target, i) => checkRemovable(options.paths[i]!.path, target.folder));
   await forEachTarget(targets, "rm", options, async (client, target) => {
     await client.remove(target.path, { recursive: options.recursive, force: options.force })
       .catch((error) => {

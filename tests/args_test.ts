@@ -88,6 +88,7 @@ Deno.test("parseGetArgs() defaults DEST to the current folder; one get needs one
     path: "a",
     tokenFile: undefined,
     alias: undefined,
+    folder: "",
   });
   assertEquals(oneServer([target("pi"), target("pi")], "get").host, "pi");
   assertThrows(() => oneServer([target("pi"), target("other")], "get"), UsageError);

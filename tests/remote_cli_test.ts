@@ -76,7 +76,7 @@ Deno.test("ferry mkdir, rm and mv exit with the documented codes and change only
   for (const path of ["", ".", "./"]) {
     const root_ = await ferry(["rm", "-rf", at(path)]);
     assertEquals(root_.code, 3, `rm -rf "${path}"`);
-    assert(root_.stderr.includes("root folder"), root_.stderr);
+    assert(/root folder|ends in "\."/.test(root_.stderr), root_.stderr);
   }
   assertEquals((await ferry(["rm", "-rf", `127.0.0.1:/`, "-P", String(server.port)])).code, 3);
   assertEquals((await ferry(["rm", "-rf", `127.0.0.1:..`, "-P", String(server.port)])).code, 3);
@@ -144,6 +144,16 @@ Deno.test("named hosts: ALIAS:PATH uses the config's host, port, token file and 
   assertEquals(await Deno.readTextFile(`${home.path}/back.tar`), "data");
   assertEquals((await ferry(["rm", "pi:old.tar"], env)).code, 0);
   assertEquals(await listTree(root.path), ["nightly"]);
+  // As rm refuses ".", the named host's whole folder and "DIR/." are refused (exit 3).
+  await Deno.writeTextFile(`${root.path}/nightly/keep.tar`, "kept");
+  await Deno.mkdir(`${root.path}/nightly/sub`);
+  for (const target of ["pi:", "pi:.", "pi:sub/.", "pi:sub/./"]) {
+    const refused = await ferry(["rm", "-r", target], env);
+    assertEquals(refused.code, 3, `${target}: ${refused.stderr}`);
+    assert(refused.stderr.includes("Refused to remove"), refused.stderr);
+  }
+  assertEquals(await listTree(root.path), ["nightly", "nightly/keep.tar", "nightly/sub"]);
+  assertEquals((await ferry(["rm", "-r", "pi:sub"], env)).code, 0);
 });
 
 Deno.test("a broken config file names the file, the key and the problem; tokens are never printed", async () => {

@@ -15,6 +15,7 @@ import { getPaths } from "./get.ts";
 import { type OpenOptions, openRemote, type RemoteFile } from "./open.ts";
 import { putBody, type PutOptions } from "./put.ts";
 import {
+  checkRemovable,
   type ListOptions,
   listRemote,
   makeRemoteFolder,
@@ -107,6 +108,7 @@ export class FerryClient {
    * Resolves with whether something was removed.
    */
   async remove(path: string, options?: RemoveOptions): Promise<boolean> {
+    checkRemovable(path, this.#folder);
     return removeRemote(await this.#use(), this.#remote(path), options);
   }
 

@@ -24,6 +24,7 @@ import {
   type StatReply,
 } from "../protocol/replies.ts";
 import type { Frame } from "../wire/frame_reader.ts";
+import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { type Connection, unexpected } from "./connection.ts";
 import { checkCancelled } from "./transfer.ts";
 
@@ -212,4 +213,22 @@ class ListReply {
     this.#failure = new FerryError(ErrorCode.Aborted, "The listing was cancelled");
     this.#wake();
   };
+}
+
+/**
+ * As POSIX rm refuses "." and "..", a remove never takes a path that names
+ * a folder only through "." (`sub/.`), nor, given the named host's `folder`,
+ * that whole folder (`pi:`): a slip of the keyboard must not empty it.
+ */
+export function checkRemovable(path: string, folder: string): void {
+  const last = path.replace(/\/+$/, "").split("/").at(-1);
+  const why = last === "." || last === ".."
+    ? `it ends in "${last}"; name the folder itself`
+    : splitRemotePath(path).length === 0 && folder !== ""
+    ? `it is this host's whole folder "${printable(folder)}"`
+    : undefined;
+  if (why === undefined) return;
+  throw new FerryError(ErrorCode.BadPath, `Refused to remove "${printable(path)}": ${why}`, {
+    path,
+  });
 }

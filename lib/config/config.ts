@@ -46,6 +46,8 @@ export interface RemoteTarget {
   tokenFile: string | undefined;
   /** The name used on the command line, when it was a named host. */
   alias: string | undefined;
+  /** The named host's folder the path was resolved in ("" when none, or from the root). */
+  folder: string;
 }
 
 const HOST_KEYS = new Set(["host", "port", "tokenFile", "folder"]);
@@ -138,9 +140,10 @@ export function parseConfig(text: string, path: string): FerryConfig {
 export function resolveTarget(address: RemoteAddress, config: FerryConfig): RemoteTarget {
   const entry = config.hosts.get(address.host);
   if (entry === undefined) {
-    return { ...address, tokenFile: undefined, alias: undefined };
+    return { ...address, tokenFile: undefined, alias: undefined, folder: "" };
   }
-  const inFolder = address.path.startsWith("/") || !entry.folder
+  const fromRoot = address.path.startsWith("/") || !entry.folder;
+  const inFolder = fromRoot
     ? address.path
     : address.path === ""
     ? `${entry.folder}/`
@@ -151,6 +154,7 @@ export function resolveTarget(address: RemoteAddress, config: FerryConfig): Remo
     path: inFolder,
     tokenFile: entry.tokenFile,
     alias: address.host,
+    folder: fromRoot ? "" : entry.folder!,
   };
 }
 
