@@ -4,7 +4,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { TEMP_PREFIX } from "../lib/fs/incoming_file.ts";
 import { ferry, ferryCommand, serveProcess } from "./_cli.ts";
-import { corruptingProxy, exists, listTree, patternBytes, tempDir } from "./_helpers.ts";
+import { corruptingProxy, exists, listTree, patternBytes, tempDir, TOKEN } from "./_helpers.ts";
 
 Deno.test("ferry --version, --help and usage errors exit 0 and 2", async () => {
   const version = await ferry(["--version"]);
@@ -232,4 +232,30 @@ Deno.test("serve on a port in use exits 9, names the port and the flag to pick a
   assertEquals(second.code, 9, second.stderr);
   assert(second.stderr.includes(`port ${server.port}: it is in use`), second.stderr);
   assert(second.stderr.includes("(pick another with --port)"), second.stderr);
+});
+
+Deno.test("a token file others may read is refused by clients and by serve, with the chmod to run (exit 3)", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${local.path}/f`, "f");
+  const tokenFile = `${local.path}/token`;
+  await Deno.writeTextFile(tokenFile, `${TOKEN}\n`);
+  await Deno.chmod(tokenFile, 0o644);
+  await using server = await serveProcess(root.path);
+  const address = `ferry://127.0.0.1:${server.port}/f`;
+  const client = await ferry(["send", "--token-file", tokenFile, `${local.path}/f`, address], {
+    FERRY_TOKEN: "",
+  });
+  assertEquals(client.code, 3);
+  assert(client.stderr.includes(`chmod 600 "${tokenFile}"`), client.stderr);
+  const serve = await ferry(["serve", root.path, "--port", "0", "--token-file", tokenFile]);
+  assertEquals(serve.code, 3);
+  assert(serve.stderr.includes("may be read by others (mode 0644)"), serve.stderr);
+  assertEquals(await listTree(root.path), []);
+  // Once only its owner may read it, the same file works.
+  await Deno.chmod(tokenFile, 0o600);
+  const fixed = await ferry(["send", "--token-file", tokenFile, `${local.path}/f`, address], {
+    FERRY_TOKEN: "",
+  });
+  assertEquals(fixed.code, 0, fixed.stderr);
 });

@@ -61,12 +61,27 @@ function checkToken(token: string, source: string): string {
   return token;
 }
 
-/** Reads a token file; surrounding whitespace (a trailing newline) is ignored. */
+/**
+ * Reads a token file; surrounding whitespace (a trailing newline) is
+ * ignored. As ssh refuses a private key that others may read, a token file
+ * that its group or others may read or write is refused.
+ */
 export async function readTokenFile(path: string): Promise<string> {
   let text: string;
   try {
+    const mode = (await Deno.stat(path)).mode;
+    if (mode !== null && (mode & 0o077) !== 0) {
+      throw new FerryError(
+        ErrorCode.AuthFailed,
+        `The token file "${path}" may be read by others (mode ${
+          (mode & 0o777).toString(8).padStart(4, "0")
+        }): run chmod 600 "${path}"`,
+        { path },
+      );
+    }
     text = await Deno.readTextFile(path);
   } catch (error) {
+    if (error instanceof FerryError) throw error;
     const cause = toFerryError(error, "read the token file", path);
     throw new FerryError(ErrorCode.AuthFailed, cause.message, { path, cause });
   }
