@@ -5,7 +5,7 @@
  */
 
 import { UsageError } from "./_usage.ts";
-import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { ErrorCode, FerryError, toFerryError } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
 import { DEFAULT_PORT, FerryServer, type ServerEvent } from "../lib/server/server.ts";
 import { printable } from "../lib/fs/safe_path.ts";
@@ -116,6 +116,8 @@ export function formatEvent(event: ServerEvent, format: "text" | "json"): string
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
+  // The folder first: a first start that fails must not leave a token behind.
+  await createMissingRoot(options.root);
   const token = await serverToken(options.tokenFile);
   const server = await FerryServer.listen({
     root: options.root,
@@ -136,10 +138,13 @@ export async function serve(options: ServeOptions): Promise<void> {
   });
   if (token.generated) {
     printErr(`ferry: created a new token in "${token.from}" (mode 0600).`);
-    printErr(
-      `ferry: on each client, copy that file to ~/.config/ferry/token, or set FERRY_TOKEN to its contents.`,
-    );
   }
+  // At every start: where the token is, never the token itself.
+  printErr(
+    token.from === "FERRY_TOKEN"
+      ? `ferry: the token comes from FERRY_TOKEN; give clients the same value.`
+      : `ferry: the token is in "${token.from}"; on each client, copy that file to ~/.config/ferry/token, or set FERRY_TOKEN to its contents.`,
+  );
   const shown = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
   const mode = options.readOnly ? " (read-only)" : options.noDelete ? " (no-delete)" : "";
   printErr(`ferry: serving "${server.root}" on ${shown}:${server.port}${mode}`);
@@ -158,4 +163,29 @@ export async function serve(options: ServeOptions): Promise<void> {
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   }
   printErr("ferry: stopped");
+}
+
+/**
+ * Checks the served folder before anything else, and creates it when it is
+ * missing (a first start), saying so.
+ */
+async function createMissingRoot(root: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(root);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "serve", root);
+    try {
+      await Deno.mkdir(root, { recursive: true, mode: 0o755 });
+    } catch (error) {
+      throw toFerryError(error, "create the folder to serve", root);
+    }
+    printErr(`ferry: created the folder "${root}" to serve.`);
+    return;
+  }
+  if (!info.isDirectory) {
+    throw new FerryError(ErrorCode.NotDirectory, `Cannot serve "${root}": it is not a folder`, {
+      path: root,
+    });
+  }
 }

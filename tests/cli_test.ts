@@ -205,6 +205,24 @@ Deno.test("serve with no token creates one with mode 0600 and clients on the mac
     !stopped.log.includes((await Deno.readTextFile(tokenFile)).trim()),
     "the token itself is never printed",
   );
+  // A second start says where the token is again, and a missing folder is created.
+  const missing = `${root.path}/new/served`;
+  await using again = await serveProcess(missing, [], env);
+  const log = (await again.stop()).log;
+  assert(log.includes(`the token is in "${tokenFile}"`), log);
+  assert(log.includes(`created the folder "${missing}"`), log);
+  assert((await Deno.stat(missing)).isDirectory);
+});
+
+Deno.test("serve refuses a root it cannot create and creates no token then", async () => {
+  await using config = await tempDir();
+  await Deno.writeTextFile(`${config.path}/file`, "");
+  const run = await ferry(["serve", `${config.path}/file/sub`, "--port", "0"], {
+    FERRY_TOKEN: "",
+    XDG_CONFIG_HOME: config.path,
+  });
+  assert(run.code !== 0, run.stderr);
+  assert(!await exists(`${config.path}/ferry/token`), "no token left behind");
 });
 
 Deno.test("a server that is not listening exits 5 with a hint", async () => {
