@@ -155,8 +155,8 @@ export async function runTransfer(
     Deno.removeSignalListener("SIGINT", interrupt);
   }
   if (bar !== undefined && last !== undefined) bar.finish(last);
-  report(verb, summary, flags, bar !== undefined);
   const failure = summaryError(summary);
+  report(verb, summary, flags, bar !== undefined, failure);
   if (failure !== undefined) throw failure;
 }
 
@@ -176,7 +176,14 @@ export function commandError(error: unknown, flags: { recursive: boolean }): unk
   return error;
 }
 
-function report(verb: string, summary: TransferSummary, flags: TransferFlags, bar: boolean): void {
+/** Prints the summary; `thrown` (printed by main as the exit's error) is not printed twice. */
+function report(
+  verb: string,
+  summary: TransferSummary,
+  flags: TransferFlags,
+  bar: boolean,
+  thrown: FerryError | undefined,
+): void {
   if (flags.json) {
     const { files, bytes, transferred, skipped, deleted, errors, seconds } = summary;
     const failures = summary.failures.map((f) => ({
@@ -198,7 +205,9 @@ function report(verb: string, summary: TransferSummary, flags: TransferFlags, ba
     );
     return;
   }
-  for (const failure of summary.failures) printErr(`ferry: ${printable(failure.message)}`);
+  for (const failure of summary.failures) {
+    if (failure !== thrown) printErr(`ferry: ${printable(failure.message)}`);
+  }
   if (bar) {
     printErr(
       `${verb} ${summary.files} files, ${formatBytes(summary.bytes)} in ${

@@ -277,3 +277,18 @@ Deno.test("a token file others may read is refused by clients and by serve, with
   });
   assertEquals(fixed.code, 0, fixed.stderr);
 });
+
+Deno.test("a failed file is reported once on stderr, whether it is the only one or one of several", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${local.path}/small`, "ok");
+  await Deno.writeFile(`${local.path}/big`, patternBytes(5000));
+  await using server = await serveProcess(root.path, ["--max-size", "1K"]);
+  const at = `ferry://127.0.0.1:${server.port}/`;
+  const count = (text: string) => text.split("larger than the server's --max-size").length - 1;
+  const one = await ferry(["send", `${local.path}/big`, at]);
+  assertEquals([one.code, count(one.stderr)], [3, 1], one.stderr);
+  const several = await ferry(["send", `${local.path}/big`, `${local.path}/small`, at]);
+  assertEquals([several.code, count(several.stderr)], [8, 1], several.stderr);
+  assert(several.stderr.includes("1 of 2 files failed"), several.stderr);
+});
