@@ -204,8 +204,17 @@ function isConnectionError(error: unknown): boolean {
  * ```
  */
 export function isRetriableError(error: unknown): boolean {
+  if (error instanceof FerryError && error.cause instanceof UnknownHostError) return false;
   if (error instanceof FerryError) {
     return error.code === ErrorCode.Connection || error.code === ErrorCode.Busy;
   }
   return isConnectionError(error);
+}
+
+/**
+ * Why a connection could not even start: the host name is not known (a
+ * typo), which no retry fixes, unlike a name server that is down for now.
+ */
+export class UnknownHostError extends Error {
+  override name = "UnknownHostError";
 }

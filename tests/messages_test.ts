@@ -2,8 +2,9 @@
 // encoded, optional fields included, and an encoder refuses what no frame
 // may carry.
 
-import { assertEquals, assertThrows } from "./_assert.ts";
-import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
+import { ErrorCode, FerryError, isRetriableError } from "../lib/errors.ts";
+import { connectFailure } from "../lib/wire/transport.ts";
 import * as requests from "../lib/protocol/requests.ts";
 import * as replies from "../lib/protocol/replies.ts";
 
@@ -90,4 +91,23 @@ Deno.test("an encoder refuses a payload over the control-frame cap", () => {
     FerryError,
   );
   assertEquals(error.code, ErrorCode.BadPath);
+});
+
+Deno.test("a host name that does not exist fails at once, without retries; a refused connection is retried", () => {
+  const unknown = connectFailure(
+    "nosuchhost.invalid:7717",
+    new Error("failed to lookup address information: Name or service not known"),
+  );
+  assertEquals(unknown.code, ErrorCode.Connection);
+  assert(unknown.message.includes("no host has that name"), unknown.message);
+  assertEquals(isRetriableError(unknown), false);
+  // A name server that is down for now may come back: that one is retried.
+  const later = connectFailure(
+    "pi:7717",
+    new Error("failed to lookup address information: Temporary failure in name resolution"),
+  );
+  assertEquals(isRetriableError(later), true);
+  const refused = connectFailure("pi:7717", new Deno.errors.ConnectionRefused("refused"));
+  assertEquals(isRetriableError(refused), true);
+  assert(refused.message.includes('is "ferry serve" running there?'), refused.message);
 });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ErrorCode, FerryError } from "../errors.ts";
+import { ErrorCode, FerryError, UnknownHostError } from "../errors.ts";
 
 /** What the frame reader and writer need from a connection. */
 export interface Transport {
@@ -59,17 +59,30 @@ export async function connectTcp(
     conn.setNoDelay(true);
     return conn;
   } catch (error) {
-    if (error instanceof Deno.errors.ConnectionRefused) {
-      throw new FerryError(
-        ErrorCode.Connection,
-        `Cannot connect to ${target}: connection refused (is "ferry serve" running there?)`,
-        { cause: error },
-      );
-    }
-    // Every failure to connect (unknown host, unreachable network, timeout) is a connection failure.
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new FerryError(ErrorCode.Connection, `Cannot connect to ${target}: ${detail}`, {
-      cause: error,
-    });
+    throw connectFailure(target, error);
   }
+}
+
+/** Why connecting to `target` failed, in words; an unknown host name is not worth a retry. */
+export function connectFailure(target: string, error: unknown): FerryError {
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    return new FerryError(
+      ErrorCode.Connection,
+      `Cannot connect to ${target}: connection refused (is "ferry serve" running there?)`,
+      { cause: error },
+    );
+  }
+  // Every failure to connect (unknown host, unreachable network, timeout) is a connection failure.
+  const detail = error instanceof Error ? error.message : String(error);
+  // getaddrinfo's EAI_NONAME: the name does not exist (EAI_AGAIN, a name server down, may pass).
+  if (/Name or service not known|No address associated with hostname/.test(detail)) {
+    return new FerryError(
+      ErrorCode.Connection,
+      `Cannot connect to ${target}: no host has that name (check the spelling)`,
+      { cause: new UnknownHostError(detail) },
+    );
+  }
+  return new FerryError(ErrorCode.Connection, `Cannot connect to ${target}: ${detail}`, {
+    cause: error,
+  });
 }
