@@ -14,7 +14,7 @@ import { loadConfig, type RemoteTarget, resolveTarget } from "../lib/config/conf
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import { clientToken } from "../lib/config/token.ts";
-import { printErr } from "./_output.ts";
+import { printErr, printOut } from "./_output.ts";
 
 /** Connection flags every client command accepts (see CLIENT_FLAGS). */
 export interface ConnectFlags {
@@ -49,13 +49,14 @@ export function remoteArguments(positionals: readonly string[], command: string)
 /**
  * Runs `work` for each target on one connection. A failure is printed and the
  * rest still run, as with mkdir and rm; the first failure is then thrown so
- * that main picks the exit code.
+ * that main picks the exit code. With --json, `summary` is printed on stdout.
  */
 export async function forEachTarget(
   targets: readonly RemoteTarget[],
   command: string,
   flags: ConnectFlags & { json: boolean },
   work: (client: FerryClient, target: RemoteTarget) => Promise<void>,
+  summary?: () => object,
 ): Promise<void> {
   const failures: FerryError[] = [];
   await withClient(oneServer(targets, command), flags, async (client) => {
@@ -68,6 +69,8 @@ export async function forEachTarget(
       }
     }
   });
+  // With --json, what was done goes to stdout as one object, also when some failed.
+  if (flags.json && summary !== undefined) printOut(JSON.stringify(summary()));
   if (failures.length === 0) return;
   // The last failure is reported by main; the others are printed here.
   for (const failure of failures.slice(0, -1)) {

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { splitRemotePath } from "../lib/fs/safe_path.ts";
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
@@ -48,9 +49,11 @@ export function parseMkdirArgs(argv: string[]): MkdirOptions | "help" {
 
 export async function mkdir(options: MkdirOptions): Promise<void> {
   const targets = await resolveTargets(options.paths);
+  const created: string[] = [];
   await forEachTarget(targets, "mkdir", options, async (client, target) => {
     await client.mkdir(target.path, { parents: options.parents }).catch((error) => {
       throw options.parents ? error : withHint(error, ErrorCode.NotFound, "use -p");
     });
-  });
+    created.push(splitRemotePath(target.path).join("/"));
+  }, () => ({ created }));
 }

@@ -60,6 +60,7 @@ export async function mv(options: MvOptions): Promise<void> {
   const destParts = splitRemotePath(dest.path);
   // Into DEST when it is a folder (or there are several sources), else to the name DEST.
   let intoFolder: boolean | undefined = targets.length > 1 || dest.path.endsWith("/") || undefined;
+  const moved: { from: string; to: string }[] = [];
   await forEachTarget(targets, "mv", options, async (client, target) => {
     intoFolder ??= (await client.stat(dest.path))?.type === "dir";
     const name = splitRemotePath(target.path).at(-1);
@@ -67,5 +68,6 @@ export async function mv(options: MvOptions): Promise<void> {
       ? [...destParts, name].join("/")
       : destParts.join("/");
     await client.rename(target.path, to);
-  });
+    moved.push({ from: splitRemotePath(target.path).join("/"), to });
+  }, () => ({ moved }));
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { splitRemotePath } from "../lib/fs/safe_path.ts";
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
@@ -57,10 +58,16 @@ export async function rm(options: RmOptions): Promise<void> {
   const targets = await resolveTargets(options.paths);
   // Checked on the path as typed, before the named host's folder is prefixed.
   targets.forEach((target, i) => checkRemovable(options.paths[i]!.path, target.folder));
+  const removed: string[] = [];
+  const missing: string[] = [];
   await forEachTarget(targets, "rm", options, async (client, target) => {
-    await client.remove(target.path, { recursive: options.recursive, force: options.force })
+    const found = await client.remove(target.path, {
+      recursive: options.recursive,
+      force: options.force,
+    })
       .catch((error) => {
         throw options.recursive ? error : withHint(error, ErrorCode.IsDirectory, "use -r");
       });
-  });
+    (found ? removed : missing).push(splitRemotePath(target.path).join("/"));
+  }, () => ({ removed, ...(options.force ? { missing } : {}) }));
 }

@@ -88,6 +88,16 @@ Deno.test("ferry mkdir, rm and mv exit with the documented codes and change only
   assertEquals(await listTree(root.path), ["x", "x/y", "x/y/keep"]);
   assertEquals((await ferry(["rm", "-r", at("x")])).code, 0);
   assertEquals(await listTree(root.path), []);
+  // --json: one object on stdout saying what was done, also when something failed.
+  const made = await ferry(["mkdir", "--json", at("j1"), at("j2")]);
+  assertEquals([made.code, JSON.parse(made.stdout)], [0, { created: ["j1", "j2"] }]);
+  const moved = await ferry(["mv", "--json", at("j1"), at("j3")]);
+  assertEquals(JSON.parse(moved.stdout), { moved: [{ from: "j1", to: "j3" }] });
+  const removed = await ferry(["rm", "-rf", "--json", at("j2"), at("nothing")]);
+  assertEquals(JSON.parse(removed.stdout), { removed: ["j2"], missing: ["nothing"] });
+  const partly = await ferry(["rm", "--json", at("j3"), at("absent")]);
+  assertEquals([partly.code, JSON.parse(partly.stdout)], [4, { removed: [] }]);
+  assertEquals(await listTree(root.path), ["j3"]);
 });
 
 Deno.test("serve --no-delete and --read-only: refusals exit 3 and name the setting; stored files survive", async () => {
