@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "./_assert.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { parseRemote } from "../lib/config/address.ts";
 import { FerryError } from "../lib/errors.ts";
 
@@ -41,8 +41,25 @@ Deno.test("parseRemote() refuses bad ports and hosts with a usage error", () => 
       "ferry://[::1/x",
       "bad host:x",
       "[zz]:x",
+      "ferry://::1/",
+      "ferry://fe80::1:7717/x",
     ]
   ) {
     assertEquals(assertThrows(() => parseRemote(bad), FerryError).code, "usage");
   }
+});
+
+Deno.test("parseRemote() refuses HOST:PORT:PATH, which scp-style addresses cannot mean, and says what to write", () => {
+  const error = assertThrows(() => parseRemote("host:7717:dir/"), FerryError);
+  assertEquals(error.code, "usage");
+  assert(error.message.includes("ferry://host:7717/dir/"), error.message);
+  assert(error.message.includes("-P 7717"), error.message);
+  // The way out for a folder whose name starts with digits and a colon.
+  assertEquals(parseRemote("host:./7717:dir/"), {
+    host: "host",
+    port: undefined,
+    path: "./7717:dir/",
+  });
+  const ipv6 = assertThrows(() => parseRemote("ferry://::1/x"), FerryError);
+  assert(ipv6.message.includes("ferry://[::1]/"), ipv6.message);
 });

@@ -55,11 +55,18 @@ export function parseRemote(argument: string): RemoteAddress | null {
   const colon = argument.indexOf(":");
   const slash = argument.indexOf("/");
   if (colon <= 0 || (slash >= 0 && slash < colon)) return null;
-  return {
-    host: checkHost(argument.slice(0, colon), argument),
-    port: undefined,
-    path: argument.slice(colon + 1),
-  };
+  const host = checkHost(argument.slice(0, colon), argument);
+  const path = argument.slice(colon + 1);
+  // HOST:PORT:PATH reads like a port, but scp-style addresses carry none.
+  const port = /^(\d+):/.exec(path)?.[1];
+  if (port !== undefined) {
+    throw badAddress(
+      `"${argument}" has no port in it: write ferry://${host}:${port}/${
+        path.slice(port.length + 1)
+      } or use -P ${port} (for a path that starts with "${port}:", write ${host}:./${path})`,
+    );
+  }
+  return { host, port: undefined, path };
 }
 
 function parseUrl(argument: string): RemoteAddress {
@@ -77,6 +84,11 @@ function parseUrl(argument: string): RemoteAddress {
     if (after !== "" && !after.startsWith(":")) throw badAddress(`Bad address "${argument}"`);
     port = after === "" ? undefined : checkPort(after.slice(1), argument);
   } else {
+    if (authority.indexOf(":") !== authority.lastIndexOf(":")) {
+      throw badAddress(
+        `Write an IPv6 address in brackets: ferry://[${authority}]/ in "${argument}"`,
+      );
+    }
     const colon = authority.lastIndexOf(":");
     host = colon < 0 ? authority : authority.slice(0, colon);
     port = colon < 0 ? undefined : checkPort(authority.slice(colon + 1), argument);
