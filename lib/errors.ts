@@ -134,6 +134,14 @@ export function toFerryError(error: unknown, action: string, path?: string): Fer
       options,
     );
   }
+  if ((error as { code?: unknown } | null)?.code === "ENAMETOOLONG") {
+    // Valid for the protocol, but too long once joined to the root here.
+    return new FerryError(
+      ErrorCode.BadPath,
+      `Cannot ${action}${where}: the path is too long for this file system`,
+      options,
+    );
+  }
   if (error instanceof Deno.errors.IsADirectory) {
     return new FerryError(
       ErrorCode.IsDirectory,

@@ -6,6 +6,7 @@ import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { encodeHeader, FRAME_HEADER_SIZE } from "../lib/protocol/frame.ts";
 import { TEMP_PREFIX } from "../lib/fs/incoming_file.ts";
+import { FileDigest } from "../lib/fs/digest.ts";
 import {
   connectTo,
   json,
@@ -227,5 +228,28 @@ Deno.test("uploads ended by a short or malformed END leak no temporary and no de
   const temporaries = (await listTree(root.path)).filter((p) => p.startsWith(TEMP_PREFIX));
   // Only the resumable partials may stay (empty ones are removed).
   assertEquals(temporaries, []);
+  await stillServes(server, local.path);
+});
+
+Deno.test("a path the protocol allows but the file system cannot hold is refused as bad_path, not io", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using server = await startServer(root.path);
+  await using raw = await RawClient.open(server);
+  // 4,095 bytes in 16 levels of 255-byte names: within the protocol's limits, but
+  // beyond PATH_MAX once joined to the root folder.
+  const name = "n".repeat(254);
+  const long = Array.from({ length: 16 }, () => name).join("/").slice(0, 4095);
+  const digest = await FileDigest.start();
+  digest.update(new Uint8Array(3));
+  await raw.send(Kind.Put, 1, put(long, 3));
+  await raw.send(Kind.Data, 1, new Uint8Array(3));
+  await raw.send(Kind.End, 1, digest.finish());
+  const reply = await raw.next();
+  assertEquals(reply?.kind, Kind.Error);
+  assertEquals(JSON.parse(reply!.text).code, ErrorCode.BadPath);
+  // The folders it made stay (as mkdir -p's would); no temporary does.
+  const left = await listTree(root.path);
+  assert(left.every((p) => !p.split("/").at(-1)!.startsWith(TEMP_PREFIX)), "no temporary left");
   await stillServes(server, local.path);
 });
