@@ -1,7 +1,7 @@
 // A rogue server that answers GET with names a real server never sends. The
 // client must refuse them and write nothing outside its destination.
 
-import { assertEquals, assertRejects } from "./_assert.ts";
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { connect } from "../lib/client/connect.ts";
 import { FileDigest } from "../lib/fs/digest.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
@@ -16,7 +16,14 @@ import { json, Kind, listTree, serverHandshake, tempDir, TOKEN } from "./_helper
  */
 function rogueServer(
   entries: { kind: "dir" | "file"; path: string }[],
-  options: { wrongDigest?: boolean; holdListUntilGet?: boolean } = {},
+  options: {
+    wrongDigest?: boolean;
+    holdListUntilGet?: boolean;
+    /** How a GET's body ends instead of END: OK straight away, or CANCEL then OK. */
+    bodyEnd?: "ok" | "cancel";
+    /** Entries the LIST's OK claims beyond those sent. */
+    listOvercount?: number;
+  } = {},
 ): Deno.TcpListener & AsyncDisposable {
   // With holdListUntilGet, the LIST ends only after a GET arrived (at most 10 s).
   const gotGet = Promise.withResolvers<void>();
@@ -52,7 +59,8 @@ function rogueServer(
               continue;
             }
           }
-          await writer.frame(Kind.Ok, id, json({ entries: listed.length }), { flush: true });
+          const counted = listed.length + (options.listOvercount ?? 0);
+          await writer.frame(Kind.Ok, id, json({ entries: counted }), { flush: true });
         } else if (frame.kind === Kind.Get) {
           gotGet.resolve();
           const digest = await FileDigest.start();
@@ -63,7 +71,9 @@ function rogueServer(
             json({ path: "", size: body.length, mode: 0o644, mtime: 0 }),
           );
           await writer.frame(Kind.Data, id, body);
-          await writer.frame(Kind.End, id, digest.finish());
+          if (options.bodyEnd === "cancel") await writer.frame(Kind.Cancel, id);
+          if (options.bodyEnd === undefined) await writer.frame(Kind.End, id, digest.finish());
+          else digest.release();
           await writer.frame(Kind.Ok, id, json({ files: 1 }), { flush: true });
         }
       }
@@ -203,4 +213,27 @@ Deno.test("get() fetches files while the listing still streams (memory does not 
   const summary = await client.get(["tree"], `${dest}/`, { recursive: true });
   assertEquals([summary.files, summary.failures.length], [2, 0]);
   assertEquals(await listTree(dest), ["tree", "tree/b.txt", "tree/sub", "tree/sub/a.txt"]);
+});
+
+Deno.test("get() fails, leaving nothing behind, when a server ends a body without END or lists fewer entries than it counts", async () => {
+  for (const bodyEnd of ["ok", "cancel"] as const) {
+    await using parent = await tempDir();
+    const dest = `${parent.path}/dest`;
+    await using rogue = rogueServer([{ kind: "file", path: "tree/a.txt" }], { bodyEnd });
+    await using client = await connect({ host: "127.0.0.1", port: rogue.addr.port, token: TOKEN });
+    const summary = await client.get(["tree"], `${dest}/`, { recursive: true });
+    assertEquals([summary.files, summary.failures[0]?.code], [0, ErrorCode.Protocol], bodyEnd);
+    // No file and no temporary: only the folders that were made.
+    assertEquals(await listTree(dest), ["tree"], bodyEnd);
+  }
+  await using parent = await tempDir();
+  const dest = `${parent.path}/dest`;
+  await using rogue = rogueServer([{ kind: "file", path: "tree/a.txt" }], { listOvercount: 5 });
+  await using client = await connect({ host: "127.0.0.1", port: rogue.addr.port, token: TOKEN });
+  const error = await assertRejects(
+    () => client.get(["tree"], `${dest}/`, { recursive: true }),
+    FerryError,
+  );
+  assertEquals(error.code, ErrorCode.Protocol);
+  assert(error.message.includes("counted 6 entries but sent 1"), error.message);
 });

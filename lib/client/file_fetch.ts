@@ -8,6 +8,7 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { printable } from "../fs/safe_path.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import { encodeGet, type GetRequest } from "../protocol/requests.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
@@ -42,6 +43,8 @@ export class FileFetch {
   /** Given up (the get stopped): frames still in flight are dropped quietly. */
   #abandoned = false;
   #committing: Promise<void> | undefined;
+  /** END arrived and the commit started: only then may the reply's OK count as success. */
+  #ended = false;
   #done = Promise.withResolvers<void>();
 
   constructor(context: FetchContext, item: Wanted) {
@@ -76,9 +79,11 @@ export class FileFetch {
     this.#id = connection.open({
       onFrame: (frame) => this.#onFrame(frame).catch((error) => this.#broken(error)),
       fail: (error) => {
-        // The connection dropped: a resumable partial is kept for the next attempt.
-        void this.#incoming?.discard({ keepPartial: true });
-        this.#done.reject(error);
+        // The connection dropped: a resumable partial is kept for the next attempt, any
+        // other temporary is removed before the fetch counts as over (and the get ends).
+        const discarding = this.#incoming?.discard({ keepPartial: true }) ?? Promise.resolve();
+        this.#incoming = null;
+        void discarding.finally(() => this.#done.reject(error));
       },
     });
     connection.writer.frame(Kind.Get, this.#id, encodeGet(request)).catch((error) => {
@@ -127,6 +132,16 @@ export class FileFetch {
         tracker.failed(errorFromMessage(decodeError(frame.payload)));
         return await this.#finish();
       case Kind.Ok:
+        if (!this.#skipping && !this.#ended) {
+          // FILE and DATA, then OK without END (or after CANCEL): nothing was verified.
+          tracker.failed(
+            new FerryError(
+              ErrorCode.Protocol,
+              `The server ended "${printable(this.#item.shown)}" without sending it whole`,
+              { path: this.#item.shown },
+            ),
+          );
+        }
         return await this.#finish();
       default:
         throw outOfOrder(frame);
@@ -175,6 +190,7 @@ export class FileFetch {
     if (this.#skipping || done === null) return;
     this.#incoming = null;
     if (frame.kind === Kind.Cancel) return await done.discard();
+    this.#ended = true;
     const { tracker, commits } = this.#context;
     const digest = digestHex(frame.payload);
     // The commit (fsync, rename) runs while the next files arrive; a few at most.

@@ -17,6 +17,7 @@ import {
 import {
   decodeEntries,
   decodeError,
+  decodeListDone,
   decodeRemoveDone,
   decodeStatReply,
   errorFromMessage,
@@ -132,6 +133,8 @@ class ListReply {
   #id: number;
   #queue: RemoteEntry[][] = [];
   #finished = false;
+  /** Entries that arrived: the OK must count the same. */
+  #received = 0;
   #failure: FerryError | undefined;
   #wake = () => {};
   #resume = () => {};
@@ -185,17 +188,29 @@ class ListReply {
 
   #onFrame(frame: Frame, onNotice: ListOptions["onNotice"]): Promise<void> | undefined {
     if (frame.kind === Kind.Entries) {
-      this.#queue.push(decodeEntries(frame.payload));
+      const batch = decodeEntries(frame.payload);
+      this.#received += batch.length;
+      this.#queue.push(batch);
       this.#wake();
       // Pause the read loop until the consumer catches up.
       if (this.#queue.length < MAX_QUEUED_BATCHES) return undefined;
       return new Promise<void>((resolve) => this.#resume = resolve);
     }
     if (frame.kind === Kind.Notice) onNotice?.(errorFromMessage(decodeError(frame.payload)));
-    else if (frame.kind === Kind.Ok) this.#done();
+    else if (frame.kind === Kind.Ok) this.#done(this.#checkCount(frame.payload));
     else if (frame.kind === Kind.Error) this.#done(errorFromMessage(decodeError(frame.payload)));
     else this.#done(unexpected(frame));
     return undefined;
+  }
+
+  /** A listing that says it sent more (or fewer) entries than arrived is not to be trusted. */
+  #checkCount(payload: Uint8Array): FerryError | undefined {
+    const { entries } = decodeListDone(payload);
+    if (entries === this.#received) return undefined;
+    return new FerryError(
+      ErrorCode.Protocol,
+      `The server's listing counted ${entries} entries but sent ${this.#received}`,
+    );
   }
 
   #done(error?: FerryError): void {

@@ -155,6 +155,11 @@ export function encodeListDone(done: ListDone): Uint8Array {
   return encodeObject({ entries: done.entries });
 }
 
+export function decodeListDone(payload: Uint8Array): ListDone {
+  const f = decodeObject(payload, "LIST reply");
+  return { entries: int(f, "entries", "LIST reply", 0, Number.MAX_SAFE_INTEGER) };
+}
+
 /** The OK of an RM: false only when `force` found nothing to remove. */
 export interface RemoveDone {
   removed: boolean;
