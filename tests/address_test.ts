@@ -6,12 +6,13 @@ Deno.test("parseRemote() reads ferry:// URLs with optional port and IPv6 hosts",
   assertEquals(parseRemote("ferry://pi.local/photos/a.jpg"), {
     host: "pi.local",
     port: undefined,
-    path: "/photos/a.jpg",
+    path: "photos/a.jpg",
   });
-  assertEquals(parseRemote("ferry://pi:9000/"), { host: "pi", port: 9000, path: "/" });
-  assertEquals(parseRemote("ferry://[::1]:7717/x"), { host: "::1", port: 7717, path: "/x" });
+  assertEquals(parseRemote("ferry://pi:9000/"), { host: "pi", port: 9000, path: "" });
+  assertEquals(parseRemote("ferry://pi//x"), { host: "pi", port: undefined, path: "/x" });
+  assertEquals(parseRemote("ferry://[::1]:7717/x"), { host: "::1", port: 7717, path: "x" });
   assertEquals(parseRemote("ferry://[fe80::1]"), { host: "fe80::1", port: undefined, path: "" });
-  assertEquals(parseRemote("ferry://h/a%20b"), { host: "h", port: undefined, path: "/a b" });
+  assertEquals(parseRemote("ferry://h/a%20b"), { host: "h", port: undefined, path: "a b" });
 });
 
 Deno.test("parseRemote() reads scp-style HOST:PATH and [IPV6]:PATH", () => {

@@ -149,6 +149,9 @@ Deno.test("named hosts: ALIAS:PATH uses the config's host, port, token file and 
   assertEquals(await Deno.readTextFile(`${root.path}/nightly/backup.tar`), "data");
   assertEquals((await ferry(["ls", "pi:"], env)).stdout, "backup.tar\n");
   assertEquals((await ferry(["ls", "pi:/"], env)).stdout, "nightly\n", "/ starts at the root");
+  // The URL form resolves inside the folder too; its "//" starts at the root.
+  assertEquals((await ferry(["ls", "ferry://pi/"], env)).stdout, "backup.tar\n");
+  assertEquals((await ferry(["ls", "ferry://pi//"], env)).stdout, "nightly\n");
   assertEquals((await ferry(["mv", "pi:backup.tar", "pi:old.tar"], env)).code, 0);
   assertEquals((await ferry(["get", "pi:old.tar", `${home.path}/back.tar`], env)).code, 0);
   assertEquals(await Deno.readTextFile(`${home.path}/back.tar`), "data");

@@ -73,7 +73,9 @@ function parseUrl(argument: string): RemoteAddress {
   const rest = argument.slice("ferry://".length);
   const slash = rest.indexOf("/");
   const authority = slash < 0 ? rest : rest.slice(0, slash);
-  const path = slash < 0 ? "" : decodePath(rest.slice(slash), argument);
+  // The "/" after the authority only separates: PATH is relative (inside a named
+  // host's folder); ferry://HOST//PATH starts at the server root.
+  const path = slash < 0 ? "" : decodePath(rest.slice(slash + 1), argument);
   let host: string;
   let port: number | undefined;
   if (authority.startsWith("[")) {
