@@ -25,7 +25,8 @@ The token comes from --token-file, else FERRY_TOKEN, else
 ~/.config/ferry/token, which is created with a new random token when missing.
 
 Options:
-      --host HOST          Interface to listen on (default: all, 0.0.0.0)
+      --host HOST          Interface to listen on (default: every IPv4 and IPv6
+                           address, "::"; 0.0.0.0 where IPv6 is off)
   -p, --port PORT          Port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
       --token-file FILE    Read the token from FILE
       --log text|json      Format of log lines (default text)
@@ -48,7 +49,8 @@ Example:
 /** Parsed `serve` arguments. */
 export interface ServeOptions {
   root: string;
-  host: string;
+  /** Undefined: every IPv4 and IPv6 address. */
+  host: string | undefined;
   port: number;
   tokenFile: string | undefined;
   log: "text" | "json";
@@ -88,7 +90,7 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
   }
   return {
     root: positionals[0] ?? ".",
-    host: values.host ?? "0.0.0.0",
+    host: values.host,
     port: parseCount(values.port, "--port", 0, 65535) ?? DEFAULT_PORT,
     tokenFile: values["token-file"],
     log,
@@ -122,7 +124,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const server = await FerryServer.listen({
     root: options.root,
     token: token.token,
-    host: options.host,
+    ...(options.host === undefined ? {} : { host: options.host }),
     port: options.port,
     maxConnections: options.maxConnections,
     idleTimeoutMs: options.idleTimeoutMs,

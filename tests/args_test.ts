@@ -99,7 +99,7 @@ Deno.test("parseGetArgs() defaults DEST to the current folder; one get needs one
 Deno.test("parseServeArgs() applies documented defaults and validates values", () => {
   assertEquals(parseServeArgs([]), {
     root: ".",
-    host: "0.0.0.0",
+    host: undefined,
     port: 7717,
     tokenFile: undefined,
     log: "text",

@@ -3,6 +3,8 @@ import { connect } from "../lib/client/connect.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { encodePut } from "../lib/protocol/requests.ts";
 import type { FsyncMode } from "../lib/protocol/constants.ts";
+import { FerryServer } from "../lib/server/server.ts";
+import type { ServerEvent } from "../lib/server/events.ts";
 import {
   connectTo,
   corruptingProxy,
@@ -319,4 +321,27 @@ Deno.test("send walks the tree as it sends (memory does not grow with the tree):
   });
   assertEquals(summary.files, 1101);
   assertEquals(await Deno.readTextFile(`${root.path}/tree/z/late.txt`), "late");
+});
+
+Deno.test("a server started without a host takes IPv4 and IPv6 clients, and logs IPv4 ones as plain addresses", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${local.path}/f`, "both");
+  const events: ServerEvent[] = [];
+  await using server = await FerryServer.listen({
+    root: root.path,
+    token: TOKEN,
+    port: 0,
+    onEvent: (event) => events.push(event),
+  });
+  for (const host of ["127.0.0.1", "::1"]) {
+    await using client = await connect({ host, port: server.port, token: TOKEN });
+    await client.send([`${local.path}/f`], `from-${host.replaceAll(":", "")}`);
+  }
+  assertEquals(await Deno.readTextFile(`${root.path}/from-1`), "both");
+  assertEquals(await Deno.readTextFile(`${root.path}/from-127.0.0.1`), "both");
+  const remotes = events.filter((e) => e.action === "put").map((e) =>
+    e.remote.replace(/:\d+$/, "")
+  );
+  assertEquals(remotes, ["127.0.0.1", "[::1]"]);
 });

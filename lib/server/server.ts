@@ -26,7 +26,7 @@ export interface ServerOptions {
   root: string;
   /** The shared secret clients must prove they know. */
   token: string;
-  /** Interface to listen on; all interfaces by default. */
+  /** Interface to listen on; by default every IPv4 and IPv6 address ("::", else 0.0.0.0). */
   host?: string;
   /** Port; 0 picks a free one. Default {@link DEFAULT_PORT}. */
   port?: number;
@@ -156,9 +156,9 @@ export class FerryServer {
       throw toFerryError(error, "serve", options.root);
     }
     let listener: Deno.TcpListener;
-    const hostname = options.host ?? "0.0.0.0";
+    const hostname = options.host ?? "::";
     try {
-      listener = Deno.listen({ hostname, port: options.port ?? DEFAULT_PORT });
+      listener = listenOn(hostname, options.port ?? DEFAULT_PORT, options.host === undefined);
     } catch (error) {
       if (error instanceof Deno.errors.AddrInUse) {
         throw new FerryError(
@@ -232,9 +232,11 @@ export class FerryServer {
   async #serve(conn: Deno.Conn): Promise<void> {
     (conn as Deno.TcpConn).setNoDelay?.(true);
     const address = conn.remoteAddr as Deno.NetAddr;
-    const remote = address.hostname.includes(":")
-      ? `[${address.hostname}]:${address.port}`
-      : `${address.hostname}:${address.port}`;
+    // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d: log and lock it out as a.b.c.d.
+    const hostname = address.hostname.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
+    const remote = hostname.includes(":")
+      ? `[${hostname}]:${address.port}`
+      : `${hostname}:${address.port}`;
     const connection: Connection = {
       conn,
       handshake: new ServerHandshake(conn),
@@ -247,7 +249,7 @@ export class FerryServer {
     this.#connections.add(connection);
     try {
       await connection.handshake.greet();
-      const secure = await this.#admit(connection, address.hostname, remote);
+      const secure = await this.#admit(connection, hostname, remote);
       if (secure === null) return;
       const reader = connection.reader = new FrameReader(secure);
       const writer = connection.writer = new FrameWriter(secure);
@@ -383,5 +385,18 @@ export class FerryServer {
 
   #log(event: ServerEvent): void {
     this.#options.onEvent?.(event);
+  }
+}
+
+/**
+ * Listens on `hostname`; by default (`dualStack`) on "::", which on Linux
+ * takes IPv4 and IPv6 clients alike, or on 0.0.0.0 where IPv6 is off.
+ */
+function listenOn(hostname: string, port: number, dualStack: boolean): Deno.TcpListener {
+  try {
+    return Deno.listen({ hostname, port });
+  } catch (error) {
+    if (!dualStack || error instanceof Deno.errors.AddrInUse) throw error;
+    return Deno.listen({ hostname: "0.0.0.0", port });
   }
 }
