@@ -345,3 +345,42 @@ Deno.test("a server started without a host takes IPv4 and IPv6 clients, and logs
   );
   assertEquals(remotes, ["127.0.0.1", "[::1]"]);
 });
+
+Deno.test("a file rewritten while it is sent is sent again as it is then; one that keeps changing fails with its new size, and nothing torn is stored", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  const path = `${local.path}/log.bin`;
+  const first = patternBytes(256 * 1024, 1);
+  const second = patternBytes(256 * 1024, 2);
+  await Deno.writeFile(path, first);
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  // Rewritten once, as soon as the first bytes left: the second version arrives whole.
+  let rewritten = false;
+  const once = await client.send([path], "once.bin", {
+    limitRate: 512 * 1024,
+    onProgress: (p) => {
+      if (rewritten || p.bytesDone === 0) return;
+      rewritten = true;
+      Deno.writeFileSync(path, second);
+    },
+  });
+  assertEquals([once.files, once.failures.length], [1, 0]);
+  assertEquals(await Deno.readFile(`${root.path}/once.bin`), second);
+  // Cut shorter on every attempt: it fails, saying how big it is now, and is not stored.
+  await Deno.writeFile(path, first);
+  let size = first.length;
+  const always = await client.send([path], "always.bin", {
+    limitRate: 512 * 1024,
+    onProgress: (p) => {
+      if (p.bytesDone === 0 || size < 1000) return;
+      size = Math.floor(size / 2);
+      Deno.truncateSync(path, size);
+    },
+  });
+  assertEquals(always.files, 0);
+  const error = always.failures[0]!;
+  assert(error.message.includes("changed as it was read"), error.message);
+  assert(/it is now \d+\)/.test(error.message), error.message);
+  assert(!await exists(`${root.path}/always.bin`), "nothing torn is stored");
+});

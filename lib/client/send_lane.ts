@@ -18,7 +18,15 @@ import {
 } from "../protocol/requests.ts";
 import { decodeError, errorFromMessage } from "../protocol/replies.ts";
 import { digestHex } from "../fs/digest.ts";
-import { bodySource, matchPrefix, openForReading, sendFileBody } from "../fs/file_body.ts";
+import {
+  bodySource,
+  changedWhileRead,
+  type FileVersion,
+  fileVersion,
+  matchPrefix,
+  openForReading,
+  sendFileBody,
+} from "../fs/file_body.ts";
 import { printable } from "../fs/safe_path.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Frame } from "../wire/frame_reader.ts";
@@ -200,14 +208,43 @@ async function sendOne(
   planned: PlannedFile,
   limiter: RateLimiter | undefined,
 ): Promise<void> {
+  // A file rewritten while it was read is sent once more, as it is then; a file
+  // that keeps changing fails (tar's "file changed as we read it").
+  const changed = await sendVersion(lane, planned, limiter);
+  if (changed === undefined) return;
+  const again = await sendVersion(lane, planned, limiter);
+  if (again !== undefined) lane.tracker.failed(again);
+}
+
+/**
+ * Sends the file as it is when opened; resolves with the error when it
+ * changed while it was read (the server was told to drop it).
+ */
+async function sendVersion(
+  lane: Lane,
+  listed: PlannedFile,
+  limiter: RateLimiter | undefined,
+): Promise<FerryError | undefined> {
   const { connection, tracker } = lane;
   let file: Deno.FsFile;
+  let before: FileVersion;
   try {
-    file = await openForReading(planned.local, planned.size);
+    file = await openForReading(listed.local, listed.size);
+    before = fileVersion(file);
   } catch (error) {
-    tracker.failed(toFerryError(error, "read", planned.local));
-    return;
+    tracker.failed(toFerryError(error, "read", listed.local));
+    return undefined;
   }
+  // What is sent is the version opened, whatever the walk saw.
+  const planned: PlannedFile = {
+    local: listed.local,
+    remote: listed.remote,
+    size: before.size,
+    mode: listed.mode,
+    mtime: before.mtime,
+  };
+  let changed: FerryError | undefined;
+  const check = () => changed = changedWhileRead(planned.local, before, fileVersion(file));
   try {
     // A big file first hears what the server kept of an earlier attempt.
     const resumable = planned.size >= RESUME_MIN_BYTES;
@@ -228,10 +265,11 @@ async function sendOne(
     );
     const start = resumable ? await resumeAt(lane, ack, file, planned, offer.promise) : null;
     if (start === undefined) return;
-    const sent = await streamBody(lane, ack, file, planned, start, limiter);
+    const sent = await streamBody(lane, ack, file, planned, start, limiter, check);
     if (sent !== null) digest = digestHex(sent);
     // A CANCEL gets no reply: stop waiting for one.
     else ack.settle();
+    return changed;
   } finally {
     file.close();
   }
@@ -274,8 +312,10 @@ async function streamBody(
   planned: PlannedFile,
   start: Start,
   limiter: RateLimiter | undefined,
+  changed: () => FerryError | undefined,
 ): Promise<Uint8Array | null> {
   ack.streaming = true;
+  let change: FerryError | undefined;
   try {
     return await sendFileBody(
       lane.connection.writer,
@@ -289,9 +329,12 @@ async function streamBody(
         onBytes: (n) => lane.tracker.moved(n),
         // A reply before the body ends is a refusal: stop reading the file.
         stopped: () => lane.stopped || ack.settled,
+        changed: () => change = changed(),
       },
     );
   } catch (error) {
+    // Rewritten while it was read: the caller decides what next.
+    if (error === change) return null;
     const failure = toFerryError(error, "read", planned.local);
     if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Aborted) {
       throw failure;

@@ -38,6 +38,42 @@ export async function openForReading(path: string, size: number): Promise<Deno.F
     : await Deno.open(path, { read: true });
 }
 
+/** What tells a file's version apart: it changed when any of these did. */
+export interface FileVersion {
+  size: number;
+  mtime: number;
+  ctime: number;
+}
+
+/** The version of an open file (fstat), to compare before and after reading it (as tar does). */
+export function fileVersion(file: Deno.FsFile): FileVersion {
+  const info = file.statSync();
+  return {
+    size: info.size,
+    mtime: info.mtime?.getTime() ?? 0,
+    ctime: info.ctime?.getTime() ?? 0,
+  };
+}
+
+/** The error for a file rewritten while it was read, giving its new size. */
+export function changedWhileRead(
+  shownAs: string,
+  before: FileVersion,
+  after: FileVersion,
+): FerryError | undefined {
+  if (before.size === after.size && before.mtime === after.mtime && before.ctime === after.ctime) {
+    return undefined;
+  }
+  const sizes = before.size === after.size
+    ? ""
+    : ` (it was ${before.size} bytes, it is now ${after.size})`;
+  return new FerryError(
+    ErrorCode.Io,
+    `"${printable(shownAs)}" changed as it was read${sizes}; nothing was stored`,
+    { path: shownAs },
+  );
+}
+
 /** Reads until `target` is full or the file ends; full chunks mean fewer frames. */
 async function readFull(file: BodySource, target: Uint8Array): Promise<number> {
   let filled = 0;
@@ -83,6 +119,11 @@ export interface SendBodyOptions {
   limiter?: RateLimiter | undefined;
   /** The size is unknown: send until the source ends (standard input). */
   stream?: boolean;
+  /**
+   * Checked once the last byte was read, before END: a source that changed
+   * while it was read is abandoned with CANCEL, and this error is thrown.
+   */
+  changed?: () => FerryError | undefined;
 }
 
 /**
@@ -120,6 +161,9 @@ export async function sendFileBody(
       if (n === 0 && options.stream) break;
       if (n === 0) {
         await writer.frame(Kind.Cancel, id);
+        // Rewritten shorter: the error that gives its sizes, as the check at the end would.
+        const changed = options.changed?.();
+        if (changed !== undefined) throw changed;
         throw new FerryError(
           ErrorCode.Io,
           `"${
@@ -132,6 +176,11 @@ export async function sendFileBody(
       options.onBytes?.(n);
       const wait = options.limiter?.take(n);
       if (wait !== undefined) await wait;
+    }
+    const changed = options.changed?.();
+    if (changed !== undefined) {
+      await writer.frame(Kind.Cancel, id);
+      throw changed;
     }
     const whole = digest.finish();
     await writer.frame(Kind.End, id, whole);

@@ -13,6 +13,7 @@ import { FrameWriter } from "../wire/frame_writer.ts";
 import { pskFor, ServerHandshake } from "../wire/handshake.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
 import { DEFAULT_PORT, type FsyncMode } from "../protocol/constants.ts";
+import { listenTcp } from "../wire/transport.ts";
 import type { ServerEvent } from "./events.ts";
 import { ServerSession } from "./session.ts";
 
@@ -158,7 +159,7 @@ export class FerryServer {
     let listener: Deno.TcpListener;
     const hostname = options.host ?? "::";
     try {
-      listener = listenOn(hostname, options.port ?? DEFAULT_PORT, options.host === undefined);
+      listener = listenTcp(hostname, options.port ?? DEFAULT_PORT, options.host === undefined);
     } catch (error) {
       if (error instanceof Deno.errors.AddrInUse) {
         throw new FerryError(
@@ -385,18 +386,5 @@ export class FerryServer {
 
   #log(event: ServerEvent): void {
     this.#options.onEvent?.(event);
-  }
-}
-
-/**
- * Listens on `hostname`; by default (`dualStack`) on "::", which on Linux
- * takes IPv4 and IPv6 clients alike, or on 0.0.0.0 where IPv6 is off.
- */
-function listenOn(hostname: string, port: number, dualStack: boolean): Deno.TcpListener {
-  try {
-    return Deno.listen({ hostname, port });
-  } catch (error) {
-    if (!dualStack || error instanceof Deno.errors.AddrInUse) throw error;
-    return Deno.listen({ hostname: "0.0.0.0", port });
   }
 }

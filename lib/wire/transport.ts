@@ -86,3 +86,16 @@ export function connectFailure(target: string, error: unknown): FerryError {
     cause: error,
   });
 }
+
+/**
+ * Listens on `hostname`; by default (`dualStack`) on "::", which on Linux
+ * takes IPv4 and IPv6 clients alike, or on 0.0.0.0 where IPv6 is off.
+ */
+export function listenTcp(hostname: string, port: number, dualStack: boolean): Deno.TcpListener {
+  try {
+    return Deno.listen({ hostname, port });
+  } catch (error) {
+    if (!dualStack || error instanceof Deno.errors.AddrInUse) throw error;
+    return Deno.listen({ hostname: "0.0.0.0", port });
+  }
+}
