@@ -25,6 +25,8 @@ import {
   type TransferSummary,
 } from "../lib/client/transfer.ts";
 
+const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
 /** Output, connection and transfer flags of send and get. */
 export interface TransferFlags {
   recursive: boolean;
@@ -121,7 +123,9 @@ export async function runTransfer(
     ? new ProgressBar(Deno.stderr, Deno.consoleSize?.().columns ?? 80)
     : undefined;
   let last: Progress | undefined;
-  Deno.addSignalListener("SIGINT", interrupt);
+  // Ctrl-C, and SIGTERM (a service stopping, a cron job killed): either way
+  // uncommitted files are discarded before the exit.
+  for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, interrupt);
   let summary: TransferSummary;
   try {
     await using client = await clientFor(target, flags, controller.signal);
@@ -152,7 +156,7 @@ export async function runTransfer(
     bar?.clear();
     throw commandError(error, flags);
   } finally {
-    Deno.removeSignalListener("SIGINT", interrupt);
+    for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, interrupt);
   }
   if (bar !== undefined && last !== undefined) bar.finish(last);
   const failure = summaryError(summary);

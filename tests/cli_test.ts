@@ -4,7 +4,15 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { TEMP_PREFIX } from "../lib/fs/incoming_file.ts";
 import { ferry, ferryCommand, serveProcess } from "./_cli.ts";
-import { corruptingProxy, exists, listTree, patternBytes, tempDir, TOKEN } from "./_helpers.ts";
+import {
+  corruptingProxy,
+  exists,
+  listTree,
+  patternBytes,
+  tempDir,
+  TOKEN,
+  waitFor,
+} from "./_helpers.ts";
 
 Deno.test("ferry --version, --help and usage errors exit 0 and 2", async () => {
   const version = await ferry(["--version"]);
@@ -291,4 +299,28 @@ Deno.test("a failed file is reported once on stderr, whether it is the only one 
   const several = await ferry(["send", `${local.path}/big`, `${local.path}/small`, at]);
   assertEquals([several.code, count(several.stderr)], [8, 1], several.stderr);
   assert(several.stderr.includes("1 of 2 files failed"), several.stderr);
+});
+
+Deno.test("SIGTERM during a get exits 130 and leaves no temporary in DEST, as Ctrl-C does", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeFile(`${root.path}/slow.bin`, patternBytes(3 * 1024 * 1024));
+  await using server = await serveProcess(root.path);
+  const child = ferryCommand([
+    "get",
+    "--limit-rate",
+    "256K",
+    `ferry://127.0.0.1:${server.port}/slow.bin`,
+    `${local.path}/`,
+  ]).spawn();
+  // Once the temporary exists, the body is arriving.
+  const arriving = await waitFor(
+    async () => (await listTree(local.path)).some((p) => p.startsWith(TEMP_PREFIX)),
+    10_000,
+  );
+  assert(arriving, "the get started");
+  child.kill("SIGTERM");
+  const { code } = await child.output();
+  assertEquals(code, 130);
+  assertEquals(await listTree(local.path), []);
 });
