@@ -224,6 +224,34 @@ Deno.test("send() with retries resumes on a new connection after its connection 
   assert(sent.transferred < big.length, `resumed: ${sent.transferred} of ${big.length} sent again`);
 });
 
+Deno.test("after a retry the summary counts the files acknowledged by every attempt, and the whole time", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${local.path}/tree`);
+  for (let i = 0; i < 100; i++) {
+    await Deno.writeFile(`${local.path}/tree/f${i}`, patternBytes(20_000, i + 1));
+  }
+  await using server = await startServer(root.path);
+  // The first connection dies about halfway through the 2 MB of files.
+  await using proxy = corruptingProxy(server.port, "to-server", 1_000_000, "cut", 1);
+  await using client = await connect({ host: "127.0.0.1", port: proxy.addr.port, token: TOKEN });
+  const committed: string[] = [];
+  const sent = await client.send([`${local.path}/tree`], "", {
+    recursive: true,
+    retries: 1,
+    onFile: (file) => committed.push(file.path),
+  });
+  // Files acknowledged before the cut count as sent, not as skipped by the retry. (Files
+  // the server committed but whose OK the cut swallowed are found there by the retry's
+  // sync, and still count as skipped.)
+  assertEquals(sent.files, committed.length);
+  assertEquals(sent.files + sent.skipped, 100);
+  assert(new Set(committed).size === committed.length, "onFile once per file");
+  assertEquals(sent.errors, 0);
+  // The retry waited 1 s: the summary's time covers both attempts.
+  assert(sent.seconds >= 1, `seconds: ${sent.seconds}`);
+});
+
 Deno.test("progress arrives as immutable snapshots; onFile reports each committed file with its digest", async () => {
   await using root = await tempDir();
   await using local = await tempDir();

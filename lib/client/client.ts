@@ -206,10 +206,7 @@ export class FerryClient {
     options: TransferOptions,
     run: (connection: Connection, options: TransferOptions) => Promise<TransferSummary>,
   ): Promise<TransferSummary> {
-    return withRetries(options, async (retry) => {
-      const attempt = retry ? { ...options, sync: true } : options;
-      return await run(await this.#use(), attempt);
-    });
+    return withRetries(options, async (attempt) => await run(await this.#use(), attempt));
   }
 }
 

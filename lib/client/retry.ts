@@ -13,20 +13,44 @@ const MAX_BACKOFF_SECONDS = 30;
 
 /**
  * Runs `attempt` until it succeeds, fails for a reason a new connection
- * cannot fix, or `options.retries` retries are used up. `attempt` gets
- * whether it is a retry (it must then sync).
+ * cannot fix, or `options.retries` retries are used up. Each attempt gets
+ * the options to run with (a retry syncs). The summary covers every
+ * attempt: files committed before a lost connection count as sent (not as
+ * skipped by the retry that found them), and `seconds` is the whole time.
  */
 export async function withRetries(
-  options: Pick<TransferOptions, "retries" | "onRetry" | "signal">,
-  attempt: (retry: boolean) => Promise<TransferSummary>,
+  options: TransferOptions,
+  attempt: (options: TransferOptions) => Promise<TransferSummary>,
 ): Promise<TransferSummary> {
   const retries = options.retries ?? 0;
+  const started = performance.now();
+  // Committed by attempts that then failed.
+  const earlier = { files: 0, bytes: 0 };
   for (let tried = 0;; tried++) {
+    const committed = { files: 0, bytes: 0 };
+    const counted: TransferOptions = {
+      ...options,
+      ...(tried > 0 ? { sync: true } : {}),
+      onFile: (file) => {
+        committed.files++;
+        committed.bytes += file.size;
+        options.onFile?.(file);
+      },
+    };
     try {
-      // What earlier attempts committed, this one counts as skipped.
-      return await attempt(tried > 0);
+      const summary = await attempt(counted);
+      return {
+        ...summary,
+        files: summary.files + earlier.files,
+        bytes: summary.bytes + earlier.bytes,
+        transferred: summary.transferred + earlier.bytes,
+        skipped: Math.max(0, summary.skipped - earlier.files),
+        seconds: (performance.now() - started) / 1000,
+      };
     } catch (error) {
       if (tried >= retries || !isRetriableError(error) || options.signal?.aborted) throw error;
+      earlier.files += committed.files;
+      earlier.bytes += committed.bytes;
       const delaySeconds = Math.min(MAX_BACKOFF_SECONDS, 2 ** tried);
       options.onRetry?.({
         attempt: tried + 1,
