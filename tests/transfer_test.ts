@@ -384,3 +384,16 @@ Deno.test("a file rewritten while it is sent is sent again as it is then; one th
   assert(/it is now \d+\)/.test(error.message), error.message);
   assert(!await exists(`${root.path}/always.bin`), "nothing torn is stored");
 });
+
+Deno.test("a file named like ferry's temporaries is left out of a send but counted as skipped", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${local.path}/tree`);
+  await Deno.writeTextFile(`${local.path}/tree/.ferry-0123456789abcdef.part`, "mine");
+  await Deno.writeTextFile(`${local.path}/tree/kept.txt`, "kept");
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const sent = await client.send([`${local.path}/tree`], "", { recursive: true });
+  assertEquals([sent.files, sent.skipped], [1, 1]);
+  assertEquals(await listTree(root.path), ["tree", "tree/kept.txt"]);
+});

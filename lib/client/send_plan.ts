@@ -181,7 +181,7 @@ export async function* walkSources(
       continue;
     }
     const tree = { local: source.path.replace(/\/+$/, ""), remote: base };
-    for await (const entry of walkTree(source.path, source.info)) {
+    for await (const entry of walkTree(source.path, source.info, { countTemporaries: true })) {
       if (keepNames) keep.add(remoteOf(entry.rel));
       if (entry.type === "dir") {
         yield { dir: { remote: remoteOf(entry.rel), mode: (entry.info.mode ?? 0o755) & 0o777 } };

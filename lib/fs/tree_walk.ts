@@ -26,27 +26,44 @@ export type TreeEntry =
 export async function* walkTree(
   root: string,
   rootInfo: Deno.FileInfo,
-  options: { descend?: boolean } = {},
+  options: { descend?: boolean; countTemporaries?: boolean } = {},
 ): AsyncGenerator<TreeEntry> {
   yield { type: "dir", rel: "", path: root, info: rootInfo };
-  yield* walkChildren(root, "", options.descend === false ? 0 : 1);
+  const depth = options.descend === false ? 0 : 1;
+  yield* walkChildren(root, "", depth, options.countTemporaries ?? false);
 }
 
 /** `depth` 0 lists one folder without descending. */
-async function* walkChildren(dir: string, rel: string, depth: number): AsyncGenerator<TreeEntry> {
+async function* walkChildren(
+  dir: string,
+  rel: string,
+  depth: number,
+  countTemporaries: boolean,
+): AsyncGenerator<TreeEntry> {
   let names: string[];
+  const temporaries: string[] = [];
   try {
     names = [];
-    // ferry's own temporaries (partial transfers) are never walked. Synchronous calls:
+    // ferry's own temporaries (partial transfers) are never walked; with
+    // countTemporaries (a send) they are yielded as skipped. Synchronous calls:
     // a walk makes one per entry, and each is cheaper than a thread-pool round trip.
     for (const entry of Deno.readDirSync(dir)) {
       if (!isTemporaryName(entry.name)) names.push(entry.name);
+      else if (countTemporaries) temporaries.push(entry.name);
     }
   } catch (error) {
     yield { type: "error", rel, path: dir, error: toFerryError(error, "list", rel || ".") };
     return;
   }
   names.sort();
+  for (const name of temporaries.sort()) {
+    const path = `${dir}/${name}`;
+    const childRel = rel === "" ? name : `${rel}/${name}`;
+    try {
+      const info = Deno.lstatSync(path);
+      yield { type: "skipped", rel: childRel, path, why: "named like a ferry temporary", info };
+    } catch { /* gone meanwhile */ }
+  }
   for (const name of names) {
     const path = `${dir}/${name}`;
     const childRel = rel === "" ? name : `${rel}/${name}`;
@@ -71,7 +88,7 @@ async function* walkChildren(dir: string, rel: string, depth: number): AsyncGene
         continue;
       }
       yield { type: "dir", rel: childRel, path, info };
-      if (depth > 0) yield* walkChildren(path, childRel, depth + 1);
+      if (depth > 0) yield* walkChildren(path, childRel, depth + 1, countTemporaries);
     } else {
       yield {
         type: "skipped",
