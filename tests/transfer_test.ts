@@ -397,3 +397,30 @@ Deno.test("a file named like ferry's temporaries is left out of a send but count
   assertEquals([sent.files, sent.skipped], [1, 1]);
   assertEquals(await listTree(root.path), ["tree", "tree/kept.txt"]);
 });
+
+Deno.test("folders keep their permission bits both ways, sticky bit included, whatever the umask", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  const modes: Record<string, number> = { private: 0o700, open: 0o777, shared: 0o1777 };
+  for (const [name, mode] of Object.entries(modes)) {
+    await Deno.mkdir(`${local.path}/tree/${name}`, { recursive: true });
+    await Deno.writeTextFile(`${local.path}/tree/${name}/f`, name);
+    await Deno.chmod(`${local.path}/tree/${name}`, mode);
+  }
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  await client.send([`${local.path}/tree`], "", { recursive: true });
+  await client.get(["tree"], `${local.path}/back/`, { recursive: true });
+  for (const [name, mode] of Object.entries(modes)) {
+    assertEquals(
+      (await Deno.stat(`${root.path}/tree/${name}`)).mode! & 0o7777,
+      mode,
+      `sent ${name}`,
+    );
+    assertEquals(
+      (await Deno.stat(`${local.path}/back/tree/${name}`)).mode! & 0o7777,
+      mode,
+      `got ${name}`,
+    );
+  }
+});

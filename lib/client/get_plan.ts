@@ -13,6 +13,7 @@ import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import { missingFolders } from "../fs/durability.ts";
+import { keepFolderMode } from "../fs/root_ops.ts";
 import type { GroupCommit } from "../fs/group_commit.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 import type { Connection } from "./connection.ts";
@@ -126,10 +127,12 @@ export async function mkdirLocal(
   path: string,
   commits: GroupCommit,
   fsync: FsyncMode = "each",
+  mode?: number,
 ): Promise<void> {
   try {
     const made = missingFolders(path);
     await Deno.mkdir(path, { recursive: true });
+    if (made[0] === path) keepFolderMode(path, mode);
     commits.foldersMade(made, fsync);
   } catch (error) {
     throw toFerryError(error, "create folder", path);
@@ -186,10 +189,10 @@ async function* singleFile(
 /** A remote folder, listed recursively: its folders are made now, its files yielded. */
 async function* folderFiles(
   plan: GetPlan,
-  { source, target }: RemoteSource,
+  { source, target, info }: RemoteSource,
 ): AsyncGenerator<Wanted> {
   const { lister, options, tracker, commits } = plan;
-  await mkdirLocal(target, commits, options.fsync);
+  await mkdirLocal(target, commits, options.fsync, info.mode);
   const root = await Deno.realPath(target);
   const base = splitRemotePath(source).join("/");
   const keep = new Set<string>();
@@ -208,7 +211,7 @@ async function* folderFiles(
     if (options.delete) keep.add(parts.join("/"));
     let file: ListedFile | undefined;
     try {
-      if (entry.type === "dir") await place.folder(parts);
+      if (entry.type === "dir") await place.folder(parts, entry.mode);
       else if (entry.type === "file") {
         const name = parts.at(-1)!;
         file = new ListedFile(entry, place.folderOf(parts), name, shownPrefix, baseLength);
@@ -248,9 +251,9 @@ class LocalPlaces {
   }
 
   /** Makes the folder at `parts` inside the root. */
-  async folder(parts: string[]): Promise<void> {
+  async folder(parts: string[], mode: number): Promise<void> {
     const folder = resolveInside(this.#root, parts);
-    await mkdirLocal(folder, this.#commits, this.#fsync);
+    await mkdirLocal(folder, this.#commits, this.#fsync, mode);
     this.#folders.set(parts.join("/"), folder);
   }
 

@@ -184,7 +184,8 @@ export async function* walkSources(
     for await (const entry of walkTree(source.path, source.info, { countTemporaries: true })) {
       if (keepNames) keep.add(remoteOf(entry.rel));
       if (entry.type === "dir") {
-        yield { dir: { remote: remoteOf(entry.rel), mode: (entry.info.mode ?? 0o755) & 0o777 } };
+        // With the sticky bit: a shared folder arrives as shared as it was.
+        yield { dir: { remote: remoteOf(entry.rel), mode: (entry.info.mode ?? 0o755) & 0o1777 } };
       } else if (entry.type === "file") {
         yield { file: new TreeFile(tree, entry.rel, entry.info) };
       } else if (entry.type === "skipped") tracker.skipped++;

@@ -109,14 +109,15 @@ export async function makeFolder(
   root: string,
   path: string,
   parents: boolean,
-  mode = 0o755,
+  mode?: number,
 ): Promise<string[]> {
   const parts = splitRemotePath(path);
   const shown = parts.join("/");
   const target = resolveInside(root, parts);
   if (parents) return mkdirInside(target, shown, mode);
   try {
-    await Deno.mkdir(target, { mode: mode & 0o777 });
+    await Deno.mkdir(target, { mode: 0o755 });
+    keepFolderMode(target, mode);
     return [target];
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) {
@@ -139,10 +140,11 @@ export async function makeFolder(
 }
 
 /** Creates a folder and its missing parents; `path` comes from resolveInside. Synchronous: it is on every PUT's path. */
-export function mkdirInside(path: string, shown: string, mode = 0o755): string[] {
+export function mkdirInside(path: string, shown: string, mode?: number): string[] {
   try {
     const made = missingFolders(path);
-    Deno.mkdirSync(path, { recursive: true, mode: mode & 0o777 });
+    Deno.mkdirSync(path, { recursive: true, mode: 0o755 });
+    if (made[0] === path) keepFolderMode(path, mode);
     return made;
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory) {
@@ -229,4 +231,13 @@ export function lstatOrThrow(path: string, shown: string): Deno.FileInfo {
   } catch (error) {
     throw toFerryError(error, "find", shown || "/");
   }
+}
+
+/**
+ * Gives a folder just made the sender's permission bits exactly (with the
+ * sticky bit, as /tmp-like folders have; the umask does not apply), or the
+ * umask's default when none was sent.
+ */
+export function keepFolderMode(path: string, mode: number | undefined): void {
+  if (mode !== undefined) Deno.chmodSync(path, mode & 0o1777);
 }
