@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { encodeHeader, FRAME_HEADER_SIZE } from "../lib/protocol/frame.ts";
-import { TEMP_PREFIX } from "../lib/fs/incoming_file.ts";
+import { resumeKeyFor, TEMP_PREFIX } from "../lib/fs/incoming_file.ts";
 import { FileDigest } from "../lib/fs/digest.ts";
 import {
   connectTo,
@@ -229,9 +229,11 @@ Deno.test("uploads ended by a short or malformed END leak no temporary and no de
   // The server notices each closed connection on its own time.
   const settled = await waitFor(async () => await openDescriptors() <= before + 5, 10_000);
   assert(settled, `descriptors: ${before} before, ${await openDescriptors()} after 60 connections`);
-  const temporaries = (await listTree(root.path)).filter((p) => p.startsWith(TEMP_PREFIX));
-  // Only the resumable partials may stay (empty ones are removed).
-  assertEquals(temporaries, []);
+  // Nothing arrived for the resumable uploads, so no partial is kept either.
+  const temporaries = async () =>
+    (await listTree(root.path)).filter((p) => p.startsWith(TEMP_PREFIX));
+  await waitFor(async () => (await temporaries()).length === 0, 10_000);
+  assertEquals(await temporaries(), []);
   await stillServes(server, local.path);
 });
 
@@ -256,4 +258,45 @@ Deno.test("a path the protocol allows but the file system cannot hold is refused
   const left = await listTree(root.path);
   assert(left.every((p) => !p.split("/").at(-1)!.startsWith(TEMP_PREFIX)), "no temporary left");
   await stillServes(server, local.path);
+});
+
+Deno.test("a link planted at a resumable partial's name is never written through, nor followed to create a file", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using outside = await tempDir();
+  await Deno.writeTextFile(`${outside.path}/precious`, "keep me");
+  const big = patternBytes(5 * 1024 * 1024);
+  const mtime = new Date(1_700_000_000_000);
+  for (const [name, target] of [["a.bin", "precious"], ["b.bin", "created"]]) {
+    await Deno.writeFile(`${local.path}/${name}`, big);
+    await Deno.utime(`${local.path}/${name}`, mtime, mtime);
+    // The partial's name is predictable: a local user plants a link there first.
+    const key = await resumeKeyFor(name!, big.length, mtime.getTime());
+    await Deno.symlink(`${outside.path}/${target}`, `${root.path}/${TEMP_PREFIX}${key}.part`);
+  }
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const sent = await client.send([`${local.path}/a.bin`, `${local.path}/b.bin`], "/");
+  assertEquals(sent.files, 2);
+  assertEquals(await Deno.readTextFile(`${outside.path}/precious`), "keep me");
+  assertEquals(await listTree(outside.path), ["precious"], "nothing created through a link");
+  assertEquals(await listTree(root.path), ["a.bin", "b.bin"], "the planted links are gone");
+  assertEquals(await Deno.readFile(`${root.path}/a.bin`), big);
+});
+
+Deno.test('a resumable upload whose partial another connection is writing starts afresh instead of failing as "started twice"', async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  const big = patternBytes(6 * 1024 * 1024);
+  await Deno.writeFile(`${local.path}/big.bin`, big);
+  await using server = await startServer(root.path);
+  await using first = await connectTo(server);
+  await using second = await connectTo(server);
+  // Both ask for the same partial (same name, size and mtime) at once.
+  const [a, b] = await Promise.all([
+    first.send([`${local.path}/big.bin`], "big.bin", { limitRate: 8 * 1024 * 1024 }),
+    second.send([`${local.path}/big.bin`], "big.bin", { limitRate: 8 * 1024 * 1024 }),
+  ]);
+  assertEquals([a.files, a.errors, b.files, b.errors], [1, 0, 1, 0]);
+  assertEquals(await Deno.readFile(`${root.path}/big.bin`), big);
 });

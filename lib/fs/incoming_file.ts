@@ -19,12 +19,10 @@ import type { BodySink, StagedFile } from "./body_sink.ts";
 import {
   claimPartial,
   keptPrefix,
-  partialInUse,
+  type OpenedTemporary,
+  openTemporary,
   releasePartial,
   type ResumeOffer,
-  TEMP_PREFIX,
-  TEMP_SUFFIX,
-  tempName,
 } from "./temporary.ts";
 
 export {
@@ -109,7 +107,12 @@ export class IncomingFile implements BodySink, StagedFile {
     meta: IncomingMeta,
     file: Deno.FsFile,
     digest: FileDigest,
-    settings: { keepExisting: string | undefined; stream: boolean; resumable: boolean },
+    settings: {
+      keepExisting: string | undefined;
+      stream: boolean;
+      resumable: boolean;
+      awaitsStart: boolean;
+    },
     offer: ResumeOffer,
     fsync: FsyncMode,
   ) {
@@ -118,7 +121,7 @@ export class IncomingFile implements BodySink, StagedFile {
     this.fsync = fsync;
     this.#keepExisting = settings.keepExisting;
     this.#resumable = settings.resumable;
-    this.#started = !settings.resumable;
+    this.#started = !settings.awaitsStart;
     this.#stream = settings.stream;
     this.offer = offer;
     this.#received = offer.offset;
@@ -142,25 +145,13 @@ export class IncomingFile implements BodySink, StagedFile {
     // Metadata calls here and in commit() are synchronous: each takes microseconds, and
     // for small files the hop to Deno's blocking thread pool cost more than the call.
     checkDestination(path, shownAs, options.keepExisting);
-    const folder = path.slice(0, path.lastIndexOf("/") + 1);
-    let tempPath = folder + tempName();
-    let resumeKey = options.resumeKey;
-    if (resumeKey !== undefined) {
-      const kept = `${folder}${TEMP_PREFIX}${resumeKey}${TEMP_SUFFIX}`;
-      if (partialInUse(kept)) resumeKey = undefined;
-      else tempPath = kept;
-    }
-    let file: Deno.FsFile;
+    let opened: OpenedTemporary;
     try {
-      file = Deno.openSync(
-        tempPath,
-        resumeKey === undefined
-          ? { write: true, createNew: true, mode: 0o600 }
-          : { read: true, write: true, create: true, mode: 0o600 },
-      );
+      opened = openTemporary(path.slice(0, path.lastIndexOf("/") + 1), options.resumeKey);
     } catch (error) {
       throw toFerryError(error, "create a temporary file for", shownAs);
     }
+    const { file, tempPath, resumeKey } = opened;
     const digest = await FileDigest.start();
     let offer: ResumeOffer = { offset: 0, digest: "" };
     if (resumeKey !== undefined) {
@@ -185,6 +176,9 @@ export class IncomingFile implements BodySink, StagedFile {
         keepExisting: options.keepExisting,
         stream: options.stream ?? false,
         resumable: resumeKey !== undefined,
+        // The sender asked for an offer: it says where to start even when nothing could be
+        // kept (the partial in use elsewhere, or not ferry's own) and the offer is 0.
+        awaitsStart: options.resumeKey !== undefined,
       },
       offer,
       options.fsync ?? "each",

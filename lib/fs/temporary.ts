@@ -81,3 +81,68 @@ export async function keptPrefix(
   await file.seek(offset, Deno.SeekMode.Start);
   return { offset, digest: digestHex(digest.peek()) };
 }
+
+/** A temporary opened for a body, and the resume key it kept (if any). */
+export interface OpenedTemporary {
+  file: Deno.FsFile;
+  tempPath: string;
+  /** Undefined when no partial is used: none asked for, in use here, or not ferry's own. */
+  resumeKey: string | undefined;
+}
+
+/**
+ * Opens the temporary for a body arriving in `folder` (ending in "/"): the
+ * resumable partial of `resumeKey` when it is free and ferry's own, else a
+ * fresh one with a random name (O_EXCL).
+ */
+export function openTemporary(folder: string, resumeKey: string | undefined): OpenedTemporary {
+  if (resumeKey !== undefined) {
+    const kept = `${folder}${TEMP_PREFIX}${resumeKey}${TEMP_SUFFIX}`;
+    const partial = partialInUse(kept) ? null : openPartial(kept);
+    if (partial !== null) return { file: partial, tempPath: kept, resumeKey };
+  }
+  const tempPath = folder + tempName();
+  const file = Deno.openSync(tempPath, { write: true, createNew: true, mode: 0o600 });
+  return { file, tempPath, resumeKey: undefined };
+}
+
+/**
+ * Opens the resumable partial at `path` for reading and writing, creating
+ * it when missing, but only if it is ferry's own: a regular file with one
+ * link. Anything else planted at that predictable name (a symlink or hard
+ * link to a file elsewhere) is never written through: its name is removed
+ * (not what it points to) and null says to use a fresh temporary. Deno has
+ * no O_NOFOLLOW, so the file opened is compared with the name afterwards.
+ */
+export function openPartial(path: string): Deno.FsFile | null {
+  let named: Deno.FileInfo | null = null;
+  try {
+    named = Deno.lstatSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (named !== null && !(named.isFile && named.nlink === 1)) {
+    Deno.removeSync(path);
+    return null;
+  }
+  let file: Deno.FsFile;
+  try {
+    // A missing one is created with O_EXCL, which never follows a link.
+    file = named === null
+      ? Deno.openSync(path, { read: true, write: true, createNew: true, mode: 0o600 })
+      : Deno.openSync(path, { read: true, write: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return null;
+    throw error;
+  }
+  const opened = file.statSync();
+  let now: Deno.FileInfo | null = null;
+  try {
+    now = Deno.lstatSync(path);
+  } catch { /* removed meanwhile */ }
+  if (now?.isFile && now.ino === opened.ino && now.dev === opened.dev && opened.nlink === 1) {
+    return file;
+  }
+  file.close();
+  return null;
+}
