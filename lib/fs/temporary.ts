@@ -82,7 +82,7 @@ export async function keptPrefix(
   return { offset, digest: digestHex(digest.peek()) };
 }
 
-/** A temporary opened for a body, and the resume key it kept (if any). */
+/** A temporary opened for a body, and the resume key it kept (if any; its partial is claimed). */
 export interface OpenedTemporary {
   file: Deno.FsFile;
   tempPath: string;
@@ -99,7 +99,12 @@ export function openTemporary(folder: string, resumeKey: string | undefined): Op
   if (resumeKey !== undefined) {
     const kept = `${folder}${TEMP_PREFIX}${resumeKey}${TEMP_SUFFIX}`;
     const partial = partialInUse(kept) ? null : openPartial(kept);
-    if (partial !== null) return { file: partial, tempPath: kept, resumeKey };
+    if (partial !== null) {
+      // Claimed before anything awaits: a second upload of the same file at once
+      // must not open it too.
+      claimPartial(kept);
+      return { file: partial, tempPath: kept, resumeKey };
+    }
   }
   const tempPath = folder + tempName();
   const file = Deno.openSync(tempPath, { write: true, createNew: true, mode: 0o600 });
