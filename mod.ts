@@ -47,7 +47,7 @@ export type { PutOptions } from "./lib/client/put.ts";
 export type { OpenOptions, RemoteFile } from "./lib/client/open.ts";
 export type { ListOptions, MkdirOptions, RemoveOptions } from "./lib/client/remote_ops.ts";
 export type { RemoteEntry, StatReply } from "./lib/protocol/replies.ts";
-export { DEFAULT_PORT } from "./lib/protocol/constants.ts";
+export { DEFAULT_PORT, type FsyncMode } from "./lib/protocol/constants.ts";
 export { FerryServer, type ServerOptions } from "./lib/server/server.ts";
 export type { ServerEvent } from "./lib/server/events.ts";
 export { ErrorCode, FerryError, isRetriableError } from "./lib/errors.ts";
