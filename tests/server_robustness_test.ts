@@ -304,3 +304,27 @@ Deno.test('a resumable upload whose partial another connection is writing starts
   );
   assertEquals(await Deno.readFile(`${root.path}/big.bin`), big);
 });
+
+Deno.test("a folder swapped for a link to the outside after a connection used it is not written through on that connection", async () => {
+  await using root = await tempDir();
+  await using outside = await tempDir();
+  await Deno.mkdir(`${root.path}/sub`);
+  await using server = await startServer(root.path);
+  await using raw = await RawClient.open(server);
+  const upload = async (id: number, path: string) => {
+    const digest = await FileDigest.start();
+    digest.update(new TextEncoder().encode("abc"));
+    await raw.send(Kind.Put, id, put(path, 3));
+    await raw.send(Kind.Data, id, new TextEncoder().encode("abc"));
+    await raw.send(Kind.End, id, digest.finish());
+    return await raw.next();
+  };
+  assertEquals((await upload(1, "sub/first"))?.kind, Kind.Ok);
+  // A local user on the server swaps the folder for a link, between two files.
+  await Deno.rename(`${root.path}/sub`, `${root.path}/moved`);
+  await Deno.symlink(outside.path, `${root.path}/sub`);
+  const refused = await upload(2, "sub/second");
+  assertEquals(refused?.kind, Kind.Error);
+  assertEquals(JSON.parse(refused!.text).code, ErrorCode.BadPath);
+  assertEquals(await listTree(outside.path), []);
+});

@@ -50,7 +50,7 @@ export class Uploads {
   #rejected = new Set<number>();
   #commits = new GroupCommit();
   /** Folders already resolved and created in this session, by relative path. */
-  #folders = new Map<string, string>();
+  #folders = new Map<string, KnownFolder>();
 
   constructor(settings: UploadSettings, responder: Responder) {
     this.#settings = settings;
@@ -198,11 +198,14 @@ export class Uploads {
   #folder(parts: string[], fsync: FsyncMode): string {
     const key = parts.join("/");
     const known = this.#folders.get(key);
-    if (known !== undefined) return known;
+    // Still the same folder? One stat (it follows links): a folder swapped for a
+    // link elsewhere since it was resolved is resolved again, and refused.
+    if (known !== undefined && sameFolder(known)) return known.path;
     const path = resolveInside(this.#settings.root, parts);
     this.#commits.foldersMade(mkdirInside(path, key), fsync);
     if (this.#folders.size >= MAX_KNOWN_FOLDERS) this.#folders.clear();
-    this.#folders.set(key, path);
+    const { dev, ino } = Deno.statSync(path);
+    this.#folders.set(key, { path, dev, ino });
     return path;
   }
 
@@ -222,5 +225,21 @@ export class Uploads {
       return checkFreeSpace(upload.tempPath, FREE_SPACE_CHECK_BYTES, minFreeBytes, upload.shownAs);
     }
     return undefined;
+  }
+}
+
+/** A folder resolved inside the root, and which one it was. */
+interface KnownFolder {
+  path: string;
+  dev: number;
+  ino: number | null;
+}
+
+function sameFolder(known: KnownFolder): boolean {
+  try {
+    const now = Deno.statSync(known.path);
+    return now.isDirectory && now.dev === known.dev && now.ino === known.ino;
+  } catch {
+    return false;
   }
 }
