@@ -9,7 +9,7 @@ import { ErrorCode, FerryError, toFerryError } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
 import { DEFAULT_PORT, FerryServer, type ServerEvent } from "../lib/server/server.ts";
 import { printable } from "../lib/fs/safe_path.ts";
-import { serverToken } from "../lib/config/token.ts";
+import { looksHumanChosen, serverToken } from "../lib/config/token.ts";
 import { parseBytes, parseCount, parseFlags, parseFsync } from "./_args.ts";
 import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { printErr } from "./_output.ts";
@@ -141,6 +141,10 @@ export async function serve(options: ServeOptions): Promise<void> {
   });
   if (token.generated) {
     printErr(`ferry: created a new token in "${token.from}" (mode 0600).`);
+  } else if (looksHumanChosen(token.token)) {
+    printErr(
+      `ferry: warning: the token from ${token.from} looks chosen by a person (short, only words, or few different characters): anyone who records one connection can try guesses offline. Remove the token file and restart to get a random one.`,
+    );
   }
   // At every start: where the token is, never the token itself.
   printErr(

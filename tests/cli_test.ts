@@ -4,6 +4,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { TEMP_PREFIX } from "../lib/fs/incoming_file.ts";
 import { ferry, ferryCommand, serveProcess } from "./_cli.ts";
+import { generateToken } from "../lib/config/token.ts";
 import {
   corruptingProxy,
   exists,
@@ -323,4 +324,14 @@ Deno.test("SIGTERM during a get exits 130 and leaves no temporary in DEST, as Ct
   const { code } = await child.output();
   assertEquals(code, 130);
   assertEquals(await listTree(local.path), []);
+});
+
+Deno.test("serve warns about a token that looks chosen by a person, and not about a generated one", async () => {
+  await using root = await tempDir();
+  const human = await serveProcess(root.path, [], { FERRY_TOKEN: "correct-horse-battery-staple" });
+  const humanLog = (await human.stop()).log;
+  assert(humanLog.includes("looks chosen by a person"), humanLog);
+  const generated = await serveProcess(root.path, [], { FERRY_TOKEN: generateToken() });
+  const generatedLog = (await generated.stop()).log;
+  assert(!generatedLog.includes("looks chosen by a person"), generatedLog);
 });

@@ -51,6 +51,16 @@ export function generateToken(): string {
   );
 }
 
+/**
+ * Whether a token looks chosen by a person rather than generated: shorter
+ * than a generated one, only words, or few distinct characters. Such a
+ * token can be guessed from one observed handshake, scrypt or not, given
+ * time; a warning says so.
+ */
+export function looksHumanChosen(token: string): boolean {
+  return token.length < 32 || /^[A-Za-z\s-]+$/.test(token) || new Set(token).size < 12;
+}
+
 function checkToken(token: string, source: string): string {
   if (token.length < MIN_TOKEN_LENGTH) {
     throw new FerryError(
