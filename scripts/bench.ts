@@ -317,8 +317,7 @@ interface Tool {
 
 /**
  * ferry with the default `--fsync=each`, or with a variant asked for by the
- * client (its server's floor is `none`, so it serves what is asked; `batch`
- * runs `sync -f`, so that server may run it).
+ * client (its server's floor is `none`, so it serves what is asked).
  */
 function ferryTool(fsync?: "batch" | "none"): Tool {
   const port = freePort();
@@ -342,7 +341,6 @@ function ferryTool(fsync?: "batch" | "none"): Tool {
         args: [
           "run",
           ...SHIPPED_RUNTIME_FLAGS,
-          ...(fsync === "batch" ? ["--allow-run=sync"] : []),
           `${root}main.ts`,
           "serve",
           ...(fsync ? ["--fsync", "none"] : []),
