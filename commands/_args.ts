@@ -46,6 +46,7 @@ export const CLIENT_FLAGS = {
   "token-file": { type: "string" },
   quiet: { type: "boolean", short: "q" },
   json: { type: "boolean" },
+  timeout: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -53,9 +54,16 @@ export const CLIENT_FLAGS_HELP =
   `  -P, --port PORT        Server port when the address has none (default 7717)
       --token-file FILE  Read the token from FILE (else FERRY_TOKEN, else
                          ~/.config/ferry/token)
+      --timeout SECS     Give up connecting, or when nothing moves, after SECS
+                         (default 30)
   -q, --quiet            Print nothing but errors
       --json             Print a JSON summary on stdout
   -h, --help             Show this help`;
+
+/** The --timeout value in seconds (default 30). */
+export function parseTimeout(value: string | undefined): number {
+  return parseCount(value, "--timeout", 1, 86_400) ?? 30;
+}
 
 /** Parses a byte count such as "500K", "10M", "1.5G" or "123" (K = 1024), or undefined. */
 export function parseBytes(value: string | undefined, flag: string): number | undefined {

@@ -12,7 +12,14 @@ import { formatBytes, formatDuration, ProgressBar } from "./progress_bar.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import { printErr, printOut } from "./_output.ts";
 import { clientFor } from "./_connect.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseBytes, parseCount, parseFsync } from "./_args.ts";
+import {
+  CLIENT_FLAGS,
+  CLIENT_FLAGS_HELP,
+  parseBytes,
+  parseCount,
+  parseFsync,
+  parseTimeout,
+} from "./_args.ts";
 import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { FerryError } from "../lib/errors.ts";
 import { needsRecursive } from "../lib/client/send_plan.ts";
@@ -57,7 +64,6 @@ export const TRANSFER_FLAGS = {
   checksum: { type: "boolean" },
   delete: { type: "boolean" },
   retries: { type: "string" },
-  timeout: { type: "string" },
   "limit-rate": { type: "string" },
   jobs: { type: "string", short: "j" },
   fsync: { type: "string" },
@@ -69,8 +75,6 @@ export const TRANSFER_FLAGS_HELP = `  -r, --recursive        Include folders and
       --delete           Remove what the source folders no longer have (with
                          --sync; never after a failed file)
       --retries N        Retry a lost connection N times, resuming (default 3)
-      --timeout SECS     Give up connecting, or a transfer where nothing moves,
-                         after SECS (default 30)
       --limit-rate RATE  Bytes per second for file data, such as 500K or 10M
   -j, --jobs N           Use N connections at once, for many large files (default 1)
       --fsync MODE       When a file counts as done (default each):
@@ -98,7 +102,7 @@ export function transferFlags(values: TransferValues): TransferFlags {
     checksum: values.checksum ?? false,
     delete: values.delete ?? false,
     retries: parseCount(values.retries, "--retries", 0, 100) ?? 3,
-    timeoutSeconds: parseCount(values.timeout, "--timeout", 1, 86_400) ?? 30,
+    timeoutSeconds: parseTimeout(values.timeout),
     limitRate,
     jobs: parseCount(values.jobs, "--jobs", 1, 16) ?? 1,
     fsync: parseFsync(values.fsync, "--fsync"),

@@ -10,7 +10,7 @@ import { ErrorCode, FerryError } from "../lib/errors.ts";
 import type { RemoteEntry } from "../lib/protocol/replies.ts";
 import { formatBytes } from "./progress_bar.ts";
 import { printable, splitRemotePath } from "../lib/fs/safe_path.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags, parseTimeout } from "./_args.ts";
 import { type ConnectFlags, resolveTargets, withClient } from "./_connect.ts";
 import { OutputLines, printErr, shownName } from "./_output.ts";
 
@@ -66,6 +66,7 @@ export function parseLsArgs(argv: string[]): LsOptions | "help" {
     json: values.json ?? false,
     port: parseCount(values.port, "--port", 1, 65535),
     tokenFile: values["token-file"],
+    timeoutSeconds: parseTimeout(values.timeout),
   };
 }
 

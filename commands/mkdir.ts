@@ -8,7 +8,7 @@ import { splitRemotePath } from "../lib/fs/safe_path.ts";
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags, parseTimeout } from "./_args.ts";
 import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
 
 export const HELP = `Usage: ferry mkdir [-p] REMOTE...
@@ -44,6 +44,7 @@ export function parseMkdirArgs(argv: string[]): MkdirOptions | "help" {
     json: values.json ?? false,
     port: parseCount(values.port, "--port", 1, 65535),
     tokenFile: values["token-file"],
+    timeoutSeconds: parseTimeout(values.timeout),
   };
 }
 

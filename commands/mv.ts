@@ -7,7 +7,7 @@
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "./_usage.ts";
 import { splitRemotePath } from "../lib/fs/safe_path.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags, parseTimeout } from "./_args.ts";
 import {
   type ConnectFlags,
   forEachTarget,
@@ -50,6 +50,7 @@ export function parseMvArgs(argv: string[]): MvOptions | "help" {
     json: values.json ?? false,
     port: parseCount(values.port, "--port", 1, 65535),
     tokenFile: values["token-file"],
+    timeoutSeconds: parseTimeout(values.timeout),
   };
 }
 

@@ -9,7 +9,7 @@ import type { RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
 import { checkRemovable } from "../lib/client/remote_ops.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags } from "./_args.ts";
+import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags, parseTimeout } from "./_args.ts";
 import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
 
 export const HELP = `Usage: ferry rm [-r] [-f] REMOTE...
@@ -51,6 +51,7 @@ export function parseRmArgs(argv: string[]): RmOptions | "help" {
     json: values.json ?? false,
     port: parseCount(values.port, "--port", 1, 65535),
     tokenFile: values["token-file"],
+    timeoutSeconds: parseTimeout(values.timeout),
   };
 }
 

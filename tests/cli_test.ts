@@ -335,3 +335,27 @@ Deno.test("serve warns about a token that looks chosen by a person, and not abou
   const generatedLog = (await generated.stop()).log;
   assert(!generatedLog.includes("looks chosen by a person"), generatedLog);
 });
+
+Deno.test("ls, mkdir, rm and mv take --timeout: a server that never answers fails them with exit 5", async () => {
+  // Accepts connections and says nothing, like a stopped server process.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for (;;) held.push(await silent.accept());
+    } catch { /* closed */ }
+  })();
+  try {
+    const at = (path: string) => `ferry://127.0.0.1:${silent.addr.port}/${path}`;
+    for (
+      const args of [["ls", at("")], ["mkdir", at("a")], ["rm", at("a")], ["mv", at("a"), at("b")]]
+    ) {
+      const run = await ferry([args[0]!, "--timeout", "1", ...args.slice(1)]);
+      assertEquals(run.code, 5, `${args[0]}: ${run.stderr}`);
+    }
+  } finally {
+    silent.close();
+    await accepting;
+    for (const conn of held) conn.close();
+  }
+});
