@@ -424,3 +424,21 @@ Deno.test("folders keep their permission bits both ways, sticky bit included, wh
     );
   }
 });
+
+Deno.test("a file whose name is not valid UTF-8 fails with a message that says so, and the rest of the tree is sent", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${local.path}/tree`);
+  await Deno.writeTextFile(`${local.path}/tree/fine.txt`, "fine");
+  // Deno cannot name such a file: the shell makes one whose name is the byte 0xff.
+  const made = await new Deno.Command("bash", {
+    args: ["-c", `printf x > "$1"/$'\\xff'`, "bash", `${local.path}/tree`],
+  }).output();
+  assert(made.success, new TextDecoder().decode(made.stderr));
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const sent = await client.send([`${local.path}/tree`], "", { recursive: true });
+  assertEquals([sent.files, sent.failures[0]?.code], [1, ErrorCode.BadPath]);
+  assert(sent.failures[0]!.message.includes("not valid UTF-8"), sent.failures[0]!.message);
+  assertEquals(await listTree(root.path), ["tree", "tree/fine.txt"]);
+});

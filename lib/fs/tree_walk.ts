@@ -7,9 +7,9 @@
  * @module
  */
 
-import { type FerryError, toFerryError } from "../errors.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { isTemporaryName } from "./incoming_file.ts";
-import { MAX_DEPTH } from "./safe_path.ts";
+import { MAX_DEPTH, printable } from "./safe_path.ts";
 
 export type TreeEntry =
   /** `rel` is "/"-joined and relative to the walk's root; "" is the root itself. */
@@ -71,7 +71,7 @@ async function* walkChildren(
     try {
       info = Deno.lstatSync(path);
     } catch (error) {
-      yield { type: "error", rel: childRel, path, error: toFerryError(error, "read", childRel) };
+      yield { type: "error", rel: childRel, path, error: unreadable(error, childRel) };
       continue;
     }
     if (info.isFile) {
@@ -99,4 +99,22 @@ async function* walkChildren(
       };
     }
   }
+}
+
+/**
+ * Why an entry the folder listed cannot be read. Deno hands names that are
+ * not valid UTF-8 over with U+FFFD in place of the bad bytes, so that name
+ * then names nothing: say so rather than "no such file".
+ */
+function unreadable(error: unknown, rel: string): FerryError {
+  if (error instanceof Deno.errors.NotFound && rel.includes("\uFFFD")) {
+    return new FerryError(
+      ErrorCode.BadPath,
+      `Cannot read "${
+        printable(rel)
+      }": its name is not valid UTF-8, which ferry cannot carry; rename it`,
+      { path: rel },
+    );
+  }
+  return toFerryError(error, "read", rel);
 }
