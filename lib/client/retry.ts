@@ -28,7 +28,8 @@ export async function withRetries(
   const earlier = { files: 0, bytes: 0 };
   for (let tried = 0;; tried++) {
     const committed = { files: 0, bytes: 0 };
-    const counted: TransferOptions = {
+    // Counting costs an object per file: only when a retry may need the count.
+    const counted: TransferOptions = retries === 0 ? options : {
       ...options,
       ...(tried > 0 ? { sync: true } : {}),
       onFile: (file) => {

@@ -17,7 +17,6 @@ import type { FsyncMode } from "../protocol/constants.ts";
 import { parentFolder, type SyncFunctions } from "./durability.ts";
 import type { BodySink, StagedFile } from "./body_sink.ts";
 import {
-  claimPartial,
   keptPrefix,
   type OpenedTemporary,
   openTemporary,
@@ -155,7 +154,7 @@ export class IncomingFile implements BodySink, StagedFile {
     const digest = await FileDigest.start();
     let offer: ResumeOffer = { offset: 0, digest: "" };
     if (resumeKey !== undefined) {
-      claimPartial(tempPath);
+      // openTemporary claimed the partial already.
       try {
         offer = await keptPrefix(file, meta.size, digest);
       } catch (error) {
