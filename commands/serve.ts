@@ -30,7 +30,7 @@ Options:
   -p, --port PORT          Port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
       --token-file FILE    Read the token from FILE
       --log text|json      Format of log lines (default text)
-      --max-conns N        Connections served at once (default 32; a get -r uses
+      --max-conns N        Logged-in connections served at once (default 32; a get -r uses
                            two, -j N adds N-1)
       --idle-timeout SECS  Close connections idle this long (default 300)
       --grace SECS         On SIGINT/SIGTERM, let transfers finish this long (default 10)

@@ -135,7 +135,7 @@ export function clientHandshake(conn: Deno.TcpConn): Promise<SecureTransport> {
 export async function serverHandshake(conn: Deno.TcpConn): Promise<SecureTransport | null> {
   const handshake = new ServerHandshake(conn);
   await handshake.greet();
-  return await handshake.accept(await pskFor(TOKEN));
+  return await handshake.verify(await pskFor(TOKEN)) ? await handshake.complete() : null;
 }
 
 /** Where a raw client writes: the TCP connection, or after the handshake its encrypted transport. */

@@ -328,3 +328,67 @@ Deno.test("a folder swapped for a link to the outside after a connection used it
   assertEquals(JSON.parse(refused!.text).code, ErrorCode.BadPath);
   assertEquals(await listTree(outside.path), []);
 });
+
+Deno.test("200 connections that never log in do not lock out a client with the token (issue 16 item 2)", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using server = await startServer(root.path, { maxConnections: 4 });
+  const strangers: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 200; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      // Half say nothing; half start a preamble and stop.
+      if (i % 2 === 1) await conn.write(new TextEncoder().encode("FE"));
+      strangers.push(conn);
+    }
+    // Three clients and the probe take the 4 session slots; the strangers took none.
+    const clients = await Promise.all([0, 1, 2].map(() => connectTo(server)));
+    await stillServes(server, local.path);
+    for (const client of clients.slice(1)) await client.close();
+    await stillServes(server, local.path);
+    // The pool of logins is bounded: the oldest strangers were closed to make room.
+    const closed = await Promise.all(strangers.map(async (conn) => {
+      const buffer = new Uint8Array(64);
+      try {
+        while (true) {
+          const read = await Promise.race([
+            conn.read(buffer),
+            new Promise<"open">((resolve) => setTimeout(() => resolve("open"), 200)),
+          ]);
+          if (read === "open") return false;
+          if (read === null) return true;
+        }
+      } catch {
+        return true;
+      }
+    }));
+    const dropped = closed.filter((c) => c).length;
+    assert(dropped >= 200 - 64, `only ${dropped} of 200 strangers were dropped`);
+    await clients[0]!.close();
+  } finally {
+    for (const conn of strangers) {
+      try {
+        conn.close();
+      } catch { /* dropped by the server */ }
+    }
+  }
+});
+
+Deno.test("a client beyond --max-conns is told the server is busy; one that leaves frees its slot", async () => {
+  await using root = await tempDir();
+  await using server = await startServer(root.path, { maxConnections: 1 });
+  const first = await connectTo(server);
+  const error = await assertRejects(() => connectTo(server), FerryError);
+  assertEquals(error.code, ErrorCode.Busy);
+  assert(error.message.includes("busy"), error.message);
+  await first.close();
+  const freed = await waitFor(async () => {
+    try {
+      await (await connectTo(server)).close();
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  assert(freed, "the slot of a client that left was never freed");
+});

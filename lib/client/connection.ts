@@ -14,7 +14,7 @@ import { Kind, kindName } from "../protocol/frame.ts";
 import { decodeError, errorFromMessage } from "../protocol/replies.ts";
 import { type Frame, FrameReader, isTruncation } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
-import { handshakeAsClient } from "../wire/handshake.ts";
+import { handshakeAsClient, pskFor } from "../wire/handshake.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
 import { connectTcp } from "../wire/transport.ts";
 
@@ -88,6 +88,9 @@ export class Connection {
     const signal = options.signal === undefined
       ? timeout
       : AbortSignal.any([timeout, options.signal]);
+    // The token's key is derived while the connection opens, so that this
+    // client holds one of the server's login slots for milliseconds only.
+    pskFor(options.token).catch(() => {});
     const conn = await connectTcp(options.host, port, { signal }).catch((error) => {
       throw timeout.aborted ? timedOut(options.host, port) : error;
     });

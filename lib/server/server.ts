@@ -11,6 +11,7 @@ import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { FrameReader } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
 import { pskFor, ServerHandshake } from "../wire/handshake.ts";
+import { Admission, BUSY } from "./admission.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
 import { DEFAULT_PORT, type FsyncMode } from "../protocol/constants.ts";
 import { listenTcp } from "../wire/transport.ts";
@@ -31,7 +32,10 @@ export interface ServerOptions {
   host?: string;
   /** Port; 0 picks a free one. Default {@link DEFAULT_PORT}. */
   port?: number;
-  /** Connections served at once; more are refused as busy. Default 32. */
+  /**
+   * Logged-in connections served at once; more are refused as busy. Default 32.
+   * Connections still logging in do not count: they have their own bounded pool.
+   */
   maxConnections?: number;
   /** A connection with no traffic for this long is closed. Default 5 minutes. */
   idleTimeoutMs?: number;
@@ -56,11 +60,6 @@ export interface ServerOptions {
   /** Receives one event per finished transfer or refusal. */
   onEvent?: (event: ServerEvent) => void;
 }
-
-// An address with this many failed logins within the window is refused outright.
-const MAX_AUTH_FAILURES = 10;
-const AUTH_FAILURE_WINDOW_MS = 60_000;
-const MAX_TRACKED_ADDRESSES = 10_000;
 
 interface Connection {
   conn: Deno.Conn;
@@ -103,7 +102,7 @@ export class FerryServer {
   };
   #connections = new Set<Connection>();
   #tasks = new Set<Promise<void>>();
-  #failures = new Map<string, { count: number; since: number }>();
+  #admission: Admission<Connection>;
   #draining = false;
   #sweeper: ReturnType<typeof setInterval>;
   #accepting: Promise<void>;
@@ -136,6 +135,7 @@ export class FerryServer {
       fsync: options.fsync ?? "each",
       onEvent: options.onEvent,
     };
+    this.#admission = new Admission(this.#options.maxConnections, (c) => this.#drop(c));
     this.#sweeper = setInterval(() => this.#closeIdle(), 1_000);
     this.#accepting = this.#accept();
   }
@@ -231,7 +231,9 @@ export class FerryServer {
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
+    // As connectTcp: no Nagle delay, and keepalive to notice clients that vanished.
     (conn as Deno.TcpConn).setNoDelay?.(true);
+    (conn as Deno.TcpConn).setKeepAlive?.(true);
     const address = conn.remoteAddr as Deno.NetAddr;
     // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d: log and lock it out as a.b.c.d.
     const hostname = address.hostname.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
@@ -248,6 +250,7 @@ export class FerryServer {
       closed: false,
     };
     this.#connections.add(connection);
+    this.#admission.arrive(connection);
     try {
       await connection.handshake.greet();
       const secure = await this.#admit(connection, hostname, remote);
@@ -287,6 +290,7 @@ export class FerryServer {
     } finally {
       this.#drop(connection);
       this.#connections.delete(connection);
+      this.#admission.leave(connection);
     }
   }
 
@@ -301,24 +305,21 @@ export class FerryServer {
     address: string,
     remote: string,
   ): Promise<SecureTransport | null> {
-    let refusal: [ErrorCode, string] | undefined;
-    let secure: SecureTransport | null = null;
-    if (this.#connections.size > this.#options.maxConnections || this.#draining) {
-      refusal = [ErrorCode.Busy, "The server is busy: try again later"];
-    } else if (this.#lockedOut(address)) {
-      refusal = [
-        ErrorCode.AuthFailed,
-        "Too many failed logins from this address: wait a minute and check the token",
-      ];
-    } else if ((secure = await connection.handshake.accept(this.#psk)) === null) {
-      this.#recordFailure(address);
-      await new Promise((resolve) => setTimeout(resolve, this.#options.authFailureDelayMs));
-      refusal = [
-        ErrorCode.AuthFailed,
-        "Authentication failed: the token does not match the server's",
-      ];
+    let refusal = this.#draining ? BUSY : this.#admission.refusal(address);
+    if (refusal === undefined) {
+      if (!(await connection.handshake.verify(this.#psk))) {
+        this.#admission.recordFailure(address);
+        await new Promise((resolve) => setTimeout(resolve, this.#options.authFailureDelayMs));
+        refusal = [
+          ErrorCode.AuthFailed,
+          "Authentication failed: the token does not match the server's",
+        ];
+      } else if (this.#draining || !this.#admission.admit(connection)) {
+        refusal = BUSY;
+      } else {
+        return await connection.handshake.complete();
+      }
     }
-    if (refusal === undefined) return secure;
     await this.#turnAway(connection, remote, ...refusal);
     return null;
   }
@@ -333,27 +334,6 @@ export class FerryServer {
     try {
       await connection.handshake.refuse(code, message);
     } catch { /* the client is gone */ }
-  }
-
-  #lockedOut(address: string): boolean {
-    const record = this.#failures.get(address);
-    if (record === undefined) return false;
-    if (performance.now() - record.since > AUTH_FAILURE_WINDOW_MS) {
-      this.#failures.delete(address);
-      return false;
-    }
-    return record.count >= MAX_AUTH_FAILURES;
-  }
-
-  #recordFailure(address: string): void {
-    const now = performance.now();
-    const record = this.#failures.get(address);
-    if (record === undefined || now - record.since > AUTH_FAILURE_WINDOW_MS) {
-      if (this.#failures.size >= MAX_TRACKED_ADDRESSES) this.#failures.clear();
-      this.#failures.set(address, { count: 1, since: now });
-    } else {
-      record.count++;
-    }
   }
 
   /** Runs every second: enforces the handshake deadline, the idle timeout, and draining. */

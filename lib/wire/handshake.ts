@@ -15,7 +15,6 @@ import {
   FRAME_HEADER_SIZE,
   Kind,
   kindName,
-  MAX_CONTROL_PAYLOAD,
   PREAMBLE_SIZE,
   preambleBytes,
 } from "../protocol/frame.ts";
@@ -29,9 +28,10 @@ import type { Transport } from "./transport.ts";
 
 export { pskFor };
 
-// Handshake frames are small: a reader and writer that hold no more than one
-// control frame, whatever a stranger announces.
-const HANDSHAKE_BUFFER = PREAMBLE_SIZE + FRAME_HEADER_SIZE + MAX_CONTROL_PAYLOAD;
+// Handshake frames are small (message 1 is 48 bytes and its payload; an
+// ERROR is a sentence): a stranger that has not logged in holds 8 KiB of
+// buffers, whatever it announces, instead of a session's megabytes.
+const HANDSHAKE_BUFFER = PREAMBLE_SIZE + FRAME_HEADER_SIZE + 4096;
 // The encrypted payloads of messages 1 and 2: room for capabilities later.
 const CAPABILITIES = new TextEncoder().encode("{}");
 
@@ -102,6 +102,7 @@ export class ServerHandshake {
   #conn: Transport;
   #reader: FrameReader;
   #writer: FrameWriter;
+  #noise: Handshake | undefined;
 
   constructor(conn: Transport) {
     this.#conn = conn;
@@ -115,22 +116,30 @@ export class ServerHandshake {
   }
 
   /**
-   * Reads the client's preamble and message 1. Resolves with the secure
-   * transport once message 2 is sent, or null when the client does not
-   * hold the key of `psk` (the caller delays and refuses). A client of
-   * another version, or one that is not ferry, throws.
+   * Reads the client's preamble and message 1: true when the client holds
+   * the key of `psk`, false when it does not (the caller delays and
+   * refuses). A client of another version, or one that is not ferry,
+   * throws. Nothing is answered yet: the caller may still turn it away.
    */
-  async accept(psk: Uint8Array): Promise<SecureTransport | null> {
+  async verify(psk: Uint8Array): Promise<boolean> {
     const noise = new Handshake({ initiator: false, psk, prologue: preambleBytes() });
     await this.#reader.readPreamble();
     const hello = await expectFrame(this.#reader, Kind.Hello);
     try {
       noise.readMessage1(hello.payload);
     } catch (error) {
-      if (error instanceof FerryError && error.code === ErrorCode.Protocol) return null;
+      if (error instanceof FerryError && error.code === ErrorCode.Protocol) return false;
       throw error;
     }
     expectNothingBuffered(this.#reader);
+    this.#noise = noise;
+    return true;
+  }
+
+  /** Sends message 2 to a verified client: the session starts. */
+  async complete(): Promise<SecureTransport> {
+    const noise = this.#noise;
+    if (noise === undefined) throw new Error("complete() before a successful verify()");
     await this.#writer.frame(Kind.AuthOk, 0, noise.writeMessage2(CAPABILITIES), { flush: true });
     return new SecureTransport(this.#conn, noise.split());
   }

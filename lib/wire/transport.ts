@@ -43,7 +43,12 @@ export async function writeAll(
   }
 }
 
-/** Opens a TCP connection with Nagle's algorithm off (Deno leaves it on). */
+/**
+ * Opens a TCP connection with Nagle's algorithm off (Deno leaves it on) and
+ * keepalive on, so that a peer that vanished without a word (a machine
+ * switched off, a NAT that forgot the flow) is noticed by the system even
+ * when neither side has anything to send.
+ */
 export async function connectTcp(
   host: string,
   port: number,
@@ -57,6 +62,7 @@ export async function connectTcp(
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     conn.setNoDelay(true);
+    conn.setKeepAlive(true);
     return conn;
   } catch (error) {
     throw connectFailure(target, error);
