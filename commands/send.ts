@@ -6,6 +6,7 @@
 
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "./_usage.ts";
+import { startProducer } from "./_producer.ts";
 import type { FerryClient } from "../lib/client/client.ts";
 import { inspectSources } from "../lib/client/send_plan.ts";
 import type { TransferOptions, TransferSummary } from "../lib/client/transfer.ts";
@@ -23,6 +24,7 @@ import {
 } from "./_transfer.ts";
 
 export const HELP = `Usage: ferry send [-r] SRC... DEST
+       ferry send --from-command CMD DEST
 
 Sends local files and folders to a ferry server. DEST is a remote folder
 (sources go inside it), or a file name when there is one source file and DEST
@@ -32,23 +34,39 @@ anything; modification times and permission bits are kept.
 DEST is ferry://HOST[:PORT]/PATH, HOST:PATH or [IPV6]:PATH. PATH is relative
 to the server's root folder.
 
+SRC "-" is standard input, stored as one file named by DEST.
+
 Options:
 ${TRANSFER_FLAGS_HELP}
+      --from-command CMD Run CMD with sh -c and store its output as DEST, only
+                         if it exits 0 (otherwise exit 8, nothing replaced)
 
 Examples:
   ferry send backup.tar pi:nightly/
-  ferry send -r ./photos ferry://pi.local:7717/photos`;
+  ferry send -r ./photos ferry://pi.local:7717/photos
+  ferry send --from-command "pg_dump shop" pi:backups/shop.sql`;
 
 /** Parsed `send` arguments. */
 export interface SendOptions extends TransferFlags {
   sources: string[];
   dest: RemoteAddress;
+  /** A command whose output is stored as `dest` if it exits 0, instead of sources. */
+  fromCommand: string | undefined;
 }
 
 export function parseSendArgs(argv: string[]): SendOptions | "help" {
-  const { values, positionals } = parseFlags("send", argv, TRANSFER_FLAGS);
+  const { values, positionals } = parseFlags("send", argv, {
+    ...TRANSFER_FLAGS,
+    "from-command": { type: "string" },
+  });
   if (values.help) return "help";
-  if (positionals.length < 2) {
+  const fromCommand = values["from-command"];
+  if (fromCommand !== undefined && positionals.length !== 1) {
+    throw new UsageError(
+      `send --from-command takes the command and one destination, no sources (see "ferry send --help")`,
+    );
+  }
+  if (fromCommand === undefined && positionals.length < 2) {
     throw new UsageError(
       `send needs at least one source and a destination (see "ferry send --help")`,
     );
@@ -71,6 +89,7 @@ export function parseSendArgs(argv: string[]): SendOptions | "help" {
   return {
     sources,
     dest,
+    fromCommand,
     ...transferFlags(values),
   };
 }
@@ -83,8 +102,9 @@ export async function send(options: SendOptions): Promise<void> {
   if (fromStdin && options.sources.length > 1) {
     throw new UsageError(`"-" (standard input) must be the only source`);
   }
+  const oneStream = fromStdin || options.fromCommand !== undefined;
   // Usage errors (a folder without -r, a missing source) come before any connection.
-  if (!fromStdin) {
+  if (!oneStream) {
     await inspectSources(options.sources, options.recursive).catch(rethrowAs(options));
   }
   const [dest] = await resolveTargets([options.dest]);
@@ -93,8 +113,8 @@ export async function send(options: SendOptions): Promise<void> {
     dest!,
     options,
     (client, transfer) =>
-      fromStdin
-        ? putStdin(client, dest!.path, transfer)
+      oneStream
+        ? putStream(client, dest!.path, transfer, options.fromCommand)
         : client.send(options.sources, dest!.path, transfer),
   );
 }
@@ -106,18 +126,21 @@ function rethrowAs(options: SendOptions): (error: unknown) => never {
 }
 
 /**
- * Stores standard input as one remote file of unknown size. The server
- * commits it only after the input ended normally; an interrupted send
- * stores nothing. Not retried: the input cannot be read twice.
+ * Stores standard input, or the output of `command`, as one remote file of
+ * unknown size. The server commits it only after the input ended normally
+ * (and the command exited 0); an interrupted send stores nothing. Not
+ * retried: the input cannot be read twice.
  */
-async function putStdin(
+async function putStream(
   client: FerryClient,
   path: string,
   transfer: TransferOptions,
+  command: string | undefined,
 ): Promise<TransferSummary> {
   const started = performance.now();
+  const producer = command === undefined ? undefined : startProducer(command);
   try {
-    const file = await client.put(path, Deno.stdin.readable, {
+    const file = await client.put(path, producer?.output ?? Deno.stdin.readable, {
       signal: transfer.signal,
       onProgress: transfer.onProgress,
       limitRate: transfer.limitRate,
@@ -136,11 +159,12 @@ async function putStdin(
   } catch (error) {
     if (error instanceof FerryError && error.code === ErrorCode.IsDirectory) {
       throw new UsageError(
-        `Standard input needs a file name on the server, such as pi:db.sql, not the folder "${
-          printable(path)
-        }"`,
+        `${command === undefined ? "Standard input" : "--from-command"} needs a file name ` +
+          `on the server, such as pi:db.sql, not the folder "${printable(path)}"`,
       );
     }
     throw error;
+  } finally {
+    await producer?.stop();
   }
 }

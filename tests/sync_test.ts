@@ -3,7 +3,17 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { ferry, ferryCommand, serveProcess } from "./_cli.ts";
-import { connectTo, listTree, patternBytes, startServer, tempDir, waitFor } from "./_helpers.ts";
+import {
+  connectTo,
+  listTree,
+  MAIN,
+  patternBytes,
+  SHIPPED_RUNTIME_FLAGS,
+  startServer,
+  tempDir,
+  TOKEN,
+  waitFor,
+} from "./_helpers.ts";
 
 async function writeTree(root: string, files: number): Promise<void> {
   for (let i = 0; i < files; i++) {
@@ -130,6 +140,62 @@ Deno.test("a send from standard input that is killed midway stores nothing", asy
   await child.stderr.cancel();
   await waitFor(async () => (await listTree(root.path)).length === 0, 5_000);
   assertEquals(await listTree(root.path), []);
+});
+
+Deno.test("send --from-command stores the output only when the command exits 0; a failed or killed producer replaces nothing (exit 8)", async () => {
+  await using root = await tempDir();
+  await using server = await serveProcess(root.path);
+  const dest = `ferry://127.0.0.1:${server.port}/db.sql`;
+  // 3 MiB and more, so that the server holds part of it before the command fails.
+  const dump = "head -c 3145728 /dev/zero | tr '\\0' x";
+  const good = await ferry(["send", "--from-command", `${dump}; printf end`, dest]);
+  assertEquals(good.code, 0, good.stderr);
+  const stored = await Deno.readTextFile(`${root.path}/db.sql`);
+  assertEquals(stored.length, 3 * 1024 * 1024 + 3);
+  assert(stored.endsWith("xend"));
+
+  for (
+    const [producer, says] of [
+      [`${dump}; exit 3`, "exited with status 3"],
+      [`${dump}; kill -9 $$`, "killed by SIGKILL"],
+    ]
+  ) {
+    const failed = await ferry(["send", "--from-command", producer!, dest]);
+    assertEquals(failed.code, 8, failed.stderr);
+    assert(failed.stderr.includes(says!), failed.stderr);
+    assert(failed.stderr.includes("was not stored"), failed.stderr);
+    assertEquals(
+      await Deno.readTextFile(`${root.path}/db.sql`),
+      stored,
+      "yesterday's file is kept",
+    );
+    assert(
+      await waitFor(async () => (await listTree(root.path)).length === 1, 5_000),
+      `a temporary was left: ${await listTree(root.path)}`,
+    );
+  }
+
+  // A plain pipe cannot know: the same failing producer through "send -" is stored, truncated.
+  const piped = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      '(head -c 100 /dev/zero; exit 3) | "$@"',
+      "sh",
+      Deno.execPath(),
+      "run",
+      ...SHIPPED_RUNTIME_FLAGS,
+      MAIN,
+      "send",
+      "-",
+      dest,
+    ],
+    env: { FERRY_TOKEN: TOKEN, NO_COLOR: "1" },
+  }).output();
+  assertEquals(piped.code, 0, new TextDecoder().decode(piped.stderr));
+  assertEquals((await Deno.stat(`${root.path}/db.sql`)).size, 100);
+
+  const usage = await ferry(["send", "--from-command", "true", "local.txt", dest]);
+  assertEquals(usage.code, 2, usage.stderr);
 });
 
 Deno.test("serve --max-size and --min-free refuse with clear errors and keep serving", async () => {
