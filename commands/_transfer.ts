@@ -54,6 +54,8 @@ export interface TransferFlags {
   jobs: number;
   /** How received files are made durable; undefined is the library's default (each). */
   fsync: FsyncMode | undefined;
+  /** Numbered backups of replaced and deleted files: beside them (true) or in a folder. */
+  backup: boolean | string;
 }
 
 /** The flags send and get share, for parseFlags. */
@@ -67,6 +69,8 @@ export const TRANSFER_FLAGS = {
   "limit-rate": { type: "string" },
   jobs: { type: "string", short: "j" },
   fsync: { type: "string" },
+  backup: { type: "boolean" },
+  "backup-dir": { type: "string" },
 } as const;
 
 export const TRANSFER_FLAGS_HELP = `  -r, --recursive        Include folders and everything in them
@@ -81,6 +85,10 @@ export const TRANSFER_FLAGS_HELP = `  -r, --recursive        Include folders and
                          each   its data and folder are flushed to disk
                          batch  one flush of the disk per group of files
                          none   nothing is flushed (rsync's default)
+      --backup           Keep each replaced or deleted file on the receiving
+                         side as NAME.~N~ (a --no-delete server accepts it)
+      --backup-dir DIR   Keep them in DIR instead, in the same tree (implies
+                         --backup; DIR is a path on the receiving side)
 ${CLIENT_FLAGS_HELP}`;
 
 type TransferValues = {
@@ -106,6 +114,7 @@ export function transferFlags(values: TransferValues): TransferFlags {
     limitRate,
     jobs: parseCount(values.jobs, "--jobs", 1, 16) ?? 1,
     fsync: parseFsync(values.fsync, "--fsync"),
+    backup: values["backup-dir"] ?? values.backup ?? false,
   };
 }
 
@@ -142,6 +151,7 @@ export async function runTransfer(
       limitRate: flags.limitRate,
       parallel: flags.jobs,
       fsync: flags.fsync,
+      backup: flags.backup,
       retries: flags.retries,
       onRetry: ({ attempt, retries, delaySeconds, error }) => {
         bar?.clear();

@@ -24,8 +24,16 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
       limitRate: undefined,
       jobs: 1,
       fsync: undefined,
+      backup: false,
+      fromCommand: undefined,
     },
   );
+  const backups = (argv: string[]) => {
+    const parsed = parseSendArgs([...argv, "a", "pi:"]);
+    return parsed === "help" ? "help" : parsed.backup;
+  };
+  assertEquals(backups(["--backup"]), true);
+  assertEquals(backups(["--backup-dir", ".old"]), ".old");
   const tuned = parseSendArgs([
     "--sync",
     "--delete",

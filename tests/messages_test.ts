@@ -13,6 +13,8 @@ Deno.test("every request kind round-trips through its encoder and decoder", () =
     { path: "a/b", size: 10, mode: 0o644, mtime: -5 },
     { path: "big", size: 2 ** 40, mode: 0o600, mtime: 1, resume: true },
     { path: "pipe", size: 0, mode: 0o644, mtime: 2, stream: true },
+    { path: "kept", size: 1, mode: 0o644, mtime: 3, backup: "" },
+    { path: "kept2", size: 1, mode: 0o644, mtime: 3, backup: "old/tree", fsync: "none" },
   ];
   for (const put of puts) assertEquals(requests.decodePut(requests.encodePut(put)), put);
   const gets: requests.GetRequest[] = [
@@ -36,8 +38,14 @@ Deno.test("every request kind round-trips through its encoder and decoder", () =
   ) {
     assertEquals(requests.decodeList(requests.encodeList(list)), list);
   }
-  const remove = { path: "r", recursive: true, force: false };
-  assertEquals(requests.decodeRemove(requests.encodeRemove(remove)), remove);
+  for (
+    const remove of [
+      { path: "r", recursive: true, force: false },
+      { path: "r", recursive: false, force: true, backup: "" },
+    ]
+  ) {
+    assertEquals(requests.decodeRemove(requests.encodeRemove(remove)), remove);
+  }
   assertEquals(requests.decodeRename(requests.encodeRename({ from: "a", to: "b" })), {
     from: "a",
     to: "b",

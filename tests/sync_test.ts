@@ -222,3 +222,120 @@ Deno.test("serve --max-size and --min-free refuse with clear errors and keep ser
   }
   assertEquals(await listTree(root.path), ["small"]);
 });
+
+Deno.test("the README's cron line with --backup works night after night on a --no-delete server; without it the second night fails (issue 16 item 11)", async () => {
+  await using local = await tempDir();
+  await using root = await tempDir();
+  await using server = await serveProcess(root.path, ["--no-delete"]);
+  const nightly = (...extra: string[]) =>
+    ferry([
+      "send",
+      "-r",
+      "--sync",
+      "--retries",
+      "0",
+      "--json",
+      ...extra,
+      `${local.path}/docs`,
+      `ferry://127.0.0.1:${server.port}/nightly/`,
+    ]);
+  await Deno.mkdir(`${local.path}/docs/sub`, { recursive: true });
+  await Deno.writeTextFile(`${local.path}/docs/a.txt`, "a, night 1");
+  await Deno.writeTextFile(`${local.path}/docs/sub/b.txt`, "b, night 1");
+  const first = await nightly("--backup");
+  assertEquals(first.code, 0, first.stderr);
+
+  const later = new Date(Date.now() + 60_000);
+  await Deno.writeTextFile(`${local.path}/docs/a.txt`, "a, night 2");
+  await Deno.utime(`${local.path}/docs/a.txt`, later, later);
+  const without = await nightly();
+  assertEquals(without.code, 3, `without --backup a changed file is refused: ${without.stderr}`);
+  assert(without.stderr.includes("--no-delete"), without.stderr);
+  const second = await nightly("--backup");
+  assertEquals(second.code, 0, second.stderr);
+  assertEquals(JSON.parse(second.stdout).files, 1);
+
+  const later2 = new Date(Date.now() + 120_000);
+  await Deno.writeTextFile(`${local.path}/docs/a.txt`, "a, night 3");
+  await Deno.utime(`${local.path}/docs/a.txt`, later2, later2);
+  await Deno.remove(`${local.path}/docs/sub/b.txt`);
+  const third = await nightly("--backup", "--delete");
+  assertEquals(third.code, 0, third.stderr);
+  assertEquals(JSON.parse(third.stdout).deleted, 1);
+
+  const at = `${root.path}/nightly/docs`;
+  assertEquals(await Deno.readTextFile(`${at}/a.txt`), "a, night 3");
+  assertEquals(await Deno.readTextFile(`${at}/a.txt.~1~`), "a, night 1");
+  assertEquals(await Deno.readTextFile(`${at}/a.txt.~2~`), "a, night 2");
+  assertEquals(await Deno.readTextFile(`${at}/sub/b.txt.~1~`), "b, night 1");
+  assertEquals(
+    (await listTree(root.path)).filter((p) => p.includes(".ferry-")),
+    [],
+    "no temporary is left",
+  );
+  // A fourth night with nothing changed sends nothing, and --delete leaves the backups alone.
+  const fourth = await nightly("--backup", "--delete");
+  assertEquals(fourth.code, 0, fourth.stderr);
+  assertEquals([JSON.parse(fourth.stdout).files, JSON.parse(fourth.stdout).deleted], [0, 0]);
+  assert(await Deno.stat(`${at}/a.txt.~2~`));
+});
+
+Deno.test("--backup-dir keeps replaced and deleted files in a mirror tree, both ways, and never outside the root", async () => {
+  await using local = await tempDir();
+  await using root = await tempDir();
+  await using server = await startServer(root.path, { noDelete: true });
+  await using client = await connectTo(server);
+  await Deno.mkdir(`${local.path}/tree/sub`, { recursive: true });
+  await Deno.writeTextFile(`${local.path}/tree/sub/f.txt`, "one");
+  await Deno.writeTextFile(`${local.path}/tree/gone.txt`, "gone");
+  await client.send([`${local.path}/tree`], "/", { recursive: true });
+  await Deno.writeTextFile(`${local.path}/tree/sub/f.txt`, "two!");
+  await Deno.remove(`${local.path}/tree/gone.txt`);
+  const sent = await client.send([`${local.path}/tree`], "/", {
+    recursive: true,
+    sync: true,
+    delete: true,
+    backup: "old",
+  });
+  assertEquals([sent.files, sent.deleted, sent.errors], [1, 1, 0]);
+  assertEquals(await Deno.readTextFile(`${root.path}/tree/sub/f.txt`), "two!");
+  assertEquals(await Deno.readTextFile(`${root.path}/old/tree/sub/f.txt.~1~`), "one");
+  assertEquals(await Deno.readTextFile(`${root.path}/old/tree/gone.txt.~1~`), "gone");
+
+  // The other way: a get replaces and deletes local files, keeping them in a local folder.
+  await Deno.writeTextFile(`${local.path}/tree/extra.txt`, "local only");
+  const got = await client.get(["tree"], local.path, {
+    recursive: true,
+    sync: true,
+    delete: true,
+    backup: `${local.path}/kept`,
+  });
+  assertEquals([got.files, got.deleted, got.errors], [0, 1, 0]);
+  assertEquals(await Deno.readTextFile(`${local.path}/kept/tree/extra.txt.~1~`), "local only");
+  await Deno.writeTextFile(`${root.path}/tree/sub/f.txt`, "three");
+  const replaced = await client.get(["tree/sub/f.txt"], `${local.path}/tree/sub/f.txt`, {
+    backup: true,
+  });
+  assertEquals(replaced.files, 1);
+  assertEquals(await Deno.readTextFile(`${local.path}/tree/sub/f.txt`), "three");
+  assertEquals(await Deno.readTextFile(`${local.path}/tree/sub/f.txt.~1~`), "two!");
+
+  // rm with a backup is allowed by --no-delete; a backup folder outside the root is refused.
+  assertEquals(await client.remove("tree/sub/f.txt", { backup: true }), true);
+  assertEquals(await Deno.readTextFile(`${root.path}/tree/sub/f.txt.~1~`), "three");
+  await Deno.writeTextFile(`${local.path}/tree/sub/f.txt`, "four");
+  const escape = await client.send([`${local.path}/tree/sub/f.txt`], "tree/sub/f.txt", {
+    backup: "../outside",
+  });
+  assertEquals(escape.failures.map((f) => f.code), ["bad_path"]);
+  // A backup folder that is a link to the outside is refused too, and the file is kept.
+  await using outside = await tempDir();
+  await Deno.writeTextFile(`${root.path}/tree/sub/f.txt`, "five");
+  await Deno.symlink(outside.path, `${root.path}/evil`);
+  const linked = await client.send([`${local.path}/tree/sub/f.txt`], "tree/sub/f.txt", {
+    backup: "evil",
+  });
+  assertEquals(linked.failures.map((f) => f.code), ["bad_path"]);
+  assertEquals(await Deno.readTextFile(`${root.path}/tree/sub/f.txt`), "five");
+  assertEquals(await listTree(outside.path), []);
+});

@@ -109,7 +109,7 @@ export class FerryClient {
    */
   async remove(path: string, options?: RemoveOptions): Promise<boolean> {
     checkRemovable(path, this.#folder);
-    return removeRemote(await this.#use(), this.#remote(path), options);
+    return removeRemote(await this.#use(), this.#remote(path), this.#remoteBackup(options ?? {}));
   }
 
   /** Renames a remote file or folder; `to` is the new path, an existing file there is replaced. */
@@ -129,7 +129,7 @@ export class FerryClient {
     options: TransferOptions = {},
   ): Promise<TransferSummary> {
     return this.#transfer(
-      options,
+      this.#remoteBackup(options),
       (connection, attempt) =>
         sendPaths(connection, this.#openLane, sources, this.#remote(dest), attempt),
     );
@@ -187,6 +187,13 @@ export class FerryClient {
   #remote(path: string): string {
     if (this.#folder === "" || path.startsWith("/")) return path;
     return path === "" ? `${this.#folder}/` : `${this.#folder}/${path}`;
+  }
+
+  /** Options whose backup folder, a remote path, is made relative to the named host's folder. */
+  #remoteBackup<T extends { backup?: boolean | string | undefined }>(options: T): T {
+    return typeof options.backup === "string"
+      ? { ...options, backup: this.#remote(options.backup) }
+      : options;
   }
 
   /** The connection, reopened first when the last one was lost. */

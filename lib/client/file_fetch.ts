@@ -17,6 +17,7 @@ import type { GroupCommit } from "../fs/group_commit.ts";
 import { digestHex } from "../fs/digest.ts";
 import { IncomingFile, resumeKeyFor } from "../fs/incoming_file.ts";
 import type { Frame } from "../wire/frame_reader.ts";
+import type { BackupPlace } from "../fs/backup.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
 import type { Wanted } from "./get_plan.ts";
@@ -29,6 +30,8 @@ export interface FetchContext {
   commits: GroupCommit;
   /** How received files are made durable. */
   fsync: FsyncMode;
+  /** Where replaced files are kept, when they are (`backup`). */
+  backup: BackupPlace | undefined;
   limiter: RateLimiter | undefined;
 }
 
@@ -110,6 +113,7 @@ export class FileFetch {
     this.#incoming = await IncomingFile.open(local, shown, entry, {
       resumeKey: await resumeKeyFor(local, entry.size, entry.mtime),
       fsync: this.#context.fsync,
+      backup: this.#context.backup,
     });
     const { offset, digest } = this.#incoming.offer;
     if (offset > 0) request.resumeFrom = { offset, digest };
@@ -162,6 +166,7 @@ export class FileFetch {
       }
       const incoming = this.#incoming ??= await IncomingFile.open(local, shown, file, {
         fsync: this.#context.fsync,
+        backup: this.#context.backup,
       });
       const offset = file.offset ?? 0;
       if (incoming.awaitingStart) await incoming.startAt(offset);

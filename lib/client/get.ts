@@ -8,6 +8,8 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { dirname } from "node:path";
+import type { BackupPlace } from "../fs/backup.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
@@ -66,6 +68,7 @@ export async function getPaths(
     const target = intoFolder && name !== undefined ? `${dest.replace(/\/+$/, "")}/${name}` : dest;
     found.push(await lookUpSource(connection, source, target, options.recursive ?? false));
   }
+  const backup = localBackup(options.backup, intoFolder ? dest : dirname(dest));
   const commits = new GroupCommit();
   if (intoFolder && destInfo === null) await mkdirLocal(dest, commits, options.fsync);
   // Listings stream on a connection of their own: on the fetching one, the server
@@ -81,7 +84,7 @@ export async function getPaths(
   const wanted = new WantedQueue(neededFiles(plan, found));
   let lanes: GetLane[];
   try {
-    lanes = await fetchAll(connection, openLane, wanted, commits, tracker, options);
+    lanes = await fetchAll(connection, openLane, wanted, commits, tracker, options, backup);
   } finally {
     await wanted.close();
     if (lister !== undefined) await (await lister.catch(() => undefined))?.close();
@@ -91,9 +94,18 @@ export async function getPaths(
   const failure = lanes.find((lane) => lane.failure !== undefined)?.failure;
   if (failure !== undefined) throw failure;
   if (options.delete && tracker.failures.length === 0) {
-    for (const tree of plan.trees) await deleteExtraLocal(tree, tracker);
+    for (const tree of plan.trees) await deleteExtraLocal(tree, tracker, backup);
   }
   return tracker.summary();
+}
+
+/** Where a get keeps the local files it replaces or removes, when it does. */
+function localBackup(
+  backup: boolean | string | undefined,
+  root: string,
+): BackupPlace | undefined {
+  if (backup === undefined || backup === false) return undefined;
+  return { root, folder: typeof backup === "string" ? backup : undefined };
 }
 
 /**
@@ -176,12 +188,15 @@ async function fetchAll(
   commits: GroupCommit,
   tracker: TransferTracker,
   options: TransferOptions,
+  backup: BackupPlace | undefined,
 ): Promise<GetLane[]> {
   const streams = Math.max(1, options.parallel ?? 1);
   const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
   const limiter = RateLimiter.optional(options.limitRate);
   const fsync = options.fsync ?? "each";
-  const lanes = [connection, ...extra].map((c) => new GetLane(c, tracker, commits, limiter, fsync));
+  const lanes = [connection, ...extra].map((c) =>
+    new GetLane(c, tracker, commits, limiter, fsync, backup)
+  );
   const stopAll = () => lanes.forEach((lane) => lane.stop());
   options.signal?.addEventListener("abort", stopAll, { once: true });
   try {
@@ -201,6 +216,7 @@ class GetLane implements FetchContext {
   readonly commits: GroupCommit;
   readonly limiter: RateLimiter | undefined;
   readonly fsync: FsyncMode;
+  readonly backup: BackupPlace | undefined;
   failure: FerryError | undefined;
   #stopped = false;
   /** Fetches waiting for their reply: stop() abandons them. */
@@ -212,8 +228,10 @@ class GetLane implements FetchContext {
     commits: GroupCommit,
     limiter: RateLimiter | undefined,
     fsync: FsyncMode,
+    backup: BackupPlace | undefined,
   ) {
     this.fsync = fsync;
+    this.backup = backup;
     this.connection = connection;
     this.tracker = tracker;
     this.commits = commits;

@@ -10,7 +10,9 @@
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
-import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import { resolve } from "node:path";
+import { type BackupPlace, isBackupName, moveToBackup } from "../fs/backup.ts";
+import { isInside, printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import { missingFolders } from "../fs/durability.ts";
 import { keepFolderMode } from "../fs/root_ops.ts";
@@ -275,15 +277,26 @@ class LocalPlaces {
 }
 
 /** Removes what `tree.root` holds beyond the names in `tree.keep` (never following symlinks). */
-export async function deleteExtraLocal(tree: LocalTree, tracker: TransferTracker): Promise<void> {
+export async function deleteExtraLocal(
+  tree: LocalTree,
+  tracker: TransferTracker,
+  backup: BackupPlace | undefined,
+): Promise<void> {
   const rootInfo = await Deno.lstat(tree.root);
   const removed: string[] = [];
+  // With backups, the backups themselves (and the backup folder) are never removed.
+  const backupFolder = backup?.folder === undefined ? undefined : resolve(backup.folder);
+  const keptAsBackup = (entry: { rel: string; path: string }) =>
+    backup !== undefined && (entry.rel.split("/").some(isBackupName) ||
+      (backupFolder !== undefined && isInside(backupFolder, resolve(entry.path))));
   for await (const entry of walkTree(tree.root, rootInfo)) {
     if (entry.rel === "" || entry.type === "error" || tree.keep.has(entry.rel)) continue;
+    if (keptAsBackup(entry)) continue;
     // Inside a folder just removed (its walk finds nothing or fails).
     if (removed.some((dir) => entry.rel === dir || entry.rel.startsWith(`${dir}/`))) continue;
     try {
-      await Deno.remove(entry.path, { recursive: entry.type === "dir" });
+      if (backup !== undefined) moveToBackup(entry.path, backup);
+      else await Deno.remove(entry.path, { recursive: entry.type === "dir" });
       removed.push(entry.rel);
       tracker.deleted++;
     } catch (error) {

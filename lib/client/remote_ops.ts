@@ -68,6 +68,16 @@ export interface RemoveOptions {
   recursive?: boolean | undefined;
   /** A missing path is not an error. */
   force?: boolean | undefined;
+  /**
+   * Move it to a numbered backup `NAME.~N~` instead: `true` beside it, or
+   * a remote folder whose tree mirrors the root's. Allowed by a `noDelete` server.
+   */
+  backup?: boolean | string | undefined;
+}
+
+/** The `backup` field of PUT and RM: "" beside the file, a folder, or undefined for none. */
+export function backupRequest(backup: boolean | string | undefined): string | undefined {
+  return backup === true ? "" : backup === false ? undefined : backup;
 }
 
 /** Removes a remote entry; resolves with whether something was removed. */
@@ -78,7 +88,12 @@ export async function removeRemote(
 ): Promise<boolean> {
   const reply = await connection.request(
     Kind.Remove,
-    encodeRemove({ path, recursive: options.recursive ?? false, force: options.force ?? false }),
+    encodeRemove({
+      path,
+      recursive: options.recursive ?? false,
+      force: options.force ?? false,
+      backup: backupRequest(options.backup),
+    }),
   );
   return decodeRemoveDone(reply).removed;
 }

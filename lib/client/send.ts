@@ -13,7 +13,7 @@
 import type { RemoteEntry } from "../protocol/replies.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
-import { Lane } from "./send_lane.ts";
+import { Lane, putAsks } from "./send_lane.ts";
 import {
   deleteExtraRemote,
   destinationBases,
@@ -68,7 +68,7 @@ export async function sendPaths(
   }
   tracker.planned(files.length, files.reduce((sum, f) => sum + f.size, 0));
   const limiter = RateLimiter.optional(options.limitRate);
-  const main = new Lane(connection, tracker, signal, options.fsync);
+  const main = new Lane(connection, tracker, signal, putAsks(options));
   try {
     // Folders first, so empty ones exist too and keep their permission bits.
     await main.makeFolders(planned.dirs.filter((dir) => remote.get(dir.remote)?.type !== "dir"));
@@ -84,7 +84,7 @@ export async function sendPaths(
   if (signal?.aborted) throw cancelled();
   if (main.failure !== undefined) throw main.failure;
   if (options.delete && tracker.failures.length === 0) {
-    await deleteExtraRemote(connection, planned.trees, remote, tracker);
+    await deleteExtraRemote(connection, planned.trees, remote, tracker, options.backup);
   }
   return tracker.summary();
 }
@@ -99,7 +99,7 @@ async function sendAsWalked(
   tracker: TransferTracker,
   options: TransferOptions,
 ): Promise<TransferSummary> {
-  const lane = new Lane(connection, tracker, options.signal, options.fsync);
+  const lane = new Lane(connection, tracker, options.signal, putAsks(options));
   try {
     await lane.sendWalk(walk, RateLimiter.optional(options.limitRate));
   } finally {
@@ -141,7 +141,7 @@ async function sendInParallel(
   limiter: RateLimiter | undefined,
 ): Promise<void> {
   const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
-  const lanes = [main, ...extra.map((c) => new Lane(c, main.tracker, main.signal, main.fsync))];
+  const lanes = [main, ...extra.map((c) => new Lane(c, main.tracker, main.signal, main.asks))];
   try {
     const shares = dealBySize(files, lanes.length, (file) => file.size);
     // The first lane to fail stops the others: nothing more is sent.

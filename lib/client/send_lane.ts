@@ -33,7 +33,8 @@ import type { Frame } from "../wire/frame_reader.ts";
 import type { Connection } from "./connection.ts";
 import { InFlight } from "./in_flight.ts";
 import type { PlannedDir, PlannedFile, SendPlan } from "./send_plan.ts";
-import { RESUME_MIN_BYTES, type TransferTracker } from "./transfer.ts";
+import { backupRequest } from "./remote_ops.ts";
+import { RESUME_MIN_BYTES, type TransferOptions, type TransferTracker } from "./transfer.ts";
 
 // Acknowledgements awaited at once; bounds the client's bookkeeping, not the wire.
 const MAX_IN_FLIGHT = 1024;
@@ -49,6 +50,19 @@ interface Ack {
   settle: () => void;
 }
 
+/** What every PUT of a send asks of the server. */
+export interface PutAsks {
+  /** How the file is made durable (the server may serve a stronger mode). */
+  fsync: FsyncMode | undefined;
+  /** Keep a replaced file as a numbered backup (see {@link backupRequest}). */
+  backup: string | undefined;
+}
+
+/** The PUT fields that a send's options ask for. */
+export function putAsks(options: TransferOptions): PutAsks {
+  return { fsync: options.fsync, backup: backupRequest(options.backup) };
+}
+
 /**
  * One connection's share of a send: requests are pipelined, at most
  * MAX_IN_FLIGHT awaiting their reply, and the first connection failure stops
@@ -59,8 +73,8 @@ export class Lane {
   readonly connection: Connection;
   readonly tracker: TransferTracker;
   readonly signal: AbortSignal | undefined;
-  /** Asked of the server for every file (it may serve a stronger mode). */
-  readonly fsync: FsyncMode | undefined;
+  /** Asked of the server for every file. */
+  readonly asks: PutAsks;
   failure: FerryError | undefined;
   #inFlight = new InFlight();
   #acks = new Set<Ack>();
@@ -72,9 +86,9 @@ export class Lane {
     connection: Connection,
     tracker: TransferTracker,
     signal: AbortSignal | undefined,
-    fsync: FsyncMode | undefined,
+    asks: PutAsks,
   ) {
-    this.fsync = fsync;
+    this.asks = asks;
     this.connection = connection;
     this.tracker = tracker;
     this.signal = signal;
@@ -260,7 +274,7 @@ async function sendVersion(
     await connection.writer.frame(
       Kind.Put,
       ack.id,
-      encodePut({ path, size, mode, mtime, resume: resumable, fsync: lane.fsync }),
+      encodePut({ path, size, mode, mtime, resume: resumable, ...lane.asks }),
       resumable ? { flush: true } : undefined,
     );
     const start = resumable ? await resumeAt(lane, ack, file, planned, offer.promise) : null;

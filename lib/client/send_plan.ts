@@ -10,6 +10,7 @@ import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import type { RemoteEntry } from "../protocol/replies.ts";
 import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
+import { isBackupName } from "../fs/backup.ts";
 import type { Connection } from "./connection.ts";
 import { listRemote, removeRemote, statRemote } from "./remote_ops.ts";
 import type { TransferTracker } from "./transfer.ts";
@@ -243,21 +244,32 @@ export async function listDestinations(
 }
 
 /** Removes remote entries under the source folders that the sources do not have. */
+/** Whether the remote `path` is `folder` or inside it (both as paths on the server). */
+function isWithin(folder: string, path: string): boolean {
+  const top = splitRemotePath(folder).join("/");
+  return top === "" || path === top || path.startsWith(`${top}/`);
+}
+
 export async function deleteExtraRemote(
   connection: Connection,
   trees: SendPlan["trees"],
   remote: Map<string, RemoteEntry>,
   tracker: TransferTracker,
+  backup: boolean | string | undefined,
 ): Promise<void> {
+  // With backups, the backups themselves (and the backup folder) are never removed.
+  const keptAsBackup = (path: string) =>
+    backup !== undefined && backup !== false &&
+    (path.split("/").some(isBackupName) || (typeof backup === "string" && isWithin(backup, path)));
   for (const tree of trees) {
     if (!tree.isFolder) continue;
     const removed: string[] = [];
     const inside = tree.base === "" ? "" : `${tree.base}/`;
     for (const path of remote.keys()) {
-      if (!path.startsWith(inside) || tree.keep.has(path)) continue;
+      if (!path.startsWith(inside) || tree.keep.has(path) || keptAsBackup(path)) continue;
       if (removed.some((dir) => path.startsWith(`${dir}/`))) continue;
       try {
-        await removeRemote(connection, path, { recursive: true, force: true });
+        await removeRemote(connection, path, { recursive: true, force: true, backup });
         removed.push(path);
         tracker.deleted++;
       } catch (error) {

@@ -91,6 +91,16 @@ export interface TransferOptions {
    * stronger mode than asked.
    */
   fsync?: FsyncMode | undefined;
+  /**
+   * Keep each file the transfer replaces, or (with `delete`) removes, on
+   * the receiving side as a numbered backup `NAME.~N~`, as
+   * `cp --backup=numbered` does: `true` beside it, or a folder (a path on
+   * the receiving side: remote for send, local for get) whose tree mirrors
+   * the destination's. Nothing stored is lost, so a server that runs with
+   * `noDelete` accepts such replacements and deletions. `delete` leaves
+   * backups alone.
+   */
+  backup?: boolean | string | undefined;
   /** Told before each retry waits (to print a notice). */
   onRetry?: ((notice: RetryNotice) => void) | undefined;
 }

@@ -44,8 +44,11 @@ export interface StagedFile {
   readonly fsync: FsyncMode;
   /** Flushes its data to disk, reporting a failed background flush too. */
   flush(sync: SyncFunctions): Promise<void>;
-  /** Closes it and renames it over its destination; on failure it discards itself. */
-  publish(): void;
+  /**
+   * Closes it and renames it over its destination; on failure it discards
+   * itself. Returns another folder it changed (a backup's), or undefined.
+   */
+  publish(): string | undefined;
   /** Removes the temporary (when a flush failed). */
   discard(): Promise<void>;
 }

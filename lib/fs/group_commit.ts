@@ -136,6 +136,8 @@ export class GroupCommit {
     const sync = this.#sync;
     const durable = round.filter((waiting) => waiting.file.fsync !== "none");
     const failed = new Map<Waiting, unknown>();
+    // Folders that received backups, with the folder of the file each was made for.
+    const backups: [string, string][] = [];
     const fail = (waiting: Waiting, error: unknown) => {
       if (!failed.has(waiting)) failed.set(waiting, error);
     };
@@ -175,7 +177,8 @@ export class GroupCommit {
       }
       // 2. The names.
       try {
-        waiting.file.publish();
+        const backedUpIn = waiting.file.publish();
+        if (backedUpIn !== undefined) backups.push([backedUpIn, waiting.file.folder]);
       } catch (error) {
         fail(waiting, error);
       }
@@ -184,7 +187,10 @@ export class GroupCommit {
     // 3. The names on disk: each touched folder once, with the parents of new folders.
     const published = durable.filter((waiting) => !failed.has(waiting));
     if (published.length > 0) {
-      const folders = this.#foldersToFlush(published.map((waiting) => waiting.file.folder));
+      const folders = this.#foldersToFlush(
+        published.map((waiting) => waiting.file.folder),
+        backups,
+      );
       if (batched && published.every((waiting) => waiting.file.fsync === "batch")) {
         try {
           await this.#syncFileSystems(folders.keys());
@@ -214,7 +220,7 @@ export class GroupCommit {
    * Each folder to flush, with the file folders whose durability depends on
    * it: a file's own folder, then up through folders made since the last round.
    */
-  #foldersToFlush(fileFolders: string[]): Map<string, Set<string>> {
+  #foldersToFlush(fileFolders: string[], backups: [string, string][]): Map<string, Set<string>> {
     const folders = new Map<string, Set<string>>();
     const add = (folder: string, fileFolder: string) => {
       let files = folders.get(folder);
@@ -229,6 +235,7 @@ export class GroupCommit {
         add(folder, fileFolder);
       }
     }
+    for (const [backupFolder, fileFolder] of backups) add(backupFolder, fileFolder);
     return folders;
   }
 

@@ -14,8 +14,10 @@ import { printable } from "./safe_path.ts";
 import { checkDestination, kept } from "./destination.ts";
 
 import type { FsyncMode } from "../protocol/constants.ts";
+import { type BackupPlace, linkBackup } from "./backup.ts";
 import { parentFolder, type SyncFunctions } from "./durability.ts";
 import type { BodySink, StagedFile } from "./body_sink.ts";
+import { writeAll } from "../wire/transport.ts";
 import {
   keptPrefix,
   type OpenedTemporary,
@@ -61,6 +63,8 @@ export interface IncomingOptions {
    * atomically at commit.
    */
   keepExisting?: string;
+  /** Keep a replaced destination as a numbered backup (`--backup`); not with keepExisting. */
+  backup?: BackupPlace | undefined;
   /** How the group commit makes it durable. Default `each`. */
   fsync?: FsyncMode;
 }
@@ -92,6 +96,7 @@ export class IncomingFile implements BodySink, StagedFile {
   #writing: Promise<void> | undefined;
   #copy: Uint8Array | undefined;
   #keepExisting: string | undefined;
+  #backup: BackupPlace | undefined;
   #resumable: boolean;
   /** False for a resumable upload until the sender said where its body starts. */
   #started: boolean;
@@ -108,6 +113,7 @@ export class IncomingFile implements BodySink, StagedFile {
     digest: FileDigest,
     settings: {
       keepExisting: string | undefined;
+      backup: BackupPlace | undefined;
       stream: boolean;
       resumable: boolean;
       awaitsStart: boolean;
@@ -119,6 +125,7 @@ export class IncomingFile implements BodySink, StagedFile {
     this.folder = parentFolder(path);
     this.fsync = fsync;
     this.#keepExisting = settings.keepExisting;
+    this.#backup = settings.backup;
     this.#resumable = settings.resumable;
     this.#started = !settings.awaitsStart;
     this.#stream = settings.stream;
@@ -173,6 +180,7 @@ export class IncomingFile implements BodySink, StagedFile {
       digest,
       {
         keepExisting: options.keepExisting,
+        backup: options.backup,
         stream: options.stream ?? false,
         resumable: resumeKey !== undefined,
         // The sender asked for an offer: it says where to start even when nothing could be
@@ -261,7 +269,7 @@ export class IncomingFile implements BodySink, StagedFile {
         }
         const copy = this.#copy.subarray(0, chunk.length);
         copy.set(chunk);
-        this.#writing = writeFully(this.#file, copy);
+        this.#writing = writeAll(this.#file, copy);
       }
     } catch (error) {
       throw toFerryError(error, "write", this.shownAs);
@@ -342,11 +350,14 @@ export class IncomingFile implements BodySink, StagedFile {
 
   /**
    * Closes the temporary and renames it over the destination (links it,
-   * when an existing one is kept). On failure the temporary is removed.
+   * when an existing one is kept), first keeping the old one as a backup
+   * when asked. Returns the backup's folder, which needs a flush too. On
+   * failure the temporary is removed.
    */
-  publish(): void {
+  publish(): string | undefined {
     try {
       this.#file.close();
+      const backedUpIn = this.#backup && linkBackup(this.path, this.#backup);
       if (this.#keepExisting === undefined) {
         Deno.renameSync(this.tempPath, this.path);
       } else {
@@ -355,6 +366,7 @@ export class IncomingFile implements BodySink, StagedFile {
         Deno.removeSync(this.tempPath);
       }
       releasePartial(this.tempPath);
+      return backedUpIn;
     } catch (error) {
       void this.discard();
       if (error instanceof Deno.errors.AlreadyExists && this.#keepExisting !== undefined) {
@@ -383,9 +395,4 @@ export class IncomingFile implements BodySink, StagedFile {
       await Deno.remove(this.tempPath);
     } catch { /* already renamed or removed */ }
   }
-}
-
-async function writeFully(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await file.write(bytes.subarray(written));
 }

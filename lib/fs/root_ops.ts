@@ -13,6 +13,7 @@ import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
 import { walkTree } from "./tree_walk.ts";
 import { missingFolders } from "./durability.ts";
+import { type BackupPlace, moveToBackup } from "./backup.ts";
 
 /** A client path resolved under the root, with the last component not followed. */
 export interface ResolvedEntry {
@@ -159,7 +160,8 @@ export function mkdirInside(path: string, shown: string, mode?: number): string[
 }
 
 /**
- * Removes a file or symlink, or with `recursive` a folder and everything in it.
+ * Removes a file or symlink, or with `recursive` a folder and everything in it
+ * (or with `backup` moves it to its numbered backup instead).
  * Symlinks are removed, never followed, at every level. The root itself is
  * refused. Resolves with whether something was removed (false only with
  * `force` on a missing path).
@@ -167,7 +169,7 @@ export function mkdirInside(path: string, shown: string, mode?: number): string[
 export async function removeEntry(
   root: string,
   path: string,
-  options: { recursive: boolean; force: boolean },
+  options: { recursive: boolean; force: boolean; backup?: BackupPlace | undefined },
 ): Promise<boolean> {
   const entry = resolveEntry(root, path);
   if (entry.parts.length === 0) throw rootRefusal("remove");
@@ -188,8 +190,9 @@ export async function removeEntry(
     );
   }
   try {
+    if (options.backup !== undefined) moveToBackup(entry.path, options.backup);
     // Deno.remove's recursive walk unlinks symlinks without following them.
-    await Deno.remove(entry.path, { recursive: info.isDirectory });
+    else await Deno.remove(entry.path, { recursive: info.isDirectory });
   } catch (error) {
     throw toFerryError(error, "remove", entry.shown);
   }

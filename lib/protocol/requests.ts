@@ -35,6 +35,17 @@ export interface PutRequest {
   stream?: boolean;
   /** How the file is made durable; absent means `each` (the server may serve it stronger). */
   fsync?: FsyncMode | undefined;
+  /** Keep a replaced file as a numbered backup: "" beside it, else in this folder (a server path). */
+  backup?: string | undefined;
+}
+
+/** The optional `backup` field of PUT and RM. */
+function backupField(backup: string | undefined): { backup?: string } {
+  return backup === undefined ? {} : { backup };
+}
+
+function decodeBackup(f: Record<string, unknown>, what: string): string | undefined {
+  return f.backup === undefined ? undefined : str(f, "backup", what);
 }
 
 export function encodePut(request: PutRequest): Uint8Array {
@@ -47,6 +58,7 @@ export function encodePut(request: PutRequest): Uint8Array {
     ...(request.resume ? { resume: true } : {}),
     ...(request.stream ? { stream: true } : {}),
     ...(request.fsync !== undefined && request.fsync !== "each" ? { fsync: request.fsync } : {}),
+    ...backupField(request.backup),
   });
 }
 
@@ -66,6 +78,8 @@ export function decodePut(payload: Uint8Array): PutRequest {
     }
     request.fsync = f.fsync as FsyncMode;
   }
+  const backup = decodeBackup(f, "PUT");
+  if (backup !== undefined) request.backup = backup;
   return request;
 }
 
@@ -178,20 +192,25 @@ export interface RemoveRequest {
   path: string;
   recursive: boolean;
   force: boolean;
+  /** Move it to a numbered backup instead: "" beside it, else in this folder (a server path). */
+  backup?: string | undefined;
 }
 
 export function encodeRemove(request: RemoveRequest): Uint8Array {
   const { path, recursive, force } = request;
-  return encodeObject({ path, recursive, force });
+  return encodeObject({ path, recursive, force, ...backupField(request.backup) });
 }
 
 export function decodeRemove(payload: Uint8Array): RemoveRequest {
   const f = decodeObject(payload, "RM");
-  return {
+  const request: RemoveRequest = {
     path: str(f, "path", "RM"),
     recursive: bool(f, "recursive", "RM"),
     force: bool(f, "force", "RM"),
   };
+  const backup = decodeBackup(f, "RM");
+  if (backup !== undefined) request.backup = backup;
+  return request;
 }
 
 /** RENAME: move a file or folder within the server root; never replaces a folder with content. */

@@ -10,6 +10,7 @@
 import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import { decodeMkdir, decodeRemove, decodeRename } from "../protocol/requests.ts";
+import { backupPlace } from "../fs/backup.ts";
 import { EMPTY_OK, encodeError, encodeRemoveDone } from "../protocol/replies.ts";
 import type { Frame, FrameReader } from "../wire/frame_reader.ts";
 import type { FrameWriter } from "../wire/frame_writer.ts";
@@ -154,9 +155,13 @@ export class ServerSession {
   async #remove(id: number, payload: Uint8Array): Promise<void> {
     const request = decodeRemove(payload);
     try {
-      checkChange(this.#context.policy, "remove", request.path, true);
+      // A removal kept as a backup destroys nothing: a --no-delete server allows it.
+      checkChange(this.#context.policy, "remove", request.path, request.backup === undefined);
       this.#uploads.forgetFolders();
-      const removed = await removeEntry(this.#context.root, request.path, request);
+      const removed = await removeEntry(this.#context.root, request.path, {
+        ...request,
+        backup: backupPlace(this.#context.root, request.backup),
+      });
       if (removed) this.#responder.log({ action: "rm", path: request.path, ok: true });
       await this.#responder.reply(id, encodeRemoveDone({ removed }));
     } catch (error) {

@@ -14,6 +14,7 @@ import { decodePut, decodeResume, encodeResume } from "../protocol/requests.ts";
 import { EMPTY_OK } from "../protocol/replies.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { checkFreeSpace } from "../fs/disk_space.ts";
+import { backupPlace } from "../fs/backup.ts";
 import { IncomingFile, type IncomingOptions, resumeKeyFor } from "../fs/incoming_file.ts";
 import { mkdirInside } from "../fs/root_ops.ts";
 import { type FsyncMode, strongerFsync } from "../protocol/constants.ts";
@@ -94,7 +95,11 @@ export class Uploads {
       if (!request.stream && request.size > maxFileSize) throw tooLarge(shown, maxFileSize);
       await checkFreeSpace(parent, request.stream ? 0 : request.size, minFreeBytes, shown);
       const options: IncomingOptions = { fsync };
-      if (this.#settings.policy.noDelete) options.keepExisting = KEEPS_STORED_FILES;
+      // A replaced file kept as a backup is not lost: a --no-delete server allows it.
+      options.backup = backupPlace(this.#settings.root, request.backup);
+      if (this.#settings.policy.noDelete && !options.backup) {
+        options.keepExisting = KEEPS_STORED_FILES;
+      }
       if (request.stream) options.stream = true;
       if (request.resume) {
         options.resumeKey = await resumeKeyFor(shown, request.size, request.mtime);
