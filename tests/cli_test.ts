@@ -2,7 +2,7 @@
 // with the shipped permissions, real servers, real exit codes.
 
 import { assert, assertEquals } from "./_assert.ts";
-import { TEMP_PREFIX } from "../lib/fs/incoming_file.ts";
+import { TEMP_PREFIX } from "../lib/fs/temporary.ts";
 import { ferry, ferryCommand, serveProcess } from "./_cli.ts";
 import { generateToken } from "../lib/config/token.ts";
 import {

@@ -4,7 +4,7 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { ferry, ferryCommand, serveProcess } from "./_cli.ts";
-import { resumeKeyFor } from "../lib/fs/incoming_file.ts";
+import { resumeKeyFor } from "../lib/fs/temporary.ts";
 import {
   connectTo,
   corruptingProxy,

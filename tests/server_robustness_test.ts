@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { encodeHeader, FRAME_HEADER_SIZE } from "../lib/protocol/frame.ts";
-import { resumeKeyFor, TEMP_PREFIX } from "../lib/fs/incoming_file.ts";
+import { resumeKeyFor, TEMP_PREFIX } from "../lib/fs/temporary.ts";
 import { FileDigest } from "../lib/fs/digest.ts";
 import {
   connectTo,

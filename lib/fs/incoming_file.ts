@@ -26,14 +26,6 @@ import {
   type ResumeOffer,
 } from "./temporary.ts";
 
-export {
-  isTemporaryName,
-  resumeKeyFor,
-  type ResumeOffer,
-  TEMP_PREFIX,
-  TEMP_SUFFIX,
-} from "./temporary.ts";
-
 /** What the sender announced about the file. */
 export interface IncomingMeta {
   size: number;
@@ -219,7 +211,7 @@ export class IncomingFile implements BodySink, StagedFile {
     this.#received = 0;
   }
 
-  /** Whether this resumable transfer still waits for {@link IncomingFile.startAt}. */
+  /** Whether a resumable transfer still waits for {@link IncomingFile.startAt}. */
   get awaitingStart(): boolean {
     return !this.#started;
   }
@@ -231,6 +223,11 @@ export class IncomingFile implements BodySink, StagedFile {
 
   get received(): number {
     return this.#received;
+  }
+
+  /** The fstat of the temporary, to check where it was created. */
+  get opened(): Deno.FileInfo {
+    return this.#file.statSync();
   }
 
   /** The announced size, or undefined for a body that ends only at END (a stream). */

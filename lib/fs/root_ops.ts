@@ -10,13 +10,16 @@
 import { digestFileHex } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
-import { printable, resolveInside, splitRemotePath } from "./safe_path.ts";
+import { confirmSame, EXISTING, printable, resolveInside, splitRemotePath } from "./safe_path.ts";
+import { tempName } from "./temporary.ts";
 import { walkTree } from "./tree_walk.ts";
 import { missingFolders } from "./durability.ts";
 import { type BackupPlace, moveToBackup } from "./backup.ts";
 
 /** A client path resolved under the root, with the last component not followed. */
 export interface ResolvedEntry {
+  /** The root it was resolved under. */
+  root: string;
   /** Validated components; empty for the root. */
   parts: string[];
   /** "/"-joined components, for messages and entry paths. */
@@ -29,9 +32,9 @@ export interface ResolvedEntry {
 export function resolveEntry(root: string, path: string): ResolvedEntry {
   const parts = splitRemotePath(path);
   const shown = parts.join("/");
-  if (parts.length === 0) return { parts, shown, path: root };
-  const parent = resolveInside(root, parts.slice(0, -1));
-  return { parts, shown, path: `${parent}/${parts.at(-1)}` };
+  if (parts.length === 0) return { root, parts, shown, path: root };
+  const parent = resolveInside(root, parts.slice(0, -1), EXISTING);
+  return { root, parts, shown, path: `${parent}/${parts.at(-1)}` };
 }
 
 /** lstat, with a missing path reported as not_found under its shown name. */
@@ -82,7 +85,10 @@ export async function* listEntries(
     if (item !== null) yield item;
     return;
   }
-  for await (const item of walkTree(entry.path, info, { descend: options.recursive })) {
+  // Each folder's entries are shown only if the folder is still the one looked up.
+  const confirm = (rel: string, used: Deno.FileInfo) =>
+    confirmSame(entry.root, rel === "" ? entry.parts : [...entry.parts, ...rel.split("/")], used);
+  for await (const item of walkTree(entry.path, info, { descend: options.recursive, confirm })) {
     if (item.rel === "") continue;
     const path = entry.shown === "" ? item.rel : `${entry.shown}/${item.rel}`;
     if (item.type === "error") {
@@ -114,10 +120,23 @@ export async function makeFolder(
 ): Promise<string[]> {
   const parts = splitRemotePath(path);
   const shown = parts.join("/");
-  const target = resolveInside(root, parts);
-  if (parents) return mkdirInside(target, shown, mode);
+  if (parents) return mkdirInside(resolveInside(root, parts), shown, mode, { root, parts });
+  let target: string;
   try {
-    await Deno.mkdir(target, { mode: 0o755 });
+    // The parent must exist; resolved strictly, a parent that vanishes (swapped) is not created.
+    target = `${resolveInside(root, parts.slice(0, -1), EXISTING)}/${parts.at(-1)}`;
+  } catch (error) {
+    if (!(error instanceof FerryError && error.code === ErrorCode.NotFound)) throw error;
+    throw new FerryError(
+      ErrorCode.NotFound,
+      `Cannot create folder "${printable(shown)}": its parent does not exist`,
+      { path: shown },
+    );
+  }
+  try {
+    // Synchronous, and checked after: the window for a swapped parent stays small.
+    Deno.mkdirSync(target, { mode: 0o755 });
+    confirmMade(root, parts, target);
     keepFolderMode(target, mode);
     return [target];
   } catch (error) {
@@ -141,13 +160,20 @@ export async function makeFolder(
 }
 
 /** Creates a folder and its missing parents; `path` comes from resolveInside. Synchronous: it is on every PUT's path. */
-export function mkdirInside(path: string, shown: string, mode?: number): string[] {
+export function mkdirInside(
+  path: string,
+  shown: string,
+  mode?: number,
+  at?: { root: string; parts: readonly string[] },
+): string[] {
   try {
     const made = missingFolders(path);
     Deno.mkdirSync(path, { recursive: true, mode: 0o755 });
+    if (at !== undefined && made.length > 0) confirmMade(at.root, at.parts, path);
     if (made[0] === path) keepFolderMode(path, mode);
     return made;
   } catch (error) {
+    if (error instanceof FerryError) throw error;
     if (error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory) {
       throw new FerryError(
         ErrorCode.NotDirectory,
@@ -156,6 +182,22 @@ export function mkdirInside(path: string, shown: string, mode?: number): string[
       );
     }
     throw toFerryError(error, "create folder", shown);
+  }
+}
+
+/**
+ * Checks that the folder just made at `path` is the one a fresh walk finds
+ * at `parts`; otherwise a parent was swapped for a link while it was made,
+ * and the folder (empty: nothing was written into it) is removed again.
+ */
+function confirmMade(root: string, parts: readonly string[], path: string): void {
+  try {
+    confirmSame(root, parts, Deno.lstatSync(path));
+  } catch (error) {
+    try {
+      Deno.removeSync(path);
+    } catch { /* not there, or no longer empty: not ours to remove */ }
+    throw error;
   }
 }
 
@@ -191,12 +233,50 @@ export async function removeEntry(
   }
   try {
     if (options.backup !== undefined) moveToBackup(entry.path, options.backup);
-    // Deno.remove's recursive walk unlinks symlinks without following them.
-    else await Deno.remove(entry.path, { recursive: info.isDirectory });
+    else removeConfirmed(entry, info);
   } catch (error) {
     throw toFerryError(error, "remove", entry.shown);
   }
   return true;
+}
+
+/**
+ * Removes what `entry` named when it was looked up (`info`), and nothing
+ * else. It is first renamed into the root under an unlisted temporary name
+ * (the root itself cannot be swapped), and removed only if it is the same
+ * object; if a folder swapped for a link brought something else (from
+ * outside the root), that is put back, or else left under that name, and
+ * the removal is refused. Deno.remove's recursive walk unlinks symlinks
+ * without following them.
+ */
+function removeConfirmed(entry: ResolvedEntry, info: Deno.FileInfo): void {
+  confirmSame(entry.root, entry.parts, info, { followLast: false });
+  const trash = `${entry.root}/${tempName()}`;
+  try {
+    Deno.renameSync(entry.path, trash);
+  } catch (error) {
+    // Another file system mounted inside the root: remove in place.
+    if (!String(error).includes("os error 18")) throw error;
+    Deno.removeSync(entry.path, { recursive: info.isDirectory });
+    return;
+  }
+  const moved = Deno.lstatSync(trash);
+  if (moved.dev === info.dev && moved.ino === info.ino) {
+    Deno.removeSync(trash, { recursive: moved.isDirectory });
+    return;
+  }
+  try {
+    // link() and a rename of a folder never replace what is there now.
+    if (moved.isDirectory) Deno.renameSync(trash, entry.path);
+    else Deno.linkSync(trash, entry.path), Deno.removeSync(trash);
+  } catch { /* left under the unlisted name */ }
+  throw new FerryError(
+    ErrorCode.BadPath,
+    `Refused path "${
+      printable(entry.shown)
+    }": it changed while it was removed (a folder replaced by a link?)`,
+    { path: entry.shown },
+  );
 }
 
 /** Renames `from` to `to` exactly (rename(2)): an existing file is replaced, a folder with content is not. */

@@ -59,9 +59,14 @@ export function isInside(root: string, path: string): boolean {
  * Resolves validated components under `root` (a real path, as from
  * Deno.realPath). Components that exist are checked with lstat: a symlink is
  * followed only when its target is inside the root, so nothing is read or
- * written outside it. Missing components are allowed; they may be created.
+ * written outside it. Missing components are allowed (they may be created),
+ * unless `existing` is set.
  */
-export function resolveInside(root: string, parts: readonly string[]): string {
+export function resolveInside(
+  root: string,
+  parts: readonly string[],
+  options: { existing?: boolean } = {},
+): string {
   let current = root;
   for (let i = 0; i < parts.length; i++) {
     const next = current === "/" ? `/${parts[i]}` : `${current}/${parts[i]}`;
@@ -71,7 +76,8 @@ export function resolveInside(root: string, parts: readonly string[]): string {
       // for every file of a tree.
       info = Deno.lstatSync(next);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
+      // A missing component may be created, unless everything must exist (a check).
+      if (error instanceof Deno.errors.NotFound && !options.existing) {
         return [next, ...parts.slice(i + 1)].join("/");
       }
       if (error instanceof Deno.errors.NotADirectory) {
@@ -110,4 +116,47 @@ export function printable(name: string): string {
     const code = c.charCodeAt(0);
     return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
   });
+}
+
+/**
+ * For {@link resolveInside}: every component must exist. A lookup of what is
+ * there (get, stat, ls, rm) then never resolves through a folder that is
+ * missing at that moment, and so never follows whatever appears there next.
+ */
+export const EXISTING: { existing: boolean } = { existing: true };
+
+/**
+ * Confirms that what a request used at `parts` (the fstat of a file it
+ * opened, or the lstat it acted on) is what a fresh walk from the root finds
+ * there now: the same device and inode (with `followLast: false`, of the
+ * last component itself, as rm sees it). A folder swapped for a link to the
+ * outside while it was used shows up as a mismatch, or as a link the walk
+ * refuses. Deno has neither openat nor a way to refuse links on every
+ * component (openat2), so this narrows the race to the moments between two
+ * lookups of the same path; it does not close it (see README, security model).
+ */
+export function confirmSame(
+  root: string,
+  parts: readonly string[],
+  used: Deno.FileInfo,
+  options: { followLast?: boolean } = {},
+): void {
+  const shown = parts.join("/");
+  let found: Deno.FileInfo;
+  try {
+    // Every folder must exist: a missing one resolves to nothing, and the
+    // lstat below would follow whatever appears there next.
+    const path = options.followLast === false && parts.length > 0
+      ? `${resolveInside(root, parts.slice(0, -1), EXISTING)}/${parts.at(-1)}`
+      : resolveInside(root, parts, EXISTING);
+    found = Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof FerryError && error.code !== ErrorCode.NotFound) throw error;
+    throw swapped(shown);
+  }
+  if (found.dev !== used.dev || found.ino !== used.ino) throw swapped(shown);
+}
+
+function swapped(shown: string): FerryError {
+  return refuse(shown, "it changed while it was used (a folder replaced by a link?)");
 }

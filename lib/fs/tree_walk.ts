@@ -8,7 +8,7 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { isTemporaryName } from "./incoming_file.ts";
+import { isTemporaryName } from "./temporary.ts";
 import { MAX_DEPTH, printable } from "./safe_path.ts";
 
 export type TreeEntry =
@@ -26,20 +26,36 @@ export type TreeEntry =
 export async function* walkTree(
   root: string,
   rootInfo: Deno.FileInfo,
-  options: { descend?: boolean; countTemporaries?: boolean } = {},
+  options: WalkOptions = {},
 ): AsyncGenerator<TreeEntry> {
   yield { type: "dir", rel: "", path: root, info: rootInfo };
   const depth = options.descend === false ? 0 : 1;
-  yield* walkChildren(root, "", depth, options.countTemporaries ?? false);
+  yield* walkChildren(root, "", rootInfo, depth, options);
+}
+
+/** How {@link walkTree} walks. */
+export interface WalkOptions {
+  /** False: the root's own entries only. */
+  descend?: boolean;
+  /** Yield ferry's temporaries as skipped (a send) instead of passing over them. */
+  countTemporaries?: boolean;
+  /**
+   * Called with each folder (its `rel` and the lstat it was entered with)
+   * once its entries were read and before any is yielded; throws to stop the
+   * walk when the folder is not the one it was (the server's swap check).
+   */
+  confirm?: (rel: string, info: Deno.FileInfo) => void;
 }
 
 /** `depth` 0 lists one folder without descending. */
 async function* walkChildren(
   dir: string,
   rel: string,
+  dirInfo: Deno.FileInfo,
   depth: number,
-  countTemporaries: boolean,
+  options: WalkOptions,
 ): AsyncGenerator<TreeEntry> {
+  const countTemporaries = options.countTemporaries ?? false;
   let names: string[];
   const temporaries: string[] = [];
   try {
@@ -64,14 +80,17 @@ async function* walkChildren(
       yield { type: "skipped", rel: childRel, path, why: "named like a ferry temporary", info };
     } catch { /* gone meanwhile */ }
   }
-  for (const name of names) {
+  // With a check, every entry is looked up before the folder is confirmed and any is yielded.
+  const look = lookUp(dir, rel);
+  const looked = options.confirm === undefined ? undefined : names.map(look);
+  if (options.confirm !== undefined) options.confirm(rel, dirInfo);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
     const path = `${dir}/${name}`;
     const childRel = rel === "" ? name : `${rel}/${name}`;
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.lstatSync(path);
-    } catch (error) {
-      yield { type: "error", rel: childRel, path, error: unreadable(error, childRel) };
+    const info = looked === undefined ? look(name) : looked[i]!;
+    if (info instanceof FerryError) {
+      yield { type: "error", rel: childRel, path, error: info };
       continue;
     }
     if (info.isFile) {
@@ -88,7 +107,7 @@ async function* walkChildren(
         continue;
       }
       yield { type: "dir", rel: childRel, path, info };
-      if (depth > 0) yield* walkChildren(path, childRel, depth + 1, countTemporaries);
+      if (depth > 0) yield* walkChildren(path, childRel, info, depth + 1, options);
     } else {
       yield {
         type: "skipped",
@@ -99,6 +118,17 @@ async function* walkChildren(
       };
     }
   }
+}
+
+/** lstat of a name in `dir`, or why it cannot be read. */
+function lookUp(dir: string, rel: string): (name: string) => Deno.FileInfo | FerryError {
+  return (name) => {
+    try {
+      return Deno.lstatSync(`${dir}/${name}`);
+    } catch (error) {
+      return unreadable(error, rel === "" ? name : `${rel}/${name}`);
+    }
+  };
 }
 
 /**

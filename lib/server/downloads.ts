@@ -13,7 +13,13 @@ import { decodeGet, type GetRequest } from "../protocol/requests.ts";
 import { encodeDir, encodeFile, encodeGetDone } from "../protocol/replies.ts";
 import { bodySource, matchPrefix, sendFileBody } from "../fs/file_body.ts";
 import { lstatOrThrow } from "../fs/root_ops.ts";
-import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import {
+  confirmSame,
+  EXISTING,
+  printable,
+  resolveInside,
+  splitRemotePath,
+} from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import type { Responder } from "./responder.ts";
 
@@ -29,10 +35,10 @@ export async function serveGet(
   try {
     const parts = splitRemotePath(request.path);
     const shown = parts.join("/");
-    const path = resolveInside(root, parts);
+    const path = resolveInside(root, parts, EXISTING);
     const info = lstatOrThrow(path, shown);
     if (info.isFile) {
-      await sendFile(responder, id, { path, rel: "", shown, info }, request.resumeFrom);
+      await sendFile(responder, id, { root, path, rel: "", shown, info }, request.resumeFrom);
       done.files = 1;
       done.bytes = info.size;
     } else if (!info.isDirectory) {
@@ -46,7 +52,7 @@ export async function serveGet(
         { path: shown },
       );
     } else {
-      await sendFolder(responder, id, path, shown, info, done);
+      await sendFolder(responder, id, { root, path, rel: "", shown, info }, done);
     }
     responder.log({
       action: "get",
@@ -64,22 +70,18 @@ export async function serveGet(
 async function sendFolder(
   responder: Responder,
   id: number,
-  path: string,
-  shown: string,
-  info: Deno.FileInfo,
+  { root, path, shown, info }: OutgoingFile,
   done: { files: number; bytes: number; skipped: number },
 ): Promise<void> {
-  for await (const entry of walkTree(path, info)) {
-    const entryShown = shown === ""
-      ? entry.rel
-      : entry.rel === ""
-      ? shown
-      : `${shown}/${entry.rel}`;
+  const confirm = (rel: string, used: Deno.FileInfo) =>
+    confirmSame(root, splitRemotePath(below(shown, rel)), used);
+  for await (const entry of walkTree(path, info, { confirm })) {
+    const entryShown = below(shown, entry.rel);
     if (entry.type === "dir") {
       const mode = (entry.info.mode ?? 0o755) & 0o7777;
       await responder.writer.frame(Kind.Dir, id, encodeDir({ path: entry.rel, mode }));
     } else if (entry.type === "file") {
-      const file = { path: entry.path, rel: entry.rel, shown: entryShown, info: entry.info };
+      const file = { root, path: entry.path, rel: entry.rel, shown: entryShown, info: entry.info };
       if (await sendFile(responder, id, file)) {
         done.files++;
         done.bytes += entry.info.size;
@@ -92,8 +94,14 @@ async function sendFolder(
   }
 }
 
-/** A file to send: where it is, its name in the reply and in messages, its lstat. */
+/** The root-relative path of `rel` inside the folder shown as `folder`. */
+function below(folder: string, rel: string): string {
+  return folder === "" ? rel : rel === "" ? folder : `${folder}/${rel}`;
+}
+
+/** A file to send: the root, where it is, its name in the reply and in messages, its lstat. */
 interface OutgoingFile {
+  root: string;
   path: string;
   rel: string;
   shown: string;
@@ -104,7 +112,7 @@ interface OutgoingFile {
 async function sendFile(
   responder: Responder,
   id: number,
-  { path, rel, shown, info }: OutgoingFile,
+  { root, path, rel, shown, info }: OutgoingFile,
   resumeFrom?: GetRequest["resumeFrom"],
 ): Promise<boolean> {
   let file: Deno.FsFile;
@@ -116,6 +124,10 @@ async function sendFile(
     return false;
   }
   try {
+    // What was opened must be what was looked up, and still be there by a fresh walk.
+    const opened = file.statSync();
+    if (opened.ino !== info.ino || opened.dev !== info.dev) throw changedWhileOpened(shown);
+    confirmSame(root, splitRemotePath(shown), opened);
     const start = resumeFrom === undefined ? null : await matchPrefix(file, info.size, resumeFrom);
     await responder.writer.frame(
       Kind.File,
@@ -142,4 +154,14 @@ async function sendFile(
   } finally {
     file.close();
   }
+}
+
+function changedWhileOpened(shown: string): FerryError {
+  return new FerryError(
+    ErrorCode.BadPath,
+    `Refused path "${
+      printable(shown)
+    }": it changed while it was opened (a folder replaced by a link?)`,
+    { path: shown },
+  );
 }

@@ -10,7 +10,13 @@ import { Kind } from "../protocol/frame.ts";
 import { decodeList, decodeStat } from "../protocol/requests.ts";
 import { encodeEntries, encodeListDone, encodeStatReply, entryJson } from "../protocol/replies.ts";
 import { describe, listEntries, lstatEntry, lstatOrThrow, resolveEntry } from "../fs/root_ops.ts";
-import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import {
+  confirmSame,
+  EXISTING,
+  printable,
+  resolveInside,
+  splitRemotePath,
+} from "../fs/safe_path.ts";
 import type { Responder } from "./responder.ts";
 
 // Entries of a LIST reply are sent in batches of at most this many UTF-16 units
@@ -28,7 +34,8 @@ export async function serveStat(
   try {
     // Unlike LIST, a symlink inside the root is followed: send asks whether DEST is a folder.
     const parts = splitRemotePath(request.path);
-    const info = lstatOrThrow(resolveInside(root, parts), parts.join("/"));
+    const info = lstatOrThrow(resolveInside(root, parts, EXISTING), parts.join("/"));
+    confirmSame(root, parts, info);
     await responder.reply(id, encodeStatReply(describe(info)));
   } catch (error) {
     await responder.refuse(id, "stat", request.path, error, false);

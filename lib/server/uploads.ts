@@ -15,10 +15,11 @@ import { EMPTY_OK } from "../protocol/replies.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { checkFreeSpace } from "../fs/disk_space.ts";
 import { backupPlace } from "../fs/backup.ts";
-import { IncomingFile, type IncomingOptions, resumeKeyFor } from "../fs/incoming_file.ts";
+import { IncomingFile, type IncomingOptions } from "../fs/incoming_file.ts";
+import { resumeKeyFor } from "../fs/temporary.ts";
 import { mkdirInside } from "../fs/root_ops.ts";
 import { type FsyncMode, strongerFsync } from "../protocol/constants.ts";
-import { resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import { confirmSame, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
 import {
   checkChange,
   KEEPS_STORED_FILES,
@@ -105,6 +106,7 @@ export class Uploads {
         options.resumeKey = await resumeKeyFor(shown, request.size, request.mtime);
       }
       const upload = await IncomingFile.open(path, shown, request, options);
+      this.#confirmCreated(upload, parts);
       this.#open.set(id, upload);
       if (request.resume) {
         // The client waits for this offer before it sends the body.
@@ -206,12 +208,30 @@ export class Uploads {
     // Still the same folder? One stat (it follows links): a folder swapped for a
     // link elsewhere since it was resolved is resolved again, and refused.
     if (known !== undefined && sameFolder(known)) return known.path;
-    const path = resolveInside(this.#settings.root, parts);
-    this.#commits.foldersMade(mkdirInside(path, key), fsync);
+    const root = this.#settings.root;
+    const path = resolveInside(root, parts);
+    this.#commits.foldersMade(mkdirInside(path, key, undefined, { root, parts }), fsync);
     if (this.#folders.size >= MAX_KNOWN_FOLDERS) this.#folders.clear();
-    const { dev, ino } = Deno.statSync(path);
+    const found = Deno.statSync(path);
+    confirmSame(root, parts, found);
+    const { dev, ino } = found;
     this.#folders.set(key, { path, dev, ino });
     return path;
+  }
+
+  /**
+   * Checks that the temporary was created in the folder a fresh walk finds
+   * (a parent swapped for a link would have put it elsewhere) before a byte
+   * is written to it; refuses the upload otherwise.
+   */
+  #confirmCreated(upload: IncomingFile, parts: string[]): void {
+    const tempName = upload.tempPath.slice(upload.tempPath.lastIndexOf("/") + 1);
+    try {
+      confirmSame(this.#settings.root, [...parts.slice(0, -1), tempName], upload.opened);
+    } catch (error) {
+      void upload.discard();
+      throw error;
+    }
   }
 
   /**
