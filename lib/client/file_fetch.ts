@@ -202,7 +202,7 @@ export class FileFetch {
     // The commit (fsync, rename) runs while the next files arrive; a few at most.
     await commits.end(done, frame.payload, (committed) =>
       this.#committing = committed.then(
-        () => tracker.committed(done.path, done.meta.size, digest),
+        () => tracker.committed(done.path, done.meta.size, digest, done.shownAs),
         (error) => tracker.failed(toFerryError(error, "write", done.shownAs)),
       ));
   }

@@ -118,7 +118,7 @@ async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerato
   for (const source of found) {
     for await (const item of sourceFiles(plan, source)) {
       if (syncing && await alreadyHere(item, options.checksum ?? false)) {
-        tracker.skipped++;
+        tracker.skip(item.shown, item.entry.size);
         continue;
       }
       tracker.planned(1, item.entry.size);

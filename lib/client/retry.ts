@@ -7,7 +7,12 @@
  */
 
 import { FerryError, isRetriableError, toFerryError } from "../errors.ts";
-import { cancelled, type TransferOptions, type TransferSummary } from "./transfer.ts";
+import {
+  cancelled,
+  noteUnconfirmed,
+  type TransferOptions,
+  type TransferSummary,
+} from "./transfer.ts";
 
 const MAX_BACKOFF_SECONDS = 30;
 
@@ -16,7 +21,8 @@ const MAX_BACKOFF_SECONDS = 30;
  * cannot fix, or `options.retries` retries are used up. Each attempt gets
  * the options to run with (a retry syncs). The summary covers every
  * attempt: files committed before a lost connection count as sent (not as
- * skipped by the retry that found them), and `seconds` is the whole time.
+ * skipped by the retry that found them), even when their OK was lost with
+ * the connection, and `seconds` is the whole time.
  */
 export async function withRetries(
   options: TransferOptions,
@@ -26,6 +32,8 @@ export async function withRetries(
   const started = performance.now();
   // Committed by attempts that then failed.
   const earlier = { files: 0, bytes: 0 };
+  // Sent by the failed attempts, committed or not: the OK was lost with the connection.
+  const unconfirmed = new Set<string>();
   for (let tried = 0;; tried++) {
     const committed = { files: 0, bytes: 0 };
     // Counting costs an object per file: only when a retry may need the count.
@@ -38,6 +46,7 @@ export async function withRetries(
         options.onFile?.(file);
       },
     };
+    if (retries > 0) noteUnconfirmed(counted, unconfirmed);
     try {
       const summary = await attempt(counted);
       return {

@@ -63,7 +63,7 @@ export async function sendPaths(
     const there = remote.get(file.remote);
     const same = there?.type === "file" &&
       await alreadyThere(file, there, options.checksum ?? false, file.local, true);
-    if (same) tracker.skipped++;
+    if (same) tracker.skip(file.remote, file.size);
     else files.push(file);
   }
   tracker.planned(files.length, files.reduce((sum, f) => sum + f.size, 0));

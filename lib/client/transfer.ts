@@ -151,6 +151,20 @@ export interface TransferSummary {
 const SPEED_WINDOW_MS = 5_000;
 const SPEED_SAMPLE_MS = 250;
 
+/**
+ * For {@link withRetries}: the files whose body an attempt sent but whose
+ * commit it never heard of (the OK was lost with the connection), by the
+ * name its tracker started them under. The retry that finds one of them
+ * already there counts it as sent, not as skipped. Kept beside the options
+ * of an attempt, so that no public option carries it.
+ */
+const unconfirmedOf = new WeakMap<object, Set<string>>();
+
+/** Lets the trackers made with `options` note their unconfirmed files in `files`. */
+export function noteUnconfirmed(options: TransferOptions, files: Set<string>): void {
+  unconfirmedOf.set(options, files);
+}
+
 /** Keeps the counters of one transfer and reports them. */
 export class TransferTracker {
   readonly failures: FerryError[] = [];
@@ -169,9 +183,13 @@ export class TransferTracker {
   /** [time, bytesDone] samples within the speed window, oldest first. */
   #samples: [number, number][] = [];
 
+  /** Started and not yet committed, while a retry may follow (see noteUnconfirmed). */
+  #unconfirmed: Set<string> | undefined;
+
   constructor(options: Pick<TransferOptions, "onProgress" | "onFile"> = {}) {
     this.#onProgress = options.onProgress;
     this.#onFile = options.onFile;
+    this.#unconfirmed = unconfirmedOf.get(options);
   }
 
   planned(files: number, bytes: number): void {
@@ -182,6 +200,20 @@ export class TransferTracker {
 
   started(path: string): void {
     this.path = path;
+    this.#unconfirmed?.add(path);
+  }
+
+  /**
+   * A file the receiving side already has. One that an earlier attempt sent
+   * without hearing back was committed then: it counts as sent.
+   */
+  skip(startedAs: string, size: number): void {
+    if (this.#unconfirmed?.delete(startedAs)) {
+      this.filesDone++;
+      this.committedBytes += size;
+    } else {
+      this.skipped++;
+    }
   }
 
   /** `bytes` more of the current file are done; `verified` bytes were reused, not moved. */
@@ -191,7 +223,9 @@ export class TransferTracker {
     this.#report();
   }
 
-  committed(path: string, size: number, digest: string): void {
+  /** A file verified and committed; `startedAs` is the name it was started under. */
+  committed(path: string, size: number, digest: string, startedAs = path): void {
+    this.#unconfirmed?.delete(startedAs);
     this.filesDone++;
     this.committedBytes += size;
     this.#onFile?.({ path, size, digest });
