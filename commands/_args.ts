@@ -60,6 +60,35 @@ export const CLIENT_FLAGS_HELP =
       --json             Print a JSON summary on stdout
   -h, --help             Show this help`;
 
+/** Flags of ls, mkdir, rm and mv: the client flags, and retries of a failed connection. */
+export const REMOTE_OP_FLAGS = {
+  ...CLIENT_FLAGS,
+  retries: { type: "string" },
+} as const;
+
+export const REMOTE_OP_FLAGS_HELP = `${CLIENT_FLAGS_HELP}
+      --retries N        Retry connecting N times, waiting 1, 2, 4 … s (default 0)`;
+
+/** The connection flags of ls, mkdir, rm and mv, validated. */
+export function remoteOpFlags(values: {
+  port?: string;
+  "token-file"?: string;
+  timeout?: string;
+  retries?: string;
+}): {
+  port: number | undefined;
+  tokenFile: string | undefined;
+  timeoutSeconds: number;
+  retries: number;
+} {
+  return {
+    port: parseCount(values.port, "--port", 1, 65535),
+    tokenFile: values["token-file"],
+    timeoutSeconds: parseTimeout(values.timeout),
+    retries: parseCount(values.retries, "--retries", 0, 100) ?? 0,
+  };
+}
+
 /** The --timeout value in seconds (default 30). */
 export function parseTimeout(value: string | undefined): number {
   return parseCount(value, "--timeout", 1, 86_400) ?? 30;

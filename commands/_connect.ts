@@ -10,6 +10,8 @@ import { UsageError } from "./_usage.ts";
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { FerryClient } from "../lib/client/client.ts";
 import { Connection, type ConnectOptions } from "../lib/client/connection.ts";
+import { retrying } from "../lib/client/retry.ts";
+import type { RetryNotice } from "../lib/client/transfer.ts";
 import { loadConfig, type RemoteTarget, resolveTarget } from "../lib/config/config.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { printable } from "../lib/fs/safe_path.ts";
@@ -22,6 +24,11 @@ export interface ConnectFlags {
   tokenFile: string | undefined;
   /** Seconds for connecting and for a stalled connection (send and get's --timeout). */
   timeoutSeconds?: number;
+  /** Retries of a failed connection, for ls, mkdir, rm and mv (send and get retry the transfer). */
+  retries?: number;
+  /** No retry notices on stderr. */
+  json?: boolean;
+  quiet?: boolean;
 }
 
 /** Resolves named hosts in `addresses` (one config read for all of them). */
@@ -119,7 +126,24 @@ export async function connectTarget(
   signal?: AbortSignal,
 ): Promise<FerryClient> {
   const options = await targetOptions(target, flags, signal);
-  return new FerryClient(await Connection.open(options), options);
+  const connection = await retrying(
+    {
+      retries: flags.retries,
+      signal,
+      onRetry: (notice) => {
+        if (!flags.quiet && !flags.json) printRetry(notice);
+      },
+    },
+    () => Connection.open(options),
+  );
+  return new FerryClient(connection, options);
+}
+
+/** Says on stderr why the last attempt failed and when the next one starts. */
+export function printRetry({ attempt, retries, delaySeconds, error }: RetryNotice): void {
+  printErr(
+    `ferry: ${printable(error.message)}; retry ${attempt} of ${retries} in ${delaySeconds} s`,
+  );
 }
 
 /**

@@ -11,7 +11,7 @@ import type { RemoteTarget } from "../lib/config/config.ts";
 import { formatBytes, formatDuration, ProgressBar } from "./progress_bar.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import { printErr, printOut } from "./_output.ts";
-import { clientFor } from "./_connect.ts";
+import { clientFor, printRetry } from "./_connect.ts";
 import {
   CLIENT_FLAGS,
   CLIENT_FLAGS_HELP,
@@ -153,12 +153,9 @@ export async function runTransfer(
       fsync: flags.fsync,
       backup: flags.backup,
       retries: flags.retries,
-      onRetry: ({ attempt, retries, delaySeconds, error }) => {
+      onRetry: (notice) => {
         bar?.clear();
-        if (flags.quiet || flags.json) return;
-        printErr(
-          `ferry: ${printable(error.message)}; retry ${attempt} of ${retries} in ${delaySeconds} s`,
-        );
+        if (!flags.quiet && !flags.json) printRetry(notice);
       },
       // Snapshots are made only for a bar to draw.
       onProgress: bar === undefined ? undefined : (p) => {

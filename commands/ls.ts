@@ -10,7 +10,7 @@ import { ErrorCode, FerryError } from "../lib/errors.ts";
 import type { RemoteEntry } from "../lib/protocol/replies.ts";
 import { formatBytes } from "./progress_bar.ts";
 import { printable, splitRemotePath } from "../lib/fs/safe_path.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags, parseTimeout } from "./_args.ts";
+import { parseFlags, REMOTE_OP_FLAGS, REMOTE_OP_FLAGS_HELP, remoteOpFlags } from "./_args.ts";
 import { type ConnectFlags, resolveTargets, withClient } from "./_connect.ts";
 import { OutputLines, printErr, shownName } from "./_output.ts";
 
@@ -25,7 +25,7 @@ Options:
   -h, --human-readable   Sizes such as 1.5 MiB (with -l)
       --json             One JSON object per entry per line: name, path
                          (from the server root), type, size, mtime (ms), mode
-${CLIENT_FLAGS_HELP.replace("-h, --help", "    --help")}
+${REMOTE_OP_FLAGS_HELP.replace("-h, --help", "    --help")}
 
 Examples:
   ferry ls -l pi:backups
@@ -42,7 +42,7 @@ export interface LsOptions extends ConnectFlags {
 
 export function parseLsArgs(argv: string[]): LsOptions | "help" {
   const { values, positionals } = parseFlags("ls", argv, {
-    ...CLIENT_FLAGS,
+    ...REMOTE_OP_FLAGS,
     help: { type: "boolean" },
     long: { type: "boolean", short: "l" },
     recursive: { type: "boolean", short: "R" },
@@ -64,9 +64,7 @@ export function parseLsArgs(argv: string[]): LsOptions | "help" {
     recursive: values.recursive ?? false,
     human: values["human-readable"] ?? false,
     json: values.json ?? false,
-    port: parseCount(values.port, "--port", 1, 65535),
-    tokenFile: values["token-file"],
-    timeoutSeconds: parseTimeout(values.timeout),
+    ...remoteOpFlags(values),
   };
 }
 

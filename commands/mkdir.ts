@@ -8,7 +8,7 @@ import { splitRemotePath } from "../lib/fs/safe_path.ts";
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags, parseTimeout } from "./_args.ts";
+import { parseFlags, REMOTE_OP_FLAGS, REMOTE_OP_FLAGS_HELP, remoteOpFlags } from "./_args.ts";
 import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
 
 export const HELP = `Usage: ferry mkdir [-p] REMOTE...
@@ -19,7 +19,7 @@ is fine. All paths must be on one server.
 
 Options:
   -p, --parents          Make parents as needed; no error if the folder exists
-${CLIENT_FLAGS_HELP}
+${REMOTE_OP_FLAGS_HELP}
 
 Examples:
   ferry mkdir pi:photos
@@ -34,7 +34,7 @@ export interface MkdirOptions extends ConnectFlags {
 
 export function parseMkdirArgs(argv: string[]): MkdirOptions | "help" {
   const { values, positionals } = parseFlags("mkdir", argv, {
-    ...CLIENT_FLAGS,
+    ...REMOTE_OP_FLAGS,
     parents: { type: "boolean", short: "p" },
   });
   if (values.help) return "help";
@@ -42,9 +42,7 @@ export function parseMkdirArgs(argv: string[]): MkdirOptions | "help" {
     paths: remoteArguments(positionals, "mkdir"),
     parents: values.parents ?? false,
     json: values.json ?? false,
-    port: parseCount(values.port, "--port", 1, 65535),
-    tokenFile: values["token-file"],
-    timeoutSeconds: parseTimeout(values.timeout),
+    ...remoteOpFlags(values),
   };
 }
 

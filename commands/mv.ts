@@ -7,7 +7,7 @@
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "./_usage.ts";
 import { splitRemotePath } from "../lib/fs/safe_path.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags, parseTimeout } from "./_args.ts";
+import { parseFlags, REMOTE_OP_FLAGS, REMOTE_OP_FLAGS_HELP, remoteOpFlags } from "./_args.ts";
 import {
   type ConnectFlags,
   forEachTarget,
@@ -24,7 +24,7 @@ never replaced. Everything stays on one server: nothing is copied. A server
 started with --read-only or --no-delete refuses.
 
 Options:
-${CLIENT_FLAGS_HELP}
+${REMOTE_OP_FLAGS_HELP}
 
 Examples:
   ferry mv pi:backups/latest.tar pi:backups/previous.tar
@@ -38,7 +38,7 @@ export interface MvOptions extends ConnectFlags {
 }
 
 export function parseMvArgs(argv: string[]): MvOptions | "help" {
-  const { values, positionals } = parseFlags("mv", argv, CLIENT_FLAGS);
+  const { values, positionals } = parseFlags("mv", argv, REMOTE_OP_FLAGS);
   if (values.help) return "help";
   if (positionals.length < 2) {
     throw new UsageError(`mv needs a source and a destination (see "ferry mv --help")`);
@@ -48,9 +48,7 @@ export function parseMvArgs(argv: string[]): MvOptions | "help" {
     sources: remotes.slice(0, -1),
     dest: remotes.at(-1)!,
     json: values.json ?? false,
-    port: parseCount(values.port, "--port", 1, 65535),
-    tokenFile: values["token-file"],
-    timeoutSeconds: parseTimeout(values.timeout),
+    ...remoteOpFlags(values),
   };
 }
 

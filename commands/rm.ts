@@ -9,7 +9,7 @@ import type { RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
 import { checkRemovable } from "../lib/client/remote_ops.ts";
-import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseCount, parseFlags, parseTimeout } from "./_args.ts";
+import { parseFlags, REMOTE_OP_FLAGS, REMOTE_OP_FLAGS_HELP, remoteOpFlags } from "./_args.ts";
 import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
 
 export const HELP = `Usage: ferry rm [-r] [-f] REMOTE...
@@ -23,7 +23,7 @@ server.
 Options:
   -r, --recursive        Remove folders and everything in them
   -f, --force            A path that does not exist is not an error
-${CLIENT_FLAGS_HELP}
+${REMOTE_OP_FLAGS_HELP}
 
 Examples:
   ferry rm pi:old-backup.tar
@@ -39,7 +39,7 @@ export interface RmOptions extends ConnectFlags {
 
 export function parseRmArgs(argv: string[]): RmOptions | "help" {
   const { values, positionals } = parseFlags("rm", argv, {
-    ...CLIENT_FLAGS,
+    ...REMOTE_OP_FLAGS,
     recursive: { type: "boolean", short: "r" },
     force: { type: "boolean", short: "f" },
   });
@@ -49,9 +49,7 @@ export function parseRmArgs(argv: string[]): RmOptions | "help" {
     recursive: values.recursive ?? false,
     force: values.force ?? false,
     json: values.json ?? false,
-    port: parseCount(values.port, "--port", 1, 65535),
-    tokenFile: values["token-file"],
-    timeoutSeconds: parseTimeout(values.timeout),
+    ...remoteOpFlags(values),
   };
 }
 

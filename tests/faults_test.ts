@@ -217,3 +217,28 @@ Deno.test("32 clients send different trees at once and every file is verified", 
     }
   }
 });
+
+Deno.test("ls, mkdir, rm and mv take --retries: each waits for a server that is not up yet", async () => {
+  await using root = await tempDir();
+  await Deno.writeTextFile(`${root.path}/old`, "x");
+  for (
+    const [command, ...paths] of [["mkdir", "made"], ["mv", "old", "new"], ["ls", ""], [
+      "rm",
+      "new",
+    ]]
+  ) {
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = probe.addr.port;
+    probe.close();
+    const at = (path: string) => `ferry://127.0.0.1:${port}/${path}`;
+    const client = ferryCommand([command!, "--retries", "3", ...paths.map(at)]).spawn();
+    // Up only after the first attempt was refused.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await using _server = await serveProcess(root.path, [], {}, port);
+    const output = await client.output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assertEquals(output.code, 0, `${command}: ${stderr}`);
+    assert(stderr.includes("retry 1 of 3"), `${command}: ${stderr}`);
+  }
+  assertEquals((await listTree(root.path)).sort(), ["made"]);
+});
