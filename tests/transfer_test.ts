@@ -425,6 +425,34 @@ Deno.test("folders keep their permission bits both ways, sticky bit included, wh
   }
 });
 
+Deno.test("folders keep their modification times both ways, set after their files, with and without sync", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  const times: Record<string, Date> = {
+    "tree": new Date("2020-01-02T03:04:05Z"),
+    "tree/a": new Date("2021-06-07T08:09:10Z"),
+    "tree/a/b": new Date("2019-11-12T13:14:15Z"),
+  };
+  await Deno.mkdir(`${local.path}/tree/a/b`, { recursive: true });
+  await Deno.writeTextFile(`${local.path}/tree/a/b/f`, "deep");
+  await Deno.writeTextFile(`${local.path}/tree/top`, "top");
+  // Deepest first, as writing into a folder changes its time.
+  for (const rel of Object.keys(times).reverse()) {
+    await Deno.utime(`${local.path}/${rel}`, times[rel]!, times[rel]!);
+  }
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const mtimeOf = async (path: string) => (await Deno.stat(path)).mtime?.getTime();
+  for (const options of [{}, { sync: true }]) {
+    await client.send([`${local.path}/tree`], "", { recursive: true, ...options });
+    await client.get(["tree"], `${local.path}/back/`, { recursive: true, ...options });
+    for (const [rel, time] of Object.entries(times)) {
+      assertEquals(await mtimeOf(`${root.path}/${rel}`), time.getTime(), `sent ${rel}`);
+      assertEquals(await mtimeOf(`${local.path}/back/${rel}`), time.getTime(), `got ${rel}`);
+    }
+  }
+});
+
 Deno.test("a file whose name is not valid UTF-8 fails with a message that says so, and the rest of the tree is sent", async () => {
   await using root = await tempDir();
   await using local = await tempDir();

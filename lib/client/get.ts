@@ -23,6 +23,7 @@ import {
   lookUpSource,
   mkdirLocal,
   type RemoteSource,
+  setLocalFolderTimes,
   sourceFiles,
   type Wanted,
 } from "./get_plan.ts";
@@ -80,6 +81,7 @@ export async function getPaths(
     options,
     tracker,
     trees: [],
+    folderTimes: [],
   };
   const wanted = new WantedQueue(neededFiles(plan, found));
   let lanes: GetLane[];
@@ -96,6 +98,7 @@ export async function getPaths(
   if (options.delete && tracker.failures.length === 0) {
     for (const tree of plan.trees) await deleteExtraLocal(tree, tracker, backup);
   }
+  setLocalFolderTimes(plan);
   return tracker.summary();
 }
 

@@ -15,7 +15,7 @@ import { type BackupPlace, isBackupName, moveToBackup } from "../fs/backup.ts";
 import { isInside, printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import { missingFolders } from "../fs/durability.ts";
-import { keepFolderMode } from "../fs/root_ops.ts";
+import { keepFolderMode, setTimes } from "../fs/root_ops.ts";
 import type { GroupCommit } from "../fs/group_commit.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 import type { Connection } from "./connection.ts";
@@ -83,6 +83,8 @@ export interface GetPlan {
   tracker: TransferTracker;
   /** The local folders filled, with their names when `delete` keeps them. */
   trees: LocalTree[];
+  /** Each folder made or filled and its remote modification time, parents first. */
+  folderTimes: [path: string, mtime: number][];
 }
 
 /** A source, looked up before anything is fetched. */
@@ -199,7 +201,8 @@ async function* folderFiles(
   const base = splitRemotePath(source).join("/");
   const keep = new Set<string>();
   plan.trees.push({ root, keep });
-  const place = new LocalPlaces(root, commits, options.fsync);
+  plan.folderTimes.push([root, info.mtime]);
+  const place = new LocalPlaces(root, commits, options.fsync, plan.folderTimes);
   const listing = listRemote(await lister(), source, {
     recursive: true,
     digests: options.checksum ?? false,
@@ -213,7 +216,7 @@ async function* folderFiles(
     if (options.delete) keep.add(parts.join("/"));
     let file: ListedFile | undefined;
     try {
-      if (entry.type === "dir") await place.folder(parts, entry.mode);
+      if (entry.type === "dir") await place.folder(parts, entry.mode, entry.mtime);
       else if (entry.type === "file") {
         const name = parts.at(-1)!;
         file = new ListedFile(entry, place.folderOf(parts), name, shownPrefix, baseLength);
@@ -245,18 +248,26 @@ class LocalPlaces {
   #folders = new Map<string, string>();
   #commits: GroupCommit;
   #fsync: FsyncMode | undefined;
+  #times: [string, number][];
 
-  constructor(root: string, commits: GroupCommit, fsync: FsyncMode | undefined) {
+  constructor(
+    root: string,
+    commits: GroupCommit,
+    fsync: FsyncMode | undefined,
+    times: [string, number][],
+  ) {
     this.#root = root;
     this.#commits = commits;
     this.#fsync = fsync;
+    this.#times = times;
   }
 
-  /** Makes the folder at `parts` inside the root. */
-  async folder(parts: string[], mode: number): Promise<void> {
+  /** Makes the folder at `parts` inside the root; its time is set at the end (`times`). */
+  async folder(parts: string[], mode: number, mtime: number): Promise<void> {
     const folder = resolveInside(this.#root, parts);
     await mkdirLocal(folder, this.#commits, this.#fsync, mode);
     this.#folders.set(parts.join("/"), folder);
+    this.#times.push([folder, mtime]);
   }
 
   /**
@@ -273,6 +284,21 @@ class LocalPlaces {
       this.#folders.set(key, folder);
     }
     return folder;
+  }
+}
+
+/**
+ * Sets the folders' modification times, deepest first, once their files
+ * are committed and extras deleted (both change them).
+ */
+export function setLocalFolderTimes(plan: GetPlan): void {
+  for (let i = plan.folderTimes.length - 1; i >= 0; i--) {
+    const [folder, mtime] = plan.folderTimes[i]!;
+    try {
+      setTimes(folder, mtime, folder);
+    } catch (error) {
+      plan.tracker.failed(toFerryError(error, "set the time of", folder));
+    }
   }
 }
 

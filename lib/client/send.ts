@@ -86,7 +86,25 @@ export async function sendPaths(
   if (options.delete && tracker.failures.length === 0) {
     await deleteExtraRemote(connection, planned.trees, remote, tracker, options.backup);
   }
+  await setFolderTimes(connection, tracker, options, planned.dirs);
   return tracker.summary();
+}
+
+/** Folder times last, after every file and deletion: those change them. */
+async function setFolderTimes(
+  connection: Connection,
+  tracker: TransferTracker,
+  options: TransferOptions,
+  dirs: readonly PlannedDir[],
+): Promise<void> {
+  const lane = new Lane(connection, tracker, options.signal, putAsks(options));
+  try {
+    await lane.setFolderTimes(dirs);
+  } finally {
+    lane.dispose();
+  }
+  if (options.signal?.aborted) throw cancelled();
+  if (lane.failure !== undefined) throw lane.failure;
 }
 
 /**
@@ -107,6 +125,7 @@ async function sendAsWalked(
   }
   if (options.signal?.aborted) throw cancelled();
   if (lane.failure !== undefined) throw lane.failure;
+  await setFolderTimes(connection, tracker, options, lane.walkedDirs);
   return tracker.summary();
 }
 

@@ -76,6 +76,8 @@ export class Lane {
   /** Asked of the server for every file. */
   readonly asks: PutAsks;
   failure: FerryError | undefined;
+  /** The folders {@link Lane.sendWalk} made, in walk order. */
+  readonly walkedDirs: PlannedDir[] = [];
   #inFlight = new InFlight();
   #acks = new Set<Ack>();
   #stopped = false;
@@ -171,7 +173,35 @@ export class Lane {
     );
   }
 
-  /** Makes each folder and sends each file as `walk` yields them, then waits for every reply. */
+  /**
+   * Sets each folder's modification time, deepest first, once every file is
+   * in place (writing into a folder changes its time), then waits for the
+   * replies. Nothing is set after a failure.
+   */
+  async setFolderTimes(dirs: readonly PlannedDir[]): Promise<void> {
+    if (this.stopped || dirs.length === 0) return;
+    try {
+      for (let i = dirs.length - 1; i >= 0 && !this.stopped; i--) {
+        await this.#inFlight.below(MAX_IN_FLIGHT, this.#flush);
+        const { remote, mtime } = dirs[i]!;
+        const { id } = this.expectOk(remote, () => {});
+        await this.connection.writer.frame(
+          Kind.Mkdir,
+          id,
+          encodeMkdir({ path: remote, parents: true, mtime }),
+        );
+      }
+      await this.connection.writer.flush();
+      await this.#inFlight.below(1);
+    } catch (error) {
+      this.failure ??= this.connection.connectionError(error);
+    }
+  }
+
+  /**
+   * Makes each folder and sends each file as `walk` yields them, then waits
+   * for every reply; the folders are kept in `walkedDirs` for their times.
+   */
   async sendWalk(
     walk: AsyncIterable<{ dir: PlannedDir } | { file: PlannedFile }>,
     limiter: RateLimiter | undefined,
@@ -182,6 +212,7 @@ export class Lane {
         await this.#inFlight.below(MAX_IN_FLIGHT, this.#flush);
         if (this.stopped) break;
         if ("dir" in item) {
+          this.walkedDirs.push(item.dir);
           await this.#mkdir(item.dir);
         } else {
           this.tracker.planned(1, item.file.size);

@@ -158,6 +158,8 @@ export async function destinationBases(
 export interface PlannedDir {
   remote: string;
   mode: number;
+  /** Modification time (ms), set on the server once the folder's files are there. */
+  mtime: number;
 }
 
 /**
@@ -186,7 +188,9 @@ export async function* walkSources(
       if (keepNames) keep.add(remoteOf(entry.rel));
       if (entry.type === "dir") {
         // With the sticky bit: a shared folder arrives as shared as it was.
-        yield { dir: { remote: remoteOf(entry.rel), mode: (entry.info.mode ?? 0o755) & 0o1777 } };
+        const mode = (entry.info.mode ?? 0o755) & 0o1777;
+        const mtime = entry.info.mtime?.getTime() ?? 0;
+        yield { dir: { remote: remoteOf(entry.rel), mode, mtime } };
       } else if (entry.type === "file") {
         yield { file: new TreeFile(tree, entry.rel, entry.info) };
       } else if (entry.type === "skipped") tracker.skipped++;

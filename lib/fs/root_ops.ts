@@ -117,10 +117,16 @@ export async function makeFolder(
   path: string,
   parents: boolean,
   mode?: number,
+  mtime?: number,
 ): Promise<string[]> {
   const parts = splitRemotePath(path);
   const shown = parts.join("/");
-  if (parents) return mkdirInside(resolveInside(root, parts), shown, mode, { root, parts });
+  if (parents) {
+    const folder = resolveInside(root, parts);
+    const made = mkdirInside(folder, shown, mode, { root, parts });
+    if (mtime !== undefined) setTimes(folder, mtime, shown);
+    return made;
+  }
   let target: string;
   try {
     // The parent must exist; resolved strictly, a parent that vanishes (swapped) is not created.
@@ -138,6 +144,7 @@ export async function makeFolder(
     Deno.mkdirSync(target, { mode: 0o755 });
     confirmMade(root, parts, target);
     keepFolderMode(target, mode);
+    if (mtime !== undefined) setTimes(target, mtime, shown);
     return [target];
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) {
@@ -182,6 +189,16 @@ export function mkdirInside(
       );
     }
     throw toFerryError(error, "create folder", shown);
+  }
+}
+
+/** Sets the access and modification times of `path` to `mtime` (milliseconds), as for files. */
+export function setTimes(path: string, mtime: number, shown: string): void {
+  try {
+    const time = new Date(mtime);
+    Deno.utimeSync(path, time, time);
+  } catch (error) {
+    throw toFerryError(error, "set the modification time of", shown);
   }
 }
 

@@ -148,11 +148,21 @@ export interface MkdirRequest {
   path: string;
   parents: boolean;
   mode?: number;
+  /**
+   * Set the folder's modification time (milliseconds), existing or not: a
+   * send sends this last, for each folder, once the files in it are there.
+   */
+  mtime?: number;
 }
 
 export function encodeMkdir(request: MkdirRequest): Uint8Array {
-  const { path, parents, mode } = request;
-  return encodeObject(mode === undefined ? { path, parents } : { path, parents, mode });
+  const { path, parents, mode, mtime } = request;
+  return encodeObject({
+    path,
+    parents,
+    ...(mode === undefined ? {} : { mode }),
+    ...(mtime === undefined ? {} : { mtime }),
+  });
 }
 
 export function decodeMkdir(payload: Uint8Array): MkdirRequest {
@@ -162,6 +172,7 @@ export function decodeMkdir(payload: Uint8Array): MkdirRequest {
     parents: bool(f, "parents", "MKDIR"),
   };
   if (f.mode !== undefined) request.mode = mode(f, "MKDIR");
+  if (f.mtime !== undefined) request.mtime = mtime(f, "MKDIR");
   return request;
 }
 

@@ -144,7 +144,13 @@ export class ServerSession {
     try {
       checkChange(this.#context.policy, "create folder", request.path);
       this.#uploads.foldersMade(
-        await makeFolder(this.#context.root, request.path, request.parents, request.mode),
+        await makeFolder(
+          this.#context.root,
+          request.path,
+          request.parents,
+          request.mode,
+          request.mtime,
+        ),
       );
       await this.#responder.reply(id, EMPTY_OK);
     } catch (error) {
