@@ -207,18 +207,23 @@ export const json = (value: unknown): Uint8Array => new TextEncoder().encode(JSO
  * flips one byte at `offset` (once, for every connection), or with "freeze"
  * forwards nothing from `offset` on while keeping the connection open (a
  * dead link that TCP does not notice), or with "cut" closes the connection
- * there. With `only`, the fault hits only the n-th connection (from 1).
+ * there. "vanish" freezes too, and when the client gives up, the server is
+ * never told: its side stays open until the proxy is disposed (a link that
+ * died, or a client machine switched off). With `only`, the fault hits only
+ * the n-th connection (from 1).
  */
 export function corruptingProxy(
   port: number,
   direction: "to-server" | "to-client",
   offset: number,
-  fault: "flip" | "freeze" | "cut" = "flip",
+  fault: "flip" | "freeze" | "cut" | "vanish" = "flip",
   only?: number,
 ): Deno.TcpListener & AsyncDisposable {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const pipes: Promise<void>[] = [];
-  const pipe = async (from: Deno.Conn, to: Deno.Conn, corrupt: boolean) => {
+  // Server sides of vanished connections, closed at dispose.
+  const held: Deno.Conn[] = [];
+  const pipe = async (from: Deno.Conn, to: Deno.Conn, corrupt: boolean, hold?: Deno.Conn) => {
     const buffer = new Uint8Array(64 * 1024);
     let seen = 0;
     try {
@@ -233,21 +238,23 @@ export function corruptingProxy(
         if (stops && fault === "cut" && seen >= offset) break;
       }
     } catch { /* either side closed */ }
-    try {
-      from.close();
-    } catch { /* closed */ }
-    try {
-      to.close();
-    } catch { /* closed */ }
+    for (const conn of [from, to]) {
+      if (conn === hold) continue;
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
   };
   let accepted = 0;
   const accepting = (async () => {
     for await (const client of listener) {
       const server = await Deno.connect({ hostname: "127.0.0.1", port });
       const hit = only === undefined || ++accepted === only;
+      const hold = hit && fault === "vanish" ? server : undefined;
+      if (hold !== undefined) held.push(hold);
       pipes.push(
-        pipe(client, server, hit && direction === "to-server"),
-        pipe(server, client, hit && direction === "to-client"),
+        pipe(client, server, hit && direction === "to-server", hold),
+        pipe(server, client, hit && direction === "to-client", hold),
       );
     }
   })();
@@ -255,6 +262,11 @@ export function corruptingProxy(
     [Symbol.asyncDispose]: async () => {
       listener.close();
       await accepting.catch(() => {});
+      for (const conn of held) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
       await Promise.all(pipes);
     },
   });

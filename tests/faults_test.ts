@@ -242,3 +242,37 @@ Deno.test("ls, mkdir, rm and mv take --retries: each waits for a server that is 
   }
   assertEquals((await listTree(root.path)).sort(), ["made"]);
 });
+
+Deno.test("a server stopped (SIGSTOP) past --timeout mid-transfer and continued: the same send finishes byte-identical, resuming (issue 16 item 1)", async () => {
+  await using local = await tempDir();
+  await using root = await tempDir();
+  const data = patternBytes(32 * MiB, 5);
+  await Deno.writeFile(`${local.path}/big.bin`, data);
+  await using server = await serveProcess(root.path);
+  const client = ferryCommand([
+    "send",
+    "--json",
+    "--timeout",
+    "1",
+    "--retries",
+    "8",
+    "--limit-rate",
+    "8M",
+    `${local.path}/big.bin`,
+    `ferry://127.0.0.1:${server.port}/big.bin`,
+  ]).spawn();
+  assert(await waitFor(async () => (await partialBytes(root.path)) >= 8 * MiB, 20_000));
+  server.child.kill("SIGSTOP");
+  // Well past the client's --timeout once the socket buffers (several MiB) are
+  // full: it gives up on the connection and retries until the server is back.
+  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  server.child.kill("SIGCONT");
+  const output = await client.output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assertEquals(output.code, 0, stderr);
+  assertEquals(await Deno.readFile(`${root.path}/big.bin`), data);
+  // Only a retry that resumed sends less than the file (--json keeps retry notices quiet).
+  const summary = JSON.parse(new TextDecoder().decode(output.stdout));
+  assert(summary.transferred < data.length, `resumed: ${summary.transferred} sent`);
+  assertEquals(await listTree(root.path), ["big.bin"]);
+});

@@ -224,6 +224,32 @@ Deno.test("send() with retries resumes on a new connection after its connection 
   assert(sent.transferred < big.length, `resumed: ${sent.transferred} of ${big.length} sent again`);
 });
 
+Deno.test("a retry takes over the partial of a connection that vanished without a word, and resumes (issue 16 item 1)", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  const big = patternBytes(16 * MiB, 7);
+  await Deno.writeFile(`${local.path}/big.bin`, big);
+  await using server = await startServer(root.path);
+  // The first connection dies after 6 MiB, and the server is never told: it still
+  // holds that upload, and its partial, when the retry asks for the same file.
+  await using proxy = corruptingProxy(server.port, "to-server", 6 * MiB, "vanish", 1);
+  await using client = await connect({
+    host: "127.0.0.1",
+    port: proxy.addr.port,
+    token: TOKEN,
+    stallTimeoutMs: 2_000,
+  });
+  const retries: string[] = [];
+  const sent = await client.send([`${local.path}/big.bin`], "big.bin", {
+    retries: 2,
+    onRetry: (notice) => retries.push(notice.error.message),
+  });
+  assertEquals(retries.length, 1, retries.join("; "));
+  assertEquals(await Deno.readFile(`${root.path}/big.bin`), big);
+  assert(sent.transferred < big.length, `resumed: ${sent.transferred} of ${big.length} sent`);
+  assertEquals((await listTree(root.path)).filter((p) => p.includes(".ferry-")), []);
+});
+
 Deno.test("after a retry the summary counts every file sent by any attempt, acknowledged or not, and the whole time", async () => {
   await using root = await tempDir();
   await using local = await tempDir();

@@ -144,6 +144,7 @@ export async function sendFileBody(
   const fill = (target: Uint8Array) => readFull(file, target);
   const seen = (payload: Uint8Array) => digest.update(payload);
   let sent = options.start?.offset ?? 0;
+  const chunk = options.limiter?.chunkBytes ?? Number.POSITIVE_INFINITY;
   try {
     while (options.stream || sent < size) {
       if (options.stopped?.()) {
@@ -152,7 +153,7 @@ export async function sendFileBody(
       }
       let n: number;
       try {
-        n = await writer.data(id, size - sent, fill, seen);
+        n = await writer.data(id, Math.min(size - sent, chunk), fill, seen);
       } catch (error) {
         // A read error leaves the writer usable; a write error does not, and rethrows there.
         await writer.frame(Kind.Cancel, id);

@@ -12,16 +12,15 @@ import { FileDigest, sameDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { printable } from "./safe_path.ts";
 import { checkDestination, kept } from "./destination.ts";
-
 import type { FsyncMode } from "../protocol/constants.ts";
 import { type BackupPlace, linkBackup } from "./backup.ts";
 import { parentFolder, type SyncFunctions } from "./durability.ts";
 import type { BodySink, StagedFile } from "./body_sink.ts";
 import { writeAll } from "../wire/transport.ts";
 import {
-  keptPrefix,
-  type OpenedTemporary,
-  openTemporary,
+  type BodyTemporary,
+  claimPartial,
+  openBodyTemporary,
   releasePartial,
   type ResumeOffer,
 } from "./temporary.ts";
@@ -87,6 +86,8 @@ export class IncomingFile implements BodySink, StagedFile {
    */
   #writing: Promise<void> | undefined;
   #copy: Uint8Array | undefined;
+  /** Its partial was given up to a newer upload of the same file. */
+  #lost = false;
   #keepExisting: string | undefined;
   #backup: BackupPlace | undefined;
   #resumable: boolean;
@@ -98,35 +99,28 @@ export class IncomingFile implements BodySink, StagedFile {
 
   private constructor(
     path: string,
-    tempPath: string,
     shownAs: string,
     meta: IncomingMeta,
-    file: Deno.FsFile,
+    opened: BodyTemporary,
     digest: FileDigest,
-    settings: {
-      keepExisting: string | undefined;
-      backup: BackupPlace | undefined;
-      stream: boolean;
-      resumable: boolean;
-      awaitsStart: boolean;
-    },
-    offer: ResumeOffer,
-    fsync: FsyncMode,
+    options: IncomingOptions,
   ) {
     this.path = path;
     this.folder = parentFolder(path);
-    this.fsync = fsync;
-    this.#keepExisting = settings.keepExisting;
-    this.#backup = settings.backup;
-    this.#resumable = settings.resumable;
-    this.#started = !settings.awaitsStart;
-    this.#stream = settings.stream;
-    this.offer = offer;
-    this.#received = offer.offset;
-    this.tempPath = tempPath;
+    this.fsync = options.fsync ?? "each";
+    this.#keepExisting = options.keepExisting;
+    this.#backup = options.backup;
+    this.#resumable = opened.resumeKey !== undefined;
+    // The sender asked for an offer: it says where to start even when nothing could be
+    // kept (the partial in use elsewhere, or not ferry's own) and the offer is 0.
+    this.#started = options.resumeKey === undefined;
+    this.#stream = options.stream ?? false;
+    this.offer = opened.offer;
+    this.#received = opened.offer.offset;
+    this.tempPath = opened.tempPath;
     this.shownAs = shownAs;
     this.meta = meta;
-    this.#file = file;
+    this.#file = opened.file;
     this.#digest = digest;
   }
 
@@ -143,45 +137,39 @@ export class IncomingFile implements BodySink, StagedFile {
     // Metadata calls here and in commit() are synchronous: each takes microseconds, and
     // for small files the hop to Deno's blocking thread pool cost more than the call.
     checkDestination(path, shownAs, options.keepExisting);
-    let opened: OpenedTemporary;
-    try {
-      opened = openTemporary(path.slice(0, path.lastIndexOf("/") + 1), options.resumeKey);
-    } catch (error) {
-      throw toFerryError(error, "create a temporary file for", shownAs);
-    }
-    const { file, tempPath, resumeKey } = opened;
     const digest = await FileDigest.start();
-    let offer: ResumeOffer = { offset: 0, digest: "" };
-    if (resumeKey !== undefined) {
-      // openTemporary claimed the partial already.
-      try {
-        offer = await keptPrefix(file, meta.size, digest);
-      } catch (error) {
-        releasePartial(tempPath);
-        file.close();
-        digest.release();
-        throw toFerryError(error, "read the partial file of", shownAs);
-      }
+    let opened: BodyTemporary;
+    try {
+      const folder = path.slice(0, path.lastIndexOf("/") + 1);
+      opened = await openBodyTemporary(folder, options.resumeKey, meta.size, digest);
+    } catch (error) {
+      digest.release();
+      throw toFerryError(error, "open the temporary file of", shownAs);
     }
-    return new IncomingFile(
-      path,
-      tempPath,
-      shownAs,
-      meta,
-      file,
-      digest,
-      {
-        keepExisting: options.keepExisting,
-        backup: options.backup,
-        stream: options.stream ?? false,
-        resumable: resumeKey !== undefined,
-        // The sender asked for an offer: it says where to start even when nothing could be
-        // kept (the partial in use elsewhere, or not ferry's own) and the offer is 0.
-        awaitsStart: options.resumeKey !== undefined,
-      },
-      offer,
-      options.fsync ?? "each",
-    );
+    return new IncomingFile(path, shownAs, meta, opened, digest, options);
+  }
+
+  /**
+   * Lets a newer upload of the same file take this one's partial over, once
+   * `idle` says this connection has been silent long enough (see
+   * PartialHolder in temporary.ts). Nothing for a fresh temporary.
+   */
+  offerPartial(idle: () => boolean): void {
+    if (this.#resumable) claimPartial(this.tempPath, () => idle() && this.#letGo());
+  }
+
+  /**
+   * Gives the partial up when no write is under way: the file is closed,
+   * and from then on this upload touches nothing on disk.
+   */
+  #letGo(): boolean {
+    if (this.#writing !== undefined || this.#flushing !== undefined || this.#done) return false;
+    this.#lost = true;
+    try {
+      this.#file.close();
+    } catch { /* already closed */ }
+    releasePartial(this.tempPath);
+    return true;
   }
 
   /**
@@ -266,7 +254,9 @@ export class IncomingFile implements BodySink, StagedFile {
         }
         const copy = this.#copy.subarray(0, chunk.length);
         copy.set(chunk);
-        this.#writing = writeAll(this.#file, copy);
+        const writing = this.#writing = writeAll(this.#file, copy);
+        // Done: nothing under way (a failure stays, for the next write or the commit).
+        writing.then(() => this.#writing === writing && (this.#writing = undefined), () => {});
       }
     } catch (error) {
       throw toFerryError(error, "write", this.shownAs);
@@ -302,6 +292,9 @@ export class IncomingFile implements BodySink, StagedFile {
    */
   async verify(expected: Uint8Array): Promise<StagedFile> {
     try {
+      if (this.#lost) {
+        throw new FerryError(ErrorCode.Connection, "A newer upload took this one over");
+      }
       if (this.#stream) this.meta.size = this.#received;
       if (this.#received !== this.meta.size) {
         throw new FerryError(
@@ -381,6 +374,8 @@ export class IncomingFile implements BodySink, StagedFile {
   async discard(options: { keepPartial?: boolean } = {}): Promise<void> {
     if (!this.#done) this.#digest.release();
     this.#done = true;
+    // The partial belongs to the upload that took it over.
+    if (this.#lost) return;
     await this.#writing?.catch(() => {});
     await this.#flushing;
     try {

@@ -25,18 +25,32 @@ export function isTemporaryName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
 }
 
+/**
+ * Who writes a partial, asked to give it up when a newer upload of the same
+ * file wants it: it lets go (closes its upload and releases the partial)
+ * and says true only when its connection has been idle long enough to be
+ * given up for dead, as after a frozen link whose retry arrived first.
+ */
+export type PartialHolder = () => boolean;
+
+const NEVER_LETS_GO: PartialHolder = () => false;
+
 // Resumable temporaries being written right now, in this process: a second
 // transfer of the same file must not append to the same partial.
-const partialsInUse = new Set<string>();
+const partialsInUse = new Map<string, PartialHolder>();
 
-/** Whether a transfer in this process is writing the partial at `path`. */
+/**
+ * Whether a transfer in this process is writing the partial at `path`. Its
+ * holder is asked to let go first, so a stale one does not count.
+ */
 export function partialInUse(path: string): boolean {
-  return partialsInUse.has(path);
+  const holder = partialsInUse.get(path);
+  return holder !== undefined && !holder();
 }
 
-/** Marks the partial at `path` as being written. */
-export function claimPartial(path: string): void {
-  partialsInUse.add(path);
+/** Marks the partial at `path` as being written by `holder`. */
+export function claimPartial(path: string, holder: PartialHolder = NEVER_LETS_GO): void {
+  partialsInUse.set(path, holder);
 }
 
 /** The partial at `path` is free again (committed, kept for later, or removed). */
@@ -97,7 +111,7 @@ export interface OpenedTemporary {
  */
 export function openTemporary(folder: string, resumeKey: string | undefined): OpenedTemporary {
   if (resumeKey !== undefined) {
-    const kept = `${folder}${TEMP_PREFIX}${resumeKey}${TEMP_SUFFIX}`;
+    const kept = partialPath(folder, resumeKey);
     const partial = partialInUse(kept) ? null : openPartial(kept);
     if (partial !== null) {
       // Claimed before anything awaits: a second upload of the same file at once
@@ -109,6 +123,50 @@ export function openTemporary(folder: string, resumeKey: string | undefined): Op
   const tempPath = folder + tempName();
   const file = Deno.openSync(tempPath, { write: true, createNew: true, mode: 0o600 });
   return { file, tempPath, resumeKey: undefined };
+}
+
+// How long a resumable upload waits for another one of the same file to let go
+// of the partial: the connection it replaces may still be draining what it had
+// buffered (a server that was stopped and continued), or be about to count as idle.
+const PARTIAL_WAIT_MS = 3_000;
+const PARTIAL_POLL_MS = 50;
+
+function partialPath(folder: string, resumeKey: string): string {
+  return `${folder}${TEMP_PREFIX}${resumeKey}${TEMP_SUFFIX}`;
+}
+
+/** Waits (a bounded time) until no other transfer holds the partial at `path`. */
+async function partialFree(path: string): Promise<void> {
+  for (let waited = 0; partialInUse(path) && waited < PARTIAL_WAIT_MS; waited += PARTIAL_POLL_MS) {
+    await new Promise((resolve) => setTimeout(resolve, PARTIAL_POLL_MS));
+  }
+}
+
+/** A temporary for a body, and what an earlier attempt left in it to resume from. */
+export interface BodyTemporary extends OpenedTemporary {
+  offer: ResumeOffer;
+}
+
+/**
+ * {@link openTemporary}, then the offer of what it kept (hashed into
+ * `digest`; nothing when it is fresh). On failure nothing stays open or claimed.
+ */
+export async function openBodyTemporary(
+  folder: string,
+  resumeKey: string | undefined,
+  size: number,
+  digest: FileDigest,
+): Promise<BodyTemporary> {
+  if (resumeKey !== undefined) await partialFree(partialPath(folder, resumeKey));
+  const opened = openTemporary(folder, resumeKey);
+  if (opened.resumeKey === undefined) return { ...opened, offer: { offset: 0, digest: "" } };
+  try {
+    return { ...opened, offer: await keptPrefix(opened.file, size, digest) };
+  } catch (error) {
+    releasePartial(opened.tempPath);
+    opened.file.close();
+    throw error;
+  }
 }
 
 /**

@@ -49,7 +49,7 @@ export class ServerSession {
       writer,
       (event) => context.log({ time: new Date().toISOString(), remote: context.remote, ...event }),
     );
-    this.#uploads = new Uploads(context, this.#responder);
+    this.#uploads = new Uploads(context, this.#responder, () => reader.lastActivity);
   }
 
   /** Whether a transfer is in progress (a graceful shutdown waits for it). */

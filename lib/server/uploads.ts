@@ -32,6 +32,10 @@ import type { Responder } from "./responder.ts";
 // Bounds on what one connection may hold open at once.
 const MAX_OPEN_UPLOADS = 64;
 const MAX_KNOWN_FOLDERS = 4096;
+// A connection silent this long gives up its partials to a newer upload of the
+// same file (a client's retry after a frozen link). A live one receives all the
+// time, even when rate-limited: TCP delivers in small pieces.
+const TAKEOVER_IDLE_MS = 2_000;
 // How often free space is checked while a file is written.
 const FREE_SPACE_CHECK_BYTES = 16 * 1024 * 1024;
 
@@ -54,9 +58,14 @@ export class Uploads {
   /** Folders already resolved and created in this session, by relative path. */
   #folders = new Map<string, KnownFolder>();
 
-  constructor(settings: UploadSettings, responder: Responder) {
+  /** When the connection last received anything (performance.now()). */
+  #lastActivity: () => number;
+  #idle = () => performance.now() - this.#lastActivity() > TAKEOVER_IDLE_MS;
+
+  constructor(settings: UploadSettings, responder: Responder, lastActivity: () => number) {
     this.#settings = settings;
     this.#responder = responder;
+    this.#lastActivity = lastActivity;
   }
 
   /** Whether a body is arriving or a commit is running. */
@@ -107,6 +116,9 @@ export class Uploads {
       }
       const upload = await IncomingFile.open(path, shown, request, options);
       this.#confirmCreated(upload, parts);
+      // A retry of this file on a new connection may take the partial over once
+      // this connection has been silent long enough to be a frozen link.
+      upload.offerPartial(this.#idle);
       this.#open.set(id, upload);
       if (request.resume) {
         // The client waits for this offer before it sends the body.

@@ -23,6 +23,15 @@ export class RateLimiter {
   }
 
   /**
+   * The largest chunk to send at once: a quarter second's worth (at least
+   * 1 KiB), so that bytes keep flowing instead of a whole 1 MiB frame and
+   * then seconds of silence, which would look like a frozen link.
+   */
+  get chunkBytes(): number {
+    return Math.max(1024, Math.floor(this.#rate / 4));
+  }
+
+  /**
    * Accounts for `bytes`; returns a promise to wait on when they are over
    * the budget, else undefined (no await on the per-chunk path).
    */
