@@ -326,6 +326,36 @@ Deno.test("SIGTERM during a get exits 130 and leaves no temporary in DEST, as Ct
   assertEquals(await listTree(local.path), []);
 });
 
+Deno.test("Ctrl-C during the wait before a retry exits 130, not 5", async () => {
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${local.path}/f`, "x");
+  // Nothing listens there: the first attempt is refused, then the retry waits 1 s.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const child = ferryCommand([
+    "send",
+    "--retries",
+    "5",
+    `${local.path}/f`,
+    `ferry://127.0.0.1:${port}/`,
+  ])
+    .spawn();
+  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let said = "";
+  while (!said.includes("retry 1 of 5")) {
+    const { value, done } = await lines.read();
+    if (done) break;
+    said += value;
+  }
+  child.kill("SIGINT");
+  const { code } = await child.status;
+  await lines.cancel();
+  await child.stdout.cancel();
+  assert(said.includes("retry 1 of 5"), said);
+  assertEquals(code, 130);
+});
+
 Deno.test("serve warns about a token that looks chosen by a person, and not about a generated one", async () => {
   await using root = await tempDir();
   const human = await serveProcess(root.path, [], { FERRY_TOKEN: "correct-horse-battery-staple" });
