@@ -5,7 +5,7 @@
 // requests reached the outside, per kind (issue 16 item 6).
 
 import { assert } from "./_assert.ts";
-import { connectTo, startServer, tempDir } from "./_helpers.ts";
+import { connectTo, exists, startServer, tempDir } from "./_helpers.ts";
 
 const PER_KIND = 300;
 
@@ -32,15 +32,6 @@ for (let n = 0; ; n++) {
     }
   }
 }`;
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("a folder swapped for a link to the outside while requests use it: at most a stray empty folder reaches the outside", async () => {
   await using root = await tempDir();
