@@ -50,5 +50,6 @@ export type { RemoteEntry, StatReply } from "./lib/protocol/replies.ts";
 export { DEFAULT_PORT, type FsyncMode } from "./lib/protocol/constants.ts";
 export { FerryServer, type ServerOptions } from "./lib/server/server.ts";
 export type { ServerEvent } from "./lib/server/events.ts";
+export type { ReceivedFile, ReceivedHandler, Validator } from "./lib/server/hooks.ts";
 export { ErrorCode, FerryError, isRetriableError } from "./lib/errors.ts";
 export { generateToken } from "./lib/config/token.ts";

@@ -23,6 +23,8 @@ export interface HostOptions {
   stallTimeoutMs?: number | undefined;
   /** Cancels connecting. */
   signal?: AbortSignal | undefined;
+  /** This client's name (see {@link ConnectOptions.name}). */
+  name?: string | undefined;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function connect(
     timeoutMs: options.timeoutMs,
     stallTimeoutMs: options.stallTimeoutMs,
     signal: options.signal,
+    name: options.name,
   };
   return new FerryClient(await Connection.open(resolved), resolved, entry?.folder ?? "");
 }

@@ -35,6 +35,11 @@ export interface ConnectOptions {
   stallTimeoutMs?: number | undefined;
   /** Cancels connecting. */
   signal?: AbortSignal | undefined;
+  /**
+   * This client's name, up to 64 characters: the server logs it and gives
+   * it to its hooks (and to `push` when it exists). Sent encrypted.
+   */
+  name?: string | undefined;
 }
 
 // Abandoned request ids remembered; far more than a client ever has in flight.
@@ -98,7 +103,7 @@ export class Connection {
     signal.addEventListener("abort", abort, { once: true });
     let secure: SecureTransport;
     try {
-      secure = await handshakeAsClient(conn, options.token);
+      secure = await handshakeAsClient(conn, options.token, options.name);
     } catch (error) {
       try {
         conn.close();

@@ -67,13 +67,15 @@ export class GroupCommit {
    * now (a short body is the sender breaking the protocol, and the temporary
    * is removed), then waits for room, verifies the body against the digest
    * and commits it beside the caller. `answer` gets the outcome (it handles
-   * its own failures: a rejection is dropped here). Resolves once the
-   * commit has started.
+   * its own failures: a rejection is dropped here). `accept`, when given,
+   * runs between the verification and the commit and throws to refuse the
+   * file (its temporary is removed). Resolves once the commit has started.
    */
   async end(
     sink: BodySink,
     endPayload: Uint8Array,
     answer: (committed: Promise<void>) => Promise<void>,
+    accept?: () => Promise<void>,
   ): Promise<void> {
     if (sink.expectedSize !== undefined && sink.received !== sink.expectedSize) {
       await sink.discard();
@@ -90,9 +92,16 @@ export class GroupCommit {
       throw error;
     }
     while (this.#answers.size >= this.#limit) await Promise.race(this.#answers);
-    const committed = sink.verify(digest).then((staged) =>
-      staged === null ? undefined : this.#enqueue(staged)
-    );
+    const committed = sink.verify(digest).then(async (staged) => {
+      if (staged === null) return;
+      try {
+        await accept?.();
+      } catch (error) {
+        await staged.discard();
+        throw error;
+      }
+      return this.#enqueue(staged);
+    });
     const settled: Promise<void> = answer(committed).then(noop, noop).finally(() =>
       this.#answers.delete(settled)
     );

@@ -11,8 +11,23 @@ export interface ServerEvent {
   time: string;
   /** The client's address and port. */
   remote: string;
-  /** What was asked for; "auth" and "connection" are refused logins and broken connections. */
-  action: "put" | "get" | "stat" | "list" | "mkdir" | "rm" | "mv" | "auth" | "connection";
+  /**
+   * What was asked for; "auth" and "connection" are refused logins and
+   * broken connections, "hook" a failed `onReceived` run.
+   */
+  action:
+    | "put"
+    | "get"
+    | "stat"
+    | "list"
+    | "mkdir"
+    | "rm"
+    | "mv"
+    | "auth"
+    | "connection"
+    | "hook";
+  /** The name the client gave itself, if any. */
+  client?: string;
   /** The path it concerned, relative to the root. */
   path?: string;
   /** Bytes of file bodies moved. */

@@ -12,54 +12,18 @@ import { FrameReader } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
 import { pskFor, ServerHandshake } from "../wire/handshake.ts";
 import { Admission, BUSY } from "./admission.ts";
+import { Hooks } from "./hooks.ts";
+import type { ServerOptions } from "./options.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
-import { DEFAULT_PORT, type FsyncMode } from "../protocol/constants.ts";
+import { DEFAULT_PORT } from "../protocol/constants.ts";
 import { listenTcp } from "../wire/transport.ts";
 import type { ServerEvent } from "./events.ts";
 import { ServerSession } from "./session.ts";
 
 export type { ServerEvent } from "./events.ts";
+export type { ServerOptions } from "./options.ts";
 
 export { DEFAULT_PORT };
-
-/** Options for {@link FerryServer.listen}. */
-export interface ServerOptions {
-  /** The folder to serve. Nothing outside it is ever read or written. */
-  root: string;
-  /** The shared secret clients must prove they know. */
-  token: string;
-  /** Interface to listen on; by default every IPv4 and IPv6 address ("::", else 0.0.0.0). */
-  host?: string;
-  /** Port; 0 picks a free one. Default {@link DEFAULT_PORT}. */
-  port?: number;
-  /**
-   * Logged-in connections served at once; more are refused as busy. Default 32.
-   * Connections still logging in do not count: they have their own bounded pool.
-   */
-  maxConnections?: number;
-  /** A connection with no traffic for this long is closed. Default 5 minutes. */
-  idleTimeoutMs?: number;
-  /** A client must authenticate within this time. Default 10 seconds. */
-  handshakeTimeoutMs?: number;
-  /** Delay before answering a failed login. Default 1 second. */
-  authFailureDelayMs?: number;
-  /** Largest file accepted, in bytes. Default: no limit. */
-  maxFileSize?: number;
-  /** Refuse a transfer that would leave less free space than this. Default 0: off. */
-  minFreeBytes?: number;
-  /** Refuse every change (put, mkdir, rm, mv). */
-  readOnly?: boolean;
-  /** Refuse rm and mv and never replace a stored file: an append-only drop box. */
-  noDelete?: boolean;
-  /**
-   * The weakest durability served (see {@link FsyncMode}): a client asking
-   * for less is served at this. Default `each`: every file and its folder
-   * are on disk before the client hears OK.
-   */
-  fsync?: FsyncMode;
-  /** Receives one event per finished transfer or refusal. */
-  onEvent?: (event: ServerEvent) => void;
-}
 
 interface Connection {
   conn: Deno.Conn;
@@ -97,9 +61,14 @@ export class FerryServer {
   /** The port it listens on (the one picked, when port 0 was asked for). */
   readonly port: number;
   #listener: Deno.TcpListener;
-  #options: Required<Omit<ServerOptions, "host" | "port" | "onEvent">> & {
-    onEvent: ((event: ServerEvent) => void) | undefined;
-  };
+  #options:
+    & Required<
+      Omit<ServerOptions, "host" | "port" | "onEvent" | "validate" | "onReceived" | "hookTimeoutMs">
+    >
+    & {
+      onEvent: ((event: ServerEvent) => void) | undefined;
+    };
+  #hooks: Hooks | undefined;
   #connections = new Set<Connection>();
   #tasks = new Set<Promise<void>>();
   #admission: Admission<Connection>;
@@ -136,6 +105,24 @@ export class FerryServer {
       onEvent: options.onEvent,
     };
     this.#admission = new Admission(this.#options.maxConnections, (c) => this.#drop(c));
+    if (options.validate !== undefined || options.onReceived !== undefined) {
+      this.#hooks = new Hooks(
+        {
+          validate: options.validate,
+          onReceived: options.onReceived,
+          timeoutMs: options.hookTimeoutMs ?? 30_000,
+        },
+        (path, ok, message) =>
+          this.#log({
+            time: new Date().toISOString(),
+            remote: "",
+            action: "hook",
+            path,
+            ok,
+            message,
+          }),
+      );
+    }
     this.#sweeper = setInterval(() => this.#closeIdle(), 1_000);
     this.#accepting = this.#accept();
   }
@@ -257,11 +244,14 @@ export class FerryServer {
       if (secure === null) return;
       const reader = connection.reader = new FrameReader(secure);
       const writer = connection.writer = new FrameWriter(secure);
+      const clientName = connection.handshake.clientName;
       connection.session = new ServerSession(
         {
           root: this.#options.root,
           remote,
-          log: (e) => this.#log(e),
+          clientName,
+          hooks: this.#hooks,
+          log: (e) => this.#log(clientName === undefined ? e : { ...e, client: clientName }),
           policy: {
             readOnly: this.#options.readOnly,
             noDelete: this.#options.noDelete,
@@ -365,6 +355,12 @@ export class FerryServer {
   }
 
   #log(event: ServerEvent): void {
-    this.#options.onEvent?.(event);
+    const onEvent = this.#options.onEvent;
+    if (onEvent === undefined) return;
+    // A notification: a handler that throws or rejects must not fail the request.
+    try {
+      const result: unknown = onEvent(event);
+      if (result instanceof Promise) result.catch(() => {});
+    } catch { /* ignored, as documented */ }
   }
 }

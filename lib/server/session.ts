@@ -11,6 +11,7 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import { decodeMkdir, decodeRemove, decodeRename } from "../protocol/requests.ts";
 import { backupPlace } from "../fs/backup.ts";
+import type { Hooks } from "./hooks.ts";
 import { EMPTY_OK, encodeError, encodeRemoveDone } from "../protocol/replies.ts";
 import type { Frame, FrameReader } from "../wire/frame_reader.ts";
 import type { FrameWriter } from "../wire/frame_writer.ts";
@@ -28,6 +29,10 @@ export interface SessionContext {
   root: string;
   /** The client's address, for the log. */
   remote: string;
+  /** The name the client gave itself in the handshake, if any. */
+  clientName?: string | undefined;
+  /** The server's validate and onReceived hooks, if any. */
+  hooks?: Hooks | undefined;
   log: (event: ServerEvent) => void;
   policy: ServerPolicy;
   limits: ServerLimits;

@@ -15,6 +15,8 @@ import { EMPTY_OK } from "../protocol/replies.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { checkFreeSpace } from "../fs/disk_space.ts";
 import { backupPlace } from "../fs/backup.ts";
+import { digestHex } from "../fs/digest.ts";
+import type { Hooks, ReceivedFile } from "./hooks.ts";
 import { IncomingFile, type IncomingOptions } from "../fs/incoming_file.ts";
 import { resumeKeyFor } from "../fs/temporary.ts";
 import { mkdirInside } from "../fs/root_ops.ts";
@@ -45,6 +47,11 @@ export interface UploadSettings {
   root: string;
   policy: ServerPolicy;
   limits: ServerLimits;
+  /** The validate and onReceived hooks, when there are any. */
+  hooks?: Hooks | undefined;
+  /** The client's address, and the name it gave, for the hooks. */
+  remote: string;
+  clientName?: string | undefined;
 }
 
 /** The open uploads of one connection. */
@@ -167,10 +174,14 @@ export class Uploads {
     this.#open.delete(id);
     if (kind === Kind.Cancel) return await upload.discard();
     // Commits (fsync and rename) overlap with reading the next files.
+    // The payload is the reader's buffer: what the hooks need of it is copied now.
+    const hooks = this.#settings.hooks;
+    const digest = hooks === undefined ? "" : digestHex(frame.payload);
     await this.#commits.end(
       upload,
       frame.payload,
-      (committed) => this.#answer(id, upload, committed),
+      (committed) => this.#answer(id, upload, committed, digest),
+      hooks?.validates ? () => hooks.check(this.#received(upload, digest, true)) : undefined,
     );
   }
 
@@ -192,9 +203,15 @@ export class Uploads {
   }
 
   /** Runs beside the frame loop, so it never rejects: failures become ERROR replies. */
-  async #answer(id: number, upload: IncomingFile, committed: Promise<void>): Promise<void> {
+  async #answer(
+    id: number,
+    upload: IncomingFile,
+    committed: Promise<void>,
+    digest: string,
+  ): Promise<void> {
     try {
       await committed;
+      this.#settings.hooks?.received(this.#received(upload, digest, false));
       this.#responder.log({
         action: "put",
         path: upload.shownAs,
@@ -208,6 +225,18 @@ export class Uploads {
         () => {/* the connection is gone */},
       );
     }
+  }
+
+  /** A received file as the hooks see it: at its temporary before the commit, else stored. */
+  #received(upload: IncomingFile, digest: string, beforeCommit: boolean): ReceivedFile {
+    return {
+      path: upload.shownAs,
+      localPath: beforeCommit ? upload.tempPath : upload.path,
+      size: upload.meta.size,
+      digest,
+      remote: this.#settings.remote,
+      clientName: this.#settings.clientName,
+    };
   }
 
   /**

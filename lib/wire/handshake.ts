@@ -32,8 +32,30 @@ export { pskFor };
 // ERROR is a sentence): a stranger that has not logged in holds 8 KiB of
 // buffers, whatever it announces, instead of a session's megabytes.
 const HANDSHAKE_BUFFER = PREAMBLE_SIZE + FRAME_HEADER_SIZE + 4096;
-// The encrypted payloads of messages 1 and 2: room for capabilities later.
+// The encrypted payload of message 2: room for capabilities later.
 const CAPABILITIES = new TextEncoder().encode("{}");
+/** Longest client name carried in the handshake. */
+export const MAX_CLIENT_NAME = 64;
+
+/**
+ * The payload of message 1: the client's name, if it gave one. Only
+ * readable by a server holding the token.
+ */
+function helloPayload(name: string | undefined): Uint8Array {
+  return name === undefined ? CAPABILITIES : new TextEncoder().encode(JSON.stringify({ name }));
+}
+
+/** The client's name from message 1's payload; anything else in it is ignored. */
+function clientNameOf(payload: Uint8Array): string | undefined {
+  try {
+    const { name } = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+    // deno-lint-ignore no-control-regex
+    const clean = typeof name === "string" && !/[\u0000-\u001f\u007f]/.test(name);
+    return clean && name.length > 0 && name.length <= MAX_CLIENT_NAME ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function buffers(conn: Transport): { reader: FrameReader; writer: FrameWriter } {
   return {
@@ -74,12 +96,16 @@ function expectNothingBuffered(reader: FrameReader): void {
  * server does too. Throws auth_failed when the server does not know the
  * token, or the server's own refusal (busy, locked out).
  */
-export async function handshakeAsClient(conn: Transport, token: string): Promise<SecureTransport> {
+export async function handshakeAsClient(
+  conn: Transport,
+  token: string,
+  name?: string,
+): Promise<SecureTransport> {
   const psk = await pskFor(token);
   const noise = new Handshake({ initiator: true, psk, prologue: preambleBytes() });
   const { reader, writer } = buffers(conn);
   await writer.preamble();
-  await writer.frame(Kind.Hello, 0, noise.writeMessage1(CAPABILITIES), { flush: true });
+  await writer.frame(Kind.Hello, 0, noise.writeMessage1(helloPayload(name)), { flush: true });
   await reader.readPreamble();
   const reply = await expectFrame(reader, Kind.AuthOk);
   try {
@@ -103,6 +129,8 @@ export class ServerHandshake {
   #reader: FrameReader;
   #writer: FrameWriter;
   #noise: Handshake | undefined;
+  /** The name the client gave itself, once verified. */
+  clientName: string | undefined;
 
   constructor(conn: Transport) {
     this.#conn = conn;
@@ -126,7 +154,7 @@ export class ServerHandshake {
     await this.#reader.readPreamble();
     const hello = await expectFrame(this.#reader, Kind.Hello);
     try {
-      noise.readMessage1(hello.payload);
+      this.clientName = clientNameOf(noise.readMessage1(hello.payload));
     } catch (error) {
       if (error instanceof FerryError && error.code === ErrorCode.Protocol) return false;
       throw error;

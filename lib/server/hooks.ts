@@ -1,0 +1,142 @@
+/**
+ * The server's hooks on received files. `validate` decides, once a file is
+ * verified and before it is committed, whether it may be stored: a refusal
+ * removes the temporary, so nothing refused is ever visible under its name.
+ * `onReceived` is told after the commit and never delays or fails the
+ * transfer. Both are bounded in time, and `onReceived` in concurrency: a
+ * hook that throws, rejects or hangs never hangs a client.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError } from "../errors.ts";
+import { printable } from "../fs/safe_path.ts";
+
+/** A file a client sent, as the hooks see it. */
+export interface ReceivedFile {
+  /** Its path under the root ("/"-separated, no leading "/"). */
+  path: string;
+  /**
+   * Where its bytes are now: the verified temporary for `validate` (it is
+   * renamed into place only if accepted), the stored file for `onReceived`.
+   */
+  localPath: string;
+  /** Bytes. */
+  size: number;
+  /** xxh3-128 of its bytes, hex. */
+  digest: string;
+  /** The client's address and port. */
+  remote: string;
+  /** The name the client gave (`connect({name})`, `--name`), if any. */
+  clientName?: string | undefined;
+}
+
+/** Decides whether a verified file is stored: `true`, or a reason to refuse it. */
+export type Validator = (file: ReceivedFile) => boolean | string | Promise<boolean | string>;
+
+/** Told of each stored file. */
+export type ReceivedHandler = (file: ReceivedFile) => void | Promise<void>;
+
+/** What the hooks report: a failed or refused hook run, for the server log. */
+export type HookReport = (path: string, ok: boolean, message: string) => void;
+
+// onReceived runs at once at most this many times; more wait, and past the
+// queue's bound the oldest waiting run is dropped (and logged).
+const MAX_RUNNING = 4;
+const MAX_QUEUED = 256;
+
+/** The hooks of one server. */
+export class Hooks {
+  #validate: Validator | undefined;
+  #onReceived: ReceivedHandler | undefined;
+  #timeoutMs: number;
+  #report: HookReport;
+  #running = 0;
+  #queue: ReceivedFile[] = [];
+
+  constructor(
+    options: {
+      validate?: Validator | undefined;
+      onReceived?: ReceivedHandler | undefined;
+      timeoutMs: number;
+    },
+    report: HookReport,
+  ) {
+    this.#validate = options.validate;
+    this.#onReceived = options.onReceived;
+    this.#timeoutMs = options.timeoutMs;
+    this.#report = report;
+  }
+
+  /** Whether files are validated before commit. */
+  get validates(): boolean {
+    return this.#validate !== undefined;
+  }
+
+  /** Runs `validate`; throws permission_denied when the file is refused, fails or times out. */
+  async check(file: ReceivedFile): Promise<void> {
+    const validate = this.#validate;
+    if (validate === undefined) return;
+    let verdict: boolean | string;
+    try {
+      verdict = await withTimeout(Promise.resolve().then(() => validate(file)), this.#timeoutMs);
+    } catch (error) {
+      verdict = error instanceof TimedOut
+        ? `the check did not answer within ${this.#timeoutMs / 1000} s`
+        : `the check failed: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    if (verdict === true) return;
+    const reason = typeof verdict === "string" && verdict.trim() !== ""
+      ? verdict.trim()
+      : "the server's check said no";
+    throw new FerryError(
+      ErrorCode.PermissionDenied,
+      `The server refused "${printable(file.path)}": ${printable(reason)}`,
+      { path: file.path },
+    );
+  }
+
+  /** Queues `onReceived` for a stored file; never throws, never waits. */
+  received(file: ReceivedFile): void {
+    if (this.#onReceived === undefined) return;
+    if (this.#queue.length >= MAX_QUEUED) {
+      const dropped = this.#queue.shift()!;
+      this.#report(dropped.path, false, "on-receive skipped: too many runs waiting");
+    }
+    this.#queue.push(file);
+    this.#next();
+  }
+
+  #next(): void {
+    const handler = this.#onReceived;
+    if (handler === undefined) return;
+    while (this.#running < MAX_RUNNING && this.#queue.length > 0) {
+      const file = this.#queue.shift()!;
+      this.#running++;
+      withTimeout(Promise.resolve().then(() => handler(file)), this.#timeoutMs)
+        .catch((error) => {
+          const why = error instanceof TimedOut
+            ? `did not finish within ${this.#timeoutMs / 1000} s`
+            : error instanceof Error
+            ? error.message
+            : String(error);
+          this.#report(file.path, false, `on-receive: ${why}`);
+        })
+        .finally(() => {
+          this.#running--;
+          this.#next();
+        });
+    }
+  }
+}
+
+class TimedOut extends Error {}
+
+/** `work`, or a TimedOut rejection after `ms` (the work itself is not stopped here). */
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimedOut()), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,67 @@
+/**
+ * What a `FerryServer` is told at `FerryServer.listen()`: the
+ * folder, the token, where to listen, its limits and policy, and its hooks.
+ *
+ * @module
+ */
+
+import type { FsyncMode } from "../protocol/constants.ts";
+import type { ServerEvent } from "./events.ts";
+import type { ReceivedHandler, Validator } from "./hooks.ts";
+
+/** Options for `FerryServer.listen()`. */
+export interface ServerOptions {
+  /** The folder to serve. Nothing outside it is ever read or written. */
+  root: string;
+  /** The shared secret clients must prove they know. */
+  token: string;
+  /** Interface to listen on; by default every IPv4 and IPv6 address ("::", else 0.0.0.0). */
+  host?: string;
+  /** Port; 0 picks a free one. Default {@link DEFAULT_PORT}. */
+  port?: number;
+  /**
+   * Logged-in connections served at once; more are refused as busy. Default 32.
+   * Connections still logging in do not count: they have their own bounded pool.
+   */
+  maxConnections?: number;
+  /** A connection with no traffic for this long is closed. Default 5 minutes. */
+  idleTimeoutMs?: number;
+  /** A client must authenticate within this time. Default 10 seconds. */
+  handshakeTimeoutMs?: number;
+  /** Delay before answering a failed login. Default 1 second. */
+  authFailureDelayMs?: number;
+  /** Largest file accepted, in bytes. Default: no limit. */
+  maxFileSize?: number;
+  /** Refuse a transfer that would leave less free space than this. Default 0: off. */
+  minFreeBytes?: number;
+  /** Refuse every change (put, mkdir, rm, mv). */
+  readOnly?: boolean;
+  /** Refuse rm and mv and never replace a stored file: an append-only drop box. */
+  noDelete?: boolean;
+  /**
+   * The weakest durability served (see {@link FsyncMode}): a client asking
+   * for less is served at this. Default `each`: every file and its folder
+   * are on disk before the client hears OK.
+   */
+  fsync?: FsyncMode;
+  /**
+   * Receives one event per finished transfer or refusal. A notification:
+   * it is not awaited, and what it throws or rejects with is ignored.
+   */
+  onEvent?: (event: ServerEvent) => void;
+  /**
+   * Decides, once a file is verified and before it is committed, whether it
+   * is stored: `true`, or a reason to refuse it (the client gets
+   * permission_denied with it, and nothing is stored). A throw or a hang
+   * past `hookTimeoutMs` refuses too.
+   */
+  validate?: Validator;
+  /**
+   * Told after each file is committed; never delays or fails the transfer.
+   * Runs a few at a time, each at most `hookTimeoutMs`; failures are logged
+   * as "hook" events.
+   */
+  onReceived?: ReceivedHandler;
+  /** Time allowed to `validate` and `onReceived`. Default 30 seconds. */
+  hookTimeoutMs?: number;
+}

@@ -1,0 +1,109 @@
+// The server's hooks (issue 14 item 4): validate before the commit, onReceived
+// after it, and hooks that throw, reject or hang, against real transfers.
+
+import { assert, assertEquals } from "./_assert.ts";
+import { connect } from "../lib/client/connect.ts";
+import { ErrorCode } from "../lib/errors.ts";
+import type { ReceivedFile } from "../lib/server/hooks.ts";
+import { listTree, patternBytes, startServer, tempDir, TOKEN, waitFor } from "./_helpers.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+Deno.test("validate refuses before the commit: nothing refused is stored, not even a temporary, and the rest arrive", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  for (const name of ["ok.txt", "bad.exe", "big.bin"]) {
+    await Deno.writeFile(`${local.path}/${name}`, patternBytes(name === "big.bin" ? 5 << 20 : 100));
+  }
+  const seen: ReceivedFile[] = [];
+  await using server = await startServer(root.path, {
+    validate: async (file) => {
+      seen.push(file);
+      // The verified bytes are there to inspect, under the temporary's name.
+      assertEquals((await Deno.stat(file.localPath)).size, file.size);
+      return file.path.endsWith(".exe") ? "executables are not accepted" : true;
+    },
+  });
+  await using client = await connect({
+    host: "127.0.0.1",
+    port: server.port,
+    token: TOKEN,
+    name: "laptop",
+  });
+  const sent = await client.send(
+    ["ok.txt", "bad.exe", "big.bin"].map((n) => `${local.path}/${n}`),
+    "in/",
+  );
+  assertEquals([sent.files, sent.errors], [2, 1]);
+  assertEquals(sent.failures[0]!.code, ErrorCode.PermissionDenied);
+  assert(
+    sent.failures[0]!.message.includes("executables are not accepted"),
+    sent.failures[0]!.message,
+  );
+  assertEquals(await listTree(root.path), ["in", "in/big.bin", "in/ok.txt"]);
+  assertEquals(seen.map((f) => [f.path, f.clientName]).sort(), [
+    ["in/bad.exe", "laptop"],
+    ["in/big.bin", "laptop"],
+    ["in/ok.txt", "laptop"],
+  ]);
+  assert(seen.every((f) => f.localPath.includes("/.ferry-")), "validate sees the temporary");
+});
+
+Deno.test("a validate that throws or hangs refuses that file; the client is answered and goes on", async () => {
+  await using root = await tempDir();
+  await using server = await startServer(root.path, {
+    hookTimeoutMs: 300,
+    validate: (file) => {
+      if (file.path === "throws") throw new Error("checker crashed");
+      if (file.path === "hangs") return new Promise(() => {});
+      return true;
+    },
+  });
+  await using client = await connectTo(server);
+  for (const [path, says] of [["throws", "checker crashed"], ["hangs", "did not answer"]]) {
+    const error = await client.put(path!, bytes("x")).catch((e) => e);
+    assertEquals(error.code, ErrorCode.PermissionDenied, String(error));
+    assert(error.message.includes(says!), error.message);
+  }
+  await client.put("fine", bytes("y"));
+  assertEquals(await listTree(root.path), ["fine"]);
+});
+
+Deno.test("onReceived sees each stored file after its commit; one that throws or hangs never delays the client", async () => {
+  await using root = await tempDir();
+  const received: ReceivedFile[] = [];
+  await using server = await startServer(root.path, {
+    hookTimeoutMs: 300,
+    onReceived: async (file) => {
+      received.push(file);
+      // Already under its name when told.
+      assertEquals(await Deno.readTextFile(file.localPath), "hello");
+      if (file.path === "throws") throw new Error("indexer crashed");
+      if (file.path === "hangs") await new Promise(() => {});
+    },
+    // A handler that throws must not fail requests either.
+    onEvent: () => {
+      throw new Error("a broken log handler");
+    },
+  });
+  await using client = await connectTo(server);
+  for (const path of ["a.txt", "throws", "hangs"]) {
+    const stored = await client.put(path, bytes("hello"));
+    assertEquals(stored.size, 5);
+    assert(
+      await waitFor(() => Promise.resolve(received.some((f) => f.path === path)), 5_000),
+      `onReceived for ${path}`,
+    );
+    const file = received.find((f) => f.path === path)!;
+    assertEquals([file.size, file.digest, file.localPath], [
+      5,
+      stored.digest,
+      `${server.root}/${path}`,
+    ]);
+    assert(file.remote.startsWith("127.0.0.1:"), file.remote);
+  }
+});
+
+function connectTo(server: { port: number }) {
+  return connect({ host: "127.0.0.1", port: server.port, token: TOKEN });
+}
