@@ -47,6 +47,7 @@ export const CLIENT_FLAGS = {
   quiet: { type: "boolean", short: "q" },
   json: { type: "boolean" },
   timeout: { type: "string" },
+  name: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -56,6 +57,7 @@ export const CLIENT_FLAGS_HELP =
                          ~/.config/ferry/token)
       --timeout SECS     Give up connecting, or when nothing moves, after SECS
                          (default 30)
+      --name NAME        Name this client to the server (its log and hooks)
   -q, --quiet            Print nothing but errors
       --json             Print a JSON summary on stdout
   -h, --help             Show this help`;
@@ -75,18 +77,31 @@ export function remoteOpFlags(values: {
   "token-file"?: string;
   timeout?: string;
   retries?: string;
+  name?: string;
 }): {
   port: number | undefined;
   tokenFile: string | undefined;
   timeoutSeconds: number;
   retries: number;
+  name: string | undefined;
 } {
   return {
     port: parseCount(values.port, "--port", 1, 65535),
     tokenFile: values["token-file"],
     timeoutSeconds: parseTimeout(values.timeout),
     retries: parseCount(values.retries, "--retries", 0, 100) ?? 0,
+    name: parseName(values.name),
   };
+}
+
+/** The --name value: a client's name, at most 64 printable characters. */
+export function parseName(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  // deno-lint-ignore no-control-regex
+  if (value.length === 0 || value.length > 64 || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new UsageError(`--name takes 1 to 64 printable characters, not "${value}"`);
+  }
+  return value;
 }
 
 /** The --timeout value in seconds (default 30). */

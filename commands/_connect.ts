@@ -29,6 +29,8 @@ export interface ConnectFlags {
   /** No retry notices on stderr. */
   json?: boolean;
   quiet?: boolean;
+  /** This client's name, sent to the server (--name). */
+  name?: string | undefined;
 }
 
 /** Resolves named hosts in `addresses` (one config read for all of them). */
@@ -168,7 +170,15 @@ async function targetOptions(
     ? flags.port
     : target.port ?? flags.port;
   const timeoutMs = (flags.timeoutSeconds ?? 30) * 1000;
-  return { host: target.host, port, token, timeoutMs, stallTimeoutMs: timeoutMs, signal };
+  return {
+    host: target.host,
+    port,
+    token,
+    timeoutMs,
+    stallTimeoutMs: timeoutMs,
+    signal,
+    name: flags.name,
+  };
 }
 
 async function tokenFor(target: RemoteTarget, flags: ConnectFlags) {

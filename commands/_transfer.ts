@@ -18,6 +18,7 @@ import {
   parseBytes,
   parseCount,
   parseFsync,
+  parseName,
   parseTimeout,
 } from "./_args.ts";
 import type { FsyncMode } from "../lib/protocol/constants.ts";
@@ -56,6 +57,8 @@ export interface TransferFlags {
   fsync: FsyncMode | undefined;
   /** Numbered backups of replaced and deleted files: beside them (true) or in a folder. */
   backup: boolean | string;
+  /** This client's name, sent to the server. */
+  name: string | undefined;
 }
 
 /** The flags send and get share, for parseFlags. */
@@ -115,6 +118,7 @@ export function transferFlags(values: TransferValues): TransferFlags {
     jobs: parseCount(values.jobs, "--jobs", 1, 16) ?? 1,
     fsync: parseFsync(values.fsync, "--fsync"),
     backup: values["backup-dir"] ?? values.backup ?? false,
+    name: parseName(values.name),
   };
 }
 

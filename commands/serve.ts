@@ -7,7 +7,13 @@
 import { UsageError } from "./_usage.ts";
 import { ErrorCode, FerryError, toFerryError } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
-import { DEFAULT_PORT, FerryServer, type ServerEvent } from "../lib/server/server.ts";
+import {
+  DEFAULT_PORT,
+  FerryServer,
+  type ServerEvent,
+  type ServerOptions,
+} from "../lib/server/server.ts";
+import { commandHandler, commandValidator } from "./_hooks.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import { looksHumanChosen, serverToken } from "../lib/config/token.ts";
 import { parseBytes, parseCount, parseFlags, parseFsync } from "./_args.ts";
@@ -42,10 +48,23 @@ Options:
                            (an append-only drop box for backups)
       --fsync MODE         The weakest durability served; a client asking for
                            less gets this (each, batch or none; default each)
+      --accept CMD         Run CMD for each received file before it is stored;
+                           a non-zero exit refuses it (its first line of stderr
+                           tells the client). See FERRY_* below.
+      --on-receive CMD     Run CMD after each file is stored (logged, never
+                           delays or fails the transfer)
+      --hook-timeout SECS  Time allowed to each hook run (default 30)
   -h, --help               Show this help
 
-Example:
-  ferry serve /srv/ferry --port 7717`;
+Hooks run CMD directly (not through a shell unless CMD is one, such as
+sh -c '...'), with PATH, HOME, LANG, TZ and FERRY_TEMP_PATH (--accept: the
+verified temporary) or FERRY_PATH (--on-receive: the stored file),
+FERRY_REL_PATH, FERRY_SIZE, FERRY_DIGEST, FERRY_REMOTE, FERRY_CLIENT_NAME.
+
+Examples:
+  ferry serve /srv/ferry --port 7717
+  ferry serve /srv/drop --accept "/usr/local/bin/check-upload" \\
+    --on-receive "sh -c 'echo \"$FERRY_REL_PATH\" >> /srv/received.log'"`;
 
 /** Parsed `serve` arguments. */
 export interface ServeOptions {
@@ -63,6 +82,10 @@ export interface ServeOptions {
   maxFileSize: number | undefined;
   minFreeBytes: number | undefined;
   fsync: FsyncMode;
+  /** --accept and --on-receive commands, and their time limit. */
+  accept: string | undefined;
+  onReceive: string | undefined;
+  hookTimeoutMs: number;
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions | "help" {
@@ -79,6 +102,9 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     "min-free": { type: "string" },
     "no-delete": { type: "boolean" },
     fsync: { type: "string" },
+    accept: { type: "string" },
+    "on-receive": { type: "string" },
+    "hook-timeout": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return "help";
@@ -103,18 +129,45 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     maxFileSize: parseBytes(values["max-size"], "--max-size"),
     minFreeBytes: parseBytes(values["min-free"], "--min-free"),
     fsync: parseFsync(values.fsync, "--fsync") ?? "each",
+    accept: values.accept,
+    onReceive: values["on-receive"],
+    hookTimeoutMs: (parseCount(values["hook-timeout"], "--hook-timeout", 1, 3600) ?? 30) * 1000,
+  };
+}
+
+/** The server's hooks from --accept and --on-receive (checked before the server starts). */
+function hooksOf(
+  options: ServeOptions,
+): Pick<ServerOptions, "validate" | "onReceived" | "hookTimeoutMs"> {
+  const timeoutMs = options.hookTimeoutMs;
+  return {
+    hookTimeoutMs: timeoutMs,
+    ...(options.accept === undefined
+      ? {}
+      : { validate: commandValidator(options.accept, timeoutMs) }),
+    ...(options.onReceive === undefined
+      ? {}
+      : { onReceived: commandHandler(options.onReceive, timeoutMs) }),
   };
 }
 
 /** One log line: JSON, or "TIME REMOTE ACTION PATH [N bytes] ok|CODE: MESSAGE". */
 export function formatEvent(event: ServerEvent, format: "text" | "json"): string {
   if (format === "json") return JSON.stringify(event);
-  const parts = [event.time, event.remote, event.action];
+  const who = event.client === undefined ? event.remote : `${event.remote} (${event.client})`;
+  const parts = [event.time, who, event.action].filter((part) => part !== "");
   if (event.path !== undefined) parts.push(`"${printable(event.path)}"`);
   if (event.files !== undefined) parts.push(`${event.files} files`);
   if (event.bytes !== undefined) parts.push(`${event.bytes} bytes`);
   if (event.fsync !== undefined && event.fsync !== "each") parts.push(`fsync ${event.fsync}`);
-  parts.push(event.ok ? "ok" : `refused ${event.code}: ${printable(event.message ?? "")}`);
+  const message = printable(event.message ?? "");
+  parts.push(
+    event.ok
+      ? message === "" ? "ok" : `ok: ${message}`
+      : event.code === undefined
+      ? `failed: ${message}`
+      : `refused ${event.code}: ${message}`,
+  );
   return parts.join(" ");
 }
 
@@ -135,6 +188,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     ...(options.maxFileSize === undefined ? {} : { maxFileSize: options.maxFileSize }),
     ...(options.minFreeBytes === undefined ? {} : { minFreeBytes: options.minFreeBytes }),
     onEvent: (event) => printErr(formatEvent(event, options.log)),
+    ...hooksOf(options),
   }).catch((error) => {
     const inUse = error instanceof FerryError && error.cause instanceof Deno.errors.AddrInUse;
     throw inUse ? withHint(error, ErrorCode.Io, "pick another with --port") : error;

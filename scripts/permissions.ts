@@ -1,10 +1,12 @@
 /**
- * The permissions the ferry binary ships with: network, files and the
- * environment (for FERRY_TOKEN, HOME and XDG_CONFIG_HOME), and running two
- * programs, `sync` (for --fsync=batch) and `sh` (for send --from-command).
- * A shell can start any program, so the second amounts to running what the
- * user names on the command line, which ferry does only there. No -A, no
- * ffi. The compile task bakes these in; the CLI tests run with exactly these.
+ * The permissions the ferry binary ships with: network, files, the
+ * environment (for FERRY_TOKEN, HOME and XDG_CONFIG_HOME), and running
+ * programs. ferry runs a program only when told to: coreutils `sync` for
+ * --fsync=batch, and the commands the user names with send --from-command
+ * (through `sh -c`) and serve --accept and --on-receive (directly). Those
+ * are arbitrary programs by design, so the permission cannot name them.
+ * No -A, no ffi. The compile task bakes these in; the CLI tests run with
+ * exactly these.
  *
  * @module
  */
@@ -16,9 +18,9 @@ export const SHIPPED_PERMISSIONS: readonly string[] = [
   "--allow-env",
   // Free disk space for serve --min-free, and nothing else of the system.
   "--allow-sys=statfs",
-  // coreutils `sync -f`, the only syncfs Deno can reach, for --fsync=batch;
-  // `sh -c` for send --from-command, which runs the user's own command line.
-  "--allow-run=sync,sh",
+  // coreutils `sync -f` (the only syncfs Deno can reach) for --fsync=batch, and
+  // the user's own commands: send --from-command, serve --accept and --on-receive.
+  "--allow-run",
 ];
 
 /**

@@ -25,6 +25,7 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
       jobs: 1,
       fsync: undefined,
       backup: false,
+      name: undefined,
       fromCommand: undefined,
     },
   );
@@ -119,6 +120,9 @@ Deno.test("parseServeArgs() applies documented defaults and validates values", (
     maxFileSize: undefined,
     minFreeBytes: undefined,
     fsync: "each",
+    accept: undefined,
+    onReceive: undefined,
+    hookTimeoutMs: 30_000,
   });
   const floor = parseServeArgs(["--fsync", "none"]);
   assertEquals(floor !== "help" && floor.fsync, "none");

@@ -5,7 +5,16 @@ import { assert, assertEquals } from "./_assert.ts";
 import { connect } from "../lib/client/connect.ts";
 import { ErrorCode } from "../lib/errors.ts";
 import type { ReceivedFile } from "../lib/server/hooks.ts";
-import { listTree, patternBytes, startServer, tempDir, TOKEN, waitFor } from "./_helpers.ts";
+import { ferry, serveProcess } from "./_cli.ts";
+import {
+  exists,
+  listTree,
+  patternBytes,
+  startServer,
+  tempDir,
+  TOKEN,
+  waitFor,
+} from "./_helpers.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -107,3 +116,53 @@ Deno.test("onReceived sees each stored file after its commit; one that throws or
 function connectTo(server: { port: number }) {
   return connect({ host: "127.0.0.1", port: server.port, token: TOKEN });
 }
+
+Deno.test("serve --accept refuses *.exe with its stderr (exit 3, nothing stored); --on-receive sees the documented variables and never the token", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using logs = await tempDir();
+  await Deno.writeTextFile(`${local.path}/report.txt`, "quarterly");
+  await Deno.writeTextFile(`${local.path}/tool.exe`, "MZ");
+  const accept =
+    `sh -c 'case "$FERRY_REL_PATH" in *.exe) echo "no executables here" >&2; exit 1;; esac'`;
+  const onReceive = `sh -c 'env | grep -e ^FERRY_ -e ^PATH= | sort > "$0"' ${logs.path}/env.txt`;
+  await using server = await serveProcess(root.path, [
+    "--accept",
+    accept,
+    "--on-receive",
+    onReceive,
+  ]);
+  const at = `ferry://127.0.0.1:${server.port}/drop/`;
+  const refused = await ferry(["send", "--name", "laptop", `${local.path}/tool.exe`, at]);
+  assertEquals(refused.code, 3, refused.stderr);
+  assert(refused.stderr.includes("no executables here"), refused.stderr);
+  assertEquals(
+    await listTree(root.path),
+    ["drop"],
+    "nothing refused is stored, not even a temporary",
+  );
+
+  const sent = await ferry(["send", "--name", "laptop", `${local.path}/report.txt`, at]);
+  assertEquals(sent.code, 0, sent.stderr);
+  assert(await waitFor(async () => await exists(`${logs.path}/env.txt`), 10_000), "on-receive ran");
+  await waitFor(async () =>
+    (await Deno.readTextFile(`${logs.path}/env.txt`)).includes("FERRY_SIZE")
+  );
+  const env = Object.fromEntries(
+    (await Deno.readTextFile(`${logs.path}/env.txt`)).trim().split("\n").map((line) => {
+      const cut = line.indexOf("=");
+      return [line.slice(0, cut), line.slice(cut + 1)];
+    }),
+  );
+  const stored = await Deno.realPath(`${root.path}/drop/report.txt`);
+  assertEquals(env.FERRY_PATH, stored);
+  assertEquals(env.FERRY_REL_PATH, "drop/report.txt");
+  assertEquals(env.FERRY_SIZE, "9");
+  assertEquals(env.FERRY_CLIENT_NAME, "laptop");
+  assert(/^[0-9a-f]{32}$/.test(env.FERRY_DIGEST ?? ""), env.FERRY_DIGEST);
+  assert(env.FERRY_REMOTE?.startsWith("127.0.0.1:"), env.FERRY_REMOTE);
+  assertEquals(env.FERRY_TOKEN, undefined, "the token never reaches a hook");
+  const { log } = await server.stop();
+  assert(log.includes("(laptop) put"), log);
+  assert(log.includes('hook "drop/report.txt" ok: on-receive done'), log);
+});

@@ -37,7 +37,7 @@ export type Validator = (file: ReceivedFile) => boolean | string | Promise<boole
 /** Told of each stored file. */
 export type ReceivedHandler = (file: ReceivedFile) => void | Promise<void>;
 
-/** What the hooks report: a failed or refused hook run, for the server log. */
+/** What the hooks report: each onReceived run, done or failed, for the server log. */
 export type HookReport = (path: string, ok: boolean, message: string) => void;
 
 // onReceived runs at once at most this many times; more wait, and past the
@@ -114,6 +114,7 @@ export class Hooks {
       const file = this.#queue.shift()!;
       this.#running++;
       withTimeout(Promise.resolve().then(() => handler(file)), this.#timeoutMs)
+        .then(() => this.#report(file.path, true, "on-receive done"))
         .catch((error) => {
           const why = error instanceof TimedOut
             ? `did not finish within ${this.#timeoutMs / 1000} s`
