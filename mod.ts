@@ -51,5 +51,8 @@ export { DEFAULT_PORT, type FsyncMode } from "./lib/protocol/constants.ts";
 export { FerryServer, type ServerOptions } from "./lib/server/server.ts";
 export type { ServerEvent } from "./lib/server/events.ts";
 export type { ReceivedFile, ReceivedHandler, Validator } from "./lib/server/hooks.ts";
+export type { ClientInfo } from "./lib/server/watchers.ts";
+export type { PushSource } from "./lib/server/push.ts";
+export type { WatchedFile, WatchOptions, WatchRun } from "./lib/client/watch.ts";
 export { ErrorCode, FerryError, isRetriableError } from "./lib/errors.ts";
 export { generateToken } from "./lib/config/token.ts";

@@ -27,6 +27,7 @@ import {
 } from "./remote_ops.ts";
 import { withRetries } from "./retry.ts";
 import { sendPaths } from "./send.ts";
+import { watchFolder, type WatchOptions, WatchRun } from "./watch.ts";
 import type { CommittedFile, TransferOptions, TransferSummary } from "./transfer.ts";
 
 /**
@@ -172,6 +173,22 @@ export class FerryClient {
     return openRemote(await this.#use(), this.#remote(path), options);
   }
 
+  /**
+   * Mirrors the remote `folder` into the local `local` as files arrive:
+   * catches up first (as `get -r --sync`), then receives every file
+   * committed under the folder, pushed by the server over this connection.
+   * Iterate the result for the files, or await it with `onFile`; it ends
+   * when `signal` aborts (after the file in progress) and throws when the
+   * connection is lost (watch again to reconnect and catch up).
+   */
+  watch(folder: string, local: string, options: WatchOptions = {}): WatchRun {
+    const remote = this.#remote(folder);
+    const files = async function* (client: FerryClient) {
+      yield* watchFolder(await client.#use(), client.#openLane, remote, local, options);
+    };
+    return new WatchRun(files(this));
+  }
+
   /** Closes the connection; requests still pending fail. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -218,3 +235,5 @@ export class FerryClient {
 }
 
 export type { ConnectOptions };
+export type { WatchedFile, WatchOptions } from "./watch.ts";
+export { WatchRun };

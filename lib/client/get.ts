@@ -43,18 +43,24 @@ const MAX_GETS_IN_FLIGHT = 64;
 // A lane takes no further file while this many bytes are on their way to it.
 const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
-/** Gets remote files and folders into `dest`, following cp's rules for where they go. */
+/**
+ * Gets remote files and folders into `dest`, following cp's rules for where
+ * they go; with `asContents` (one source), `dest` is that source itself
+ * even when it exists (rsync's trailing "/": a watched folder's contents).
+ */
 export async function getPaths(
   connection: Connection,
   openLane: () => Promise<Connection>,
   sources: readonly string[],
   dest: string,
   options: TransferOptions = {},
+  asContents = false,
 ): Promise<TransferSummary> {
   const tracker = new TransferTracker(options);
   checkCancelled(options.signal);
   const destInfo = await localInfo(dest, true);
-  const intoFolder = destInfo?.isDirectory === true || dest.endsWith("/") || sources.length > 1;
+  const intoFolder = !asContents &&
+    (destInfo?.isDirectory === true || dest.endsWith("/") || sources.length > 1);
   if (intoFolder && destInfo !== null && !destInfo.isDirectory) {
     throw new FerryError(
       ErrorCode.NotDirectory,

@@ -51,6 +51,8 @@ export const Kind = {
   Entries: 0x33,
   Remove: 0x34,
   Rename: 0x35,
+  /** Watch a folder: the server pushes ENTRIES of what arrives in it until the connection ends. */
+  Watch: 0x36,
 } as const;
 
 /** One of the {@link Kind} values. */

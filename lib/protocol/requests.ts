@@ -238,3 +238,22 @@ export function decodeRename(payload: Uint8Array): RenameRequest {
   const f = decodeObject(payload, "RENAME");
   return { from: str(f, "from", "RENAME"), to: str(f, "to", "RENAME") };
 }
+
+/**
+ * WATCH: the client asks to be told of every file committed under a folder.
+ * The server answers with ENTRIES batches as files arrive (an empty batch
+ * is a heartbeat; a `dir` entry means "sync this folder", sent when the
+ * watcher fell too far behind), and with OK only when it stops serving.
+ */
+export interface WatchRequest {
+  path: string;
+}
+
+export function encodeWatch(request: WatchRequest): Uint8Array {
+  return encodeObject({ path: request.path });
+}
+
+export function decodeWatch(payload: Uint8Array): WatchRequest {
+  const f = decodeObject(payload, "WATCH");
+  return { path: str(f, "path", "WATCH") };
+}

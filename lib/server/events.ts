@@ -25,7 +25,9 @@ export interface ServerEvent {
     | "mv"
     | "auth"
     | "connection"
-    | "hook";
+    | "hook"
+    | "watch"
+    | "push";
   /** The name the client gave itself, if any. */
   client?: string;
   /** The path it concerned, relative to the root. */

@@ -7,16 +7,18 @@
  * @module
  */
 
-import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { ErrorCode, FerryError } from "../errors.ts";
 import { FrameReader } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
 import { pskFor, ServerHandshake } from "../wire/handshake.ts";
 import { Admission, BUSY } from "./admission.ts";
 import { Hooks } from "./hooks.ts";
+import { type ClientInfo, Watchers } from "./watchers.ts";
+import { type PushSource, storeFile } from "./push.ts";
 import type { ServerOptions } from "./options.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
 import { DEFAULT_PORT } from "../protocol/constants.ts";
-import { listenTcp } from "../wire/transport.ts";
+import { bindPort, servedRoot } from "./bind.ts";
 import type { ServerEvent } from "./events.ts";
 import { ServerSession } from "./session.ts";
 
@@ -32,6 +34,9 @@ interface Connection {
   reader: FrameReader | undefined;
   writer: FrameWriter | undefined;
   session: ServerSession | undefined;
+  /** Its address, and after the handshake the name the client gave. */
+  remote: string;
+  clientName: string | undefined;
   started: number;
   closed: boolean;
 }
@@ -69,6 +74,7 @@ export class FerryServer {
       onEvent: ((event: ServerEvent) => void) | undefined;
     };
   #hooks: Hooks | undefined;
+  #watchers = new Watchers();
   #connections = new Set<Connection>();
   #tasks = new Set<Promise<void>>();
   #admission: Admission<Connection>;
@@ -131,40 +137,51 @@ export class FerryServer {
   static async listen(options: ServerOptions): Promise<FerryServer> {
     // Derived once, before the port opens: every handshake then costs no scrypt.
     const psk = await pskFor(options.token);
-    let root: string;
-    try {
-      root = await Deno.realPath(options.root);
-      if (!(await Deno.stat(root)).isDirectory) {
-        throw new FerryError(
-          ErrorCode.NotDirectory,
-          `Cannot serve "${options.root}": it is not a folder`,
-        );
-      }
-    } catch (error) {
-      throw toFerryError(error, "serve", options.root);
-    }
-    let listener: Deno.TcpListener;
-    const hostname = options.host ?? "::";
-    try {
-      listener = listenTcp(hostname, options.port ?? DEFAULT_PORT, options.host === undefined);
-    } catch (error) {
-      if (error instanceof Deno.errors.AddrInUse) {
-        throw new FerryError(
-          ErrorCode.Io,
-          `Cannot listen on port ${
-            options.port ?? DEFAULT_PORT
-          }: it is in use (is another ferry running?)`,
-          { cause: error },
-        );
-      }
-      throw toFerryError(error, "listen on", `${hostname}:${options.port ?? DEFAULT_PORT}`);
-    }
+    const root = await servedRoot(options.root);
+    const listener = bindPort(options.host, options.port ?? DEFAULT_PORT);
     return new FerryServer(listener, root, psk, options);
   }
 
   /** The served folder, as a real path. */
   get root(): string {
     return this.#options.root;
+  }
+
+  /**
+   * Stores `source` (a local file's path, bytes or a stream) as the file
+   * `remotePath` under the root, as a client's send would, and pushes it to
+   * the clients watching a folder that holds it: all of them, or with `to`
+   * only the ones that named themselves so. Resolves with how many watchers
+   * were told.
+   */
+  async push(
+    source: PushSource,
+    remotePath: string,
+    options: { to?: string } = {},
+  ): Promise<number> {
+    const entry = await storeFile(this.#options.root, remotePath, source);
+    const told = this.#watchers.published(entry, options.to);
+    this.#log({
+      time: new Date().toISOString(),
+      remote: "",
+      action: "push",
+      path: entry.path,
+      bytes: entry.size,
+      ok: true,
+    });
+    return told;
+  }
+
+  /** The clients connected now: address, name and the folders each watches. */
+  clients(): ClientInfo[] {
+    const watching = new Map(this.#watchers.clients().map((c) => [c.remote, c.watching]));
+    return [...this.#connections]
+      .filter((connection) => connection.session !== undefined && !connection.closed)
+      .map(({ remote, clientName }) => ({
+        remote,
+        name: clientName,
+        watching: watching.get(remote) ?? [],
+      }));
   }
 
   /**
@@ -233,6 +250,8 @@ export class FerryServer {
       reader: undefined,
       writer: undefined,
       session: undefined,
+      remote,
+      clientName: undefined,
       started: performance.now(),
       closed: false,
     };
@@ -244,13 +263,14 @@ export class FerryServer {
       if (secure === null) return;
       const reader = connection.reader = new FrameReader(secure);
       const writer = connection.writer = new FrameWriter(secure);
-      const clientName = connection.handshake.clientName;
+      const clientName = connection.clientName = connection.handshake.clientName;
       connection.session = new ServerSession(
         {
           root: this.#options.root,
           remote,
           clientName,
           hooks: this.#hooks,
+          watchers: this.#watchers,
           log: (e) => this.#log(clientName === undefined ? e : { ...e, client: clientName }),
           policy: {
             readOnly: this.#options.readOnly,

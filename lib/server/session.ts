@@ -9,13 +9,21 @@
 
 import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
-import { decodeMkdir, decodeRemove, decodeRename } from "../protocol/requests.ts";
+import { decodeMkdir, decodeRemove, decodeRename, decodeWatch } from "../protocol/requests.ts";
+import { Watcher, type Watchers } from "./watchers.ts";
 import { backupPlace } from "../fs/backup.ts";
 import type { Hooks } from "./hooks.ts";
 import { EMPTY_OK, encodeError, encodeRemoveDone } from "../protocol/replies.ts";
 import type { Frame, FrameReader } from "../wire/frame_reader.ts";
 import type { FrameWriter } from "../wire/frame_writer.ts";
-import { makeFolder, removeEntry, renameEntry } from "../fs/root_ops.ts";
+import {
+  describe,
+  lstatEntry,
+  makeFolder,
+  removeEntry,
+  renameEntry,
+  resolveEntry,
+} from "../fs/root_ops.ts";
 import { serveGet } from "./downloads.ts";
 import type { ServerEvent } from "./events.ts";
 import { serveList, serveStat } from "./listing.ts";
@@ -33,6 +41,8 @@ export interface SessionContext {
   clientName?: string | undefined;
   /** The server's validate and onReceived hooks, if any. */
   hooks?: Hooks | undefined;
+  /** The server's watchers: told of what this session stores, and joined by its WATCHes. */
+  watchers?: Watchers | undefined;
   log: (event: ServerEvent) => void;
   policy: ServerPolicy;
   limits: ServerLimits;
@@ -46,6 +56,8 @@ export class ServerSession {
   #uploads: Uploads;
   /** A GET or LIST is being answered (its frames are still being queued). */
   #streaming = false;
+  /** This connection's WATCH requests. */
+  #watching: Watcher[] = [];
 
   constructor(context: SessionContext, reader: FrameReader, writer: FrameWriter) {
     this.#context = context;
@@ -98,6 +110,7 @@ export class ServerSession {
       }
       // Other failures are the connection going away; nothing to tell.
     } finally {
+      for (const watcher of this.#watching) this.#context.watchers?.remove(watcher);
       // A dropped connection keeps resumable partials for the next attempt.
       await this.#uploads.close();
     }
@@ -126,6 +139,8 @@ export class ServerSession {
         return await this.#remove(id, payload);
       case Kind.Rename:
         return await this.#rename(id, payload);
+      case Kind.Watch:
+        return await this.#watch(id, payload);
       default:
         throw new FerryError(
           ErrorCode.Protocol,
@@ -188,8 +203,45 @@ export class ServerSession {
       await renameEntry(this.#context.root, request.from, request.to);
       this.#responder.log({ action: "mv", path: `${request.from} -> ${request.to}`, ok: true });
       await this.#responder.reply(id, EMPTY_OK);
+      await this.#publish(request.to);
     } catch (error) {
       await this.#responder.refuse(id, "mv", request.from, error);
     }
+  }
+
+  /**
+   * WATCH: from now on this connection is told of every file committed
+   * under the folder; the request stays open (no OK) until it ends.
+   */
+  async #watch(id: number, payload: Uint8Array): Promise<void> {
+    const request = decodeWatch(payload);
+    const watchers = this.#context.watchers;
+    try {
+      const entry = resolveEntry(this.#context.root, request.path);
+      if (!(await lstatEntry(entry)).isDirectory || watchers === undefined) {
+        throw new FerryError(
+          ErrorCode.NotDirectory,
+          `Cannot watch "${entry.shown || "/"}": it is not a folder`,
+          { path: entry.shown },
+        );
+      }
+      const client = { remote: this.#context.remote, name: this.#context.clientName };
+      const watcher = new Watcher(entry.shown, client, this.#responder, id);
+      watchers.add(watcher);
+      this.#watching.push(watcher);
+    } catch (error) {
+      await this.#responder.refuse(id, "watch", request.path, error, false);
+    }
+  }
+
+  /** Tells the watchers of what is now at `path` (a moved file, or a folder to sync). */
+  async #publish(path: string): Promise<void> {
+    const watchers = this.#context.watchers;
+    try {
+      const entry = resolveEntry(this.#context.root, path);
+      if (watchers === undefined || !watchers.watched(entry.shown)) return;
+      const name = entry.parts.at(-1) ?? "";
+      watchers.published({ name, path: entry.shown, ...describe(await lstatEntry(entry)) });
+    } catch { /* gone again: nothing to tell */ }
   }
 }

@@ -17,6 +17,8 @@ import { checkFreeSpace } from "../fs/disk_space.ts";
 import { backupPlace } from "../fs/backup.ts";
 import { digestHex } from "../fs/digest.ts";
 import type { Hooks, ReceivedFile } from "./hooks.ts";
+import type { RemoteEntry } from "../protocol/replies.ts";
+import type { Watchers } from "./watchers.ts";
 import { IncomingFile, type IncomingOptions } from "../fs/incoming_file.ts";
 import { resumeKeyFor } from "../fs/temporary.ts";
 import { mkdirInside } from "../fs/root_ops.ts";
@@ -49,6 +51,8 @@ export interface UploadSettings {
   limits: ServerLimits;
   /** The validate and onReceived hooks, when there are any. */
   hooks?: Hooks | undefined;
+  /** The watchers, told of each committed file. */
+  watchers?: Watchers | undefined;
   /** The client's address, and the name it gave, for the hooks. */
   remote: string;
   clientName?: string | undefined;
@@ -212,6 +216,7 @@ export class Uploads {
     try {
       await committed;
       this.#settings.hooks?.received(this.#received(upload, digest, false));
+      this.#settings.watchers?.published(committedEntry(upload));
       this.#responder.log({
         action: "put",
         path: upload.shownAs,
@@ -308,4 +313,18 @@ function sameFolder(known: KnownFolder): boolean {
   } catch {
     return false;
   }
+}
+
+/** A committed upload as watchers are told of it. */
+function committedEntry(upload: IncomingFile): RemoteEntry {
+  const path = upload.shownAs;
+  const { size, mode, mtime } = upload.meta;
+  return {
+    name: path.slice(path.lastIndexOf("/") + 1),
+    path,
+    type: "file",
+    size,
+    mode: mode & 0o777,
+    mtime,
+  };
 }

@@ -1,0 +1,227 @@
+/**
+ * `watch`: a remote folder mirrored into a local one as files arrive. The
+ * client sends WATCH first (from then on the server pushes an entry for
+ * each file committed under the folder, over this connection, so it works
+ * from behind NAT), then catches up with a sync of the whole folder, then
+ * fetches each pushed file as `get` would: verified, atomic, mode and mtime
+ * kept, names validated, never outside the local folder. A file already
+ * there (the catch-up had it) is skipped.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { Kind } from "../protocol/frame.ts";
+import { decodeEntries, decodeError, errorFromMessage } from "../protocol/replies.ts";
+import { encodeWatch } from "../protocol/requests.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
+import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import type { Frame } from "../wire/frame_reader.ts";
+import type { Connection } from "./connection.ts";
+import { getPaths } from "./get.ts";
+import type { CommittedFile, TransferOptions } from "./transfer.ts";
+
+/** Options of `FerryClient.watch()`. */
+export interface WatchOptions {
+  /** Ends the watch once the file being fetched is committed. */
+  signal?: AbortSignal | undefined;
+  /** Called with each file received, once it is committed locally. */
+  onFile?: ((file: WatchedFile) => void | Promise<void>) | undefined;
+  /** At each catch-up, remove local files the remote folder does not have (as `get --delete`). */
+  delete?: boolean | undefined;
+  /** How received files are made durable (see `TransferOptions.fsync`). */
+  fsync?: FsyncMode | undefined;
+  /** Told of a pushed entry that was refused (a bad name) or failed; the watch goes on. */
+  onError?: ((error: FerryError) => void) | undefined;
+}
+
+/** A file a watch received. */
+export interface WatchedFile extends CommittedFile {
+  /** Its path on the server, relative to the root. */
+  remotePath: string;
+}
+
+/** Entries pushed by the server, waiting to be fetched. */
+class Pushed {
+  #queue: { path: string; type: string }[] = [];
+  #failure: FerryError | undefined;
+  #wake = () => {};
+
+  add(entries: { path: string; type: string }[]): void {
+    this.#queue.push(...entries);
+    this.#wake();
+  }
+
+  fail(error: FerryError): void {
+    this.#failure ??= error;
+    this.#wake();
+  }
+
+  /** The next entry; null once `signal` aborted. Throws when the watch failed. */
+  async next(signal: AbortSignal | undefined): Promise<{ path: string; type: string } | null> {
+    while (true) {
+      if (signal?.aborted) return null;
+      if (this.#failure !== undefined) throw this.#failure;
+      const entry = this.#queue.shift();
+      if (entry !== undefined) return entry;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        signal?.addEventListener("abort", this.#wake, { once: true });
+      });
+      signal?.removeEventListener("abort", this.#wake);
+    }
+  }
+}
+
+/**
+ * Watches `folder` (a server path) into `local`, yielding each file
+ * received. Ends when `options.signal` aborts; throws when the connection
+ * is lost (the caller reconnects and calls again: it catches up).
+ */
+export async function* watchFolder(
+  connection: Connection,
+  openLane: () => Promise<Connection>,
+  folder: string,
+  local: string,
+  options: WatchOptions = {},
+): AsyncGenerator<WatchedFile> {
+  const top = splitRemotePath(folder).join("/");
+  const pushed = new Pushed();
+  const id = connection.open({
+    onFrame: (frame) => onWatchFrame(frame, pushed),
+    fail: (error) => pushed.fail(error),
+  });
+  try {
+    await connection.writer.frame(Kind.Watch, id, encodeWatch({ path: top }), { flush: true });
+    await Deno.mkdir(local, { recursive: true });
+    const received: WatchedFile[] = [];
+    const fetch = (source: string, dest: string, asFolder: boolean) =>
+      getPaths(
+        connection,
+        openLane,
+        [source],
+        dest,
+        {
+          recursive: asFolder,
+          sync: true,
+          delete: asFolder && (options.delete ?? false),
+          fsync: options.fsync,
+          onFile: (file) => received.push({ ...file, remotePath: remoteOf(file.path, local, top) }),
+        } satisfies TransferOptions,
+        asFolder,
+      );
+    // The catch-up: what arrived while nobody watched.
+    await fetch(top, local, true);
+    yield* deliver(received, options);
+    for (let entry; (entry = await pushed.next(options.signal)) !== null;) {
+      const below = relativeTo(top, entry.path);
+      if (below === null) {
+        options.onError?.(refusedName(entry.path));
+        continue;
+      }
+      try {
+        const dest = below.length === 0 ? local : resolveInside(local, below);
+        if (entry.type !== "dir") await Deno.mkdir(parentOf(dest), { recursive: true });
+        await fetch(entry.path, dest, entry.type === "dir");
+      } catch (error) {
+        const failure = toFerryError(error, "get", entry.path);
+        if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Protocol) {
+          throw failure;
+        }
+        options.onError?.(failure);
+      }
+      yield* deliver(received, options);
+    }
+  } finally {
+    connection.abandon(id);
+  }
+}
+
+async function* deliver(
+  received: WatchedFile[],
+  options: WatchOptions,
+): AsyncGenerator<WatchedFile> {
+  for (const file of received.splice(0)) {
+    await options.onFile?.(file);
+    yield file;
+  }
+}
+
+function onWatchFrame(frame: Frame, pushed: Pushed): void {
+  if (frame.kind === Kind.Entries) {
+    // An empty batch is the server's heartbeat.
+    const entries = decodeEntries(frame.payload).filter((e) =>
+      e.type === "file" || e.type === "dir"
+    );
+    if (entries.length > 0) pushed.add(entries);
+  } else if (frame.kind === Kind.Error) {
+    pushed.fail(errorFromMessage(decodeError(frame.payload)));
+  } else if (frame.kind === Kind.Ok) {
+    pushed.fail(new FerryError(ErrorCode.Connection, "The server stopped serving this watch"));
+  } else {
+    pushed.fail(new FerryError(ErrorCode.Protocol, `Unexpected frame ${frame.kind} on a watch`));
+  }
+}
+
+/** The names of `path` below the watched folder `top`, or null when it is not below it (or not a valid name). */
+function relativeTo(top: string, path: string): string[] | null {
+  let parts: string[];
+  try {
+    parts = splitRemotePath(path);
+  } catch {
+    return null;
+  }
+  const topParts = top === "" ? [] : top.split("/");
+  if (topParts.some((part, i) => parts[i] !== part)) return null;
+  return parts.slice(topParts.length);
+}
+
+function refusedName(path: string): FerryError {
+  return new FerryError(
+    ErrorCode.BadPath,
+    `The server pushed "${
+      printable(path)
+    }", which is not a name inside the watched folder; ignored`,
+    { path },
+  );
+}
+
+function parentOf(path: string): string {
+  const cut = path.lastIndexOf("/");
+  return cut <= 0 ? "/" : path.slice(0, cut);
+}
+
+/** The server path of a local file received into `local` from `top`. */
+function remoteOf(localPath: string, local: string, top: string): string {
+  const base = local.replace(/\/+$/, "");
+  const below = localPath.startsWith(`${base}/`) ? localPath.slice(base.length + 1) : localPath;
+  return top === "" ? below : `${top}/${below}`;
+}
+
+/**
+ * A running watch: iterate it for the files as they arrive, or await it
+ * (with `onFile`) until its signal ends it. It throws when the connection
+ * is lost; call `watch` again to reconnect and catch up.
+ */
+export class WatchRun implements AsyncIterable<WatchedFile>, PromiseLike<void> {
+  #files: AsyncGenerator<WatchedFile>;
+  #done: Promise<void> | undefined;
+
+  constructor(files: AsyncGenerator<WatchedFile>) {
+    this.#files = files;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WatchedFile> {
+    return this.#files;
+  }
+
+  then<A = void, B = never>(
+    onDone?: ((value: void) => A | PromiseLike<A>) | null,
+    onFailed?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): PromiseLike<A | B> {
+    this.#done ??= (async () => {
+      for await (const _ of this.#files) { /* onFile sees each */ }
+    })();
+    return this.#done.then(onDone, onFailed);
+  }
+}

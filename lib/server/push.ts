@@ -1,0 +1,74 @@
+/**
+ * `FerryServer.push()`: the server library stores a file under its root as
+ * a client's PUT would (a temporary beside it, verified, flushed and renamed
+ * into place) so that watchers can be told of it.
+ *
+ * @module
+ */
+
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import type { RemoteEntry } from "../protocol/replies.ts";
+import { FileDigest } from "../fs/digest.ts";
+import { GroupCommit } from "../fs/group_commit.ts";
+import { IncomingFile } from "../fs/incoming_file.ts";
+import { mkdirInside } from "../fs/root_ops.ts";
+import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+
+/** What `push` stores: a local file's path, bytes, or a stream of them. */
+export type PushSource = string | Uint8Array | ReadableStream<Uint8Array>;
+
+/** Stores `source` as `remotePath` under `root`; resolves with the stored file's entry. */
+export async function storeFile(
+  root: string,
+  remotePath: string,
+  source: PushSource,
+): Promise<RemoteEntry> {
+  const parts = splitRemotePath(remotePath);
+  const shown = parts.join("/");
+  if (parts.length === 0 || remotePath.endsWith("/")) {
+    throw new FerryError(
+      ErrorCode.IsDirectory,
+      `push needs a file name under the root, not the folder "${printable(remotePath || "/")}"`,
+    );
+  }
+  const parent = resolveInside(root, parts.slice(0, -1));
+  mkdirInside(parent, parts.slice(0, -1).join("/"), undefined, {
+    root,
+    parts: parts.slice(0, -1),
+  });
+  const local = typeof source === "string" ? await Deno.open(source) : undefined;
+  try {
+    const info = local === undefined ? undefined : await local.stat();
+    const stream = local?.readable ??
+      (source instanceof Uint8Array ? ReadableStream.from([source]) : source as ReadableStream);
+    const meta = {
+      size: 0,
+      mode: (info?.mode ?? 0o644) & 0o777,
+      mtime: info?.mtime?.getTime() ?? Date.now(),
+    };
+    const incoming = await IncomingFile.open(`${parent}/${parts.at(-1)}`, shown, meta, {
+      stream: true,
+    });
+    const digest = await FileDigest.start();
+    try {
+      for await (const chunk of stream) {
+        digest.update(chunk);
+        await incoming.write(chunk);
+      }
+    } catch (error) {
+      digest.release();
+      await incoming.discard();
+      throw toFerryError(error, "read what to push to", shown);
+    }
+    const commits = new GroupCommit();
+    let committed: Promise<void> = Promise.resolve();
+    await commits.end(incoming, digest.finish(), (done) => committed = done.then(() => {}));
+    await committed;
+    await commits.drain();
+    return { name: parts.at(-1)!, path: shown, type: "file", ...meta };
+  } finally {
+    try {
+      local?.close();
+    } catch { /* its readable closed it */ }
+  }
+}

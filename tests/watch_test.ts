@@ -1,0 +1,115 @@
+// Watch and push (issue 14): watchers receive what is committed under their
+// folder over their own connection, catch up after being offline, and never
+// write outside their local folder.
+
+import { assert, assertEquals } from "./_assert.ts";
+import { connect } from "../lib/client/connect.ts";
+import type { WatchedFile } from "../lib/client/watch.ts";
+import { listTree, patternBytes, startServer, tempDir, TOKEN, waitFor } from "./_helpers.ts";
+
+const client = (port: number, name?: string) =>
+  connect({ host: "127.0.0.1", port, token: TOKEN, ...(name ? { name } : {}) });
+
+/** Starts watching `folder` into `local`; the files received land in `got`. */
+async function startWatch(port: number, folder: string, local: string, name?: string) {
+  const watcher = await client(port, name);
+  const stop = new AbortController();
+  const got: WatchedFile[] = [];
+  const running = watcher.watch(folder, local, {
+    signal: stop.signal,
+    onFile: (file) => void got.push(file),
+  });
+  const done = Promise.resolve(running).catch((error) => error);
+  return {
+    got,
+    async [Symbol.asyncDispose]() {
+      stop.abort();
+      await done;
+      await watcher.close();
+    },
+  };
+}
+
+Deno.test("three watchers receive a file sent by a fourth client, byte-identical, with mode and mtime", async () => {
+  await using root = await tempDir();
+  await using locals = await tempDir();
+  await Deno.mkdir(`${root.path}/outbox`);
+  await using server = await startServer(root.path);
+  const watchers = await Promise.all(
+    [0, 1, 2].map((i) => startWatch(server.port, "outbox", `${locals.path}/w${i}`)),
+  );
+  try {
+    // Each has registered once the server lists it.
+    assert(
+      await waitFor(() =>
+        Promise.resolve(server.clients().filter((c) => c.watching.length > 0).length === 3)
+      ),
+    );
+    const data = patternBytes(300_000, 3);
+    await using sender = await client(server.port);
+    await sender.put("outbox/photo.jpg", data, { mode: 0o640, mtime: 1_700_000_000_000 });
+    await sender.put("elsewhere.txt", new TextEncoder().encode("not watched"));
+    for (let i = 0; i < 3; i++) {
+      const local = `${locals.path}/w${i}/photo.jpg`;
+      assert(
+        await waitFor(async () => (await listTree(`${locals.path}/w${i}`)).includes("photo.jpg")),
+        `w${i}`,
+      );
+      assertEquals(await Deno.readFile(local), data);
+      const info = await Deno.stat(local);
+      assertEquals([info.mode! & 0o777, info.mtime?.getTime()], [0o640, 1_700_000_000_000]);
+      assertEquals(watchers[i]!.got.map((f) => f.remotePath), ["outbox/photo.jpg"]);
+      assertEquals(await listTree(`${locals.path}/w${i}`), ["photo.jpg"]);
+    }
+  } finally {
+    for (const watcher of watchers) await watcher[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("a watcher that was offline during two sends catches up when it reconnects", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${root.path}/outbox/sub`, { recursive: true });
+  await using server = await startServer(root.path);
+  await using sender = await client(server.port);
+  await sender.put("outbox/early.txt", new TextEncoder().encode("before"));
+  {
+    await using watch = await startWatch(server.port, "outbox", local.path);
+    assert(await waitFor(async () => (await listTree(local.path)).includes("early.txt")));
+    assertEquals(watch.got.map((f) => f.remotePath), ["outbox/early.txt"]);
+  }
+  // Offline: two sends.
+  await sender.put("outbox/one.txt", new TextEncoder().encode("1"));
+  await sender.put("outbox/sub/two.txt", new TextEncoder().encode("2"));
+  await using again = await startWatch(server.port, "outbox", local.path);
+  assert(await waitFor(async () => (await listTree(local.path)).includes("sub/two.txt")));
+  assertEquals(again.got.map((f) => f.remotePath).sort(), ["outbox/one.txt", "outbox/sub/two.txt"]);
+  // Then live again.
+  await sender.put("outbox/three.txt", new TextEncoder().encode("3"));
+  assert(await waitFor(async () => (await listTree(local.path)).includes("three.txt")));
+});
+
+Deno.test("server.push() reaches only the watcher that named itself so, and clients() lists them", async () => {
+  await using root = await tempDir();
+  await using locals = await tempDir();
+  await using server = await startServer(root.path);
+  await using laptop = await startWatch(server.port, "", `${locals.path}/laptop`, "laptop");
+  await using phone = await startWatch(server.port, "", `${locals.path}/phone`, "phone");
+  assert(
+    await waitFor(() =>
+      Promise.resolve(server.clients().filter((c) => c.watching.length > 0).length === 2)
+    ),
+  );
+  assertEquals(server.clients().map((c) => c.name).sort(), ["laptop", "phone"]);
+  const told = await server.push(new TextEncoder().encode("for the laptop"), "notes/only.txt", {
+    to: "laptop",
+  });
+  assertEquals(told, 1);
+  assert(
+    await waitFor(async () => (await listTree(`${locals.path}/laptop`)).includes("notes/only.txt")),
+  );
+  assertEquals(await Deno.readTextFile(`${root.path}/notes/only.txt`), "for the laptop");
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assertEquals(await listTree(`${locals.path}/phone`), []);
+  assertEquals(laptop.got.length + phone.got.length, 1);
+});
