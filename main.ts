@@ -19,6 +19,7 @@ import * as mvCommand from "./commands/mv.ts";
 import * as rmCommand from "./commands/rm.ts";
 import * as sendCommand from "./commands/send.ts";
 import * as serveCommand from "./commands/serve.ts";
+import * as watchCommand from "./commands/watch.ts";
 
 export const VERSION: string = denoJson.version;
 
@@ -87,6 +88,12 @@ const COMMANDS: Record<string, Command> = {
     mvCommand.HELP,
     mvCommand.parseMvArgs,
     mvCommand.mv,
+  ),
+  watch: command(
+    "Mirror a server folder as files arrive in it",
+    watchCommand.HELP,
+    watchCommand.parseWatchArgs,
+    watchCommand.watch,
   ),
   completions: command(
     "Print a shell completion script",

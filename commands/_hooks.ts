@@ -1,6 +1,7 @@
 /**
  * `serve --accept CMD` and `serve --on-receive CMD`: the library's
- * validate and onReceived hooks as programs. CMD is split into words as a
+ * validate and onReceived hooks as programs (and `watch --exec CMD`, run
+ * the same way). CMD is split into words as a
  * POSIX shell would ('…', "…" and \ quote; nothing is expanded) and run
  * directly, never through a shell unless CMD names one (`sh -c '…'`). The
  * program gets a minimal environment (PATH, HOME, LANG, TZ) and the file's
@@ -20,7 +21,7 @@ const KEPT_VARIABLES = ["PATH", "HOME", "LANG", "TZ"];
 export function commandValidator(command: string, timeoutMs: number): Validator {
   const argv = splitCommand(command, "--accept");
   return async (file) => {
-    const run = await runHook(argv, hookEnvironment(file, "FERRY_TEMP_PATH"), timeoutMs);
+    const run = await runCommand(argv, hookEnvironment(file, "FERRY_TEMP_PATH"), timeoutMs);
     return run.code === 0 || run.reason;
   };
 }
@@ -29,18 +30,24 @@ export function commandValidator(command: string, timeoutMs: number): Validator 
 export function commandHandler(command: string, timeoutMs: number): ReceivedHandler {
   const argv = splitCommand(command, "--on-receive");
   return async (file) => {
-    const run = await runHook(argv, hookEnvironment(file, "FERRY_PATH"), timeoutMs);
+    const run = await runCommand(argv, hookEnvironment(file, "FERRY_PATH"), timeoutMs);
     if (run.code !== 0) throw new Error(run.reason);
   };
 }
 
-function hookEnvironment(file: ReceivedFile, pathVariable: string): Record<string, string> {
+/** The minimal environment a command of ferry's runs with: PATH, HOME, LANG, TZ. */
+export function baseEnvironment(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of KEPT_VARIABLES) {
     const value = Deno.env.get(name);
     if (value !== undefined) env[name] = value;
   }
   env.PATH ??= "/usr/local/bin:/usr/bin:/bin";
+  return env;
+}
+
+function hookEnvironment(file: ReceivedFile, pathVariable: string): Record<string, string> {
+  const env = baseEnvironment();
   env[pathVariable] = file.localPath;
   env.FERRY_REL_PATH = file.path;
   env.FERRY_SIZE = String(file.size);
@@ -50,8 +57,8 @@ function hookEnvironment(file: ReceivedFile, pathVariable: string): Record<strin
   return env;
 }
 
-/** Runs a hook; its exit code, and in words why it failed. */
-async function runHook(
+/** Runs a command directly (no shell); its exit code, and in words why it failed. */
+export async function runCommand(
   argv: readonly string[],
   env: Record<string, string>,
   timeoutMs: number,

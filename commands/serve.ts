@@ -54,6 +54,9 @@ Options:
       --on-receive CMD     Run CMD after each file is stored (logged, never
                            delays or fails the transfer)
       --hook-timeout SECS  Time allowed to each hook run (default 30)
+      --settle SECS        Push a file another program writes into a watched
+                           folder once it has not changed for SECS (default 2;
+                           0: push only what clients send)
   -h, --help               Show this help
 
 Hooks run CMD directly (not through a shell unless CMD is one, such as
@@ -86,6 +89,8 @@ export interface ServeOptions {
   accept: string | undefined;
   onReceive: string | undefined;
   hookTimeoutMs: number;
+  /** How long a file written on the server's disk must stay unchanged before it is pushed. */
+  settleMs: number;
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions | "help" {
@@ -105,6 +110,7 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     accept: { type: "string" },
     "on-receive": { type: "string" },
     "hook-timeout": { type: "string" },
+    settle: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return "help";
@@ -132,6 +138,7 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     accept: values.accept,
     onReceive: values["on-receive"],
     hookTimeoutMs: (parseCount(values["hook-timeout"], "--hook-timeout", 1, 3600) ?? 30) * 1000,
+    settleMs: (parseCount(values.settle, "--settle", 0, 3600) ?? 2) * 1000,
   };
 }
 
@@ -188,6 +195,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     ...(options.maxFileSize === undefined ? {} : { maxFileSize: options.maxFileSize }),
     ...(options.minFreeBytes === undefined ? {} : { minFreeBytes: options.minFreeBytes }),
     onEvent: (event) => printErr(formatEvent(event, options.log)),
+    settleMs: options.settleMs,
     ...hooksOf(options),
   }).catch((error) => {
     const inUse = error instanceof FerryError && error.cause instanceof Deno.errors.AddrInUse;

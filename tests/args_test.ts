@@ -123,6 +123,7 @@ Deno.test("parseServeArgs() applies documented defaults and validates values", (
     accept: undefined,
     onReceive: undefined,
     hookTimeoutMs: 30_000,
+    settleMs: 2_000,
   });
   const floor = parseServeArgs(["--fsync", "none"]);
   assertEquals(floor !== "help" && floor.fsync, "none");

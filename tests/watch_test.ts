@@ -5,7 +5,26 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { connect } from "../lib/client/connect.ts";
 import type { WatchedFile } from "../lib/client/watch.ts";
-import { listTree, patternBytes, startServer, tempDir, TOKEN, waitFor } from "./_helpers.ts";
+import {
+  Kind,
+  listTree,
+  patternBytes,
+  serverHandshake,
+  startServer,
+  tempDir,
+  TOKEN,
+  waitFor,
+} from "./_helpers.ts";
+import { ErrorCode } from "../lib/errors.ts";
+import { FrameReader } from "../lib/wire/frame_reader.ts";
+import { FrameWriter } from "../lib/wire/frame_writer.ts";
+import {
+  encodeEntries,
+  encodeError,
+  encodeListDone,
+  encodeStatReply,
+  entryJson,
+} from "../lib/protocol/replies.ts";
 
 const client = (port: number, name?: string) =>
   connect({ host: "127.0.0.1", port, token: TOKEN, ...(name ? { name } : {}) });
@@ -112,4 +131,98 @@ Deno.test("server.push() reaches only the watcher that named itself so, and clie
   await new Promise((resolve) => setTimeout(resolve, 300));
   assertEquals(await listTree(`${locals.path}/phone`), []);
   assertEquals(laptop.got.length + phone.got.length, 1);
+});
+
+Deno.test("a file another program writes into the served folder reaches watchers once it settled; one still growing does not", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${root.path}/outbox`);
+  await using server = await startServer(root.path, { settleMs: 400 });
+  await using watch = await startWatch(server.port, "outbox", local.path);
+  assert(await waitFor(() => Promise.resolve(server.clients().some((c) => c.watching.length > 0))));
+  await Deno.writeTextFile(`${root.path}/outbox/snapshot.jpg`, "one frame");
+  assert(await waitFor(async () => (await listTree(local.path)).includes("snapshot.jpg")));
+  assertEquals(await Deno.readTextFile(`${local.path}/snapshot.jpg`), "one frame");
+
+  // A recording that keeps growing for a while: never sent half done.
+  const file = await Deno.open(`${root.path}/outbox/video.mp4`, { write: true, create: true });
+  for (let i = 0; i < 10; i++) {
+    await file.write(patternBytes(10_000, i));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert(!(await listTree(local.path)).includes("video.mp4"), "sent while it still grew");
+  }
+  file.close();
+  assert(await waitFor(async () => (await listTree(local.path)).includes("video.mp4")));
+  assertEquals((await Deno.stat(`${local.path}/video.mp4`)).size, 100_000);
+  // ferry's own temporaries are never pushed.
+  assertEquals(watch.got.map((f) => f.remotePath).sort(), [
+    "outbox/snapshot.jpg",
+    "outbox/video.mp4",
+  ]);
+});
+
+Deno.test("a hostile server's push of ../ or an absolute name writes nothing outside the local folder", async () => {
+  await using parent = await tempDir();
+  const local = `${parent.path}/inbox`;
+  // A rogue server: an empty folder to catch up with, then pushes of names a real one never sends.
+  const hostile = ["../escape.txt", "a/../../b.txt", "/../../etc/evil", "x\u0000y"];
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const conn of listener) {
+      void (async () => {
+        try {
+          const secure = await serverHandshake(conn);
+          if (secure === null) return;
+          const reader = new FrameReader(secure);
+          const writer = new FrameWriter(secure);
+          for (let frame; (frame = await reader.read()) !== null;) {
+            const { id } = frame;
+            if (frame.kind === Kind.Watch) {
+              const lines = hostile.map((path) =>
+                entryJson({ name: "n", path, type: "file", size: 1, mode: 0o644, mtime: 0 })
+              );
+              await writer.frame(Kind.Entries, id, encodeEntries(lines), { flush: true });
+            } else if (frame.kind === Kind.Stat) {
+              const dir = encodeStatReply({ type: "dir", size: 0, mode: 0o755, mtime: 0 });
+              await writer.frame(Kind.Ok, id, dir, { flush: true });
+            } else if (frame.kind === Kind.List) {
+              await writer.frame(Kind.Ok, id, encodeListDone({ entries: 0 }), { flush: true });
+            } else {
+              const refusal = encodeError({ code: ErrorCode.NotFound, message: "no" });
+              await writer.frame(Kind.Error, id, refusal, { flush: true });
+            }
+          }
+        } catch {
+          /* the client left */
+        } finally {
+          try {
+            conn.close();
+          } catch { /* closed */ }
+        }
+      })();
+    }
+  })();
+  const errors: string[] = [];
+  try {
+    await using watcher = await client(listener.addr.port);
+    const stop = new AbortController();
+    const running = Promise.resolve(watcher.watch("", local, {
+      signal: stop.signal,
+      onError: (error) => void errors.push(error.message),
+    })).catch((error) => error);
+    assert(
+      await waitFor(() => Promise.resolve(errors.length >= hostile.length)),
+      errors.join("; "),
+    );
+    stop.abort();
+    await running;
+  } finally {
+    listener.close();
+    await serving.catch(() => {});
+  }
+  assertEquals(await listTree(parent.path), ["inbox"]);
+  assert(
+    errors.every((e) => e.includes("not a name inside") || e.includes("no")),
+    errors.join("; "),
+  );
 });

@@ -64,4 +64,10 @@ export interface ServerOptions {
   onReceived?: ReceivedHandler;
   /** Time allowed to `validate` and `onReceived`. Default 30 seconds. */
   hookTimeoutMs?: number;
+  /**
+   * Files written into a watched folder by other programs on this machine
+   * are pushed to its watchers once their size and mtime have not changed
+   * for this long. Default 2 seconds; 0 turns watching the disk off.
+   */
+  settleMs?: number;
 }

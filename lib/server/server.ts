@@ -15,6 +15,7 @@ import { Admission, BUSY } from "./admission.ts";
 import { Hooks } from "./hooks.ts";
 import { type ClientInfo, Watchers } from "./watchers.ts";
 import { type PushSource, storeFile } from "./push.ts";
+import { DiskWatcher } from "./settle.ts";
 import type { ServerOptions } from "./options.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
 import { DEFAULT_PORT } from "../protocol/constants.ts";
@@ -68,13 +69,17 @@ export class FerryServer {
   #listener: Deno.TcpListener;
   #options:
     & Required<
-      Omit<ServerOptions, "host" | "port" | "onEvent" | "validate" | "onReceived" | "hookTimeoutMs">
+      Omit<
+        ServerOptions,
+        "host" | "port" | "onEvent" | "validate" | "onReceived" | "hookTimeoutMs" | "settleMs"
+      >
     >
     & {
       onEvent: ((event: ServerEvent) => void) | undefined;
     };
   #hooks: Hooks | undefined;
-  #watchers = new Watchers();
+  #watchers = new Watchers(() => this.#disk.start());
+  #disk: DiskWatcher;
   #connections = new Set<Connection>();
   #tasks = new Set<Promise<void>>();
   #admission: Admission<Connection>;
@@ -111,6 +116,7 @@ export class FerryServer {
       onEvent: options.onEvent,
     };
     this.#admission = new Admission(this.#options.maxConnections, (c) => this.#drop(c));
+    this.#disk = new DiskWatcher(root, this.#watchers, options.settleMs ?? 2_000);
     if (options.validate !== undefined || options.onReceived !== undefined) {
       this.#hooks = new Hooks(
         {
@@ -215,6 +221,7 @@ export class FerryServer {
     for (const connection of this.#connections) this.#drop(connection);
     await Promise.all(this.#tasks);
     clearInterval(this.#sweeper);
+    await this.#disk.close();
   }
 
   async #accept(): Promise<void> {

@@ -103,12 +103,24 @@ export class Watcher {
   }
 }
 
+// Files pushed lately, remembered so that the disk watcher does not push the
+// same version again (a PUT's rename is also a file system event).
+const MAX_RECENT = 10_000;
+
 /** Every watcher of one server. */
 export class Watchers {
   #all = new Set<Watcher>();
+  #recent = new Map<string, string>();
+  #onFirst: () => void;
+
+  /** `onFirst` runs when the first watcher joins (the server starts watching its disk). */
+  constructor(onFirst: () => void = () => {}) {
+    this.#onFirst = onFirst;
+  }
 
   add(watcher: Watcher): void {
     this.#all.add(watcher);
+    this.#onFirst();
   }
 
   remove(watcher: Watcher): void {
@@ -119,9 +131,15 @@ export class Watchers {
   /**
    * A file or folder under the root changed (`entry.path` is relative to
    * the root): each watcher of a folder that holds it is told, or with `to`
-   * only the watchers of the client of that name. Returns how many were.
+   * only the watchers of the client of that name. `fromDisk`: found on the
+   * disk, and not told again when it was pushed as it is. Returns how many
+   * were told.
    */
-  published(entry: RemoteEntry, to?: string): number {
+  published(entry: RemoteEntry, to?: string, fromDisk = false): number {
+    const version = `${entry.size}:${entry.mtime}`;
+    if (fromDisk && this.#recent.get(entry.path) === version) return 0;
+    if (this.#recent.size >= MAX_RECENT) this.#recent.clear();
+    this.#recent.set(entry.path, version);
     let told = 0;
     for (const watcher of this.#all) {
       if (!watcher.covers(entry.path) || (to !== undefined && watcher.name !== to)) continue;
