@@ -5,7 +5,9 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { connect } from "../lib/client/connect.ts";
 import type { WatchedFile } from "../lib/client/watch.ts";
+import { ferryCommand, serveProcess } from "./_cli.ts";
 import {
+  exists,
   Kind,
   listTree,
   patternBytes,
@@ -225,4 +227,53 @@ Deno.test("a hostile server's push of ../ or an absolute name writes nothing out
     errors.every((e) => e.includes("not a name inside") || e.includes("no")),
     errors.join("; "),
   );
+});
+
+Deno.test("ferry watch: two watchers get a file written on the server's side, run --exec, print JSON lines, and stop with exit 0 on SIGTERM", async () => {
+  await using root = await tempDir();
+  await using locals = await tempDir();
+  await Deno.mkdir(`${root.path}/outbox`);
+  await using server = await serveProcess(root.path, ["--settle", "1"]);
+  const at = `ferry://127.0.0.1:${server.port}/outbox`;
+  const exec = `sh -c 'echo "$FERRY_REMOTE_PATH $FERRY_SIZE" > "$FERRY_PATH.seen"'`;
+  const watchers = [0, 1].map((i) =>
+    ferryCommand([
+      "watch",
+      "--json",
+      "--name",
+      `laptop${i}`,
+      "--exec",
+      exec,
+      at,
+      `${locals.path}/w${i}`,
+    ])
+      .spawn()
+  );
+  try {
+    // Both registered: the server says so in its log? Wait for their folders instead.
+    assert(await waitFor(async () => (await listTree(locals.path)).length === 2, 15_000));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await Deno.writeTextFile(`${root.path}/outbox/report.pdf`, "%PDF-1.7");
+    for (const i of [0, 1]) {
+      assert(
+        await waitFor(async () => await exists(`${locals.path}/w${i}/report.pdf.seen`), 15_000),
+        `watcher ${i}`,
+      );
+      assertEquals(await Deno.readTextFile(`${locals.path}/w${i}/report.pdf`), "%PDF-1.7");
+      assertEquals(
+        await Deno.readTextFile(`${locals.path}/w${i}/report.pdf.seen`),
+        "outbox/report.pdf 8\n",
+      );
+    }
+  } finally {
+    for (const child of watchers) child.kill("SIGTERM");
+  }
+  for (const child of watchers) {
+    const output = await child.output();
+    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+    const lines = new TextDecoder().decode(output.stdout).trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    assertEquals(lines.map((l) => [l.remotePath, l.size]), [["outbox/report.pdf", 8]]);
+  }
 });
