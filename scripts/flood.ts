@@ -1,5 +1,7 @@
 /**
- * `deno task flood [COUNT]`: the unauthenticated-connection load of issue 16
+ * `deno task flood [COUNT]`, or `deno task flood --watchers [COUNT]`.
+ *
+ * Without --watchers: the unauthenticated-connection load of issue 16
  * item 2, measured rather than tested. Starts `ferry serve` as shipped, opens
  * COUNT connections (default 200) that never log in (a third say nothing, a
  * third send half a preamble, a third announce a HELLO of 16 MiB and stop),
@@ -8,13 +10,21 @@
  * server's resident memory (VmRSS now, VmHWM peak). Bounded: everything
  * closes after one pass.
  *
+ * With --watchers: COUNT (default 50) watchers (library clients, in this
+ * process) on one folder of a `ferry serve` while one `ferry send` after
+ * another puts 20 files of 1 MiB into it; prints how many watchers got all
+ * of them and the server's memory.
+ *
  * @module
  */
 
 import { encodeHeader, FRAME_HEADER_SIZE, Kind, preambleBytes } from "../lib/protocol/frame.ts";
 import { SHIPPED_RUNTIME_FLAGS } from "./permissions.ts";
+import { connect } from "../mod.ts";
 
-const COUNT = Number(Deno.args[0] ?? 200);
+const watchersMode = Deno.args.includes("--watchers");
+const countArg = Deno.args.find((arg) => /^\d+$/.test(arg));
+const COUNT = Number(countArg ?? (watchersMode ? 50 : 200));
 const TOKEN = "flood-token-0123456789abcdef";
 const main = new URL("../main.ts", import.meta.url).pathname;
 const print = (line: string) => Deno.stdout.writeSync(new TextEncoder().encode(line + "\n"));
@@ -26,12 +36,13 @@ async function memory(pid: number): Promise<{ rss: number; peak: number }> {
   return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
 }
 
-function ferry(args: string[]): Deno.Command {
+/** ferry as a subprocess; `quiet`: its output is not kept (a long-running server's log would fill the pipe and block it). */
+function ferry(args: string[], quiet = false): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", ...SHIPPED_RUNTIME_FLAGS, main, ...args],
     env: { FERRY_TOKEN: TOKEN },
-    stdout: "piped",
-    stderr: "piped",
+    stdout: quiet ? "null" : "piped",
+    stderr: quiet ? "null" : "piped",
   });
 }
 
@@ -45,6 +56,11 @@ async function waitForPort(port: number): Promise<void> {
     }
   }
   throw new Error(`ferry serve never listened on port ${port}`);
+}
+
+if (watchersMode) {
+  await floodWatchers();
+  Deno.exit(0);
 }
 
 const root = await Deno.makeTempDir();
@@ -106,4 +122,74 @@ try {
   await server.output();
   await Deno.remove(root, { recursive: true });
   await Deno.remove(local);
+}
+
+async function floodWatchers(): Promise<void> {
+  const root = await Deno.makeTempDir();
+  const locals = await Deno.makeTempDir();
+  await Deno.mkdir(`${root}/outbox`);
+  const file = await Deno.makeTempFile();
+  await Deno.writeFile(file, new Uint8Array(1024 * 1024).fill(3));
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  // Each watcher holds a connection, and a second one while it catches up.
+  const server = ferry([
+    "serve",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    `${port}`,
+    "--max-conns",
+    `${2 * COUNT + 8}`,
+    root,
+  ], true).spawn();
+  // The watchers run in this process (library clients), so that the 2 cores
+  // measure the server, not 50 starting runtimes.
+  const stop = new AbortController();
+  const watching: Promise<unknown>[] = [];
+  try {
+    await waitForPort(port);
+    const before = await memory(server.pid);
+    for (let i = 0; i < COUNT; i++) {
+      const client = await connect({ host: "127.0.0.1", port, token: TOKEN, name: `w${i}` });
+      const run = Promise.resolve(
+        client.watch("outbox", `${locals}/w${i}`, { signal: stop.signal }),
+      );
+      watching.push(run.catch((error) => error).finally(() => client.close()));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    for (let n = 0; n < 20; n++) {
+      const sent = await ferry(["send", "-q", file, `ferry://127.0.0.1:${port}/outbox/f${n}`])
+        .output();
+      if (!sent.success) print(new TextDecoder().decode(sent.stderr));
+    }
+    let complete = 0;
+    for (let waited = 0; waited < 60_000 && complete < COUNT; waited += 500) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      complete = 0;
+      for (let i = 0; i < COUNT; i++) {
+        try {
+          const names = [...Deno.readDirSync(`${locals}/w${i}`)].filter((e) =>
+            !e.name.startsWith(".")
+          );
+          if (names.length === 20) complete++;
+        } catch { /* not made yet */ }
+      }
+    }
+    const after = await memory(server.pid);
+    print(`${COUNT} watchers, 20 files of 1 MiB sent: ${complete} watchers got all 20`);
+    print(
+      `server memory: ${before.rss.toFixed(0)} MiB before, ${after.rss.toFixed(0)} MiB after ` +
+        `(peak ${after.peak.toFixed(0)} MiB)`,
+    );
+  } finally {
+    stop.abort();
+    await Promise.all(watching);
+    server.kill("SIGTERM");
+    await server.status;
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(locals, { recursive: true });
+    await Deno.remove(file);
+  }
 }
