@@ -14,6 +14,7 @@ import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseFlags, parseFsync, remoteOpFlags } from "./_args.ts";
 import { type ConnectFlags, connectTarget, resolveTargets } from "./_connect.ts";
 import { baseEnvironment, runCommand, splitCommand } from "./_hooks.ts";
+import { sleep } from "../lib/client/retry.ts";
 import { printErr, printOut } from "./_output.ts";
 import { UsageError } from "./_usage.ts";
 
@@ -172,16 +173,4 @@ async function exec(file: WatchedFile, argv: string[]): Promise<void> {
   } catch (error) {
     printErr(`ferry: ${toFerryError(error, "run --exec for", file.path).message}`);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
