@@ -79,6 +79,7 @@ Deno.test("three watchers receive a file sent by a fourth client, byte-identical
       assertEquals(await Deno.readFile(local), data);
       const info = await Deno.stat(local);
       assertEquals([info.mode! & 0o777, info.mtime?.getTime()], [0o640, 1_700_000_000_000]);
+      assert(await waitFor(() => Promise.resolve(watchers[i]!.got.length === 1)));
       assertEquals(watchers[i]!.got.map((f) => f.remotePath), ["outbox/photo.jpg"]);
       assertEquals(await listTree(`${locals.path}/w${i}`), ["photo.jpg"]);
     }
@@ -96,14 +97,15 @@ Deno.test("a watcher that was offline during two sends catches up when it reconn
   await sender.put("outbox/early.txt", new TextEncoder().encode("before"));
   {
     await using watch = await startWatch(server.port, "outbox", local.path);
-    assert(await waitFor(async () => (await listTree(local.path)).includes("early.txt")));
+    // onFile runs once the file is committed: wait for it, not for the file.
+    assert(await waitFor(() => Promise.resolve(watch.got.length === 1)));
     assertEquals(watch.got.map((f) => f.remotePath), ["outbox/early.txt"]);
   }
   // Offline: two sends.
   await sender.put("outbox/one.txt", new TextEncoder().encode("1"));
   await sender.put("outbox/sub/two.txt", new TextEncoder().encode("2"));
   await using again = await startWatch(server.port, "outbox", local.path);
-  assert(await waitFor(async () => (await listTree(local.path)).includes("sub/two.txt")));
+  assert(await waitFor(() => Promise.resolve(again.got.length === 2)));
   assertEquals(again.got.map((f) => f.remotePath).sort(), ["outbox/one.txt", "outbox/sub/two.txt"]);
   // Then live again.
   await sender.put("outbox/three.txt", new TextEncoder().encode("3"));
@@ -121,7 +123,12 @@ Deno.test("server.push() reaches only the watcher that named itself so, and clie
       Promise.resolve(server.clients().filter((c) => c.watching.length > 0).length === 2)
     ),
   );
-  assertEquals(server.clients().map((c) => c.name).sort(), ["laptop", "phone"]);
+  // One entry per connection; a catch-up lists on a second one, closed when it is done.
+  assert(await waitFor(() => Promise.resolve(server.clients().length === 2)), "caught up");
+  const watching = server.clients().filter((c) => c.watching.length > 0);
+  assertEquals(watching.map((c) => [c.name, c.watching]).sort(), [["laptop", [""]], ["phone", [
+    "",
+  ]]]);
   const told = await server.push(new TextEncoder().encode("for the laptop"), "notes/only.txt", {
     to: "laptop",
   });
@@ -130,6 +137,7 @@ Deno.test("server.push() reaches only the watcher that named itself so, and clie
     await waitFor(async () => (await listTree(`${locals.path}/laptop`)).includes("notes/only.txt")),
   );
   assertEquals(await Deno.readTextFile(`${root.path}/notes/only.txt`), "for the laptop");
+  assert(await waitFor(() => Promise.resolve(laptop.got.length === 1)));
   await new Promise((resolve) => setTimeout(resolve, 300));
   assertEquals(await listTree(`${locals.path}/phone`), []);
   assertEquals(laptop.got.length + phone.got.length, 1);
@@ -155,6 +163,7 @@ Deno.test("a file another program writes into the served folder reaches watchers
   }
   file.close();
   assert(await waitFor(async () => (await listTree(local.path)).includes("video.mp4")));
+  assert(await waitFor(() => Promise.resolve(watch.got.length === 2)));
   assertEquals((await Deno.stat(`${local.path}/video.mp4`)).size, 100_000);
   // ferry's own temporaries are never pushed.
   assertEquals(watch.got.map((f) => f.remotePath).sort(), [
