@@ -62,6 +62,7 @@ export async function runCommand(
   argv: readonly string[],
   env: Record<string, string>,
   timeoutMs: number,
+  passThrough = false,
 ): Promise<{ code: number; reason: string }> {
   const [program, ...args] = argv as [string, ...string[]];
   let output: Deno.CommandOutput;
@@ -71,8 +72,9 @@ export async function runCommand(
       env,
       clearEnv: true,
       stdin: "null",
-      stdout: "null",
-      stderr: "piped",
+      // A hook's output goes to the server log through its reason; watch --exec's to the user.
+      stdout: passThrough ? "inherit" : "null",
+      stderr: passThrough ? "inherit" : "piped",
       signal: AbortSignal.timeout(timeoutMs),
     }).output();
   } catch (error) {
@@ -82,7 +84,9 @@ export async function runCommand(
   if (output.signal !== null) {
     return { code: -1, reason: `"${program}" was stopped by ${output.signal} (hook timeout?)` };
   }
-  const said = new TextDecoder().decode(output.stderr).split("\n")[0]!.trim().slice(0, 200);
+  const said = passThrough
+    ? ""
+    : new TextDecoder().decode(output.stderr).split("\n")[0]!.trim().slice(0, 200);
   return { code: output.code, reason: said || `"${program}" exited with status ${output.code}` };
 }
 

@@ -168,7 +168,7 @@ async function exec(file: WatchedFile, argv: string[]): Promise<void> {
     FERRY_DIGEST: file.digest,
   };
   try {
-    const run = await runCommand(argv, env, EXEC_TIMEOUT_MS);
+    const run = await runCommand(argv, env, EXEC_TIMEOUT_MS, true);
     if (run.code !== 0) printErr(`ferry: --exec for "${printable(file.path)}": ${run.reason}`);
   } catch (error) {
     printErr(`ferry: ${toFerryError(error, "run --exec for", file.path).message}`);
