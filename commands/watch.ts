@@ -33,8 +33,9 @@ Options:
                          (the local file), FERRY_REMOTE_PATH, FERRY_SIZE and
                          FERRY_DIGEST in its environment (not through a shell
                          unless CMD is one, such as sh -c '...')
-      --delete           At each catch-up, remove local files the server's
-                         folder no longer has
+      --delete           Mirror removals: at each catch-up, remove local files
+                         the server's folder no longer has, then each one
+                         removed or moved away on the server as it happens
       --fsync MODE       When a received file counts as done (each, batch,
                          none; default each)
 ${

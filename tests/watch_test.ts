@@ -20,7 +20,10 @@ import {
 import { ErrorCode } from "../lib/errors.ts";
 import { FrameReader } from "../lib/wire/frame_reader.ts";
 import { FrameWriter } from "../lib/wire/frame_writer.ts";
+import { Watcher } from "../lib/server/watchers.ts";
+import type { Responder } from "../lib/server/responder.ts";
 import {
+  decodeEntries,
   encodeEntries,
   encodeError,
   encodeListDone,
@@ -284,5 +287,84 @@ Deno.test("ferry watch: two watchers get a file written on the server's side, ru
       JSON.parse(l)
     );
     assertEquals(lines.map((l) => [l.remotePath, l.size]), [["outbox/report.pdf", 8]]);
+  }
+});
+
+Deno.test("with delete, a watcher mirrors removals and moves away as they happen; without it, it keeps its copies", async () => {
+  await using root = await tempDir();
+  await using locals = await tempDir();
+  await Deno.mkdir(`${root.path}/outbox/old`, { recursive: true });
+  for (const name of ["a.txt", "b.txt", "old/c.txt"]) {
+    await Deno.writeTextFile(`${root.path}/outbox/${name}`, name);
+  }
+  await using server = await startServer(root.path);
+  const mirror = `${locals.path}/mirror`;
+  const keeper = `${locals.path}/keeper`;
+  await using watcher = await client(server.port);
+  await using other = await client(server.port);
+  const stop = new AbortController();
+  const runs = [
+    Promise.resolve(watcher.watch("outbox", mirror, { signal: stop.signal, delete: true })),
+    Promise.resolve(other.watch("outbox", keeper, { signal: stop.signal })),
+  ].map((run) => run.catch((error) => error));
+  try {
+    const tree = (path: string) => listTree(path).catch(() => [] as string[]);
+    assert(
+      await waitFor(async () =>
+        (await tree(mirror)).length === 4 && (await tree(keeper)).length === 4
+      ),
+    );
+    await using sender = await client(server.port);
+    await sender.remove("outbox/a.txt");
+    await sender.remove("outbox/old", { recursive: true });
+    await sender.rename("outbox/b.txt", "elsewhere.txt");
+    assert(
+      await waitFor(async () => (await listTree(mirror)).length === 0),
+      String(await listTree(mirror)),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assertEquals(await listTree(keeper), ["a.txt", "b.txt", "old", "old/c.txt"]);
+  } finally {
+    stop.abort();
+    await Promise.all(runs);
+  }
+});
+
+Deno.test("a watcher that falls more than 1,024 entries behind is told to sync its folder instead, and offering never waits", async () => {
+  const sent: string[][] = [];
+  let release = () => {};
+  const blocked = new Promise<void>((resolve) => release = resolve);
+  // A connection that does not drain: the first write waits until released.
+  const writer = {
+    frame: async (_kind: number, _id: number, payload: Uint8Array) => {
+      if (sent.length === 0) await blocked;
+      sent.push(decodeEntries(payload).map((e) => e.type === "dir" ? `sync ${e.path}` : e.path));
+    },
+  };
+  const watcher = new Watcher(
+    "outbox",
+    { remote: "test", name: undefined },
+    { writer } as unknown as Responder,
+    1,
+  );
+  try {
+    const file = (n: number) => ({
+      name: `f${n}`,
+      path: `outbox/f${n}`,
+      type: "file" as const,
+      size: 1,
+      mode: 0o644,
+      mtime: 0,
+    });
+    for (let n = 0; n < 2_000; n++) watcher.offer(file(n)); // returns at once, every time
+    release();
+    // The first batch was on its way; the 1,024 that piled up behind it became
+    // one "sync", followed by what arrived after that (f1026 to f1999).
+    const total = () => sent.reduce((sum, batch) => sum + batch.length, 0);
+    assert(await waitFor(() => Promise.resolve(total() === 1 + 1 + 974)), `${total()} sent`);
+    assertEquals(sent[0], ["outbox/f0"]);
+    assertEquals(sent[1]!.slice(0, 2), ["sync outbox", "outbox/f1026"]);
+  } finally {
+    watcher.close();
   }
 });

@@ -27,7 +27,11 @@ export interface WatchOptions {
   signal?: AbortSignal | undefined;
   /** Called with each file received, once it is committed locally. */
   onFile?: ((file: WatchedFile) => void | Promise<void>) | undefined;
-  /** At each catch-up, remove local files the remote folder does not have (as `get --delete`). */
+  /**
+   * Mirror removals: at each catch-up, remove local files the remote folder
+   * does not have (as `get --delete`), and then each file removed or moved
+   * away on the server as it happens.
+   */
   delete?: boolean | undefined;
   /** How received files are made durable (see `TransferOptions.fsync`). */
   fsync?: FsyncMode | undefined;
@@ -41,13 +45,20 @@ export interface WatchedFile extends CommittedFile {
   remotePath: string;
 }
 
+/** What the server pushed: a file to fetch, a folder to sync, or a path removed. */
+interface PushedEntry {
+  path: string;
+  type: string;
+  removed?: boolean | undefined;
+}
+
 /** Entries pushed by the server, waiting to be fetched. */
 class Pushed {
-  #queue: { path: string; type: string }[] = [];
+  #queue: PushedEntry[] = [];
   #failure: FerryError | undefined;
   #wake = () => {};
 
-  add(entries: { path: string; type: string }[]): void {
+  add(entries: PushedEntry[]): void {
     this.#queue.push(...entries);
     this.#wake();
   }
@@ -58,7 +69,7 @@ class Pushed {
   }
 
   /** The next entry; null once `signal` aborted. Throws when the watch failed. */
-  async next(signal: AbortSignal | undefined): Promise<{ path: string; type: string } | null> {
+  async next(signal: AbortSignal | undefined): Promise<PushedEntry | null> {
     while (true) {
       if (signal?.aborted) return null;
       if (this.#failure !== undefined) throw this.#failure;
@@ -120,6 +131,11 @@ export async function* watchFolder(
         continue;
       }
       try {
+        if (entry.removed) {
+          // Mirrored only with `delete`, and never the local folder itself.
+          if (options.delete && below.length > 0) await removeLocal(resolveInside(local, below));
+          continue;
+        }
         const dest = below.length === 0 ? local : resolveInside(local, below);
         if (entry.type !== "dir") await Deno.mkdir(parentOf(dest), { recursive: true });
         await fetch(entry.path, dest, entry.type === "dir");
@@ -151,7 +167,7 @@ function onWatchFrame(frame: Frame, pushed: Pushed): void {
   if (frame.kind === Kind.Entries) {
     // An empty batch is the server's heartbeat.
     const entries = decodeEntries(frame.payload).filter((e) =>
-      e.type === "file" || e.type === "dir"
+      e.removed === true || e.type === "file" || e.type === "dir"
     );
     if (entries.length > 0) pushed.add(entries);
   } else if (frame.kind === Kind.Error) {
@@ -184,6 +200,15 @@ function refusedName(path: string): FerryError {
     }", which is not a name inside the watched folder; ignored`,
     { path },
   );
+}
+
+/** Removes a local file, link or folder (its contents without following links); gone already is fine. */
+async function removeLocal(path: string): Promise<void> {
+  try {
+    await Deno.remove(path, { recursive: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
 }
 
 function parentOf(path: string): string {

@@ -106,12 +106,14 @@ export interface RemoteEntry extends StatReply {
   path: string;
   /** Hex xxh3-128 of a file's contents, when the LIST asked for digests. */
   digest?: string;
+  /** In a WATCH reply only: it was removed (or moved away); type, size and times mean nothing. */
+  removed?: boolean;
 }
 
 /** One entry as JSON text: the server batches many into one ENTRIES frame. */
 export function entryJson(entry: RemoteEntry): string {
-  const { name, path, type, size, mode, mtime, digest } = entry;
-  return JSON.stringify({ name, path, type, size, mode, mtime, digest });
+  const { name, path, type, size, mode, mtime, digest, removed } = entry;
+  return JSON.stringify({ name, path, type, size, mode, mtime, digest, removed });
 }
 
 /** An ENTRIES frame from entries already turned into JSON text by {@link entryJson}. */
@@ -131,6 +133,7 @@ export function decodeEntries(payload: Uint8Array): RemoteEntry[] {
       ...statFields(f, "An entry"),
     };
     if (typeof f.digest === "string") entry.digest = f.digest;
+    if (f.removed === true) entry.removed = true;
     return entry;
   });
 }

@@ -11,6 +11,7 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import { decodeMkdir, decodeRemove, decodeRename, decodeWatch } from "../protocol/requests.ts";
 import { Watcher, type Watchers } from "./watchers.ts";
+import { splitRemotePath } from "../fs/safe_path.ts";
 import { backupPlace } from "../fs/backup.ts";
 import type { Hooks } from "./hooks.ts";
 import { EMPTY_OK, encodeError, encodeRemoveDone } from "../protocol/replies.ts";
@@ -190,6 +191,7 @@ export class ServerSession {
       });
       if (removed) this.#responder.log({ action: "rm", path: request.path, ok: true });
       await this.#responder.reply(id, encodeRemoveDone({ removed }));
+      if (removed) this.#publishRemoval(request.path);
     } catch (error) {
       await this.#responder.refuse(id, "rm", request.path, error);
     }
@@ -203,6 +205,7 @@ export class ServerSession {
       await renameEntry(this.#context.root, request.from, request.to);
       this.#responder.log({ action: "mv", path: `${request.from} -> ${request.to}`, ok: true });
       await this.#responder.reply(id, EMPTY_OK);
+      this.#publishRemoval(request.from);
       await this.#publish(request.to);
     } catch (error) {
       await this.#responder.refuse(id, "mv", request.from, error);
@@ -232,6 +235,25 @@ export class ServerSession {
     } catch (error) {
       await this.#responder.refuse(id, "watch", request.path, error, false);
     }
+  }
+
+  /** Tells the watchers that `path` is gone (removed, or moved away). */
+  #publishRemoval(path: string): void {
+    const watchers = this.#context.watchers;
+    try {
+      const shown = splitRemotePath(path).join("/");
+      if (watchers === undefined || shown === "" || !watchers.watched(shown)) return;
+      const name = shown.slice(shown.lastIndexOf("/") + 1);
+      watchers.published({
+        name,
+        path: shown,
+        type: "other",
+        size: 0,
+        mode: 0,
+        mtime: 0,
+        removed: true,
+      });
+    } catch { /* not a valid path: nothing was removed */ }
   }
 
   /** Tells the watchers of what is now at `path` (a moved file, or a folder to sync). */

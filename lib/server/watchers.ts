@@ -136,7 +136,7 @@ export class Watchers {
    * were told.
    */
   published(entry: RemoteEntry, to?: string, fromDisk = false): number {
-    const version = `${entry.size}:${entry.mtime}`;
+    const version = entry.removed ? "removed" : `${entry.size}:${entry.mtime}`;
     if (fromDisk && this.#recent.get(entry.path) === version) return 0;
     if (this.#recent.size >= MAX_RECENT) this.#recent.clear();
     this.#recent.set(entry.path, version);
