@@ -368,3 +368,27 @@ Deno.test("a watcher that falls more than 1,024 entries behind is told to sync i
     watcher.close();
   }
 });
+
+Deno.test("ferry watch reconnects after the server restarts and catches up on what was sent meanwhile", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.mkdir(`${root.path}/outbox`);
+  let server = await serveProcess(root.path);
+  const port = server.port;
+  const child = ferryCommand(["watch", "-q", `ferry://127.0.0.1:${port}/outbox`, local.path])
+    .spawn();
+  try {
+    await Deno.writeTextFile(`${root.path}/outbox/before.txt`, "1");
+    assert(await waitFor(async () => await exists(`${local.path}/before.txt`)));
+    await server.stop();
+    // Sent while the watcher had no server: found at the catch-up after the restart.
+    await Deno.writeTextFile(`${root.path}/outbox/meanwhile.txt`, "2");
+    server = await serveProcess(root.path, [], {}, port);
+    assert(await waitFor(async () => await exists(`${local.path}/meanwhile.txt`), 30_000));
+  } finally {
+    child.kill("SIGTERM");
+    const { code } = await child.output();
+    assertEquals(code, 0);
+    await server.stop();
+  }
+});
