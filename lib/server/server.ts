@@ -180,13 +180,12 @@ export class FerryServer {
 
   /** The clients connected now: address, name and the folders each watches. */
   clients(): ClientInfo[] {
-    const watching = new Map(this.#watchers.clients().map((c) => [c.remote, c.watching]));
     return [...this.#connections]
       .filter((connection) => connection.session !== undefined && !connection.closed)
       .map(({ remote, clientName }) => ({
         remote,
         name: clientName,
-        watching: watching.get(remote) ?? [],
+        watching: this.#watchers.foldersOf(remote),
       }));
   }
 

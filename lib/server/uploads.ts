@@ -216,7 +216,9 @@ export class Uploads {
     try {
       await committed;
       this.#settings.hooks?.received(this.#received(upload, digest, false));
-      this.#settings.watchers?.published(committedEntry(upload));
+      // No entry is made per file unless someone watches a folder holding it.
+      const watchers = this.#settings.watchers;
+      if (watchers?.watched(upload.shownAs)) watchers.published(committedEntry(upload));
       this.#responder.log({
         action: "put",
         path: upload.shownAs,

@@ -136,6 +136,7 @@ export class Watchers {
    * were told.
    */
   published(entry: RemoteEntry, to?: string, fromDisk = false): number {
+    if (this.#all.size === 0) return 0;
     const version = entry.removed ? "removed" : `${entry.size}:${entry.mtime}`;
     if (fromDisk && this.#recent.get(entry.path) === version) return 0;
     if (this.#recent.size >= MAX_RECENT) this.#recent.clear();
@@ -155,15 +156,8 @@ export class Watchers {
     return false;
   }
 
-  /** The watching clients, one entry per connection. */
-  clients(): ClientInfo[] {
-    const byRemote = new Map<string, ClientInfo>();
-    for (const watcher of this.#all) {
-      const info = byRemote.get(watcher.remote) ??
-        { remote: watcher.remote, name: watcher.name, watching: [] };
-      info.watching.push(watcher.folder);
-      byRemote.set(watcher.remote, info);
-    }
-    return [...byRemote.values()];
+  /** The folders the connection at `remote` watches. */
+  foldersOf(remote: string): string[] {
+    return [...this.#all].filter((watcher) => watcher.remote === remote).map((w) => w.folder);
   }
 }
