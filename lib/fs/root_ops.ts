@@ -10,7 +10,15 @@
 import { digestFileHex } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
-import { confirmSame, EXISTING, printable, resolveInside, splitRemotePath } from "./safe_path.ts";
+import {
+  changedWhileUsed,
+  confirmSame,
+  EXISTING,
+  printable,
+  resolveInside,
+  sameObject,
+  splitRemotePath,
+} from "./safe_path.ts";
 import { tempName } from "./temporary.ts";
 import { walkTree } from "./tree_walk.ts";
 import { missingFolders } from "./durability.ts";
@@ -278,7 +286,7 @@ function removeConfirmed(entry: ResolvedEntry, info: Deno.FileInfo): void {
     return;
   }
   const moved = Deno.lstatSync(trash);
-  if (moved.dev === info.dev && moved.ino === info.ino) {
+  if (sameObject(moved, info)) {
     Deno.removeSync(trash, { recursive: moved.isDirectory });
     return;
   }
@@ -287,13 +295,7 @@ function removeConfirmed(entry: ResolvedEntry, info: Deno.FileInfo): void {
     if (moved.isDirectory) Deno.renameSync(trash, entry.path);
     else Deno.linkSync(trash, entry.path), Deno.removeSync(trash);
   } catch { /* left under the unlisted name */ }
-  throw new FerryError(
-    ErrorCode.BadPath,
-    `Refused path "${
-      printable(entry.shown)
-    }": it changed while it was removed (a folder replaced by a link?)`,
-    { path: entry.shown },
-  );
+  throw changedWhileUsed(entry.shown);
 }
 
 /** Renames `from` to `to` exactly (rename(2)): an existing file is replaced, a folder with content is not. */

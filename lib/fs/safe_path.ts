@@ -152,11 +152,20 @@ export function confirmSame(
     found = Deno.lstatSync(path);
   } catch (error) {
     if (error instanceof FerryError && error.code !== ErrorCode.NotFound) throw error;
-    throw swapped(shown);
+    throw changedWhileUsed(shown);
   }
-  if (found.dev !== used.dev || found.ino !== used.ino) throw swapped(shown);
+  if (!sameObject(found, used)) throw changedWhileUsed(shown);
 }
 
-function swapped(shown: string): FerryError {
+/** Whether two stat results are of the same file system object (device and inode). */
+export function sameObject(
+  a: Pick<Deno.FileInfo, "dev" | "ino">,
+  b: Pick<Deno.FileInfo, "dev" | "ino">,
+): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+/** The refusal of a path whose object changed between its lookup and its use. */
+export function changedWhileUsed(shown: string): FerryError {
   return refuse(shown, "it changed while it was used (a folder replaced by a link?)");
 }

@@ -8,6 +8,7 @@
  */
 
 import { digestHex, digestPrefix, FileDigest } from "./digest.ts";
+import { sameObject } from "./safe_path.ts";
 
 /** Temporary files are named `.ferry-<16 hex digits>.part`, next to their destination. */
 export const TEMP_PREFIX = ".ferry-";
@@ -203,7 +204,7 @@ export function openPartial(path: string): Deno.FsFile | null {
   try {
     now = Deno.lstatSync(path);
   } catch { /* removed meanwhile */ }
-  if (now?.isFile && now.ino === opened.ino && now.dev === opened.dev && opened.nlink === 1) {
+  if (now?.isFile && sameObject(now, opened) && opened.nlink === 1) {
     return file;
   }
   file.close();

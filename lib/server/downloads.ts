@@ -14,10 +14,12 @@ import { encodeDir, encodeFile, encodeGetDone } from "../protocol/replies.ts";
 import { bodySource, matchPrefix, sendFileBody } from "../fs/file_body.ts";
 import { lstatOrThrow } from "../fs/root_ops.ts";
 import {
+  changedWhileUsed,
   confirmSame,
   EXISTING,
   printable,
   resolveInside,
+  sameObject,
   splitRemotePath,
 } from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
@@ -126,7 +128,7 @@ async function sendFile(
   try {
     // What was opened must be what was looked up, and still be there by a fresh walk.
     const opened = file.statSync();
-    if (opened.ino !== info.ino || opened.dev !== info.dev) throw changedWhileOpened(shown);
+    if (!sameObject(opened, info)) throw changedWhileUsed(shown);
     confirmSame(root, splitRemotePath(shown), opened);
     const start = resumeFrom === undefined ? null : await matchPrefix(file, info.size, resumeFrom);
     await responder.writer.frame(
@@ -154,14 +156,4 @@ async function sendFile(
   } finally {
     file.close();
   }
-}
-
-function changedWhileOpened(shown: string): FerryError {
-  return new FerryError(
-    ErrorCode.BadPath,
-    `Refused path "${
-      printable(shown)
-    }": it changed while it was opened (a folder replaced by a link?)`,
-    { path: shown },
-  );
 }

@@ -23,7 +23,7 @@ import { IncomingFile, type IncomingOptions } from "../fs/incoming_file.ts";
 import { resumeKeyFor } from "../fs/temporary.ts";
 import { mkdirInside } from "../fs/root_ops.ts";
 import { type FsyncMode, strongerFsync } from "../protocol/constants.ts";
-import { confirmSame, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import { confirmSame, resolveInside, sameObject, splitRemotePath } from "../fs/safe_path.ts";
 import {
   checkChange,
   KEEPS_STORED_FILES,
@@ -311,7 +311,7 @@ interface KnownFolder {
 function sameFolder(known: KnownFolder): boolean {
   try {
     const now = Deno.statSync(known.path);
-    return now.isDirectory && now.dev === known.dev && now.ino === known.ino;
+    return now.isDirectory && sameObject(now, known);
   } catch {
     return false;
   }
