@@ -20,6 +20,7 @@
  */
 
 import { SHIPPED_RUNTIME_FLAGS } from "./permissions.ts";
+import { freePort, waitForPort } from "./_net.ts";
 
 const quick = Deno.args.includes("--quick");
 const asJson = Deno.args.includes("--json");
@@ -253,26 +254,6 @@ async function childrenReaped(pid: number | undefined): Promise<void> {
     if ((await readProc(pid, `task/${pid}/children`)).trim() === "") return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
-
-/** Waits until a server accepts connections on `port` (bounded: 20 s). */
-async function waitForPort(port: number): Promise<void> {
-  for (let tries = 0; tries < 400; tries++) {
-    const up = await Deno.connect({ hostname: "127.0.0.1", port }).then(
-      (c) => (c.close(), true),
-      () => false,
-    );
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`Nothing listens on 127.0.0.1:${port} after 20 s`);
 }
 
 /** A background server process: started per scenario, so its peak RSS is that scenario's. */

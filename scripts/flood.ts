@@ -20,6 +20,7 @@
 
 import { encodeHeader, FRAME_HEADER_SIZE, Kind, preambleBytes } from "../lib/protocol/frame.ts";
 import { SHIPPED_RUNTIME_FLAGS } from "./permissions.ts";
+import { freePort, waitForPort } from "./_net.ts";
 import { connect } from "../mod.ts";
 
 const watchersMode = Deno.args.includes("--watchers");
@@ -46,18 +47,6 @@ function ferry(args: string[], quiet = false): Deno.Command {
   });
 }
 
-async function waitForPort(port: number): Promise<void> {
-  for (let tries = 0; tries < 400; tries++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  throw new Error(`ferry serve never listened on port ${port}`);
-}
-
 if (watchersMode) {
   await floodWatchers();
   Deno.exit(0);
@@ -66,9 +55,7 @@ if (watchersMode) {
 const root = await Deno.makeTempDir();
 const local = await Deno.makeTempFile();
 await Deno.writeFile(local, new Uint8Array(4 * 1024 * 1024).fill(7));
-const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-const port = probe.addr.port;
-probe.close();
+const port = freePort();
 const server = ferry(["serve", "--host", "127.0.0.1", "--port", `${port}`, root]).spawn();
 const strangers: Deno.Conn[] = [];
 try {
@@ -130,9 +117,7 @@ async function floodWatchers(): Promise<void> {
   await Deno.mkdir(`${root}/outbox`);
   const file = await Deno.makeTempFile();
   await Deno.writeFile(file, new Uint8Array(1024 * 1024).fill(3));
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
+  const port = freePort();
   // Each watcher holds a connection, and a second one while it catches up.
   const server = ferry([
     "serve",
