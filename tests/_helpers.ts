@@ -15,6 +15,7 @@ import type { Transport } from "../lib/wire/transport.ts";
 export const TOKEN = "test-token-0123456789abcdef";
 
 export { SHIPPED_PERMISSIONS, SHIPPED_RUNTIME_FLAGS } from "../scripts/permissions.ts";
+export { freePort } from "../scripts/_net.ts";
 
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 

@@ -8,6 +8,7 @@ import { generateToken } from "../lib/config/token.ts";
 import {
   corruptingProxy,
   exists,
+  freePort,
   listTree,
   patternBytes,
   tempDir,
@@ -330,9 +331,7 @@ Deno.test("Ctrl-C during the wait before a retry exits 130, not 5", async () => 
   await using local = await tempDir();
   await Deno.writeTextFile(`${local.path}/f`, "x");
   // Nothing listens there: the first attempt is refused, then the retry waits 1 s.
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
+  const port = freePort();
   const child = ferryCommand([
     "send",
     "--retries",

@@ -8,6 +8,7 @@ import { resumeKeyFor } from "../lib/fs/temporary.ts";
 import {
   connectTo,
   corruptingProxy,
+  freePort,
   listTree,
   partialBytes,
   patternBytes,
@@ -133,9 +134,7 @@ Deno.test("--retries waits for a server that is not up yet, with backoff", async
   await using root = await tempDir();
   await Deno.writeTextFile(`${local.path}/f`, "late");
   // Find a free port, then start the server on it only after the client's first attempt failed.
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
+  const port = freePort();
   const client = ferryCommand([
     "send",
     "--retries",
@@ -227,9 +226,7 @@ Deno.test("ls, mkdir, rm and mv take --retries: each waits for a server that is 
       "new",
     ]]
   ) {
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = probe.addr.port;
-    probe.close();
+    const port = freePort();
     const at = (path: string) => `ferry://127.0.0.1:${port}/${path}`;
     const client = ferryCommand([command!, "--retries", "3", ...paths.map(at)]).spawn();
     // Up only after the first attempt was refused.

@@ -7,6 +7,7 @@ import { ErrorCode } from "../lib/errors.ts";
 import type { ReceivedFile } from "../lib/server/hooks.ts";
 import { ferry, serveProcess } from "./_cli.ts";
 import {
+  connectTo,
   exists,
   listTree,
   patternBytes,
@@ -112,10 +113,6 @@ Deno.test("onReceived sees each stored file after its commit; one that throws or
     assert(file.remote.startsWith("127.0.0.1:"), file.remote);
   }
 });
-
-function connectTo(server: { port: number }) {
-  return connect({ host: "127.0.0.1", port: server.port, token: TOKEN });
-}
 
 Deno.test("serve --accept refuses *.exe with its stderr (exit 3, nothing stored); --on-receive sees the documented variables and never the token", async () => {
   await using root = await tempDir();
