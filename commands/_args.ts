@@ -8,6 +8,8 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 import { UsageError } from "./_usage.ts";
+import { isClientName, MAX_CLIENT_NAME } from "../lib/wire/handshake.ts";
+import { printable } from "../lib/fs/safe_path.ts";
 import { FSYNC_MODES, type FsyncMode } from "../lib/protocol/constants.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -96,12 +98,10 @@ export function remoteOpFlags(values: {
 
 /** The --name value: a client's name, at most 64 printable characters. */
 export function parseName(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  // deno-lint-ignore no-control-regex
-  if (value.length === 0 || value.length > 64 || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw new UsageError(`--name takes 1 to 64 printable characters, not "${value}"`);
-  }
-  return value;
+  if (value === undefined || isClientName(value)) return value;
+  throw new UsageError(
+    `--name takes 1 to ${MAX_CLIENT_NAME} printable characters, not "${printable(value)}"`,
+  );
 }
 
 /** The --timeout value in seconds (default 30). */

@@ -11,7 +11,7 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { Kind } from "../protocol/frame.ts";
+import { Kind, kindName } from "../protocol/frame.ts";
 import { decodeEntries, decodeError, errorFromMessage } from "../protocol/replies.ts";
 import { encodeWatch } from "../protocol/requests.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
@@ -175,7 +175,9 @@ function onWatchFrame(frame: Frame, pushed: Pushed): void {
   } else if (frame.kind === Kind.Ok) {
     pushed.fail(new FerryError(ErrorCode.Connection, "The server stopped serving this watch"));
   } else {
-    pushed.fail(new FerryError(ErrorCode.Protocol, `Unexpected frame ${frame.kind} on a watch`));
+    pushed.fail(
+      new FerryError(ErrorCode.Protocol, `Unexpected ${kindName(frame.kind)} frame on a watch`),
+    );
   }
 }
 

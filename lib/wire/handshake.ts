@@ -45,13 +45,18 @@ function helloPayload(name: string | undefined): Uint8Array {
   return name === undefined ? CAPABILITIES : new TextEncoder().encode(JSON.stringify({ name }));
 }
 
+/** Whether `name` may name a client: 1 to 64 characters, none of them a control character. */
+export function isClientName(name: unknown): name is string {
+  return typeof name === "string" && name.length > 0 && name.length <= MAX_CLIENT_NAME &&
+    // deno-lint-ignore no-control-regex
+    !/[\u0000-\u001f\u007f]/.test(name);
+}
+
 /** The client's name from message 1's payload; anything else in it is ignored. */
 function clientNameOf(payload: Uint8Array): string | undefined {
   try {
     const { name } = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
-    // deno-lint-ignore no-control-regex
-    const clean = typeof name === "string" && !/[\u0000-\u001f\u007f]/.test(name);
-    return clean && name.length > 0 && name.length <= MAX_CLIENT_NAME ? name : undefined;
+    return isClientName(name) ? name : undefined;
   } catch {
     return undefined;
   }
