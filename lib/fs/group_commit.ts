@@ -92,15 +92,14 @@ export class GroupCommit {
       throw error;
     }
     while (this.#answers.size >= this.#limit) await Promise.race(this.#answers);
-    const committed = sink.verify(digest).then(async (staged) => {
+    const committed = sink.verify(digest).then((staged) => {
       if (staged === null) return;
-      try {
-        await accept?.();
-      } catch (error) {
+      // No hop through a hook for servers without one: files go straight to the queue.
+      if (accept === undefined) return this.#enqueue(staged);
+      return accept().then(() => this.#enqueue(staged), async (error) => {
         await staged.discard();
         throw error;
-      }
-      return this.#enqueue(staged);
+      });
     });
     const settled: Promise<void> = answer(committed).then(noop, noop).finally(() =>
       this.#answers.delete(settled)
