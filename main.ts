@@ -19,6 +19,7 @@ import * as mvCommand from "./commands/mv.ts";
 import * as rmCommand from "./commands/rm.ts";
 import * as sendCommand from "./commands/send.ts";
 import * as serveCommand from "./commands/serve.ts";
+import * as shellCommand from "./commands/shell.ts";
 import * as watchCommand from "./commands/watch.ts";
 
 export const VERSION: string = denoJson.version;
@@ -88,6 +89,12 @@ const COMMANDS: Record<string, Command> = {
     mvCommand.HELP,
     mvCommand.parseMvArgs,
     mvCommand.mv,
+  ),
+  shell: command(
+    "Open an interactive session on a server, as sftp does",
+    shellCommand.HELP,
+    shellCommand.parseShellArgs,
+    shellCommand.shell,
   ),
   watch: command(
     "Mirror a server folder as files arrive in it",

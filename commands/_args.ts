@@ -14,16 +14,24 @@ import { FSYNC_MODES, type FsyncMode } from "../lib/protocol/constants.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
-/** Parses `argv` against `options`, allowing positionals; unknown flags are usage errors. */
+/**
+ * Parses `argv` against `options`, allowing positionals; unknown flags are
+ * usage errors that point to `helpHint` (by default the command's --help).
+ */
 // deno-lint-ignore explicit-module-boundary-types -- the result type is parseArgs' own, inferred from `options`
-export function parseFlags<T extends Options>(command: string, argv: string[], options: T) {
+export function parseFlags<T extends Options>(
+  command: string,
+  argv: string[],
+  options: T,
+  helpHint = `"ferry ${command} --help"`,
+) {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
     const message = error instanceof Error
       ? error.message.replace(/\. To specify.*$/s, "")
       : String(error);
-    throw new UsageError(`${message} (see "ferry ${command} --help")`);
+    throw new UsageError(`${message} (see ${helpHint})`);
   }
 }
 

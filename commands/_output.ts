@@ -14,6 +14,11 @@ function writeAllSync(stream: typeof Deno.stdout, bytes: Uint8Array): void {
   for (let done = 0; done < bytes.length;) done += stream.writeSync(bytes.subarray(done));
 }
 
+/** Writes `text` to stdout as it is (no newline added). */
+export function writeOut(text: string): void {
+  writeAllSync(Deno.stdout, encoder.encode(text));
+}
+
 export function printOut(line: string): void {
   writeAllSync(Deno.stdout, encoder.encode(line + "\n"));
 }

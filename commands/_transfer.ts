@@ -136,19 +136,48 @@ export async function runTransfer(
 ): Promise<void> {
   const controller = new AbortController();
   const interrupt = () => controller.abort();
-  const bar = !flags.quiet && !flags.json && Deno.stderr.isTerminal()
-    ? new ProgressBar(Deno.stderr, Deno.consoleSize?.().columns ?? 80)
-    : undefined;
-  let last: Progress | undefined;
   // Ctrl-C, and SIGTERM (a service stopping, a cron job killed): either way
   // uncommitted files are discarded before the exit.
   for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, interrupt);
-  let summary: TransferSummary;
+  let shown: ShownTransfer;
   try {
     await using client = await clientFor(target, flags, controller.signal);
+    shown = await transferWith(client, flags, controller.signal, transfer);
+  } finally {
+    for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, interrupt);
+  }
+  const failure = summaryError(shown.summary);
+  if (flags.json) printOut(JSON.stringify(summaryJson(shown.summary)));
+  else printSummary(verb, shown.summary, failure, shown.bar);
+  if (failure !== undefined) throw failure;
+}
+
+/** A finished transfer's summary, and whether a progress bar was drawn for it. */
+export interface ShownTransfer {
+  summary: TransferSummary;
+  bar: boolean;
+}
+
+/**
+ * Runs `transfer` on an open client, cancelled by `signal`, with the
+ * progress bar on a terminal. Errors come back in the command line's words
+ * ({@link commandError}); the summary is the caller's to report.
+ */
+export async function transferWith(
+  client: FerryClient,
+  flags: TransferFlags,
+  signal: AbortSignal,
+  transfer: (client: FerryClient, options: TransferOptions) => Promise<TransferSummary>,
+): Promise<ShownTransfer> {
+  const bar = !flags.quiet && !flags.json && Deno.stderr.isTerminal()
+    ? new ProgressBar(Deno.stderr, Deno.consoleSize?.().columns || 80)
+    : undefined;
+  let last: Progress | undefined;
+  let summary: TransferSummary;
+  try {
     summary = await transfer(client, {
       recursive: flags.recursive,
-      signal: controller.signal,
+      signal,
       sync: flags.sync,
       checksum: flags.checksum,
       delete: flags.delete,
@@ -170,13 +199,9 @@ export async function runTransfer(
   } catch (error) {
     bar?.clear();
     throw commandError(error, flags);
-  } finally {
-    for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, interrupt);
   }
   if (bar !== undefined && last !== undefined) bar.finish(last);
-  const failure = summaryError(summary);
-  report(verb, summary, flags, bar !== undefined, failure);
-  if (failure !== undefined) throw failure;
+  return { summary, bar: bar !== undefined };
 }
 
 /**
@@ -195,43 +220,44 @@ export function commandError(error: unknown, flags: { recursive: boolean }): unk
   return error;
 }
 
-/** Prints the summary; `thrown` (printed by main as the exit's error) is not printed twice. */
-function report(
+/** A summary as --json prints it. */
+export function summaryJson(summary: TransferSummary): Record<string, unknown> {
+  const { files, bytes, transferred, skipped, deleted, errors, seconds } = summary;
+  const failures = summary.failures.map((f) => ({
+    code: f.code,
+    message: f.message,
+    ...(f.path === undefined ? {} : { path: f.path }),
+  }));
+  return {
+    files,
+    bytes,
+    transferred,
+    skipped,
+    deleted,
+    errors,
+    seconds: Number(seconds.toFixed(3)),
+    failures,
+  };
+}
+
+/**
+ * Prints each file's failure on stderr and, with `line`, the one-line
+ * summary; `thrown` (printed by main as the exit's error) is not printed twice.
+ */
+export function printSummary(
   verb: string,
   summary: TransferSummary,
-  flags: TransferFlags,
-  bar: boolean,
   thrown: FerryError | undefined,
+  line: boolean,
 ): void {
-  if (flags.json) {
-    const { files, bytes, transferred, skipped, deleted, errors, seconds } = summary;
-    const failures = summary.failures.map((f) => ({
-      code: f.code,
-      message: f.message,
-      ...(f.path === undefined ? {} : { path: f.path }),
-    }));
-    printOut(
-      JSON.stringify({
-        files,
-        bytes,
-        transferred,
-        skipped,
-        deleted,
-        errors,
-        seconds: Number(seconds.toFixed(3)),
-        failures,
-      }),
-    );
-    return;
-  }
   for (const failure of summary.failures) {
     if (failure !== thrown) printErr(`ferry: ${printable(failure.message)}`);
   }
-  if (bar) {
+  if (line) {
     printErr(
-      `${verb} ${summary.files} files, ${formatBytes(summary.bytes)} in ${
-        formatDuration(summary.seconds)
-      }` +
+      `${verb} ${summary.files} ${summary.files === 1 ? "file" : "files"}, ${
+        formatBytes(summary.bytes)
+      } in ${formatDuration(summary.seconds)}` +
         (summary.skipped > 0 ? ` (${summary.skipped} skipped)` : ""),
     );
   }

@@ -82,17 +82,12 @@ export async function ls(options: LsOptions): Promise<void> {
         : `ferry: ${printable(error.message)}`,
     );
   };
-  // Names are shown relative to the listed folder; a listed file shows its own name.
   const base = splitRemotePath(target!.path).join("/");
-  const relative = (entry: RemoteEntry) =>
-    entry.path === base ? entry.name : base === "" ? entry.path : entry.path.slice(base.length + 1);
   await withClient(target!, options, async (client) => {
     for await (
       const entry of client.list(target!.path, { recursive: options.recursive, onNotice })
     ) {
-      if (options.json) out.add(JSON.stringify(entry));
-      else if (options.long) out.add(formatLong(entry, show(relative(entry)), options.human));
-      else out.add(show(options.recursive ? relative(entry) : entry.name));
+      out.add(options.json ? JSON.stringify(entry) : formatEntry(entry, base, options, show));
     }
   }).finally(() => out.flush());
   if (unreadable > 0) {
@@ -101,6 +96,25 @@ export async function ls(options: LsOptions): Promise<void> {
       `${unreadable} ${unreadable === 1 ? "entry" : "entries"} could not be listed`,
     );
   }
+}
+
+/**
+ * One entry as ls shows it: its name (with -R, its path below the listed
+ * folder `base`; a listed file shows its own name), or -l's long line.
+ */
+export function formatEntry(
+  entry: RemoteEntry,
+  base: string,
+  options: { long: boolean; recursive: boolean; human: boolean },
+  show: (name: string) => string,
+): string {
+  const relative = entry.path === base
+    ? entry.name
+    : base === ""
+    ? entry.path
+    : entry.path.slice(base.length + 1);
+  if (options.long) return formatLong(entry, show(relative), options.human);
+  return show(options.recursive ? relative : entry.name);
 }
 
 const TYPE_CHARS: Record<RemoteEntry["type"], string> = {

@@ -19,7 +19,7 @@ Deno.test("ferry completions bash completes commands and each command's flags", 
   assertEquals(generated.code, 0);
   const script = `${dir.path}/ferry.bash`;
   await Deno.writeTextFile(script, generated.stdout);
-  assertEquals(await bash(script, ["ferry", "s"]), "serve send");
+  assertEquals(await bash(script, ["ferry", "s"]), "serve send shell");
   assertEquals(await bash(script, ["ferry", "send", "--sy"]), "--sync");
   assertEquals(await bash(script, ["ferry", "serve", "--no"]), "--no-delete");
   assertEquals(await bash(script, ["ferry", "ls", "--h"]), "--human-readable --help");

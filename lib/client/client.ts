@@ -83,6 +83,14 @@ export class FerryClient {
     this.port = options.port ?? DEFAULT_PORT;
   }
 
+  /**
+   * Whether a connection is open now. When one was lost (or none was opened
+   * yet) the next call opens a new one; an interactive client can say so first.
+   */
+  get connected(): boolean {
+    return this.#connection?.usable ?? false;
+  }
+
   /** What is at a remote path, or null when nothing is. */
   async stat(path: string): Promise<StatReply | null> {
     return statRemote(await this.#use(), this.#remote(path));
