@@ -206,7 +206,10 @@ async function fetchAll(
   const lanes = [connection, ...extra].map((c) =>
     new GetLane(c, tracker, commits, limiter, fsync, backup)
   );
-  const stopAll = () => lanes.forEach((lane) => lane.stop());
+  const stopAll = () => {
+    limiter?.stop();
+    lanes.forEach((lane) => lane.stop());
+  };
   options.signal?.addEventListener("abort", stopAll, { once: true });
   try {
     await Promise.all(lanes.map((lane) => lane.fetchEach(wanted, stopAll)));

@@ -11,6 +11,8 @@ export class RateLimiter {
   #rate: number;
   #available: number;
   #last = performance.now();
+  #stopped = false;
+  #waiting = new Set<() => void>();
 
   constructor(bytesPerSecond: number) {
     this.#rate = bytesPerSecond;
@@ -36,6 +38,7 @@ export class RateLimiter {
    * the budget, else undefined (no await on the per-chunk path).
    */
   take(bytes: number): Promise<void> | undefined {
+    if (this.#stopped) return undefined;
     const now = performance.now();
     this.#available = Math.min(
       this.#available + ((now - this.#last) / 1000) * this.#rate,
@@ -45,6 +48,27 @@ export class RateLimiter {
     this.#available -= bytes;
     if (this.#available >= 0) return undefined;
     const waitMs = (-this.#available / this.#rate) * 1000;
-    return new Promise((resolve) => setTimeout(resolve, waitMs));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(wake);
+        resolve();
+      }, waitMs);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#waiting.add(wake);
+    });
+  }
+
+  /**
+   * Ends every wait now and lets everything through from here on: a
+   * transfer that was cancelled must not hold its connection for the rest
+   * of a wait (a receiver waits up to a whole 1 MiB frame's worth).
+   */
+  stop(): void {
+    this.#stopped = true;
+    for (const wake of this.#waiting) wake();
+    this.#waiting.clear();
   }
 }
