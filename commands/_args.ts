@@ -26,7 +26,8 @@ export function parseFlags<T extends Options>(
   helpHint = `"ferry ${command} --help"`,
 ) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    // Tokens keep the order of the options, which filter rules depend on.
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
     const message = error instanceof Error
       ? error.message.replace(/\. To specify.*$/s, "")

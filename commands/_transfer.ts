@@ -25,6 +25,7 @@ import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { FerryError } from "../lib/errors.ts";
 import { needsRecursive } from "../lib/client/send_plan.ts";
 import { UsageError } from "./_usage.ts";
+import { FILTER_FLAGS, FILTER_FLAGS_HELP, filterRules } from "./_filters.ts";
 import { withHint } from "./_hints.ts";
 import {
   type Progress,
@@ -59,6 +60,8 @@ export interface TransferFlags {
   backup: boolean | string;
   /** This client's name, sent to the server. */
   name: string | undefined;
+  /** Include and exclude rules, in order (--exclude, --include, --exclude-from, --files-from). */
+  filter: string[] | undefined;
 }
 
 /** The flags send and get share, for parseFlags. */
@@ -74,6 +77,7 @@ export const TRANSFER_FLAGS = {
   fsync: { type: "string" },
   backup: { type: "boolean" },
   "backup-dir": { type: "string" },
+  ...FILTER_FLAGS,
 } as const;
 
 export const TRANSFER_FLAGS_HELP = `  -r, --recursive        Include folders and everything in them
@@ -92,16 +96,24 @@ export const TRANSFER_FLAGS_HELP = `  -r, --recursive        Include folders and
                          side as NAME.~N~ (a --no-delete server accepts it)
       --backup-dir DIR   Keep them in DIR instead, in the same tree (implies
                          --backup; DIR is a path on the receiving side)
+${FILTER_FLAGS_HELP}
 ${CLIENT_FLAGS_HELP}`;
 
 type TransferValues = {
-  [K in keyof typeof TRANSFER_FLAGS]?: (typeof TRANSFER_FLAGS)[K]["type"] extends "boolean"
-    ? boolean
+  [K in keyof typeof TRANSFER_FLAGS]?: (typeof TRANSFER_FLAGS)[K] extends { multiple: true }
+    ? string[]
+    : (typeof TRANSFER_FLAGS)[K]["type"] extends "boolean" ? boolean
     : string;
 };
 
-/** Turns parsed TRANSFER_FLAGS values into TransferFlags, validating numbers and rates. */
-export function transferFlags(values: TransferValues): TransferFlags {
+/**
+ * Turns parsed TRANSFER_FLAGS values into TransferFlags, validating numbers
+ * and rates; `tokens` give the filter rules their order.
+ */
+export function transferFlags(
+  values: TransferValues,
+  tokens: Parameters<typeof filterRules>[0] = [],
+): TransferFlags {
   const limitRate = parseBytes(values["limit-rate"], "--limit-rate");
   return {
     recursive: values.recursive ?? false,
@@ -119,6 +131,7 @@ export function transferFlags(values: TransferValues): TransferFlags {
     fsync: parseFsync(values.fsync, "--fsync"),
     backup: values["backup-dir"] ?? values.backup ?? false,
     name: parseName(values.name),
+    filter: filterRules(tokens),
   };
 }
 
@@ -186,6 +199,7 @@ export async function transferWith(
       fsync: flags.fsync,
       backup: flags.backup,
       retries: flags.retries,
+      filter: flags.filter,
       onRetry: (notice) => {
         bar?.clear();
         if (!flags.quiet && !flags.json) printRetry(notice);

@@ -47,7 +47,7 @@ export interface GetOptions extends TransferFlags {
 }
 
 export function parseGetArgs(argv: string[]): GetOptions | "help" {
-  const { values, positionals } = parseFlags("get", argv, TRANSFER_FLAGS);
+  const { values, positionals, tokens } = parseFlags("get", argv, TRANSFER_FLAGS);
   if (values.help) return "help";
   if (positionals.length === 0) {
     throw new UsageError(`get needs at least one source (see "ferry get --help")`);
@@ -67,7 +67,7 @@ export function parseGetArgs(argv: string[]): GetOptions | "help" {
   return {
     sources: remotes,
     dest,
-    ...transferFlags(values),
+    ...transferFlags(values, tokens),
   };
 }
 

@@ -55,7 +55,7 @@ export interface SendOptions extends TransferFlags {
 }
 
 export function parseSendArgs(argv: string[]): SendOptions | "help" {
-  const { values, positionals } = parseFlags("send", argv, {
+  const { values, positionals, tokens } = parseFlags("send", argv, {
     ...TRANSFER_FLAGS,
     "from-command": { type: "string" },
   });
@@ -90,7 +90,7 @@ export function parseSendArgs(argv: string[]): SendOptions | "help" {
     sources,
     dest,
     fromCommand,
-    ...transferFlags(values),
+    ...transferFlags(values, tokens),
   };
 }
 

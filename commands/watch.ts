@@ -12,6 +12,7 @@ import { FerryError, isRetriableError, toFerryError } from "../lib/errors.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseFlags, parseFsync, remoteOpFlags } from "./_args.ts";
+import { FILTER_FLAGS, FILTER_FLAGS_HELP, filterRules } from "./_filters.ts";
 import { type ConnectFlags, connectTarget, resolveTargets } from "./_connect.ts";
 import { baseEnvironment, runCommand, splitCommand } from "./_hooks.ts";
 import { sleep } from "../lib/client/retry.ts";
@@ -38,6 +39,7 @@ Options:
                          removed or moved away on the server as it happens
       --fsync MODE       When a received file counts as done (each, batch,
                          none; default each)
+${FILTER_FLAGS_HELP.replaceAll("each source folder", "the watched folder")}
 ${
   CLIENT_FLAGS_HELP.replace(
     "Print a JSON summary on stdout",
@@ -58,11 +60,14 @@ export interface WatchCommandOptions extends ConnectFlags {
   fsync: FsyncMode | undefined;
   json: boolean;
   quiet: boolean;
+  /** Include and exclude rules, in order. */
+  filter: string[] | undefined;
 }
 
 export function parseWatchArgs(argv: string[]): WatchCommandOptions | "help" {
-  const { values, positionals } = parseFlags("watch", argv, {
+  const { values, positionals, tokens } = parseFlags("watch", argv, {
     ...CLIENT_FLAGS,
+    ...FILTER_FLAGS,
     exec: { type: "string" },
     delete: { type: "boolean" },
     fsync: { type: "string" },
@@ -91,6 +96,7 @@ export function parseWatchArgs(argv: string[]): WatchCommandOptions | "help" {
     fsync: parseFsync(values.fsync, "--fsync"),
     json: values.json ?? false,
     quiet: values.quiet ?? false,
+    filter: filterRules(tokens),
     ...connection,
   };
 }
@@ -139,6 +145,7 @@ async function watchOnce(
     signal,
     delete: options.delete,
     fsync: options.fsync,
+    filter: options.filter,
     onError: (error) => printErr(`ferry: ${printable(error.message)}`),
   });
   for await (const file of files) {

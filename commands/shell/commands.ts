@@ -92,6 +92,8 @@ const SHELL_TRANSFER_FLAGS = {
   fsync: TRANSFER_FLAGS.fsync,
   backup: TRANSFER_FLAGS.backup,
   "backup-dir": TRANSFER_FLAGS["backup-dir"],
+  exclude: TRANSFER_FLAGS.exclude,
+  include: TRANSFER_FLAGS.include,
 } as const;
 
 const TRANSFER_DETAILS = `  -r                 Include folders and everything in them
@@ -102,13 +104,15 @@ const TRANSFER_DETAILS = `  -r                 Include folders and everything in
   --limit-rate RATE  Bytes per second, such as 500K or 10M
   --fsync MODE       each (default), batch or none, as for send and get
   --backup           Keep replaced and deleted files as NAME.~N~
-  --backup-dir DIR   Keep them in DIR instead`;
+  --backup-dir DIR   Keep them in DIR instead
+  --exclude PATTERN  Leave out what matches (* within a name, ** across folders)
+  --include PATTERN  Keep what matches, though a later --exclude would not`;
 
 /** The flags of a get or put in this session. */
 function shellTransferFlags(session: ShellSession, name: string, args: string[]) {
-  const { values, positionals } = flags(name, args, SHELL_TRANSFER_FLAGS);
+  const { values, positionals, tokens } = flags(name, args, SHELL_TRANSFER_FLAGS);
   const parsed: TransferFlags = {
-    ...transferFlags(values),
+    ...transferFlags(values, tokens),
     json: session.output.json,
     quiet: session.output.quiet,
   };

@@ -11,6 +11,7 @@ import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { dirname } from "node:path";
 import type { BackupPlace } from "../fs/backup.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
+import { PathFilter } from "../fs/filter.ts";
 import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
@@ -47,6 +48,7 @@ const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
  * Gets remote files and folders into `dest`, following cp's rules for where
  * they go; with `asContents` (one source), `dest` is that source itself
  * even when it exists (rsync's trailing "/": a watched folder's contents).
+ * `filter` is `options.filter` compiled, or a view of it below a folder.
  */
 export async function getPaths(
   connection: Connection,
@@ -55,6 +57,7 @@ export async function getPaths(
   dest: string,
   options: TransferOptions = {},
   asContents = false,
+  filter: PathFilter | undefined = PathFilter.optional(options.filter),
 ): Promise<TransferSummary> {
   const tracker = new TransferTracker(options);
   checkCancelled(options.signal);
@@ -88,6 +91,7 @@ export async function getPaths(
     tracker,
     trees: [],
     folderTimes: [],
+    filter,
   };
   const wanted = new WantedQueue(neededFiles(plan, found));
   let lanes: GetLane[];
@@ -102,7 +106,7 @@ export async function getPaths(
   const failure = lanes.find((lane) => lane.failure !== undefined)?.failure;
   if (failure !== undefined) throw failure;
   if (options.delete && tracker.failures.length === 0) {
-    for (const tree of plan.trees) await deleteExtraLocal(tree, tracker, backup);
+    for (const tree of plan.trees) await deleteExtraLocal(tree, tracker, backup, plan.filter);
   }
   setLocalFolderTimes(plan);
   return tracker.summary();

@@ -22,6 +22,7 @@ import type { Connection } from "./connection.ts";
 import { listRemote, statRemote } from "./remote_ops.ts";
 import { folderNeedsRecursive } from "./send_plan.ts";
 import type { TransferOptions, TransferTracker } from "./transfer.ts";
+import type { PathFilter } from "../fs/filter.ts";
 
 /** What a get needs of a listed file: its body's facts, not its names. */
 export type WantedEntry = Pick<RemoteEntry, "size" | "mode" | "mtime" | "digest">;
@@ -85,6 +86,8 @@ export interface GetPlan {
   trees: LocalTree[];
   /** Each folder made or filled and its remote modification time, parents first. */
   folderTimes: [path: string, mtime: number][];
+  /** The include and exclude rules, when there are any. */
+  filter: PathFilter | undefined;
 }
 
 /** A source, looked up before anything is fetched. */
@@ -176,9 +179,10 @@ export function sourceFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<
 
 /** One remote file: STAT told size and mtime; only checksum needs the listing's digest. */
 async function* singleFile(
-  { lister, options, tracker }: GetPlan,
+  { lister, options, tracker, filter }: GetPlan,
   { source, target, info }: RemoteSource,
 ): AsyncGenerator<Wanted> {
+  if (filter?.excludes(splitRemotePath(source).at(-1) ?? "", false)) return;
   if (!options.checksum) {
     const { size, mode, mtime } = info;
     yield { remote: source, local: target, shown: target, entry: { size, mode, mtime } };
@@ -208,11 +212,14 @@ async function* folderFiles(
     digests: options.checksum ?? false,
     onNotice: (error) => tracker.failed(error),
     signal: options.signal,
+    filter: plan.filter?.rules,
   });
   const shownPrefix = `${target}/`;
   const baseLength = base === "" ? 0 : base.length + 1;
   for await (const entry of listing) {
     const parts = namesBelow(entry.path, base, source);
+    // The server applies the rules too; one that does not know them lists everything.
+    if (plan.filter?.excludesPath(parts.join("/"), entry.type === "dir")) continue;
     if (options.delete) keep.add(parts.join("/"));
     let file: ListedFile | undefined;
     try {
@@ -307,6 +314,7 @@ export async function deleteExtraLocal(
   tree: LocalTree,
   tracker: TransferTracker,
   backup: BackupPlace | undefined,
+  filter: PathFilter | undefined,
 ): Promise<void> {
   const rootInfo = await Deno.lstat(tree.root);
   const removed: string[] = [];
@@ -315,7 +323,8 @@ export async function deleteExtraLocal(
   const keptAsBackup = (entry: { rel: string; path: string }) =>
     backup !== undefined && (entry.rel.split("/").some(isBackupName) ||
       (backupFolder !== undefined && isInside(backupFolder, resolve(entry.path))));
-  for await (const entry of walkTree(tree.root, rootInfo)) {
+  // What the rules exclude here is left alone, as rsync leaves it.
+  for await (const entry of walkTree(tree.root, rootInfo, { filter })) {
     if (entry.rel === "" || entry.type === "error" || tree.keep.has(entry.rel)) continue;
     if (keptAsBackup(entry)) continue;
     // Inside a folder just removed (its walk finds nothing or fails).

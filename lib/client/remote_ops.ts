@@ -116,6 +116,12 @@ export interface ListOptions {
   onNotice?: ((error: FerryError) => void) | undefined;
   /** Stops the listing (the rest of the reply is dropped) and rejects with `aborted`. */
   signal?: AbortSignal | undefined;
+  /**
+   * Include and exclude rules ("- *.tmp", "+ photos/"; see
+   * {@link TransferOptions.filter}): the server leaves out what they
+   * exclude and does not enter excluded folders.
+   */
+  filter?: readonly string[] | undefined;
 }
 
 // ENTRIES batches held before the read loop waits for the consumer.
@@ -169,6 +175,7 @@ class ListReply {
       path,
       recursive: options.recursive ?? false,
       digests: options.digests ?? false,
+      ...(options.filter === undefined ? {} : { filter: [...options.filter] }),
     });
     try {
       await this.#connection.writer.frame(Kind.List, this.#id, request, { flush: true });

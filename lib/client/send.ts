@@ -11,6 +11,7 @@
  */
 
 import type { RemoteEntry } from "../protocol/replies.ts";
+import { PathFilter } from "../fs/filter.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
 import { Lane, putAsks } from "./send_lane.ts";
@@ -46,18 +47,26 @@ export async function sendPaths(
   const tracker = new TransferTracker(options);
   const signal = options.signal;
   checkCancelled(signal);
+  const filter = PathFilter.optional(options.filter);
   const sources = await inspectSources(sourcePaths, options.recursive ?? false);
   const bases = await destinationBases(connection, sources, dest);
   if (!(options.sync || options.checksum || options.delete) && (options.parallel ?? 1) <= 1) {
     // Nothing to compare and one connection: send as the walk goes.
     return await sendAsWalked(
       connection,
-      walkSources(sources, bases, tracker, false),
+      walkSources(sources, bases, tracker, { keepNames: false, filter }),
       tracker,
       options,
     );
   }
-  const { planned, remote } = await planAgainstRemote(connection, sources, bases, tracker, options);
+  const { planned, remote } = await planAgainstRemote(
+    connection,
+    sources,
+    bases,
+    tracker,
+    options,
+    filter,
+  );
   const files: PlannedFile[] = [];
   for (const file of planned.files) {
     const there = remote.get(file.remote);
@@ -84,7 +93,7 @@ export async function sendPaths(
   if (signal?.aborted) throw cancelled();
   if (main.failure !== undefined) throw main.failure;
   if (options.delete && tracker.failures.length === 0) {
-    await deleteExtraRemote(connection, planned.trees, remote, tracker, options.backup);
+    await deleteExtraRemote(connection, planned.trees, remote, tracker, options.backup, filter);
   }
   await setFolderTimes(connection, tracker, options, planned.dirs);
   return tracker.summary();
@@ -136,17 +145,21 @@ async function planAgainstRemote(
   bases: string[][],
   tracker: TransferTracker,
   options: TransferOptions,
+  filter: PathFilter | undefined,
 ): Promise<{ planned: SendPlan; remote: Map<string, RemoteEntry> }> {
   const trees = sources.map((source, i) => ({
     base: bases[i]!.join("/"),
     isFolder: source.info.isDirectory,
   }));
   const listing = options.sync || options.checksum || options.delete
-    ? listDestinations(connection, trees, options.checksum ?? false)
+    ? listDestinations(connection, trees, options.checksum ?? false, filter)
     : Promise.resolve(new Map<string, RemoteEntry>());
   // A failed listing is reported after the walk, not as an unhandled rejection.
   listing.catch(() => {});
-  const planned = await planSend(sources, bases, tracker, options.delete ?? false);
+  const planned = await planSend(sources, bases, tracker, {
+    keepNames: options.delete ?? false,
+    filter,
+  });
   checkCancelled(options.signal);
   return { planned, remote: await listing };
 }

@@ -14,6 +14,7 @@ import { isBackupName } from "../fs/backup.ts";
 import type { Connection } from "./connection.ts";
 import { listRemote, removeRemote, statRemote } from "./remote_ops.ts";
 import type { TransferTracker } from "./transfer.ts";
+import type { PathFilter } from "../fs/filter.ts";
 
 /** A source to send, after stat (symlinks followed, as scp does). */
 export interface LocalSource {
@@ -162,16 +163,23 @@ export interface PlannedDir {
   mtime: number;
 }
 
+/** How the sources are walked: with the names kept (for delete), and through a filter. */
+export interface WalkHow {
+  keepNames: boolean;
+  filter: PathFilter | undefined;
+}
+
 /**
  * Walks the sources, yielding each folder before what it holds and each
  * file, by remote path, as the walk finds them. The names each folder
- * holds are added to `trees` only for `keepNames` (delete).
+ * holds are added to `trees` only for `keepNames` (delete); what the filter
+ * excludes is passed over (a named file by its name).
  */
 export async function* walkSources(
   sources: LocalSource[],
   bases: string[][],
   tracker: TransferTracker,
-  keepNames: boolean,
+  { keepNames, filter }: WalkHow,
   trees: SendPlan["trees"] = [],
 ): AsyncGenerator<{ dir: PlannedDir } | { file: PlannedFile }> {
   for (const [i, source] of sources.entries()) {
@@ -180,11 +188,13 @@ export async function* walkSources(
     const keep = new Set<string>();
     trees.push({ base, isFolder: source.info.isDirectory, keep });
     if (source.info.isFile) {
+      if (filter?.excludes(source.name, false)) continue;
       yield { file: plannedFile(source.path, base, source.info) };
       continue;
     }
     const tree = { local: source.path.replace(/\/+$/, ""), remote: base };
-    for await (const entry of walkTree(source.path, source.info, { countTemporaries: true })) {
+    const walk = walkTree(source.path, source.info, { countTemporaries: true, filter });
+    for await (const entry of walk) {
       if (keepNames) keep.add(remoteOf(entry.rel));
       if (entry.type === "dir") {
         // With the sticky bit: a shared folder arrives as shared as it was.
@@ -204,10 +214,10 @@ export async function planSend(
   sources: LocalSource[],
   bases: string[][],
   tracker: TransferTracker,
-  keepNames: boolean,
+  how: WalkHow,
 ): Promise<SendPlan> {
   const result: SendPlan = { dirs: [], files: [], trees: [] };
-  for await (const item of walkSources(sources, bases, tracker, keepNames, result.trees)) {
+  for await (const item of walkSources(sources, bases, tracker, how, result.trees)) {
     if ("dir" in item) result.dirs.push(item.dir);
     else result.files.push(item.file);
   }
@@ -232,11 +242,12 @@ export async function listDestinations(
   connection: Connection,
   trees: { base: string; isFolder: boolean }[],
   digests: boolean,
+  filter: PathFilter | undefined,
 ): Promise<Map<string, RemoteEntry>> {
   const remote = new Map<string, RemoteEntry>();
   for (const tree of trees) {
     try {
-      const options = { recursive: tree.isFolder, digests };
+      const options = { recursive: tree.isFolder, digests, filter: filter?.rules };
       for await (const entry of listRemote(connection, tree.base, options)) {
         remote.set(entry.path, entry);
       }
@@ -260,6 +271,7 @@ export async function deleteExtraRemote(
   remote: Map<string, RemoteEntry>,
   tracker: TransferTracker,
   backup: boolean | string | undefined,
+  filter: PathFilter | undefined,
 ): Promise<void> {
   // With backups, the backups themselves (and the backup folder) are never removed.
   const keptAsBackup = (path: string) =>
@@ -271,6 +283,11 @@ export async function deleteExtraRemote(
     const inside = tree.base === "" ? "" : `${tree.base}/`;
     for (const path of remote.keys()) {
       if (!path.startsWith(inside) || tree.keep.has(path) || keptAsBackup(path)) continue;
+      // What the rules exclude is not the transfer's to remove (a server that
+      // does not know filters lists it all).
+      if (filter?.excludesPath(path.slice(inside.length), remote.get(path)!.type === "dir")) {
+        continue;
+      }
       if (removed.some((dir) => path.startsWith(`${dir}/`))) continue;
       try {
         await removeRemote(connection, path, { recursive: true, force: true, backup });

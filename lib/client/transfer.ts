@@ -103,6 +103,16 @@ export interface TransferOptions {
   backup?: boolean | string | undefined;
   /** Told before each retry waits (to print a notice). */
   onRetry?: ((notice: RetryNotice) => void) | undefined;
+  /**
+   * Include and exclude rules, as rsync's `--include` and `--exclude`:
+   * "- PATTERN" or "+ PATTERN", tried in order, the first that matches a
+   * path (below the top of each source folder) deciding; `*`, `**`, `?`,
+   * `[…]`, a trailing "/" for folders only, a leading "/" to anchor at the
+   * top. Excluded files are neither sent nor listed, excluded folders not
+   * entered, and `delete` never removes what the rules exclude on the
+   * receiving side.
+   */
+  filter?: readonly string[] | undefined;
 }
 
 /**

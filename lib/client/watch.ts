@@ -19,6 +19,7 @@ import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
 import type { Frame } from "../wire/frame_reader.ts";
 import type { Connection } from "./connection.ts";
 import { getPaths } from "./get.ts";
+import { PathFilter } from "../fs/filter.ts";
 import type { CommittedFile, TransferOptions } from "./transfer.ts";
 
 /** Options of `FerryClient.watch()`. */
@@ -37,6 +38,12 @@ export interface WatchOptions {
   fsync?: FsyncMode | undefined;
   /** Told of a pushed entry that was refused (a bad name) or failed; the watch goes on. */
   onError?: ((error: FerryError) => void) | undefined;
+  /**
+   * Include and exclude rules over paths below the watched folder (see
+   * `TransferOptions.filter`): excluded files are not fetched, and with
+   * `delete` excluded local files are never removed.
+   */
+  filter?: readonly string[] | undefined;
 }
 
 /** A file a watch received. */
@@ -106,7 +113,8 @@ export async function* watchFolder(
     await connection.writer.frame(Kind.Watch, id, encodeWatch({ path: top }), { flush: true });
     await Deno.mkdir(local, { recursive: true });
     const received: WatchedFile[] = [];
-    const fetch = (source: string, dest: string, asFolder: boolean) =>
+    const filter = PathFilter.optional(options.filter);
+    const fetch = (source: string, dest: string, asFolder: boolean, below = "") =>
       getPaths(
         connection,
         openLane,
@@ -120,6 +128,7 @@ export async function* watchFolder(
           onFile: (file) => received.push({ ...file, remotePath: remoteOf(file.path, local, top) }),
         } satisfies TransferOptions,
         asFolder,
+        below === "" ? filter : filter?.below(below),
       );
     // The catch-up: what arrived while nobody watched.
     await fetch(top, local, true);
@@ -130,6 +139,7 @@ export async function* watchFolder(
         options.onError?.(refusedName(entry.path));
         continue;
       }
+      if (filter?.excludesPath(below.join("/"), entry.type === "dir")) continue;
       try {
         if (entry.removed) {
           // Mirrored only with `delete`, and never the local folder itself.
@@ -138,7 +148,7 @@ export async function* watchFolder(
         }
         const dest = below.length === 0 ? local : resolveInside(local, below);
         if (entry.type !== "dir") await Deno.mkdir(parentOf(dest), { recursive: true });
-        await fetch(entry.path, dest, entry.type === "dir");
+        await fetch(entry.path, dest, entry.type === "dir", below.join("/"));
       } catch (error) {
         const failure = toFerryError(error, "get", entry.path);
         if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Protocol) {

@@ -21,6 +21,7 @@ import {
 } from "./safe_path.ts";
 import { tempName } from "./temporary.ts";
 import { walkTree } from "./tree_walk.ts";
+import type { PathFilter } from "./filter.ts";
 import { missingFolders } from "./durability.ts";
 import { type BackupPlace, moveToBackup } from "./backup.ts";
 
@@ -73,7 +74,7 @@ export function describe(info: Deno.FileInfo): StatReply {
 export async function* listEntries(
   entry: ResolvedEntry,
   info: Deno.FileInfo,
-  options: { recursive: boolean; digests: boolean },
+  options: { recursive: boolean; digests: boolean; filter?: PathFilter | undefined },
   onError: (error: FerryError) => Promise<void>,
 ): AsyncGenerator<RemoteEntry> {
   const withDigest = async (item: RemoteEntry, path: string): Promise<RemoteEntry | null> => {
@@ -96,7 +97,12 @@ export async function* listEntries(
   // Each folder's entries are shown only if the folder is still the one looked up.
   const confirm = (rel: string, used: Deno.FileInfo) =>
     confirmSame(entry.root, rel === "" ? entry.parts : [...entry.parts, ...rel.split("/")], used);
-  for await (const item of walkTree(entry.path, info, { descend: options.recursive, confirm })) {
+  const walk = walkTree(entry.path, info, {
+    descend: options.recursive,
+    confirm,
+    filter: options.filter,
+  });
+  for await (const item of walk) {
     if (item.rel === "") continue;
     const path = entry.shown === "" ? item.rel : `${entry.shown}/${item.rel}`;
     if (item.type === "error") {

@@ -10,6 +10,7 @@
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { isTemporaryName } from "./temporary.ts";
 import { MAX_DEPTH, printable } from "./safe_path.ts";
+import type { PathFilter } from "./filter.ts";
 
 export type TreeEntry =
   /** `rel` is "/"-joined and relative to the walk's root; "" is the root itself. */
@@ -45,6 +46,8 @@ export interface WalkOptions {
    * walk when the folder is not the one it was (the server's swap check).
    */
   confirm?: (rel: string, info: Deno.FileInfo) => void;
+  /** What is excluded is not yielded, and an excluded folder is not entered. */
+  filter?: PathFilter | undefined;
 }
 
 /** `depth` 0 lists one folder without descending. */
@@ -89,6 +92,9 @@ async function* walkChildren(
     const path = `${dir}/${name}`;
     const childRel = rel === "" ? name : `${rel}/${name}`;
     const info = looked === undefined ? look(name) : looked[i]!;
+    if (options.filter?.excludes(childRel, !(info instanceof FerryError) && info.isDirectory)) {
+      continue;
+    }
     if (info instanceof FerryError) {
       yield { type: "error", rel: childRel, path, error: info };
       continue;

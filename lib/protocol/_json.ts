@@ -80,6 +80,16 @@ export function bool(fields: Fields, key: string, what: string): boolean {
   return value;
 }
 
+/** An optional list of strings; absent is undefined. */
+export function strings(fields: Fields, key: string, what: string): string[] | undefined {
+  const value = fields[key];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+    throw protocolError(`${what} needs "${key}" to be a list of strings`);
+  }
+  return value;
+}
+
 /** Modification times may precede 1970 but stay within what Date can hold. */
 export const MTIME_LIMIT = 8.64e15;
 

@@ -17,6 +17,7 @@ import {
   protocolError,
   size,
   str,
+  strings,
 } from "./_json.ts";
 import { FSYNC_MODES, type FsyncMode } from "./constants.ts";
 
@@ -182,20 +183,33 @@ export interface ListRequest {
   recursive: boolean;
   /** Add each file's xxh3-128 digest (reads every file: for checksum sync). */
   digests: boolean;
+  /**
+   * Include and exclude rules ("- PATTERN", "+ PATTERN") over the paths
+   * below `path`: what they exclude is not listed, nor entered.
+   */
+  filter?: string[];
 }
 
 export function encodeList(request: ListRequest): Uint8Array {
-  const { path, recursive, digests } = request;
-  return encodeObject(digests ? { path, recursive, digests } : { path, recursive });
+  const { path, recursive, digests, filter } = request;
+  return encodeObject({
+    path,
+    recursive,
+    ...(digests ? { digests } : {}),
+    ...(filter !== undefined && filter.length > 0 ? { filter } : {}),
+  });
 }
 
 export function decodeList(payload: Uint8Array): ListRequest {
   const f = decodeObject(payload, "LIST");
-  return {
+  const request: ListRequest = {
     path: str(f, "path", "LIST"),
     recursive: bool(f, "recursive", "LIST"),
     digests: bool(f, "digests", "LIST"),
   };
+  const filter = strings(f, "filter", "LIST");
+  if (filter !== undefined) request.filter = filter;
+  return request;
 }
 
 /** RM: remove a file, symlink or (with `recursive`) folder; `force` ignores a missing path. */

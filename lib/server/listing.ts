@@ -18,6 +18,7 @@ import {
   splitRemotePath,
 } from "../fs/safe_path.ts";
 import type { Responder } from "./responder.ts";
+import { PathFilter } from "../fs/filter.ts";
 
 // Entries of a LIST reply are sent in batches of at most this many UTF-16 units
 // of JSON, which stays under the control-frame cap even when every one is 3 UTF-8 bytes.
@@ -62,7 +63,8 @@ export async function serveList(
       batchChars = 0;
     };
     const notice = (error: FerryError) => responder.notice(id, "list", error);
-    for await (const item of listEntries(entry, info, request, notice)) {
+    const filter = PathFilter.optional(request.filter);
+    for await (const item of listEntries(entry, info, { ...request, filter }, notice)) {
       const json = entryJson(item);
       if (json.length > LIST_BATCH_CHARS) {
         await notice(
