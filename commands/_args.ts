@@ -140,3 +140,8 @@ export function parseFsync(value: string | undefined, flag: string): FsyncMode |
   }
   return value as FsyncMode;
 }
+
+/** `"dryRun": true` in a --json summary of a dry run, nothing otherwise. */
+export function dryRunField(options: { dryRun: boolean }): { dryRun?: true } {
+  return options.dryRun ? { dryRun: true } : {};
+}

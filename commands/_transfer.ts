@@ -10,7 +10,7 @@ import type { FerryClient } from "../lib/client/client.ts";
 import type { RemoteTarget } from "../lib/config/config.ts";
 import { formatBytes, formatDuration, ProgressBar } from "./progress_bar.ts";
 import { printable } from "../lib/fs/safe_path.ts";
-import { printErr, printOut } from "./_output.ts";
+import { printErr, printOut, shownName } from "./_output.ts";
 import { clientFor, printRetry } from "./_connect.ts";
 import {
   CLIENT_FLAGS,
@@ -30,6 +30,7 @@ import { withHint } from "./_hints.ts";
 import {
   type Progress,
   summaryError,
+  type TransferChange,
   type TransferOptions,
   type TransferSummary,
 } from "../lib/client/transfer.ts";
@@ -62,6 +63,14 @@ export interface TransferFlags {
   name: string | undefined;
   /** Include and exclude rules, in order (--exclude, --include, --exclude-from, --files-from). */
   filter: string[] | undefined;
+  /** -n: list and compare, print the plan, change nothing. */
+  dryRun: boolean;
+  /** -v: a line per file copied or deleted; -vv: also per file skipped. */
+  verbose: number;
+  /** Never replace an existing file on the receiving side. */
+  ignoreExisting: boolean;
+  /** -u: skip files that are newer on the receiving side. */
+  update: boolean;
 }
 
 /** The flags send and get share, for parseFlags. */
@@ -77,6 +86,10 @@ export const TRANSFER_FLAGS = {
   fsync: { type: "string" },
   backup: { type: "boolean" },
   "backup-dir": { type: "string" },
+  "dry-run": { type: "boolean", short: "n" },
+  verbose: { type: "boolean", short: "v", multiple: true },
+  "ignore-existing": { type: "boolean" },
+  update: { type: "boolean", short: "u" },
   ...FILTER_FLAGS,
 } as const;
 
@@ -96,12 +109,18 @@ export const TRANSFER_FLAGS_HELP = `  -r, --recursive        Include folders and
                          side as NAME.~N~ (a --no-delete server accepts it)
       --backup-dir DIR   Keep them in DIR instead, in the same tree (implies
                          --backup; DIR is a path on the receiving side)
+      --ignore-existing  Never replace a file the receiving side has
+  -u, --update           Skip files that are newer on the receiving side
 ${FILTER_FLAGS_HELP}
+  -n, --dry-run          Connect, list and compare, print what would be copied
+                         (+), skipped (=) and deleted (-); change nothing
+  -v, --verbose          A line per file as it is copied (+ NAME) or deleted
+                         (- NAME); -vv also per file skipped (= NAME)
 ${CLIENT_FLAGS_HELP}`;
 
 type TransferValues = {
   [K in keyof typeof TRANSFER_FLAGS]?: (typeof TRANSFER_FLAGS)[K] extends { multiple: true }
-    ? string[]
+    ? (typeof TRANSFER_FLAGS)[K]["type"] extends "boolean" ? boolean[] : string[]
     : (typeof TRANSFER_FLAGS)[K]["type"] extends "boolean" ? boolean
     : string;
 };
@@ -132,6 +151,10 @@ export function transferFlags(
     backup: values["backup-dir"] ?? values.backup ?? false,
     name: parseName(values.name),
     filter: filterRules(tokens),
+    dryRun: values["dry-run"] ?? false,
+    verbose: values.verbose?.length ?? 0,
+    ignoreExisting: values["ignore-existing"] ?? false,
+    update: values.update ?? false,
   };
 }
 
@@ -160,8 +183,8 @@ export async function runTransfer(
     for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, interrupt);
   }
   const failure = summaryError(shown.summary);
-  if (flags.json) printOut(JSON.stringify(summaryJson(shown.summary)));
-  else printSummary(verb, shown.summary, failure, shown.bar);
+  if (flags.json) printOut(JSON.stringify(summaryJson(shown.summary, flags)));
+  else printSummary(verb, shown.summary, failure, shown.bar || flags.dryRun, flags);
   if (failure !== undefined) throw failure;
 }
 
@@ -182,7 +205,7 @@ export async function transferWith(
   signal: AbortSignal,
   transfer: (client: FerryClient, options: TransferOptions) => Promise<TransferSummary>,
 ): Promise<ShownTransfer> {
-  const bar = !flags.quiet && !flags.json && Deno.stderr.isTerminal()
+  const bar = !flags.quiet && !flags.json && !flags.dryRun && Deno.stderr.isTerminal()
     ? new ProgressBar(Deno.stderr, Deno.consoleSize?.().columns || 80)
     : undefined;
   let last: Progress | undefined;
@@ -200,6 +223,10 @@ export async function transferWith(
       backup: flags.backup,
       retries: flags.retries,
       filter: flags.filter,
+      dryRun: flags.dryRun,
+      ignoreExisting: flags.ignoreExisting,
+      update: flags.update,
+      onChange: changePrinter(flags, () => bar?.clear()),
       onRetry: (notice) => {
         bar?.clear();
         if (!flags.quiet && !flags.json) printRetry(notice);
@@ -234,9 +261,34 @@ export function commandError(error: unknown, flags: { recursive: boolean }): unk
   return error;
 }
 
+/**
+ * What -v, -vv and a dry run print per file: "+ NAME" copied, "- NAME"
+ * deleted, "= NAME" skipped (-vv, or a dry run with -v), on stdout; with
+ * --json one object per line. Undefined when nothing is printed per file.
+ */
+function changePrinter(
+  flags: TransferFlags,
+  beforeLine: () => void,
+): ((change: TransferChange) => void) | undefined {
+  const level = flags.dryRun ? flags.verbose + 1 : flags.verbose;
+  if (level === 0 || flags.quiet) return undefined;
+  const show = shownName();
+  const marks = { copy: "+", delete: "-", skip: "=" } as const;
+  return (change) => {
+    if (change.action === "skip" && level < 2) return;
+    beforeLine();
+    printOut(
+      flags.json ? JSON.stringify(change) : `${marks[change.action]} ${show(change.path)}`,
+    );
+  };
+}
+
 /** A summary as --json prints it. */
-export function summaryJson(summary: TransferSummary): Record<string, unknown> {
-  const { files, bytes, transferred, skipped, deleted, errors, seconds } = summary;
+export function summaryJson(
+  summary: TransferSummary,
+  flags: { dryRun: boolean },
+): Record<string, unknown> {
+  const { files, bytes, transferred, skipped, deleted, deletedPaths, errors, seconds } = summary;
   const failures = summary.failures.map((f) => ({
     code: f.code,
     message: f.message,
@@ -248,9 +300,11 @@ export function summaryJson(summary: TransferSummary): Record<string, unknown> {
     transferred,
     skipped,
     deleted,
+    deletedPaths,
     errors,
     seconds: Number(seconds.toFixed(3)),
     failures,
+    ...(flags.dryRun ? { dryRun: true } : {}),
   };
 }
 
@@ -263,11 +317,18 @@ export function printSummary(
   summary: TransferSummary,
   thrown: FerryError | undefined,
   line: boolean,
+  flags: { dryRun: boolean },
 ): void {
   for (const failure of summary.failures) {
     if (failure !== thrown) printErr(`ferry: ${printable(failure.message)}`);
   }
-  if (line) {
+  if (line && flags.dryRun) {
+    printErr(
+      `Dry run: would copy ${summary.files} ${summary.files === 1 ? "file" : "files"} (${
+        formatBytes(summary.bytes)
+      }), skip ${summary.skipped}, delete ${summary.deleted}; nothing was changed`,
+    );
+  } else if (line) {
     printErr(
       `${verb} ${summary.files} ${summary.files === 1 ? "file" : "files"}, ${
         formatBytes(summary.bytes)

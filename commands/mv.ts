@@ -6,8 +6,16 @@
 
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "./_usage.ts";
-import { splitRemotePath } from "../lib/fs/safe_path.ts";
-import { parseFlags, REMOTE_OP_FLAGS, REMOTE_OP_FLAGS_HELP, remoteOpFlags } from "./_args.ts";
+import { printable, splitRemotePath } from "../lib/fs/safe_path.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { printOut, shownName } from "./_output.ts";
+import {
+  dryRunField,
+  parseFlags,
+  REMOTE_OP_FLAGS,
+  REMOTE_OP_FLAGS_HELP,
+  remoteOpFlags,
+} from "./_args.ts";
 import {
   type ConnectFlags,
   forEachTarget,
@@ -24,6 +32,7 @@ never replaced. Everything stays on one server: nothing is copied. A server
 started with --read-only or --no-delete refuses.
 
 Options:
+  -n, --dry-run          Print what would move where (FROM -> TO), move nothing
 ${REMOTE_OP_FLAGS_HELP}
 
 Examples:
@@ -35,10 +44,14 @@ export interface MvOptions extends ConnectFlags {
   sources: RemoteAddress[];
   dest: RemoteAddress;
   json: boolean;
+  dryRun: boolean;
 }
 
 export function parseMvArgs(argv: string[]): MvOptions | "help" {
-  const { values, positionals } = parseFlags("mv", argv, REMOTE_OP_FLAGS);
+  const { values, positionals } = parseFlags("mv", argv, {
+    ...REMOTE_OP_FLAGS,
+    "dry-run": { type: "boolean", short: "n" },
+  });
   if (values.help) return "help";
   if (positionals.length < 2) {
     throw new UsageError(`mv needs a source and a destination (see "ferry mv --help")`);
@@ -48,6 +61,7 @@ export function parseMvArgs(argv: string[]): MvOptions | "help" {
     sources: remotes.slice(0, -1),
     dest: remotes.at(-1)!,
     json: values.json ?? false,
+    dryRun: values["dry-run"] ?? false,
     ...remoteOpFlags(values),
   };
 }
@@ -60,13 +74,25 @@ export async function mv(options: MvOptions): Promise<void> {
   // Into DEST when it is a folder (or there are several sources), else to the name DEST.
   let intoFolder: boolean | undefined = targets.length > 1 || dest.path.endsWith("/") || undefined;
   const moved: { from: string; to: string }[] = [];
+  const show = shownName();
   await forEachTarget(targets, "mv", options, async (client, target) => {
     intoFolder ??= (await client.stat(dest.path))?.type === "dir";
     const name = splitRemotePath(target.path).at(-1);
     const to = intoFolder && name !== undefined
       ? [...destParts, name].join("/")
       : destParts.join("/");
-    await client.rename(target.path, to);
-    moved.push({ from: splitRemotePath(target.path).join("/"), to });
-  }, () => ({ moved }));
+    const from = splitRemotePath(target.path).join("/");
+    if (options.dryRun) {
+      // What a real mv would refuse first: a source that is not there.
+      if (await client.stat(target.path) === null) {
+        throw new FerryError(ErrorCode.NotFound, `Cannot find "${printable(from)}" on the server`, {
+          path: target.path,
+        });
+      }
+      if (!options.json && !options.quiet) printOut(`${show(from)} -> ${show(to)}`);
+    } else {
+      await client.rename(target.path, to);
+    }
+    moved.push({ from, to });
+  }, () => ({ moved, ...dryRunField(options) }));
 }

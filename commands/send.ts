@@ -138,6 +138,11 @@ async function putStream(
   command: string | undefined,
 ): Promise<TransferSummary> {
   const started = performance.now();
+  if (transfer.dryRun) {
+    // Nothing is read or run: what it would store is the one file named.
+    transfer.onChange?.({ action: "copy", path });
+    return { ...emptySummary(), files: 1 };
+  }
   const producer = command === undefined ? undefined : startProducer(command);
   try {
     const file = await client.put(path, producer?.output ?? Deno.stdin.readable, {
@@ -147,14 +152,11 @@ async function putStream(
       fsync: transfer.fsync,
     });
     return {
+      ...emptySummary(),
       files: 1,
       bytes: file.size,
       transferred: file.size,
-      skipped: 0,
-      deleted: 0,
-      errors: 0,
       seconds: (performance.now() - started) / 1000,
-      failures: [],
     };
   } catch (error) {
     if (error instanceof FerryError && error.code === ErrorCode.IsDirectory) {
@@ -167,4 +169,18 @@ async function putStream(
   } finally {
     await producer?.stop();
   }
+}
+
+function emptySummary(): TransferSummary {
+  return {
+    files: 0,
+    bytes: 0,
+    transferred: 0,
+    skipped: 0,
+    deleted: 0,
+    deletedPaths: [],
+    errors: 0,
+    seconds: 0,
+    failures: [],
+  };
 }

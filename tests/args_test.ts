@@ -26,6 +26,11 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
       fsync: undefined,
       backup: false,
       name: undefined,
+      filter: undefined,
+      dryRun: false,
+      verbose: 0,
+      ignoreExisting: false,
+      update: false,
       fromCommand: undefined,
     },
   );
@@ -172,4 +177,24 @@ Deno.test("docs/ferry.service starts serve with flags serve accepts, and is hard
   ) {
     assert(unit.includes(`\n${line}\n`), `the unit has ${line}`);
   }
+});
+
+Deno.test("parseSendArgs() counts -v, and keeps filter rules in command-line order", () => {
+  const parsed = parseSendArgs([
+    "-vv",
+    "-n",
+    "--include",
+    "keep.tmp",
+    "--exclude=*.tmp",
+    "-u",
+    "--ignore-existing",
+    "a",
+    "pi:",
+  ]);
+  assert(parsed !== "help");
+  assertEquals(
+    [parsed.verbose, parsed.dryRun, parsed.update, parsed.ignoreExisting, parsed.filter],
+    [2, true, true, true, ["+ keep.tmp", "- *.tmp"]],
+  );
+  assertThrows(() => parseSendArgs(["--exclude", "[", "a", "pi:"]), UsageError);
 });

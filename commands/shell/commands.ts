@@ -122,9 +122,9 @@ function shellTransferFlags(session: ShellSession, name: string, args: string[])
 /** A finished transfer: text as send and get print it, or the JSON summary; a failure throws. */
 function finished(verb: string, shown: ShownTransfer, flags: TransferFlags): ShellResult {
   const failure = summaryError(shown.summary);
-  if (!flags.json) printSummary(verb, shown.summary, failure, !flags.quiet);
+  if (!flags.json) printSummary(verb, shown.summary, failure, !flags.quiet, flags);
   if (failure !== undefined) throw failure;
-  return summaryJson(shown.summary);
+  return summaryJson(shown.summary, flags);
 }
 
 /** A local entry in the shape of a remote one, for ls -l's format. */

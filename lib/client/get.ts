@@ -29,7 +29,7 @@ import {
   type Wanted,
 } from "./get_plan.ts";
 import { InFlight } from "./in_flight.ts";
-import { alreadyThere } from "./sync_check.ts";
+import { alreadyThere, keptByChoice } from "./sync_check.ts";
 import {
   cancelled,
   checkCancelled,
@@ -80,7 +80,9 @@ export async function getPaths(
   }
   const backup = localBackup(options.backup, intoFolder ? dest : dirname(dest));
   const commits = new GroupCommit();
-  if (intoFolder && destInfo === null) await mkdirLocal(dest, commits, options.fsync);
+  if (intoFolder && destInfo === null && !options.dryRun) {
+    await mkdirLocal(dest, commits, options.fsync);
+  }
   // Listings stream on a connection of their own: on the fetching one, the server
   // would answer the GETs only after the whole listing, which waits for them.
   let lister: Promise<Connection> | undefined;
@@ -93,22 +95,50 @@ export async function getPaths(
     folderTimes: [],
     filter,
   };
+  const closeLister = async () => {
+    if (lister !== undefined) await (await lister.catch(() => undefined))?.close();
+  };
+  if (options.dryRun) {
+    try {
+      return await dryRun(plan, found, backup);
+    } finally {
+      await closeLister();
+    }
+  }
   const wanted = new WantedQueue(neededFiles(plan, found));
   let lanes: GetLane[];
   try {
     lanes = await fetchAll(connection, openLane, wanted, commits, tracker, options, backup);
   } finally {
     await wanted.close();
-    if (lister !== undefined) await (await lister.catch(() => undefined))?.close();
+    await closeLister();
   }
   if (options.signal?.aborted) throw cancelled();
   if (wanted.failure !== undefined) throw wanted.failure;
   const failure = lanes.find((lane) => lane.failure !== undefined)?.failure;
   if (failure !== undefined) throw failure;
   if (options.delete && tracker.failures.length === 0) {
-    for (const tree of plan.trees) await deleteExtraLocal(tree, tracker, backup, plan.filter);
+    for (const tree of plan.trees) {
+      await deleteExtraLocal(tree, tracker, { backup, filter: plan.filter, dryRun: false });
+    }
   }
   setLocalFolderTimes(plan);
+  return tracker.summary();
+}
+
+/** Lists and compares, and reports what a get would fetch and delete, changing nothing here. */
+async function dryRun(
+  plan: GetPlan,
+  found: RemoteSource[],
+  backup: BackupPlace | undefined,
+): Promise<TransferSummary> {
+  const { tracker, options } = plan;
+  for await (const item of neededFiles(plan, found)) tracker.wouldCopy(item.shown, item.entry.size);
+  if (options.delete && tracker.failures.length === 0) {
+    for (const tree of plan.trees) {
+      await deleteExtraLocal(tree, tracker, { backup, filter: plan.filter, dryRun: true });
+    }
+  }
   return tracker.summary();
 }
 
@@ -127,10 +157,11 @@ function localBackup(
  */
 async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerator<Wanted> {
   const { options, tracker } = plan;
-  const syncing = options.sync || options.checksum || options.delete;
+  const syncing = options.sync || options.checksum || options.delete || options.ignoreExisting ||
+    options.update;
   for (const source of found) {
     for await (const item of sourceFiles(plan, source)) {
-      if (syncing && await alreadyHere(item, options.checksum ?? false)) {
+      if (syncing && await alreadyHere(item, options)) {
         tracker.skip(item.shown, item.entry.size);
         continue;
       }
@@ -140,9 +171,22 @@ async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerato
   }
 }
 
-/** Whether the local file already matches (rsync's quick check, or the digest). */
-async function alreadyHere(item: Wanted, checksum: boolean): Promise<boolean> {
+/**
+ * Whether the local file already matches (rsync's quick check, or the
+ * digest), or is to be left as it is (`ignoreExisting`, `update`).
+ */
+async function alreadyHere(item: Wanted, options: TransferOptions): Promise<boolean> {
   const local = await localInfo(item.local, false);
+  const checksum = options.checksum ?? false;
+  if (
+    keptByChoice(
+      item.entry,
+      local && { isFile: local.isFile, mtime: local.mtime?.getTime() ?? 0 },
+      options,
+    )
+  ) {
+    return true;
+  }
   return local?.isFile === true &&
     await alreadyThere(
       item.entry,

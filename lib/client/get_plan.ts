@@ -200,13 +200,24 @@ async function* folderFiles(
   { source, target, info }: RemoteSource,
 ): AsyncGenerator<Wanted> {
   const { lister, options, tracker, commits } = plan;
-  await mkdirLocal(target, commits, options.fsync, info.mode);
-  const root = await Deno.realPath(target);
+  const dryRun = options.dryRun ?? false;
+  if (!dryRun) await mkdirLocal(target, commits, options.fsync, info.mode);
+  // A dry run makes nothing: the folder may not exist yet.
+  const root = await Deno.realPath(target).catch((error) => {
+    if (dryRun && error instanceof Deno.errors.NotFound) return resolve(target);
+    throw error;
+  });
   const base = splitRemotePath(source).join("/");
   const keep = new Set<string>();
   plan.trees.push({ root, keep });
   plan.folderTimes.push([root, info.mtime]);
-  const place = new LocalPlaces(root, commits, options.fsync, plan.folderTimes);
+  const place = new LocalPlaces(
+    root,
+    commits,
+    options.fsync,
+    dryRun ? [] : plan.folderTimes,
+    dryRun,
+  );
   const listing = listRemote(await lister(), source, {
     recursive: true,
     digests: options.checksum ?? false,
@@ -256,23 +267,29 @@ class LocalPlaces {
   #commits: GroupCommit;
   #fsync: FsyncMode | undefined;
   #times: [string, number][];
+  #dryRun: boolean;
 
   constructor(
     root: string,
     commits: GroupCommit,
     fsync: FsyncMode | undefined,
     times: [string, number][],
+    dryRun: boolean,
   ) {
     this.#root = root;
     this.#commits = commits;
     this.#fsync = fsync;
     this.#times = times;
+    this.#dryRun = dryRun;
   }
 
-  /** Makes the folder at `parts` inside the root; its time is set at the end (`times`). */
+  /**
+   * Makes the folder at `parts` inside the root (a dry run only notes where
+   * it would be); its time is set at the end (`times`).
+   */
   async folder(parts: string[], mode: number, mtime: number): Promise<void> {
     const folder = resolveInside(this.#root, parts);
-    await mkdirLocal(folder, this.#commits, this.#fsync, mode);
+    if (!this.#dryRun) await mkdirLocal(folder, this.#commits, this.#fsync, mode);
     this.#folders.set(parts.join("/"), folder);
     this.#times.push([folder, mtime]);
   }
@@ -313,10 +330,16 @@ export function setLocalFolderTimes(plan: GetPlan): void {
 export async function deleteExtraLocal(
   tree: LocalTree,
   tracker: TransferTracker,
-  backup: BackupPlace | undefined,
-  filter: PathFilter | undefined,
+  { backup, filter, dryRun }: {
+    backup: BackupPlace | undefined;
+    filter: PathFilter | undefined;
+    /** Report what would be removed, remove nothing. */
+    dryRun: boolean;
+  },
 ): Promise<void> {
-  const rootInfo = await Deno.lstat(tree.root);
+  const rootInfo = await localInfo(tree.root, false);
+  // A dry run of a get into a new folder: nothing here to remove.
+  if (rootInfo === null) return;
   const removed: string[] = [];
   // With backups, the backups themselves (and the backup folder) are never removed.
   const backupFolder = backup?.folder === undefined ? undefined : resolve(backup.folder);
@@ -329,11 +352,16 @@ export async function deleteExtraLocal(
     if (keptAsBackup(entry)) continue;
     // Inside a folder just removed (its walk finds nothing or fails).
     if (removed.some((dir) => entry.rel === dir || entry.rel.startsWith(`${dir}/`))) continue;
+    if (dryRun) {
+      removed.push(entry.rel);
+      tracker.deleted(entry.path);
+      continue;
+    }
     try {
       if (backup !== undefined) moveToBackup(entry.path, backup);
       else await Deno.remove(entry.path, { recursive: entry.type === "dir" });
       removed.push(entry.rel);
-      tracker.deleted++;
+      tracker.deleted(entry.path);
     } catch (error) {
       tracker.failed(toFerryError(error, "remove", entry.path));
     }

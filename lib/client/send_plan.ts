@@ -270,8 +270,12 @@ export async function deleteExtraRemote(
   trees: SendPlan["trees"],
   remote: Map<string, RemoteEntry>,
   tracker: TransferTracker,
-  backup: boolean | string | undefined,
-  filter: PathFilter | undefined,
+  { backup, filter, dryRun }: {
+    backup: boolean | string | undefined;
+    filter: PathFilter | undefined;
+    /** Report what would be removed, remove nothing. */
+    dryRun: boolean;
+  },
 ): Promise<void> {
   // With backups, the backups themselves (and the backup folder) are never removed.
   const keptAsBackup = (path: string) =>
@@ -289,10 +293,15 @@ export async function deleteExtraRemote(
         continue;
       }
       if (removed.some((dir) => path.startsWith(`${dir}/`))) continue;
+      if (dryRun) {
+        removed.push(path);
+        tracker.deleted(path);
+        continue;
+      }
       try {
         await removeRemote(connection, path, { recursive: true, force: true, backup });
         removed.push(path);
-        tracker.deleted++;
+        tracker.deleted(path);
       } catch (error) {
         const failure = toFerryError(error, "remove", path);
         if (failure.code === ErrorCode.Connection) throw failure;

@@ -36,3 +36,19 @@ export async function alreadyThere(
   if (remoteDigest === undefined) return false;
   return await digestFileHex(localPath) === remoteDigest;
 }
+
+/**
+ * Whether `ignoreExisting` or `update` leaves the receiving side's entry as
+ * it is: any entry at all for the first, a file newer than the source for
+ * the second (rsync's `--ignore-existing` and `--update`).
+ */
+export function keptByChoice(
+  source: { mtime: number },
+  receiving: { type?: string; isFile?: boolean; mtime: number } | null | undefined,
+  options: { ignoreExisting?: boolean | undefined; update?: boolean | undefined },
+): boolean {
+  if (receiving === null || receiving === undefined) return false;
+  if (options.ignoreExisting) return true;
+  const isFile = receiving.type === "file" || receiving.isFile === true;
+  return options.update === true && isFile && receiving.mtime > source.mtime + 1;
+}

@@ -36,6 +36,19 @@ export interface CommittedFile {
   readonly digest: string;
 }
 
+/**
+ * What a transfer did, or with `dryRun` would do, to one entry on the
+ * receiving side: a file copied (verified and committed), one left as it
+ * was, or one removed by `delete`.
+ */
+export interface TransferChange {
+  readonly action: "copy" | "skip" | "delete";
+  /** Where: the remote path for send (from the server root), the local path for get. */
+  readonly path: string;
+  /** The file's size (not for deletions). */
+  readonly size?: number;
+}
+
 /** A lost connection that will be retried (see {@link TransferOptions.retries}). */
 export interface RetryNotice {
   /** 1 for the first retry. */
@@ -56,6 +69,22 @@ export interface TransferOptions {
   onProgress?: ((progress: Progress) => void) | undefined;
   /** Called once per file verified and committed on the receiving side. */
   onFile?: ((file: CommittedFile) => void) | undefined;
+  /**
+   * Called for each file copied, left as it was (sync, `update`,
+   * `ignoreExisting`) or removed (`delete`), as it happens: for `-v`.
+   */
+  onChange?: ((change: TransferChange) => void) | undefined;
+  /**
+   * Plan and compare only: list, compare and report through `onChange` and
+   * the summary what would be copied, skipped and deleted, changing nothing
+   * on either side. The summary's `files` and `bytes` count what would be
+   * copied; `transferred` is 0.
+   */
+  dryRun?: boolean | undefined;
+  /** Never replace a file that exists on the receiving side. */
+  ignoreExisting?: boolean | undefined;
+  /** Skip files whose copy on the receiving side is newer (rsync's `--update`). */
+  update?: boolean | undefined;
   /**
    * Cancels this transfer only: files not yet committed are discarded, the
    * promise rejects with `aborted`, and the client stays usable.
@@ -149,6 +178,8 @@ export interface TransferSummary {
   skipped: number;
   /** Entries removed on the receiving side (`delete`). */
   deleted: number;
+  /** Their paths (remote for send, local for get); a removed folder is one path. */
+  deletedPaths: string[];
   /** Files that failed: the length of `failures`. */
   errors: number;
   /** How long the transfer took. */
@@ -186,19 +217,21 @@ export class TransferTracker {
   committedBytes = 0;
   transferred = 0;
   skipped = 0;
-  deleted = 0;
+  readonly deletedPaths: string[] = [];
   #started = performance.now();
   #onProgress: ((progress: Progress) => void) | undefined;
   #onFile: ((file: CommittedFile) => void) | undefined;
+  #onChange: ((change: TransferChange) => void) | undefined;
   /** [time, bytesDone] samples within the speed window, oldest first. */
   #samples: [number, number][] = [];
 
   /** Started and not yet committed, while a retry may follow (see noteUnconfirmed). */
   #unconfirmed: Set<string> | undefined;
 
-  constructor(options: Pick<TransferOptions, "onProgress" | "onFile"> = {}) {
+  constructor(options: Pick<TransferOptions, "onProgress" | "onFile" | "onChange"> = {}) {
     this.#onProgress = options.onProgress;
     this.#onFile = options.onFile;
+    this.#onChange = options.onChange;
     this.#unconfirmed = unconfirmedOf.get(options);
   }
 
@@ -223,7 +256,21 @@ export class TransferTracker {
       this.committedBytes += size;
     } else {
       this.skipped++;
+      this.#onChange?.({ action: "skip", path: startedAs, size });
     }
+  }
+
+  /** An entry removed on the receiving side (or, dry run, one that would be). */
+  deleted(path: string): void {
+    this.deletedPaths.push(path);
+    this.#onChange?.({ action: "delete", path });
+  }
+
+  /** Dry run: a file that would be copied, counted as if it were. */
+  wouldCopy(path: string, size: number): void {
+    this.filesDone++;
+    this.committedBytes += size;
+    this.#onChange?.({ action: "copy", path, size });
   }
 
   /** `bytes` more of the current file are done; `verified` bytes were reused, not moved. */
@@ -239,6 +286,7 @@ export class TransferTracker {
     this.filesDone++;
     this.committedBytes += size;
     this.#onFile?.({ path, size, digest });
+    this.#onChange?.({ action: "copy", path, size });
     this.#report();
   }
 
@@ -252,7 +300,8 @@ export class TransferTracker {
       bytes: this.committedBytes,
       transferred: this.transferred,
       skipped: this.skipped,
-      deleted: this.deleted,
+      deleted: this.deletedPaths.length,
+      deletedPaths: this.deletedPaths,
       errors: this.failures.length,
       seconds: (performance.now() - this.#started) / 1000,
       failures: this.failures,
