@@ -71,6 +71,8 @@ export interface TransferFlags {
   ignoreExisting: boolean;
   /** -u: skip files that are newer on the receiving side. */
   update: boolean;
+  /** --progress: "lines" (a bar on a terminal, else a line every few seconds) or "json". */
+  progress: "lines" | "json" | undefined;
 }
 
 /** The flags send and get share, for parseFlags. */
@@ -90,6 +92,7 @@ export const TRANSFER_FLAGS = {
   verbose: { type: "boolean", short: "v", multiple: true },
   "ignore-existing": { type: "boolean" },
   update: { type: "boolean", short: "u" },
+  progress: { type: "string" },
   ...FILTER_FLAGS,
 } as const;
 
@@ -116,6 +119,8 @@ ${FILTER_FLAGS_HELP}
                          (+), skipped (=) and deleted (-); change nothing
   -v, --verbose          A line per file as it is copied (+ NAME) or deleted
                          (- NAME); -vv also per file skipped (= NAME)
+      --progress[=json]  Progress also without a terminal: a line on stderr
+                         every 5 s, or with =json one JSON object a second
 ${CLIENT_FLAGS_HELP}`;
 
 type TransferValues = {
@@ -155,7 +160,23 @@ export function transferFlags(
     verbose: values.verbose?.length ?? 0,
     ignoreExisting: values["ignore-existing"] ?? false,
     update: values.update ?? false,
+    progress: parseProgress(values.progress),
   };
+}
+
+/** --progress's value: bare (see {@link progressArgs}) is "lines". */
+function parseProgress(value: string | undefined): TransferFlags["progress"] {
+  if (value === undefined) return undefined;
+  if (value === "lines" || value === "json") return value;
+  throw new UsageError(`--progress takes no value or "json", not "${value}"`);
+}
+
+/** `argv` with a bare --progress given its value, which parseArgs needs for a string flag. */
+export function progressArgs(argv: string[]): string[] {
+  const end = argv.indexOf("--");
+  return argv.map((arg, i) =>
+    arg === "--progress" && (end < 0 || i < end) ? "--progress=lines" : arg
+  );
 }
 
 /**
@@ -205,9 +226,7 @@ export async function transferWith(
   signal: AbortSignal,
   transfer: (client: FerryClient, options: TransferOptions) => Promise<TransferSummary>,
 ): Promise<ShownTransfer> {
-  const bar = !flags.quiet && !flags.json && !flags.dryRun && Deno.stderr.isTerminal()
-    ? new ProgressBar(Deno.stderr, Deno.consoleSize?.().columns || 80)
-    : undefined;
+  const bar = progressBar(flags)?.start();
   let last: Progress | undefined;
   let summary: TransferSummary;
   try {
@@ -238,11 +257,36 @@ export async function transferWith(
       },
     });
   } catch (error) {
+    bar?.close();
     bar?.clear();
     throw commandError(error, flags);
   }
-  if (bar !== undefined && last !== undefined) bar.finish(last);
-  return { summary, bar: bar !== undefined };
+  bar?.finish(last);
+  // The summary line follows a bar or log lines; a JSON progress stream stays JSON only.
+  const shown = bar !== undefined && flags.progress !== "json" && (last?.filesTotal ?? 0) > 0;
+  return { summary, bar: shown };
+}
+
+/**
+ * The progress display the flags and the terminal call for: a bar on a
+ * terminal (not with --json, -q or a dry run), lines or JSON with --progress.
+ */
+function progressBar(flags: TransferFlags): ProgressBar | undefined {
+  const terminal = Deno.stderr.isTerminal();
+  // A log has no width to keep to: lines get room for the file's name.
+  const columns = () => {
+    try {
+      return terminal ? Deno.consoleSize().columns : 120;
+    } catch {
+      return 80;
+    }
+  };
+  if (flags.progress === "json") return new ProgressBar(Deno.stderr, columns, "json");
+  if (flags.progress === "lines") {
+    return new ProgressBar(Deno.stderr, columns, terminal ? "bar" : "lines");
+  }
+  if (flags.quiet || flags.json || flags.dryRun || !terminal) return undefined;
+  return new ProgressBar(Deno.stderr, columns, "bar");
 }
 
 /**

@@ -17,6 +17,7 @@ import { writeAll } from "../lib/wire/transport.ts";
 import { parseFlags } from "./_args.ts";
 import { oneServer, resolveTargets } from "./_connect.ts";
 import {
+  progressArgs,
   runTransfer,
   TRANSFER_FLAGS,
   TRANSFER_FLAGS_HELP,
@@ -47,7 +48,7 @@ export interface GetOptions extends TransferFlags {
 }
 
 export function parseGetArgs(argv: string[]): GetOptions | "help" {
-  const { values, positionals, tokens } = parseFlags("get", argv, TRANSFER_FLAGS);
+  const { values, positionals, tokens } = parseFlags("get", progressArgs(argv), TRANSFER_FLAGS);
   if (values.help) return "help";
   if (positionals.length === 0) {
     throw new UsageError(`get needs at least one source (see "ferry get --help")`);

@@ -16,6 +16,7 @@ import { parseFlags } from "./_args.ts";
 import { resolveTargets } from "./_connect.ts";
 import {
   commandError,
+  progressArgs,
   runTransfer,
   TRANSFER_FLAGS,
   TRANSFER_FLAGS_HELP,
@@ -55,7 +56,7 @@ export interface SendOptions extends TransferFlags {
 }
 
 export function parseSendArgs(argv: string[]): SendOptions | "help" {
-  const { values, positionals, tokens } = parseFlags("send", argv, {
+  const { values, positionals, tokens } = parseFlags("send", progressArgs(argv), {
     ...TRANSFER_FLAGS,
     "from-command": { type: "string" },
   });

@@ -31,6 +31,7 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
       verbose: 0,
       ignoreExisting: false,
       update: false,
+      progress: undefined,
       fromCommand: undefined,
     },
   );

@@ -182,3 +182,30 @@ Deno.test("--ignore-existing never replaces a file there; --update skips files n
   const none = await client.get(["a.txt", "b.txt"], `${local.path}/`, { ignoreExisting: true });
   assertEquals([none.files, none.skipped], [0, 2]);
 });
+
+Deno.test("--progress=json prints a JSON object a second on stderr; --progress plain lines, without a terminal", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeFile(`${root.path}/slow.bin`, new Uint8Array(1536 * 1024));
+  await using server = await serveProcess(root.path);
+  const at = `ferry://127.0.0.1:${server.port}/slow.bin`;
+  const json = await ferry([
+    "get",
+    "--progress=json",
+    "--limit-rate",
+    "512K",
+    at,
+    `${local.path}/`,
+  ]);
+  assertEquals(json.code, 0, json.stderr);
+  const objects = json.stderr.trim().split("\n").map((line) => JSON.parse(line));
+  assert(objects.length >= 2, json.stderr);
+  assertEquals(objects.at(-1).bytesDone, 1536 * 1024);
+  assert(objects.every((o) => typeof o.bytesPerSecond === "number" && "stalledSeconds" in o));
+  assert(objects.at(-1).path.endsWith("slow.bin"));
+  const plain = await ferry(["get", "--progress", at, `${local.path}/again.bin`]);
+  assertEquals(plain.code, 0, plain.stderr);
+  assert(/100% 1\.5 MiB\/1\.5 MiB .* 1\/1 .*again\.bin\n/.test(plain.stderr), plain.stderr);
+  assert(!plain.stderr.includes("\r"), "no terminal redraws in a log");
+  assertEquals((await ferry(["get", "--progress=fancy", at, local.path])).code, 2);
+});

@@ -75,12 +75,16 @@ Deno.test("decodeHeader() refuses lengths over the cap of each kind before alloc
   expectProtocolError(() => decodeHeader(header), "4294967295");
 });
 
-Deno.test("decodeHeader() refuses unknown kinds and flags", () => {
+Deno.test("decodeHeader() refuses unknown kinds and flags; the compressed flag only on DATA", () => {
   const header = new Uint8Array(FRAME_HEADER_SIZE);
   header[0] = 0x7f;
   expectProtocolError(() => decodeHeader(header), "Unknown frame kind 0x7f");
-  encodeHeader(header, 0, Kind.Data, 1, 0, 0x01);
+  encodeHeader(header, 0, Kind.Data, 1, 0, 0x02);
   expectProtocolError(() => decodeHeader(header), "Unsupported flags");
+  encodeHeader(header, 0, Kind.End, 1, 0, 0x01);
+  expectProtocolError(() => decodeHeader(header), "Unsupported flags");
+  encodeHeader(header, 0, Kind.Data, 1, 0, 0x01);
+  assertEquals(decodeHeader(header).flags, 0x01);
 });
 
 Deno.test("FrameReader decodes frames delivered one byte at a time", async () => {

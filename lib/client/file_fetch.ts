@@ -71,7 +71,7 @@ export class FileFetch {
     try {
       request = await this.#request();
     } catch (error) {
-      this.#context.tracker.failed(toFerryError(error, "write", this.#item.shown));
+      this.#failed(toFerryError(error, "write", this.#item.shown));
       return { outcome: Promise.resolve() };
     }
     // Stopped while the partial was looked at: ask for nothing.
@@ -134,12 +134,12 @@ export class FileFetch {
       case Kind.Notice:
         return tracker.failed(errorFromMessage(decodeError(frame.payload)));
       case Kind.Error:
-        tracker.failed(errorFromMessage(decodeError(frame.payload)));
+        this.#failed(errorFromMessage(decodeError(frame.payload)));
         return await this.#finish();
       case Kind.Ok:
         if (!this.#skipping && !this.#ended) {
           // FILE and DATA, then OK without END (or after CANCEL): nothing was verified.
-          tracker.failed(
+          this.#failed(
             new FerryError(
               ErrorCode.Protocol,
               `The server ended "${printable(this.#item.shown)}" without sending it whole`,
@@ -151,6 +151,11 @@ export class FileFetch {
       default:
         throw outOfOrder(frame);
     }
+  }
+
+  /** This file failed: it leaves the totals, and its bytes no longer count as done. */
+  #failed(error: FerryError): void {
+    this.#context.tracker.fileFailed(error, this.#item.shown, this.#item.entry.size);
   }
 
   async #onFile(frame: Frame): Promise<void> {
@@ -174,10 +179,10 @@ export class FileFetch {
       else if (offset !== 0) throw outOfOrder(frame);
       incoming.meta.mtime = file.mtime;
       incoming.meta.mode = file.mode;
-      if (offset > 0) tracker.moved(offset, true);
+      if (offset > 0) tracker.moved(offset, true, shown);
     } catch (error) {
       if (error instanceof FerryError && error.code === ErrorCode.Protocol) throw error;
-      tracker.failed(toFerryError(error, "write", shown));
+      this.#failed(toFerryError(error, "write", shown));
       this.#skipping = true;
     }
   }
@@ -186,7 +191,7 @@ export class FileFetch {
     if (this.#skipping) return;
     if (this.#incoming === null) throw outOfOrder(frame);
     await this.#incoming.write(frame.payload);
-    this.#context.tracker.moved(frame.payload.length);
+    this.#context.tracker.moved(frame.payload.length, false, this.#item.shown);
     const wait = this.#context.limiter?.take(frame.payload.length);
     if (wait !== undefined) await wait;
   }
@@ -203,7 +208,7 @@ export class FileFetch {
     await commits.end(done, frame.payload, (committed) =>
       this.#committing = committed.then(
         () => tracker.committed(done.path, done.meta.size, digest, done.shownAs),
-        (error) => tracker.failed(toFerryError(error, "write", done.shownAs)),
+        (error) => this.#failed(toFerryError(error, "write", done.shownAs)),
       ));
   }
 

@@ -14,7 +14,8 @@ import type { RemoteEntry } from "../protocol/replies.ts";
 import { PathFilter } from "../fs/filter.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
-import { Lane, putAsks } from "./send_lane.ts";
+import { Lane } from "./send_lane.ts";
+import { putAsks } from "./send_file.ts";
 import {
   deleteExtraRemote,
   destinationBases,

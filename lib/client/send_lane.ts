@@ -1,67 +1,26 @@
 /**
- * One connection's share of a send: MKDIR and PUT requests pipelined, each
- * file streamed as DATA and END (resuming a big file the server kept part
- * of), and the replies counted in.
+ * One connection's share of a send: MKDIR and PUT requests pipelined, at
+ * most a bounded number awaiting their reply, and the replies counted in.
+ * Each file is sent by send_file.ts.
  *
  * @module
  */
 
-import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
-import {
-  decodeResume,
-  encodeMkdir,
-  encodePut,
-  encodeResume,
-  type ResumeMessage,
-} from "../protocol/requests.ts";
+import { encodeMkdir } from "../protocol/requests.ts";
 import { decodeError, errorFromMessage } from "../protocol/replies.ts";
-import { digestHex } from "../fs/digest.ts";
-import {
-  bodySource,
-  changedWhileRead,
-  type FileVersion,
-  fileVersion,
-  matchPrefix,
-  openForReading,
-  sendFileBody,
-} from "../fs/file_body.ts";
 import { printable } from "../fs/safe_path.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Frame } from "../wire/frame_reader.ts";
 import type { Connection } from "./connection.ts";
 import { InFlight } from "./in_flight.ts";
+import { type Ack, type PutAsks, sendOne } from "./send_file.ts";
 import type { PlannedDir, PlannedFile, SendPlan } from "./send_plan.ts";
-import { backupRequest } from "./remote_ops.ts";
-import { RESUME_MIN_BYTES, type TransferOptions, type TransferTracker } from "./transfer.ts";
+import type { TransferTracker } from "./transfer.ts";
 
 // Acknowledgements awaited at once; bounds the client's bookkeeping, not the wire.
 const MAX_IN_FLIGHT = 1024;
-
-/** A request awaiting OK or ERROR. */
-interface Ack {
-  id: number;
-  settled: boolean;
-  /** The body is being sent: only the sender may cancel it (no DATA may follow a CANCEL). */
-  streaming: boolean;
-  /** Resolves with null when the request is settled (OK, ERROR, cancelled or a lost connection). */
-  replied: Promise<null>;
-  settle: () => void;
-}
-
-/** What every PUT of a send asks of the server. */
-export interface PutAsks {
-  /** How the file is made durable (the server may serve a stronger mode). */
-  fsync: FsyncMode | undefined;
-  /** Keep a replaced file as a numbered backup (see {@link backupRequest}). */
-  backup: string | undefined;
-}
-
-/** The PUT fields that a send's options ask for. */
-export function putAsks(options: TransferOptions): PutAsks {
-  return { fsync: options.fsync, backup: backupRequest(options.backup) };
-}
 
 /**
  * One connection's share of a send: requests are pipelined, at most
@@ -115,8 +74,16 @@ export class Lane {
     this.signal?.removeEventListener("abort", this.#onAbort);
   }
 
-  /** Opens a request that ends with OK or ERROR; `onResume` receives a RESUME offer. */
-  expectOk(shown: string, onOk: () => void, onResume?: (frame: Frame) => void): Ack {
+  /**
+   * Opens a request that ends with OK or ERROR; `onResume` receives a
+   * RESUME offer. `size` is the file's, for a PUT: a refused file leaves the totals.
+   */
+  expectOk(
+    shown: string,
+    onOk: () => void,
+    onResume?: (frame: Frame) => void,
+    size?: number,
+  ): Ack {
     const replied = Promise.withResolvers<null>();
     const ack: Ack = {
       id: 0,
@@ -139,7 +106,9 @@ export class Lane {
         ack.settle();
         if (frame.kind === Kind.Ok) onOk();
         else if (frame.kind === Kind.Error) {
-          this.tracker.failed(errorFromMessage(decodeError(frame.payload)));
+          const refusal = errorFromMessage(decodeError(frame.payload));
+          if (size === undefined) this.tracker.failed(refusal);
+          else this.tracker.fileFailed(refusal, shown, size);
         } else {
           this.failure ??= new FerryError(
             ErrorCode.Protocol,
@@ -245,148 +214,5 @@ export class Lane {
       this.failure ??= this.connection.connectionError(error);
     }
     if (this.failure !== undefined) onFailure?.();
-  }
-}
-
-async function sendOne(
-  lane: Lane,
-  planned: PlannedFile,
-  limiter: RateLimiter | undefined,
-): Promise<void> {
-  // A file rewritten while it was read is sent once more, as it is then; a file
-  // that keeps changing fails (tar's "file changed as we read it").
-  const changed = await sendVersion(lane, planned, limiter);
-  if (changed === undefined) return;
-  const again = await sendVersion(lane, planned, limiter);
-  if (again !== undefined) lane.tracker.failed(again);
-}
-
-/**
- * Sends the file as it is when opened; resolves with the error when it
- * changed while it was read (the server was told to drop it).
- */
-async function sendVersion(
-  lane: Lane,
-  listed: PlannedFile,
-  limiter: RateLimiter | undefined,
-): Promise<FerryError | undefined> {
-  const { connection, tracker } = lane;
-  let file: Deno.FsFile;
-  let before: FileVersion;
-  try {
-    file = await openForReading(listed.local, listed.size);
-    before = fileVersion(file);
-  } catch (error) {
-    tracker.failed(toFerryError(error, "read", listed.local));
-    return undefined;
-  }
-  // What is sent is the version opened, whatever the walk saw.
-  const planned: PlannedFile = {
-    local: listed.local,
-    remote: listed.remote,
-    size: before.size,
-    mode: listed.mode,
-    mtime: before.mtime,
-  };
-  let changed: FerryError | undefined;
-  const check = () => changed = changedWhileRead(planned.local, before, fileVersion(file));
-  try {
-    // A big file first hears what the server kept of an earlier attempt.
-    const resumable = planned.size >= RESUME_MIN_BYTES;
-    const offer = Promise.withResolvers<ResumeMessage | null>();
-    let digest = "";
-    const ack = lane.expectOk(
-      planned.remote,
-      () => tracker.committed(planned.remote, planned.size, digest),
-      resumable ? (frame) => offer.resolve(decodeResume(frame.payload)) : undefined,
-    );
-    tracker.started(planned.remote);
-    const { remote: path, size, mode, mtime } = planned;
-    await connection.writer.frame(
-      Kind.Put,
-      ack.id,
-      encodePut({ path, size, mode, mtime, resume: resumable, ...lane.asks }),
-      resumable ? { flush: true } : undefined,
-    );
-    const start = resumable ? await resumeAt(lane, ack, file, planned, offer.promise) : null;
-    if (start === undefined) return;
-    const sent = await streamBody(lane, ack, file, planned, start, limiter, check);
-    if (sent !== null) digest = digestHex(sent);
-    // A CANCEL gets no reply: stop waiting for one.
-    else ack.settle();
-    return changed;
-  } finally {
-    file.close();
-  }
-}
-
-type Start = Awaited<ReturnType<typeof matchPrefix>>;
-
-/**
- * Waits for the server's offer, checks it against the local file and says
- * where the body starts. Undefined when the request was settled meanwhile
- * (an ERROR, a cancel or a lost connection instead of an offer).
- */
-async function resumeAt(
-  lane: Lane,
-  ack: Ack,
-  file: Deno.FsFile,
-  planned: PlannedFile,
-  offer: Promise<ResumeMessage | null>,
-): Promise<Start | undefined> {
-  const kept = await Promise.race([offer, ack.replied]);
-  if (kept === null || ack.settled) return undefined;
-  const start = await matchPrefix(file, planned.size, kept, (n) => lane.tracker.moved(n, true));
-  if (ack.settled) return undefined;
-  await lane.connection.writer.frame(
-    Kind.Resume,
-    ack.id,
-    encodeResume({ offset: start?.offset ?? 0 }),
-  );
-  return start;
-}
-
-/**
- * Sends the body from `start`; returns its digest, or null when it was
- * cancelled (by a refusal, a stop, or a file that could not be read).
- */
-async function streamBody(
-  lane: Lane,
-  ack: Ack,
-  file: Deno.FsFile,
-  planned: PlannedFile,
-  start: Start,
-  limiter: RateLimiter | undefined,
-  changed: () => FerryError | undefined,
-): Promise<Uint8Array | null> {
-  ack.streaming = true;
-  let change: FerryError | undefined;
-  try {
-    return await sendFileBody(
-      lane.connection.writer,
-      ack.id,
-      bodySource(file, planned.size),
-      planned.size,
-      planned.local,
-      {
-        start,
-        limiter,
-        onBytes: (n) => lane.tracker.moved(n),
-        // A reply before the body ends is a refusal: stop reading the file.
-        stopped: () => lane.stopped || ack.settled,
-        changed: () => change = changed(),
-      },
-    );
-  } catch (error) {
-    // Rewritten while it was read: the caller decides what next.
-    if (error === change) return null;
-    const failure = toFerryError(error, "read", planned.local);
-    if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Aborted) {
-      throw failure;
-    }
-    lane.tracker.failed(failure);
-    return null;
-  } finally {
-    ack.streaming = false;
   }
 }

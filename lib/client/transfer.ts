@@ -10,8 +10,10 @@ import type { FsyncMode } from "../protocol/constants.ts";
 
 /** An immutable snapshot of a transfer in progress. */
 export interface Progress {
-  /** Bytes of file bodies sent or received so far. */
+  /** Bytes of file bodies sent or received so far, with those resumed (not moved again). */
   readonly bytesDone: number;
+  /** Bytes that crossed the network so far: `bytesDone` without resumed prefixes. */
+  readonly bytesTransferred: number;
   /** Bytes of all planned file bodies; grows while a recursive get discovers them. */
   readonly bytesTotal: number;
   /** Files committed and verified so far. */
@@ -20,7 +22,10 @@ export interface Progress {
   readonly filesTotal: number;
   /** The file being transferred ("" before the first). */
   readonly path: string;
-  /** Recent speed: bytes per second over the last few seconds, not the whole run's average. */
+  /**
+   * Recent speed: bytes moved per second over the last few seconds, not the
+   * whole run's average, and not counting resumed bytes.
+   */
   readonly bytesPerSecond: number;
   /** Seconds left at the recent speed; undefined while it is unknown. */
   readonly etaSeconds: number | undefined;
@@ -222,8 +227,10 @@ export class TransferTracker {
   #onProgress: ((progress: Progress) => void) | undefined;
   #onFile: ((file: CommittedFile) => void) | undefined;
   #onChange: ((change: TransferChange) => void) | undefined;
-  /** [time, bytesDone] samples within the speed window, oldest first. */
+  /** [time, transferred] samples within the speed window, oldest first. */
   #samples: [number, number][] = [];
+  /** Bytes done of files in flight, by the path they were started under. */
+  #movedOf = new Map<string, number>();
 
   /** Started and not yet committed, while a retry may follow (see noteUnconfirmed). */
   #unconfirmed: Set<string> | undefined;
@@ -273,16 +280,34 @@ export class TransferTracker {
     this.#onChange?.({ action: "copy", path, size });
   }
 
-  /** `bytes` more of the current file are done; `verified` bytes were reused, not moved. */
-  moved(bytes: number, verified = false): void {
+  /**
+   * `bytes` more of the file `path` are done; `verified` bytes were reused,
+   * not moved. With `path`, they are taken back if that file fails.
+   */
+  moved(bytes: number, verified = false, path?: string): void {
     this.bytesDone += bytes;
     if (!verified) this.transferred += bytes;
+    if (path !== undefined) this.#movedOf.set(path, (this.#movedOf.get(path) ?? 0) + bytes);
+    this.#report();
+  }
+
+  /**
+   * A planned file of `size` bytes that failed (refused, unreadable): it
+   * leaves the totals, and its bytes no longer count as done.
+   */
+  fileFailed(error: FerryError, path: string, size: number): void {
+    this.failures.push(error);
+    this.bytesDone -= this.#movedOf.get(path) ?? 0;
+    this.#movedOf.delete(path);
+    this.bytesTotal = Math.max(0, this.bytesTotal - size);
+    this.filesTotal = Math.max(0, this.filesTotal - 1);
     this.#report();
   }
 
   /** A file verified and committed; `startedAs` is the name it was started under. */
   committed(path: string, size: number, digest: string, startedAs = path): void {
     this.#unconfirmed?.delete(startedAs);
+    this.#movedOf.delete(startedAs);
     this.filesDone++;
     this.committedBytes += size;
     this.#onFile?.({ path, size, digest });
@@ -314,6 +339,7 @@ export class TransferTracker {
     const left = this.bytesTotal - this.bytesDone;
     return Object.freeze({
       bytesDone: this.bytesDone,
+      bytesTransferred: this.transferred,
       bytesTotal: this.bytesTotal,
       filesDone: this.filesDone,
       filesTotal: this.filesTotal,
@@ -327,7 +353,7 @@ export class TransferTracker {
     const samples = this.#samples;
     const last = samples.at(-1);
     if (last === undefined || now - last[0] >= SPEED_SAMPLE_MS) {
-      samples.push([now, this.bytesDone]);
+      samples.push([now, this.transferred]);
       while (samples.length > 2 && now - samples[1]![0] > SPEED_WINDOW_MS) samples.shift();
     }
     const first = samples[0]!;
@@ -335,9 +361,9 @@ export class TransferTracker {
     // Too short a span says nothing yet; fall back on the run so far.
     if (elapsed < SPEED_SAMPLE_MS) {
       const run = now - this.#started;
-      return run > 0 ? (this.bytesDone * 1000) / run : 0;
+      return run > 0 ? (this.transferred * 1000) / run : 0;
     }
-    return ((this.bytesDone - first[1]) * 1000) / elapsed;
+    return ((this.transferred - first[1]) * 1000) / elapsed;
   }
 
   #report(): void {

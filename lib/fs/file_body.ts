@@ -10,6 +10,7 @@ import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
 import type { FrameWriter } from "../wire/frame_writer.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
+import type { ChunkCompressor } from "../wire/compression.ts";
 import { printable } from "./safe_path.ts";
 
 /** What a body is read from: a file, or standard input. */
@@ -115,8 +116,10 @@ export interface SendBodyOptions {
   onBytes?: (bytes: number) => void;
   /** Checked between chunks; when it returns true the body is abandoned with CANCEL. */
   stopped?: () => boolean;
-  /** Waited on after each chunk (--limit-rate). */
+  /** Waited on after each chunk (--limit-rate), for the bytes that went on the wire. */
   limiter?: RateLimiter | undefined;
+  /** Compresses the chunks that shrink enough (`-z`, when the receiver decodes zstd). */
+  compressor?: ChunkCompressor | undefined;
   /** The size is unknown: send until the source ends (standard input). */
   stream?: boolean;
   /**
@@ -153,7 +156,7 @@ export async function sendFileBody(
       }
       let n: number;
       try {
-        n = await writer.data(id, Math.min(size - sent, chunk), fill, seen);
+        n = await writer.data(id, Math.min(size - sent, chunk), fill, seen, options.compressor);
       } catch (error) {
         // A read error leaves the writer usable; a write error does not, and rethrows there.
         await writer.frame(Kind.Cancel, id);
@@ -175,7 +178,7 @@ export async function sendFileBody(
       }
       sent += n;
       options.onBytes?.(n);
-      const wait = options.limiter?.take(n);
+      const wait = options.limiter?.take(options.compressor?.lastWireBytes ?? n);
       if (wait !== undefined) await wait;
     }
     const changed = options.changed?.();

@@ -21,6 +21,13 @@ export const PREAMBLE_SIZE = MAGIC.length + 2;
 /** kind u8, flags u8, request id u32, payload length u32 (all big-endian). */
 export const FRAME_HEADER_SIZE = 10;
 
+/**
+ * The DATA flag for a zstd-compressed payload (`-z`), allowed only when the
+ * receiver announced it can decode it; decompressed, a payload is at most
+ * {@link MAX_DATA_PAYLOAD} bytes too.
+ */
+export const FLAG_COMPRESSED = 0x01;
+
 /** Largest payload of a DATA frame: the unit a file body is cut into. */
 export const MAX_DATA_PAYLOAD = 1024 * 1024;
 /** Largest payload of any other frame (JSON messages, digests, nonces). */
@@ -156,8 +163,8 @@ export function decodeHeader(bytes: Uint8Array, offset = 0): FrameHeader {
   if (!KIND_NAMES.has(kind)) {
     throw new FerryError(ErrorCode.Protocol, `Unknown frame kind ${kindName(kind)}`);
   }
-  if (flags !== 0) {
-    // No flag is defined in version 1; a future one (compression) is negotiated first.
+  // The one flag: a compressed DATA payload (negotiated in the handshake first).
+  if (flags !== 0 && !(flags === FLAG_COMPRESSED && kind === Kind.Data)) {
     throw new FerryError(
       ErrorCode.Protocol,
       `Unsupported flags 0x${flags.toString(16)} on a ${kindName(kind)} frame`,

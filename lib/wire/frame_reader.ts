@@ -10,12 +10,14 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import {
   decodeHeader,
   decodePreamble,
+  FLAG_COMPRESSED,
   FRAME_HEADER_SIZE,
   type Kind,
   MAX_DATA_PAYLOAD,
   PREAMBLE_SIZE,
 } from "../protocol/frame.ts";
 import { ReadBuffer } from "./read_buffer.ts";
+import { decompressChunk } from "./compression.ts";
 import { type Transport, truncatedStream } from "./transport.ts";
 
 export { isTruncation } from "./transport.ts";
@@ -39,6 +41,11 @@ export class FrameReader {
   lastActivity: number = performance.now();
   /** Bytes received so far. */
   bytesRead: number = 0;
+  /**
+   * Compressed DATA is accepted (and handed on decompressed) only once this
+   * side announced it can decode it; before that, such a frame is a protocol error.
+   */
+  acceptCompressed = false;
 
   /**
    * `bufferSize` below the default limits the frames this reader accepts
@@ -89,6 +96,15 @@ export class FrameReader {
     frame.kind = header.kind;
     frame.id = header.id;
     frame.payload = this.#buffer.take(total).subarray(FRAME_HEADER_SIZE);
+    if (header.flags === FLAG_COMPRESSED) {
+      if (!this.acceptCompressed) {
+        throw new FerryError(
+          ErrorCode.Protocol,
+          "A compressed DATA frame arrived, but compression was not agreed on",
+        );
+      }
+      frame.payload = decompressChunk(frame.payload);
+    }
     return frame;
   }
 

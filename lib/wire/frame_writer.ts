@@ -14,6 +14,7 @@
 import {
   encodeHeader,
   encodePreamble,
+  FLAG_COMPRESSED,
   FRAME_HEADER_SIZE,
   Kind,
   MAX_DATA_PAYLOAD,
@@ -21,6 +22,7 @@ import {
   PREAMBLE_SIZE,
 } from "../protocol/frame.ts";
 import { type Transport, writeAll } from "./transport.ts";
+import type { ChunkCompressor } from "./compression.ts";
 
 const WRITE_BUFFER_SIZE = MAX_DATA_PAYLOAD + 64 * 1024;
 
@@ -83,13 +85,16 @@ export class FrameWriter {
   /**
    * Queues one DATA frame whose payload `fill` writes straight into the
    * buffer, at most `max` bytes, and hands the payload to `seen` (to hash it)
-   * while the buffer is still locked. Returns the payload size, 0 at the end.
+   * while the buffer is still locked. With `compressor`, a payload that
+   * shrinks enough goes compressed, flagged. Returns the payload size before
+   * compression, 0 at the end.
    */
   data(
     id: number,
     max: number,
     fill: Filler,
     seen: (payload: Uint8Array) => void,
+    compressor?: ChunkCompressor,
   ): Promise<number> {
     return this.#locked(async () => {
       const room = Math.min(max, MAX_DATA_PAYLOAD);
@@ -99,9 +104,17 @@ export class FrameWriter {
       const start = this.#length + FRAME_HEADER_SIZE;
       const n = await fill(this.#buffer.subarray(start, start + room));
       if (n === 0) return 0;
-      encodeHeader(this.#buffer, this.#length, Kind.Data, id, n);
-      this.#length = start + n;
-      seen(this.#buffer.subarray(start, start + n));
+      const payload = this.#buffer.subarray(start, start + n);
+      seen(payload);
+      const packed = compressor?.compress(payload);
+      if (packed === undefined) {
+        encodeHeader(this.#buffer, this.#length, Kind.Data, id, n);
+        this.#length = start + n;
+      } else {
+        this.#buffer.set(packed, start);
+        encodeHeader(this.#buffer, this.#length, Kind.Data, id, packed.length, FLAG_COMPRESSED);
+        this.#length = start + packed.length;
+      }
       return n;
     });
   }
