@@ -25,6 +25,7 @@ import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { FerryError } from "../lib/errors.ts";
 import { needsRecursive } from "../lib/client/send_plan.ts";
 import { UsageError } from "./_usage.ts";
+import { DEFAULT_COMPRESS_LEVEL } from "../lib/wire/compression.ts";
 import { FILTER_FLAGS, FILTER_FLAGS_HELP, filterRules } from "./_filters.ts";
 import { withHint } from "./_hints.ts";
 import {
@@ -73,6 +74,8 @@ export interface TransferFlags {
   update: boolean;
   /** --progress: "lines" (a bar on a terminal, else a line every few seconds) or "json". */
   progress: "lines" | "json" | undefined;
+  /** -z: the zstd level to compress file data at, or undefined for none. */
+  compress: number | undefined;
 }
 
 /** The flags send and get share, for parseFlags. */
@@ -93,6 +96,8 @@ export const TRANSFER_FLAGS = {
   "ignore-existing": { type: "boolean" },
   update: { type: "boolean", short: "u" },
   progress: { type: "string" },
+  compress: { type: "boolean", short: "z" },
+  "compress-level": { type: "string" },
   ...FILTER_FLAGS,
 } as const;
 
@@ -119,6 +124,10 @@ ${FILTER_FLAGS_HELP}
                          (+), skipped (=) and deleted (-); change nothing
   -v, --verbose          A line per file as it is copied (+ NAME) or deleted
                          (- NAME); -vv also per file skipped (= NAME)
+  -z, --compress         Compress file data with zstd on the way, where it
+                         shrinks (text, logs; not photos or archives): for
+                         slow links. Needs a server that knows it, else none
+      --compress-level N zstd level, 1 (fast) to 19 (small); default 3
       --progress[=json]  Progress also without a terminal: a line on stderr
                          every 5 s, or with =json one JSON object a second
 ${CLIENT_FLAGS_HELP}`;
@@ -161,6 +170,9 @@ export function transferFlags(
     ignoreExisting: values["ignore-existing"] ?? false,
     update: values.update ?? false,
     progress: parseProgress(values.progress),
+    compress: values.compress || values["compress-level"] !== undefined
+      ? parseCount(values["compress-level"], "--compress-level", 1, 19) ?? DEFAULT_COMPRESS_LEVEL
+      : undefined,
   };
 }
 
@@ -245,6 +257,7 @@ export async function transferWith(
       dryRun: flags.dryRun,
       ignoreExisting: flags.ignoreExisting,
       update: flags.update,
+      compress: flags.compress,
       onChange: changePrinter(flags, () => bar?.clear()),
       onRetry: (notice) => {
         bar?.clear();

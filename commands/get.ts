@@ -7,11 +7,8 @@
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "./_usage.ts";
 import type { FerryClient } from "../lib/client/client.ts";
-import {
-  type TransferOptions,
-  type TransferSummary,
-  TransferTracker,
-} from "../lib/client/transfer.ts";
+import type { TransferOptions, TransferSummary } from "../lib/client/transfer.ts";
+import { TransferTracker } from "../lib/client/tracker.ts";
 import { RateLimiter } from "../lib/wire/rate_limit.ts";
 import { writeAll } from "../lib/wire/transport.ts";
 import { parseFlags } from "./_args.ts";

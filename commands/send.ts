@@ -151,6 +151,7 @@ async function putStream(
       onProgress: transfer.onProgress,
       limitRate: transfer.limitRate,
       fsync: transfer.fsync,
+      compress: transfer.compress,
     });
     return {
       ...emptySummary(),

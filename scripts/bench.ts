@@ -35,6 +35,10 @@ const HUGE_BYTES = quick ? 512 * 1024 ** 2 : 4 * 1024 ** 3;
 const SMALL_FILES = quick ? 1_000 : 10_000;
 const smallSize = (i: number) => 100 + ((i * 7919) % 8092);
 const MANY_FILES = quick ? 10_000 : 100_000;
+// The -z scenarios: a compressible tree of log files, sent over a link limited to 20 MiB/s.
+const LOG_FILES = 20;
+const LOG_BYTES = (quick ? 2 : 10) * 1024 ** 2;
+const LINK_RATE = "20M";
 const SMALL_BYTES = Array.from({ length: SMALL_FILES }, (_, i) => smallSize(i)).reduce(
   (a, b) => a + b,
   0,
@@ -89,6 +93,16 @@ async function makeData(): Promise<void> {
     }
     await Deno.writeTextFile(marker, "");
   }
+  const logMarker = `${data}/src/.logs-${LOG_FILES}x${LOG_BYTES}`;
+  if (!await exists(logMarker)) {
+    log(`bench: writing ${LOG_FILES} log files of ${LOG_BYTES} bytes`);
+    await Deno.remove(`${data}/src/logs`, { recursive: true }).catch(() => {});
+    await Deno.mkdir(`${data}/src/logs`, { recursive: true });
+    for (let f = 0; f < LOG_FILES; f++) {
+      await Deno.writeTextFile(`${data}/src/logs/app-${f}.log`, logText(f));
+    }
+    await Deno.writeTextFile(logMarker, "");
+  }
   const manyMarker = `${data}/src/.many-count-${MANY_FILES}`;
   if (!await exists(manyMarker)) {
     log(`bench: writing ${MANY_FILES} tiny files`);
@@ -101,6 +115,39 @@ async function makeData(): Promise<void> {
     }
     await Deno.writeTextFile(manyMarker, "");
   }
+}
+
+/**
+ * LOG_BYTES of web-server-like log lines, varied by a simple generator so
+ * that they compress as real logs do (about 5 to 10 times), not as a repeat.
+ */
+function logText(seed: number): string {
+  const paths = ["/", "/api/v1/items", "/api/v1/users", "/static/app.js", "/login", "/health"];
+  const agents = [
+    "curl/8.5.0",
+    "Mozilla/5.0 (X11; Linux x86_64)",
+    "ferry/0.2.0",
+    "Go-http-client/1.1",
+  ];
+  let x = seed * 2654435761 + 1;
+  const next = (n: number) => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x % n;
+  };
+  const lines: string[] = [];
+  let length = 0;
+  for (let i = 0; length < LOG_BYTES; i++) {
+    const line = `2026-11-22T${String(next(24)).padStart(2, "0")}:${
+      String(next(60)).padStart(2, "0")
+    }:${String(next(60)).padStart(2, "0")}.${String(next(1000)).padStart(3, "0")}Z 10.0.${
+      next(256)
+    }.${next(256)} "GET ${paths[next(paths.length)]}?id=${next(100000)}" ${
+      [200, 200, 200, 304, 404, 500][next(6)]
+    } ${next(50000)} ${next(900)}ms "${agents[next(agents.length)]}" req=${seed}-${i}\n`;
+    lines.push(line);
+    length += line.length;
+  }
+  return lines.join("").slice(0, LOG_BYTES);
 }
 
 /**
@@ -291,19 +338,34 @@ interface Tool {
   server: Server | undefined;
   /** Where the server side writes. */
   root: string;
-  send(source: string, recursive: boolean, sync: boolean): Promise<Omit<Sample, "serverCpu">>;
-  get(source: string, recursive: boolean, dest: string): Promise<Omit<Sample, "serverCpu">>;
+  send(
+    source: string,
+    recursive: boolean,
+    sync: boolean,
+    extra?: string[],
+  ): Promise<Omit<Sample, "serverCpu">>;
+  get(
+    source: string,
+    recursive: boolean,
+    dest: string,
+    extra?: string[],
+  ): Promise<Omit<Sample, "serverCpu">>;
   list?(folder: string): Promise<Omit<Sample, "serverCpu">>;
 }
 
+/** The scenarios that compare ferry with and without -z. */
+const COMPRESSION_SCENARIOS = ["send big file", "get big file", "send logs @20M", "get logs @20M"];
+
 /**
  * ferry with the default `--fsync=each`, or with a variant asked for by the
- * client (its server's floor is `none`, so it serves what is asked).
+ * client (its server's floor is `none`, so it serves what is asked), or with
+ * `-z` (compressing, in the compression scenarios only).
  */
-function ferryTool(fsync?: "batch" | "none"): Tool {
+function ferryTool(fsync?: "batch" | "none", compress = false): Tool {
   const port = freePort();
-  const serverRoot = `${written}/ferry${fsync ? `-${fsync}` : ""}-root`;
-  const asked = fsync ? [`--fsync=${fsync}`] : [];
+  const variant = fsync ? `-${fsync}` : compress ? "-z" : "";
+  const serverRoot = `${written}/ferry${variant}-root`;
+  const asked = [...(fsync ? [`--fsync=${fsync}`] : []), ...(compress ? ["-z"] : [])];
   const ferry = (args: string[]) =>
     timed(Deno.execPath(), [
       "run",
@@ -314,8 +376,9 @@ function ferryTool(fsync?: "batch" | "none"): Tool {
       String(port),
     ], { FERRY_TOKEN: TOKEN });
   return {
-    name: fsync ? `ferry ${fsync}` : "ferry",
+    name: fsync ? `ferry ${fsync}` : compress ? "ferry -z" : "ferry",
     ...(fsync ? { only: ["send small tree", "get small tree"] } : {}),
+    ...(compress ? { only: COMPRESSION_SCENARIOS } : {}),
     root: serverRoot,
     server: new Server(() =>
       new Deno.Command(Deno.execPath(), {
@@ -335,18 +398,27 @@ function ferryTool(fsync?: "batch" | "none"): Tool {
         stderr: "null",
         stdout: "null",
       }).spawn(), port),
-    send: (source, recursive, sync) =>
+    send: (source, recursive, sync, extra = []) =>
       ferry([
         "send",
         "-q",
         ...asked,
+        ...extra,
         ...(recursive ? ["-r"] : []),
         ...(sync ? ["--sync"] : []),
         source,
         "127.0.0.1:/",
       ]),
-    get: (source, recursive, dest) =>
-      ferry(["get", "-q", ...asked, ...(recursive ? ["-r"] : []), `127.0.0.1:${source}`, dest]),
+    get: (source, recursive, dest, extra = []) =>
+      ferry([
+        "get",
+        "-q",
+        ...asked,
+        ...extra,
+        ...(recursive ? ["-r"] : []),
+        `127.0.0.1:${source}`,
+        dest,
+      ]),
     list: (folder) => ferry(["ls", `127.0.0.1:${folder}`]),
   };
 }
@@ -527,6 +599,7 @@ async function measure(): Promise<void> {
     ferryTool(),
     ferryTool("batch"),
     ferryTool("none"),
+    ferryTool(undefined, true),
     ...(daemon ? [rsyncDaemonTool(daemon, false), rsyncDaemonTool(daemon, true)] : []),
     ...(peer && hasRsync ? [rsyncSshTool(peer)] : []),
     ...(peer ? [scpTool(peer)] : []),
@@ -578,6 +651,32 @@ async function measure(): Promise<void> {
       },
       clear: () => fresh(back),
       run: (t) => t.get("small", true, `${back}/`),
+    },
+    {
+      // Only ferry and ferry -z, over a link of 20 MiB/s (--limit-rate).
+      name: "send logs @20M",
+      bytes: LOG_FILES * LOG_BYTES,
+      files: LOG_FILES,
+      clear: sendFresh,
+      run: (t) =>
+        t.name.startsWith("ferry")
+          ? t.send(`${data}/src/logs`, true, false, ["--limit-rate", LINK_RATE])
+          : undefined,
+    },
+    {
+      name: "get logs @20M",
+      bytes: LOG_FILES * LOG_BYTES,
+      files: LOG_FILES,
+      prepare: async (t, run) => {
+        if (run === 0 && t.name.startsWith("ferry")) {
+          await sendFresh(t), await t.send(`${data}/src/logs`, true, false);
+        }
+      },
+      clear: () => fresh(back),
+      run: (t) =>
+        t.name.startsWith("ferry")
+          ? t.get("logs", true, `${back}/`, ["--limit-rate", LINK_RATE])
+          : undefined,
     },
     {
       name: "ls small folder",

@@ -32,6 +32,7 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
       ignoreExisting: false,
       update: false,
       progress: undefined,
+      compress: undefined,
       fromCommand: undefined,
     },
   );

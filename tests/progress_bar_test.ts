@@ -8,7 +8,8 @@ import {
   ProgressBar,
   renderProgress,
 } from "../commands/progress_bar.ts";
-import { type Progress, TransferTracker } from "../lib/client/transfer.ts";
+import type { Progress } from "../lib/client/transfer.ts";
+import { TransferTracker } from "../lib/client/tracker.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 
 const progress = (fields: Partial<Progress> = {}): Progress => ({

@@ -94,6 +94,7 @@ const SHELL_TRANSFER_FLAGS = {
   "backup-dir": TRANSFER_FLAGS["backup-dir"],
   exclude: TRANSFER_FLAGS.exclude,
   include: TRANSFER_FLAGS.include,
+  compress: TRANSFER_FLAGS.compress,
 } as const;
 
 const TRANSFER_DETAILS = `  -r                 Include folders and everything in them
@@ -106,7 +107,8 @@ const TRANSFER_DETAILS = `  -r                 Include folders and everything in
   --backup           Keep replaced and deleted files as NAME.~N~
   --backup-dir DIR   Keep them in DIR instead
   --exclude PATTERN  Leave out what matches (* within a name, ** across folders)
-  --include PATTERN  Keep what matches, though a later --exclude would not`;
+  --include PATTERN  Keep what matches, though a later --exclude would not
+  -z                 Compress file data with zstd where it shrinks`;
 
 /** The flags of a get or put in this session. */
 function shellTransferFlags(session: ShellSession, name: string, args: string[]) {

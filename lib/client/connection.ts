@@ -56,6 +56,8 @@ export interface RequestHandler {
 export class Connection {
   readonly host: string;
   readonly port: number;
+  /** The server decodes zstd-compressed DATA (it said so in the handshake): `-z` may send it. */
+  peerDecompresses = false;
   readonly writer: FrameWriter;
   #conn: Deno.Conn;
   #reader: FrameReader;
@@ -116,7 +118,12 @@ export class Connection {
     } finally {
       signal.removeEventListener("abort", abort);
     }
-    return new Connection(conn, new FrameReader(secure), new FrameWriter(secure), options);
+    // A client announces that it decodes compressed DATA, so it accepts it.
+    const reader = new FrameReader(secure);
+    reader.acceptCompressed = true;
+    const connection = new Connection(conn, reader, new FrameWriter(secure), options);
+    connection.peerDecompresses = secure.peerDecompresses;
+    return connection;
   }
 
   /** False once the connection failed or was closed: a new one is needed. */

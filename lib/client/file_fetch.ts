@@ -22,7 +22,8 @@ import type { BackupPlace } from "../fs/backup.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
 import type { Wanted } from "./get_plan.ts";
-import { RESUME_MIN_BYTES, type TransferTracker } from "./transfer.ts";
+import { RESUME_MIN_BYTES } from "./transfer.ts";
+import type { TransferTracker } from "./tracker.ts";
 
 /** What the fetches of one connection share. */
 export interface FetchContext {
@@ -34,6 +35,8 @@ export interface FetchContext {
   /** Where replaced files are kept, when they are (`backup`). */
   backup: BackupPlace | undefined;
   limiter: RateLimiter | undefined;
+  /** zstd level the server is asked to send data at, when `-z` and it can. */
+  compressLevel: number | undefined;
 }
 
 /** One wanted file being fetched. */
@@ -109,6 +112,8 @@ export class FileFetch {
 
   async #request(): Promise<GetRequest> {
     const request: GetRequest = { path: this.#item.remote, recursive: false };
+    const level = this.#context.compressLevel;
+    if (level !== undefined) request.compress = level;
     const { entry, local, shown } = this.#item;
     if (entry.size < RESUME_MIN_BYTES) return request;
     this.#incoming = await IncomingFile.open(local, shown, entry, {
@@ -192,7 +197,8 @@ export class FileFetch {
     if (this.#incoming === null) throw outOfOrder(frame);
     await this.#incoming.write(frame.payload);
     this.#context.tracker.moved(frame.payload.length, false, this.#item.shown);
-    const wait = this.#context.limiter?.take(frame.payload.length);
+    // --limit-rate counts what crossed the link: compressed data moves more per second.
+    const wait = this.#context.limiter?.take(frame.wireBytes ?? frame.payload.length);
     if (wait !== undefined) await wait;
   }
 

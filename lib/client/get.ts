@@ -33,10 +33,11 @@ import { alreadyThere, keptByChoice } from "./sync_check.ts";
 import {
   cancelled,
   checkCancelled,
+  compressLevel,
   type TransferOptions,
   type TransferSummary,
-  TransferTracker,
 } from "./transfer.ts";
+import { TransferTracker } from "./tracker.ts";
 
 // GET requests in flight at once on one connection: the server answers them
 // in order, so this only hides the round trip between files.
@@ -252,7 +253,7 @@ async function fetchAll(
   const limiter = RateLimiter.optional(options.limitRate);
   const fsync = options.fsync ?? "each";
   const lanes = [connection, ...extra].map((c) =>
-    new GetLane(c, tracker, commits, limiter, fsync, backup)
+    new GetLane(c, tracker, commits, limiter, fsync, backup, options.compress)
   );
   const stopAll = () => {
     limiter?.stop();
@@ -277,6 +278,7 @@ class GetLane implements FetchContext {
   readonly limiter: RateLimiter | undefined;
   readonly fsync: FsyncMode;
   readonly backup: BackupPlace | undefined;
+  readonly compressLevel: number | undefined;
   failure: FerryError | undefined;
   #stopped = false;
   /** Fetches waiting for their reply: stop() abandons them. */
@@ -289,9 +291,11 @@ class GetLane implements FetchContext {
     limiter: RateLimiter | undefined,
     fsync: FsyncMode,
     backup: BackupPlace | undefined,
+    compress: TransferOptions["compress"],
   ) {
     this.fsync = fsync;
     this.backup = backup;
+    this.compressLevel = compressLevel({ compress }, connection);
     this.connection = connection;
     this.tracker = tracker;
     this.commits = commits;

@@ -21,7 +21,8 @@ import type { FsyncMode } from "../protocol/constants.ts";
 import type { Connection } from "./connection.ts";
 import { listRemote, statRemote } from "./remote_ops.ts";
 import { folderNeedsRecursive } from "./send_plan.ts";
-import type { TransferOptions, TransferTracker } from "./transfer.ts";
+import type { TransferOptions } from "./transfer.ts";
+import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
 
 /** What a get needs of a listed file: its body's facts, not its names. */

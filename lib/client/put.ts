@@ -20,9 +20,10 @@ import {
   cancelled,
   checkCancelled,
   type CommittedFile,
+  compressorFor,
   type Progress,
-  TransferTracker,
 } from "./transfer.ts";
+import { TransferTracker } from "./tracker.ts";
 
 /** Options of `FerryClient.put()`. */
 export interface PutOptions {
@@ -38,6 +39,8 @@ export interface PutOptions {
   limitRate?: number | undefined;
   /** How the server makes the file durable (see {@link TransferOptions.fsync}). */
   fsync?: FsyncMode | undefined;
+  /** zstd-compress the data on the way (see {@link TransferOptions.compress}). */
+  compress?: boolean | number | undefined;
 }
 
 /** Stores `body` as the remote file `path`; resolves once the server committed it. */
@@ -90,6 +93,7 @@ export async function putBody(
         stopped: () => refused || signal?.aborted === true,
         limiter: RateLimiter.optional(options.limitRate),
         onBytes: (n) => tracker.moved(n),
+        compressor: compressorFor(options, connection),
       },
     );
     await connection.writer.flush();

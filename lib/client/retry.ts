@@ -7,12 +7,8 @@
  */
 
 import { FerryError, isRetriableError, toFerryError } from "../errors.ts";
-import {
-  cancelled,
-  noteUnconfirmed,
-  type TransferOptions,
-  type TransferSummary,
-} from "./transfer.ts";
+import { cancelled, type TransferOptions, type TransferSummary } from "./transfer.ts";
+import { noteUnconfirmed } from "./tracker.ts";
 
 const MAX_BACKOFF_SECONDS = 30;
 

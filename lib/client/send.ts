@@ -34,8 +34,8 @@ import {
   dealBySize,
   type TransferOptions,
   type TransferSummary,
-  TransferTracker,
 } from "./transfer.ts";
+import { TransferTracker } from "./tracker.ts";
 
 /** Sends local files and folders to `dest`; `openLane` opens more connections for `parallel`. */
 export async function sendPaths(
@@ -85,7 +85,7 @@ export async function sendPaths(
     return tracker.summary();
   }
   const limiter = RateLimiter.optional(options.limitRate);
-  const main = new Lane(connection, tracker, signal, putAsks(options));
+  const main = new Lane(connection, tracker, signal, putAsks(options), options.compress);
   try {
     // Folders first, so empty ones exist too and keep their permission bits.
     await main.makeFolders(planned.dirs.filter((dir) => remote.get(dir.remote)?.type !== "dir"));
@@ -137,7 +137,7 @@ async function setFolderTimes(
   options: TransferOptions,
   dirs: readonly PlannedDir[],
 ): Promise<void> {
-  const lane = new Lane(connection, tracker, options.signal, putAsks(options));
+  const lane = new Lane(connection, tracker, options.signal, putAsks(options), options.compress);
   try {
     await lane.setFolderTimes(dirs);
   } finally {
@@ -157,7 +157,7 @@ async function sendAsWalked(
   tracker: TransferTracker,
   options: TransferOptions,
 ): Promise<TransferSummary> {
-  const lane = new Lane(connection, tracker, options.signal, putAsks(options));
+  const lane = new Lane(connection, tracker, options.signal, putAsks(options), options.compress);
   try {
     await lane.sendWalk(walk, RateLimiter.optional(options.limitRate));
   } finally {
@@ -204,7 +204,10 @@ async function sendInParallel(
   limiter: RateLimiter | undefined,
 ): Promise<void> {
   const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
-  const lanes = [main, ...extra.map((c) => new Lane(c, main.tracker, main.signal, main.asks))];
+  const lanes = [
+    main,
+    ...extra.map((c) => new Lane(c, main.tracker, main.signal, main.asks, main.compress)),
+  ];
   try {
     const shares = dealBySize(files, lanes.length, (file) => file.size);
     // The first lane to fail stops the others: nothing more is sent.

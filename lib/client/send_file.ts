@@ -25,7 +25,8 @@ import type { Frame } from "../wire/frame_reader.ts";
 import type { Connection } from "./connection.ts";
 import type { PlannedFile } from "./send_plan.ts";
 import { backupRequest } from "./remote_ops.ts";
-import { RESUME_MIN_BYTES, type TransferOptions, type TransferTracker } from "./transfer.ts";
+import { compressorFor, RESUME_MIN_BYTES, type TransferOptions } from "./transfer.ts";
+import type { TransferTracker } from "./tracker.ts";
 
 /** A request awaiting OK or ERROR. */
 export interface Ack {
@@ -57,6 +58,8 @@ export interface FileLane {
   readonly tracker: TransferTracker;
   readonly asks: PutAsks;
   readonly stopped: boolean;
+  /** What the file data is sent with: `compress` from the options, when the server decodes it. */
+  readonly compress: TransferOptions["compress"];
   /** Opens a request that ends with OK or ERROR (see Lane.expectOk). */
   expectOk(
     shown: string,
@@ -196,6 +199,7 @@ async function streamBody(
         start,
         limiter,
         onBytes: (n) => lane.tracker.moved(n, false, planned.remote),
+        compressor: compressorFor(lane, lane.connection),
         // A reply before the body ends is a refusal: stop reading the file.
         stopped: () => lane.stopped || ack.settled,
         changed: () => change = changed(),

@@ -17,7 +17,8 @@ import type { Connection } from "./connection.ts";
 import { InFlight } from "./in_flight.ts";
 import { type Ack, type PutAsks, sendOne } from "./send_file.ts";
 import type { PlannedDir, PlannedFile, SendPlan } from "./send_plan.ts";
-import type { TransferTracker } from "./transfer.ts";
+import type { TransferOptions } from "./transfer.ts";
+import type { TransferTracker } from "./tracker.ts";
 
 // Acknowledgements awaited at once; bounds the client's bookkeeping, not the wire.
 const MAX_IN_FLIGHT = 1024;
@@ -34,6 +35,7 @@ export class Lane {
   readonly signal: AbortSignal | undefined;
   /** Asked of the server for every file. */
   readonly asks: PutAsks;
+  readonly compress: TransferOptions["compress"];
   failure: FerryError | undefined;
   /** The folders {@link Lane.sendWalk} made, in walk order. */
   readonly walkedDirs: PlannedDir[] = [];
@@ -48,8 +50,10 @@ export class Lane {
     tracker: TransferTracker,
     signal: AbortSignal | undefined,
     asks: PutAsks,
+    compress?: TransferOptions["compress"],
   ) {
     this.asks = asks;
+    this.compress = compress;
     this.connection = connection;
     this.tracker = tracker;
     this.signal = signal;

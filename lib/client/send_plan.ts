@@ -13,7 +13,7 @@ import { walkTree } from "../fs/tree_walk.ts";
 import { isBackupName } from "../fs/backup.ts";
 import type { Connection } from "./connection.ts";
 import { listRemote, removeRemote, statRemote } from "./remote_ops.ts";
-import type { TransferTracker } from "./transfer.ts";
+import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
 
 /** A source to send, after stat (symlinks followed, as scp does). */

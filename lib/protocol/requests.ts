@@ -90,11 +90,18 @@ export interface GetRequest {
   recursive: boolean;
   /** Resume: the client has this many bytes of the file already, whose digest is `digest` (hex). */
   resumeFrom?: { offset: number; digest: string };
+  /** Send the body's chunks zstd-compressed at this level (1 to 19) where they shrink. */
+  compress?: number;
 }
 
 export function encodeGet(request: GetRequest): Uint8Array {
-  const { path, recursive, resumeFrom } = request;
-  return encodeObject({ path, recursive, ...resumeFrom });
+  const { path, recursive, resumeFrom, compress } = request;
+  return encodeObject({
+    path,
+    recursive,
+    ...resumeFrom,
+    ...(compress === undefined ? {} : { compress }),
+  });
 }
 
 export function decodeGet(payload: Uint8Array): GetRequest {
@@ -109,6 +116,7 @@ export function decodeGet(payload: Uint8Array): GetRequest {
       digest: str(f, "digest", "GET"),
     };
   }
+  if (f.compress !== undefined) request.compress = int(f, "compress", "GET", 1, 19);
   return request;
 }
 

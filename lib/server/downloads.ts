@@ -12,6 +12,7 @@ import { Kind } from "../protocol/frame.ts";
 import { decodeGet, type GetRequest } from "../protocol/requests.ts";
 import { encodeDir, encodeFile, encodeGetDone } from "../protocol/replies.ts";
 import { bodySource, matchPrefix, sendFileBody } from "../fs/file_body.ts";
+import { ChunkCompressor } from "../wire/compression.ts";
 import { lstatOrThrow } from "../fs/root_ops.ts";
 import {
   changedWhileUsed,
@@ -31,8 +32,11 @@ export async function serveGet(
   responder: Responder,
   id: number,
   payload: Uint8Array,
+  compressOk = false,
 ): Promise<void> {
   const request = decodeGet(payload);
+  // Compressed only when asked for and the client announced it decodes it.
+  const level = compressOk ? request.compress : undefined;
   const done = { files: 0, bytes: 0, skipped: 0 };
   try {
     const parts = splitRemotePath(request.path);
@@ -40,7 +44,12 @@ export async function serveGet(
     const path = resolveInside(root, parts, EXISTING);
     const info = lstatOrThrow(path, shown);
     if (info.isFile) {
-      await sendFile(responder, id, { root, path, rel: "", shown, info }, request.resumeFrom);
+      await sendFile(
+        responder,
+        id,
+        { root, path, rel: "", shown, info, level },
+        request.resumeFrom,
+      );
       done.files = 1;
       done.bytes = info.size;
     } else if (!info.isDirectory) {
@@ -54,7 +63,7 @@ export async function serveGet(
         { path: shown },
       );
     } else {
-      await sendFolder(responder, id, { root, path, rel: "", shown, info }, done);
+      await sendFolder(responder, id, { root, path, rel: "", shown, info, level }, done);
     }
     responder.log({
       action: "get",
@@ -72,7 +81,7 @@ export async function serveGet(
 async function sendFolder(
   responder: Responder,
   id: number,
-  { root, path, shown, info }: OutgoingFile,
+  { root, path, shown, info, level }: OutgoingFile,
   done: { files: number; bytes: number; skipped: number },
 ): Promise<void> {
   const confirm = (rel: string, used: Deno.FileInfo) =>
@@ -83,7 +92,14 @@ async function sendFolder(
       const mode = (entry.info.mode ?? 0o755) & 0o7777;
       await responder.writer.frame(Kind.Dir, id, encodeDir({ path: entry.rel, mode }));
     } else if (entry.type === "file") {
-      const file = { root, path: entry.path, rel: entry.rel, shown: entryShown, info: entry.info };
+      const file = {
+        root,
+        path: entry.path,
+        rel: entry.rel,
+        shown: entryShown,
+        info: entry.info,
+        level,
+      };
       if (await sendFile(responder, id, file)) {
         done.files++;
         done.bytes += entry.info.size;
@@ -108,13 +124,15 @@ interface OutgoingFile {
   rel: string;
   shown: string;
   info: Deno.FileInfo;
+  /** zstd level for the body's chunks, when the client asked for compression. */
+  level?: number | undefined;
 }
 
 /** Sends one file of a GET; a file of a folder that cannot be read becomes a NOTICE. */
 async function sendFile(
   responder: Responder,
   id: number,
-  { root, path, rel, shown, info }: OutgoingFile,
+  { root, path, rel, shown, info, level }: OutgoingFile,
   resumeFrom?: GetRequest["resumeFrom"],
 ): Promise<boolean> {
   let file: Deno.FsFile;
@@ -144,6 +162,7 @@ async function sendFile(
     );
     await sendFileBody(responder.writer, id, bodySource(file, info.size), info.size, shown, {
       start,
+      compressor: level === undefined ? undefined : new ChunkCompressor(level),
     });
     return true;
   } catch (error) {

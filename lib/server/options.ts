@@ -45,6 +45,12 @@ export interface ServerOptions {
    */
   fsync?: FsyncMode;
   /**
+   * Accept zstd-compressed file data from clients that send it (`-z`), and
+   * compress what clients ask to get compressed. Default true; false makes
+   * this server one that does not know compression.
+   */
+  compression?: boolean;
+  /**
    * Receives one event per finished transfer or refusal. A notification:
    * it is not awaited, and what it throws or rejects with is ignored.
    */

@@ -113,6 +113,7 @@ export class FerryServer {
       readOnly: options.readOnly ?? false,
       noDelete: options.noDelete ?? false,
       fsync: options.fsync ?? "each",
+      compression: options.compression ?? true,
       onEvent: options.onEvent,
     };
     this.#admission = new Admission(this.#options.maxConnections, (c) => this.#drop(c));
@@ -268,6 +269,7 @@ export class FerryServer {
       const secure = await this.#admit(connection, hostname, remote);
       if (secure === null) return;
       const reader = connection.reader = new FrameReader(secure);
+      reader.acceptCompressed = this.#options.compression;
       const writer = connection.writer = new FrameWriter(secure);
       const clientName = connection.clientName = connection.handshake.clientName;
       connection.session = new ServerSession(
@@ -275,6 +277,7 @@ export class FerryServer {
           root: this.#options.root,
           remote,
           clientName,
+          compressOk: this.#options.compression && secure.peerDecompresses,
           hooks: this.#hooks,
           watchers: this.#watchers,
           log: (e) => this.#log(clientName === undefined ? e : { ...e, client: clientName }),
@@ -333,7 +336,7 @@ export class FerryServer {
       } else if (this.#draining || !this.#admission.admit(connection)) {
         refusal = BUSY;
       } else {
-        return await connection.handshake.complete();
+        return await connection.handshake.complete(this.#options.compression);
       }
     }
     await this.#turnAway(connection, remote, ...refusal);

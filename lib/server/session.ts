@@ -40,6 +40,8 @@ export interface SessionContext {
   remote: string;
   /** The name the client gave itself in the handshake, if any. */
   clientName?: string | undefined;
+  /** Compression is on here and the client decodes it: a GET may ask for compressed data. */
+  compressOk?: boolean;
   /** The server's validate and onReceived hooks, if any. */
   hooks?: Hooks | undefined;
   /** The server's watchers: told of what this session stores, and joined by its WATCHes. */
@@ -129,7 +131,9 @@ export class ServerSession {
       case Kind.Put:
         return await this.#uploads.put(id, payload);
       case Kind.Get:
-        return await this.#streamed(() => serveGet(root, this.#responder, id, payload));
+        return await this.#streamed(() =>
+          serveGet(root, this.#responder, id, payload, this.#context.compressOk)
+        );
       case Kind.Stat:
         return await serveStat(root, this.#responder, id, payload);
       case Kind.List:

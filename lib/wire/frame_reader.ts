@@ -27,6 +27,8 @@ export interface Frame {
   kind: Kind;
   id: number;
   payload: Uint8Array;
+  /** The payload's size on the wire: smaller than `payload` when it came compressed. */
+  wireBytes?: number;
 }
 
 // Room for one largest frame plus the start of the next, so small frames
@@ -96,6 +98,7 @@ export class FrameReader {
     frame.kind = header.kind;
     frame.id = header.id;
     frame.payload = this.#buffer.take(total).subarray(FRAME_HEADER_SIZE);
+    frame.wireBytes = header.length;
     if (header.flags === FLAG_COMPRESSED) {
       if (!this.acceptCompressed) {
         throw new FerryError(

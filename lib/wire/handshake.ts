@@ -24,6 +24,7 @@ import { FrameWriter } from "./frame_writer.ts";
 import { Handshake } from "./noise.ts";
 import { pskFor } from "./psk.ts";
 import { SecureTransport } from "./secure_transport.ts";
+import { ZSTD } from "./compression.ts";
 import type { Transport } from "./transport.ts";
 
 export { pskFor };
@@ -32,17 +33,40 @@ export { pskFor };
 // ERROR is a sentence): a stranger that has not logged in holds 8 KiB of
 // buffers, whatever it announces, instead of a session's megabytes.
 const HANDSHAKE_BUFFER = PREAMBLE_SIZE + FRAME_HEADER_SIZE + 4096;
-// The encrypted payload of message 2: room for capabilities later.
-const CAPABILITIES = new TextEncoder().encode("{}");
 /** Longest client name carried in the handshake. */
 export const MAX_CLIENT_NAME = 64;
 
 /**
- * The payload of message 1: the client's name, if it gave one. Only
- * readable by a server holding the token.
+ * The encrypted payloads of messages 1 and 2, only readable by a peer that
+ * holds the token: what each side can decode (`compress`) and, from the
+ * client, its name. Unknown fields are ignored, so either side may add some.
  */
-function helloPayload(name: string | undefined): Uint8Array {
-  return name === undefined ? CAPABILITIES : new TextEncoder().encode(JSON.stringify({ name }));
+interface Capabilities {
+  name?: string;
+  compress?: string[];
+}
+
+function capabilities(name: string | undefined, decompresses: boolean): Uint8Array {
+  const fields: Capabilities = {
+    ...(name === undefined ? {} : { name }),
+    ...(decompresses ? { compress: [ZSTD] } : {}),
+  };
+  return new TextEncoder().encode(JSON.stringify(fields));
+}
+
+/** What a peer announced; anything malformed counts as nothing announced. */
+function capabilitiesOf(payload: Uint8Array): { name?: string; decompresses: boolean } {
+  try {
+    const { name, compress } = JSON.parse(
+      new TextDecoder("utf-8", { fatal: true }).decode(payload),
+    );
+    return {
+      ...(isClientName(name) ? { name } : {}),
+      decompresses: Array.isArray(compress) && compress.includes(ZSTD),
+    };
+  } catch {
+    return { decompresses: false };
+  }
 }
 
 /** Whether `name` may name a client: 1 to 64 characters, none of them a control character. */
@@ -50,16 +74,6 @@ export function isClientName(name: unknown): name is string {
   return typeof name === "string" && name.length > 0 && name.length <= MAX_CLIENT_NAME &&
     // deno-lint-ignore no-control-regex
     !/[\u0000-\u001f\u007f]/.test(name);
-}
-
-/** The client's name from message 1's payload; anything else in it is ignored. */
-function clientNameOf(payload: Uint8Array): string | undefined {
-  try {
-    const { name } = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
-    return isClientName(name) ? name : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function buffers(conn: Transport): { reader: FrameReader; writer: FrameWriter } {
@@ -110,11 +124,14 @@ export async function handshakeAsClient(
   const noise = new Handshake({ initiator: true, psk, prologue: preambleBytes() });
   const { reader, writer } = buffers(conn);
   await writer.preamble();
-  await writer.frame(Kind.Hello, 0, noise.writeMessage1(helloPayload(name)), { flush: true });
+  // A client always decodes compressed DATA; whether it sends any is its choice (-z).
+  const hello = noise.writeMessage1(capabilities(name, true));
+  await writer.frame(Kind.Hello, 0, hello, { flush: true });
   await reader.readPreamble();
   const reply = await expectFrame(reader, Kind.AuthOk);
+  let server: Uint8Array;
   try {
-    noise.readMessage2(reply.payload);
+    server = noise.readMessage2(reply.payload);
   } catch {
     throw new FerryError(
       ErrorCode.AuthFailed,
@@ -122,7 +139,9 @@ export async function handshakeAsClient(
     );
   }
   expectNothingBuffered(reader);
-  return new SecureTransport(conn, noise.split());
+  const secure = new SecureTransport(conn, noise.split());
+  secure.peerDecompresses = capabilitiesOf(server).decompresses;
+  return secure;
 }
 
 /**
@@ -136,6 +155,8 @@ export class ServerHandshake {
   #noise: Handshake | undefined;
   /** The name the client gave itself, once verified. */
   clientName: string | undefined;
+  /** The client announced that it decodes compressed DATA. */
+  clientDecompresses = false;
 
   constructor(conn: Transport) {
     this.#conn = conn;
@@ -159,7 +180,9 @@ export class ServerHandshake {
     await this.#reader.readPreamble();
     const hello = await expectFrame(this.#reader, Kind.Hello);
     try {
-      this.clientName = clientNameOf(noise.readMessage1(hello.payload));
+      const announced = capabilitiesOf(noise.readMessage1(hello.payload));
+      this.clientName = announced.name;
+      this.clientDecompresses = announced.decompresses;
     } catch (error) {
       if (error instanceof FerryError && error.code === ErrorCode.Protocol) return false;
       throw error;
@@ -169,12 +192,18 @@ export class ServerHandshake {
     return true;
   }
 
-  /** Sends message 2 to a verified client: the session starts. */
-  async complete(): Promise<SecureTransport> {
+  /**
+   * Sends message 2 to a verified client: the session starts. With
+   * `decompresses`, this server announces that it decodes compressed DATA.
+   */
+  async complete(decompresses = true): Promise<SecureTransport> {
     const noise = this.#noise;
     if (noise === undefined) throw new Error("complete() before a successful verify()");
-    await this.#writer.frame(Kind.AuthOk, 0, noise.writeMessage2(CAPABILITIES), { flush: true });
-    return new SecureTransport(this.#conn, noise.split());
+    const reply = noise.writeMessage2(capabilities(undefined, decompresses));
+    await this.#writer.frame(Kind.AuthOk, 0, reply, { flush: true });
+    const secure = new SecureTransport(this.#conn, noise.split());
+    secure.peerDecompresses = this.clientDecompresses;
+    return secure;
   }
 
   /** Turns the client away with a plaintext ERROR (nothing secret: busy, locked out, wrong token). */

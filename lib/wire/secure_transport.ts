@@ -33,6 +33,8 @@ const RAW_BUFFER_SIZE = 16 * (LENGTH_SIZE + MAX_MESSAGE);
 export class SecureTransport implements Transport {
   /** The handshake hash: the same on both ends, and unique to this session. */
   readonly sessionId: Uint8Array;
+  /** The peer announced that it decodes zstd-compressed DATA (set by the handshake). */
+  peerDecompresses = false;
   #inner: Transport & { closeWrite?: () => Promise<void> };
   #send: CipherState;
   #receive: CipherState;
