@@ -204,6 +204,43 @@ export { Kind };
 export const json = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 
 /**
+ * A TCP proxy on a free loopback port in front of `port`: each connection is
+ * two `pipe` calls, one per direction, which forward (or not) what they read.
+ * Both ends are closed when a pipe returns; disposing stops accepting and
+ * waits for every pipe.
+ */
+export function tcpProxy(
+  port: number,
+  pipe: (from: Deno.Conn, to: Deno.Conn, flow: "to-server" | "to-client") => Promise<void>,
+): Deno.TcpListener & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const pipes: Promise<void>[] = [];
+  const run = async (from: Deno.Conn, to: Deno.Conn, flow: "to-server" | "to-client") => {
+    try {
+      await pipe(from, to, flow);
+    } catch { /* either side closed */ }
+    for (const conn of [from, to]) {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+  };
+  const accepting = (async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({ hostname: "127.0.0.1", port });
+      pipes.push(run(client, server, "to-server"), run(server, client, "to-client"));
+    }
+  })();
+  return Object.assign(listener, {
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      await accepting.catch(() => {});
+      await Promise.all(pipes);
+    },
+  });
+}
+
+/**
  * A TCP proxy in front of `port` that, in the stream flowing in `direction`,
  * flips one byte at `offset` (once, for every connection), or with "freeze"
  * forwards nothing from `offset` on while keeping the connection open (a

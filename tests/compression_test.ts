@@ -12,6 +12,7 @@ import {
   patternBytes,
   RawClient,
   startServer,
+  tcpProxy,
   tempDir,
   TOKEN,
 } from "./_helpers.ts";
@@ -34,38 +35,15 @@ function logBytes(size: number): Uint8Array {
 
 /** A TCP proxy in front of `port` that counts the bytes going each way. */
 function countingProxy(port: number) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const counted = { toServer: 0, toClient: 0 };
-  const pipes: Promise<void>[] = [];
-  const pipe = async (from: Deno.Conn, to: Deno.Conn, way: "toServer" | "toClient") => {
+  const proxy = tcpProxy(port, async (from, to, flow) => {
     const buffer = new Uint8Array(64 * 1024);
-    try {
-      for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
-        counted[way] += n;
-        for (let done = 0; done < n;) done += await to.write(buffer.subarray(done, n));
-      }
-    } catch { /* closed */ }
-    for (const conn of [from, to]) {
-      try {
-        conn.close();
-      } catch { /* closed */ }
+    for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
+      counted[flow === "to-server" ? "toServer" : "toClient"] += n;
+      for (let done = 0; done < n;) done += await to.write(buffer.subarray(done, n));
     }
-  };
-  const accepting = (async () => {
-    for await (const client of listener) {
-      const server = await Deno.connect({ hostname: "127.0.0.1", port });
-      pipes.push(pipe(client, server, "toServer"), pipe(server, client, "toClient"));
-    }
-  })();
-  return {
-    port: listener.addr.port,
-    counted,
-    async [Symbol.asyncDispose]() {
-      listener.close();
-      await accepting.catch(() => {});
-      await Promise.all(pipes);
-    },
-  };
+  });
+  return Object.assign(proxy, { port: proxy.addr.port, counted });
 }
 
 Deno.test("ChunkCompressor sends a chunk compressed only when it shrinks; decompressChunk refuses bombs", () => {

@@ -13,6 +13,7 @@ import {
   listTree,
   patternBytes,
   startServer,
+  tcpProxy,
   tempDir,
   TOKEN,
   waitFor,
@@ -33,10 +34,8 @@ function recordProxy(
   fault: Fault,
   record = 0,
 ): Deno.TcpListener & AsyncDisposable & { captured: Record<Direction, Uint8Array[]> } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const captured: Record<Direction, Uint8Array[]> = { "to-server": [], "to-client": [] };
-  const pipes: Promise<void>[] = [];
-  const pipe = async (from: Deno.Conn, to: Deno.Conn, flow: Direction) => {
+  const proxy = tcpProxy(port, async (from, to, flow) => {
     const faulty = flow === direction;
     const units = new RecordSplitter();
     let held: Uint8Array | undefined;
@@ -45,47 +44,27 @@ function recordProxy(
       while (written < bytes.length) written += await to.write(bytes.subarray(written));
     };
     const buffer = new Uint8Array(64 * 1024);
-    try {
-      for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
-        captured[flow].push(buffer.slice(0, n));
-        for (const unit of units.push(buffer.subarray(0, n))) {
-          const hit = faulty && unit.record === record;
-          if (!hit || fault === "none") {
-            await send(unit.bytes);
-            if (held !== undefined) await send(held);
-            held = undefined;
-          } else if (fault === "flip") {
-            unit.bytes[unit.bytes.length - 1]! ^= 1;
-            await send(unit.bytes);
-          } else if (fault === "replay") {
-            await send(unit.bytes);
-            await send(unit.bytes);
-          } else if (fault === "reorder") {
-            held = unit.bytes;
-          } // drop: nothing
-        }
+    for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
+      captured[flow].push(buffer.slice(0, n));
+      for (const unit of units.push(buffer.subarray(0, n))) {
+        const hit = faulty && unit.record === record;
+        if (!hit || fault === "none") {
+          await send(unit.bytes);
+          if (held !== undefined) await send(held);
+          held = undefined;
+        } else if (fault === "flip") {
+          unit.bytes[unit.bytes.length - 1]! ^= 1;
+          await send(unit.bytes);
+        } else if (fault === "replay") {
+          await send(unit.bytes);
+          await send(unit.bytes);
+        } else if (fault === "reorder") {
+          held = unit.bytes;
+        } // drop: nothing
       }
-    } catch { /* either side closed */ }
-    for (const conn of [from, to]) {
-      try {
-        conn.close();
-      } catch { /* closed */ }
     }
-  };
-  const accepting = (async () => {
-    for await (const client of listener) {
-      const server = await Deno.connect({ hostname: "127.0.0.1", port });
-      pipes.push(pipe(client, server, "to-server"), pipe(server, client, "to-client"));
-    }
-  })();
-  return Object.assign(listener, {
-    captured,
-    [Symbol.asyncDispose]: async () => {
-      listener.close();
-      await accepting.catch(() => {});
-      await Promise.all(pipes);
-    },
   });
+  return Object.assign(proxy, { captured });
 }
 
 /** Cuts a ferry byte stream into its preamble, handshake frame and records. */
