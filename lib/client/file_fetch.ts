@@ -114,6 +114,9 @@ export class FileFetch {
     const request: GetRequest = { path: this.#item.remote, recursive: false };
     const level = this.#context.compressLevel;
     if (level !== undefined) request.compress = level;
+    // Rate-limited: small pieces keep data flowing instead of a burst and a silence.
+    const limiter = this.#context.limiter;
+    if (limiter !== undefined) request.chunk = limiter.chunkBytes;
     const { entry, local, shown } = this.#item;
     if (entry.size < RESUME_MIN_BYTES) return request;
     this.#incoming = await IncomingFile.open(local, shown, entry, {

@@ -120,6 +120,8 @@ export interface SendBodyOptions {
   limiter?: RateLimiter | undefined;
   /** Compresses the chunks that shrink enough (`-z`, when the receiver decodes zstd). */
   compressor?: ChunkCompressor | undefined;
+  /** Largest chunk, when the receiver asked for small ones (it limits its rate). */
+  chunkBytes?: number | undefined;
   /** The size is unknown: send until the source ends (standard input). */
   stream?: boolean;
   /**
@@ -147,7 +149,7 @@ export async function sendFileBody(
   const fill = (target: Uint8Array) => readFull(file, target);
   const seen = (payload: Uint8Array) => digest.update(payload);
   let sent = options.start?.offset ?? 0;
-  const chunk = options.limiter?.chunkBytes ?? Number.POSITIVE_INFINITY;
+  const chunk = options.limiter?.chunkBytes ?? options.chunkBytes ?? Number.POSITIVE_INFINITY;
   try {
     while (options.stream || sent < size) {
       if (options.stopped?.()) {

@@ -20,6 +20,7 @@ import {
   strings,
 } from "./_json.ts";
 import { FSYNC_MODES, type FsyncMode } from "./constants.ts";
+import { MAX_DATA_PAYLOAD } from "./frame.ts";
 
 /** PUT: the client announces a file it is about to stream. */
 export interface PutRequest {
@@ -92,15 +93,22 @@ export interface GetRequest {
   resumeFrom?: { offset: number; digest: string };
   /** Send the body's chunks zstd-compressed at this level (1 to 19) where they shrink. */
   compress?: number;
+  /**
+   * Largest DATA payload to send (at least 1 KiB): a client that limits its
+   * rate asks for small pieces, so that data keeps flowing at that rate
+   * instead of a whole 1 MiB frame and then seconds of silence.
+   */
+  chunk?: number;
 }
 
 export function encodeGet(request: GetRequest): Uint8Array {
-  const { path, recursive, resumeFrom, compress } = request;
+  const { path, recursive, resumeFrom, compress, chunk } = request;
   return encodeObject({
     path,
     recursive,
     ...resumeFrom,
     ...(compress === undefined ? {} : { compress }),
+    ...(chunk === undefined ? {} : { chunk }),
   });
 }
 
@@ -117,6 +125,7 @@ export function decodeGet(payload: Uint8Array): GetRequest {
     };
   }
   if (f.compress !== undefined) request.compress = int(f, "compress", "GET", 1, 19);
+  if (f.chunk !== undefined) request.chunk = int(f, "chunk", "GET", 1024, MAX_DATA_PAYLOAD);
   return request;
 }
 

@@ -37,6 +37,7 @@ export async function serveGet(
   const request = decodeGet(payload);
   // Compressed only when asked for and the client announced it decodes it.
   const level = compressOk ? request.compress : undefined;
+  const chunk = request.chunk;
   const done = { files: 0, bytes: 0, skipped: 0 };
   try {
     const parts = splitRemotePath(request.path);
@@ -47,7 +48,7 @@ export async function serveGet(
       await sendFile(
         responder,
         id,
-        { root, path, rel: "", shown, info, level },
+        { root, path, rel: "", shown, info, level, chunk },
         request.resumeFrom,
       );
       done.files = 1;
@@ -63,7 +64,7 @@ export async function serveGet(
         { path: shown },
       );
     } else {
-      await sendFolder(responder, id, { root, path, rel: "", shown, info, level }, done);
+      await sendFolder(responder, id, { root, path, rel: "", shown, info, level, chunk }, done);
     }
     responder.log({
       action: "get",
@@ -81,7 +82,7 @@ export async function serveGet(
 async function sendFolder(
   responder: Responder,
   id: number,
-  { root, path, shown, info, level }: OutgoingFile,
+  { root, path, shown, info, level, chunk }: OutgoingFile,
   done: { files: number; bytes: number; skipped: number },
 ): Promise<void> {
   const confirm = (rel: string, used: Deno.FileInfo) =>
@@ -99,6 +100,7 @@ async function sendFolder(
         shown: entryShown,
         info: entry.info,
         level,
+        chunk,
       };
       if (await sendFile(responder, id, file)) {
         done.files++;
@@ -126,13 +128,15 @@ interface OutgoingFile {
   info: Deno.FileInfo;
   /** zstd level for the body's chunks, when the client asked for compression. */
   level?: number | undefined;
+  /** Largest DATA payload, when the client asked for small ones. */
+  chunk?: number | undefined;
 }
 
 /** Sends one file of a GET; a file of a folder that cannot be read becomes a NOTICE. */
 async function sendFile(
   responder: Responder,
   id: number,
-  { root, path, rel, shown, info, level }: OutgoingFile,
+  { root, path, rel, shown, info, level, chunk }: OutgoingFile,
   resumeFrom?: GetRequest["resumeFrom"],
 ): Promise<boolean> {
   let file: Deno.FsFile;
@@ -163,6 +167,7 @@ async function sendFile(
     await sendFileBody(responder.writer, id, bodySource(file, info.size), info.size, shown, {
       start,
       compressor: level === undefined ? undefined : new ChunkCompressor(level),
+      chunkBytes: chunk,
     });
     return true;
   } catch (error) {
