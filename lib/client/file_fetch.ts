@@ -9,7 +9,7 @@
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { printable } from "../fs/safe_path.ts";
-import { Kind, kindName } from "../protocol/frame.ts";
+import { Kind, kindName, MAX_DATA_PAYLOAD } from "../protocol/frame.ts";
 import { encodeGet, type GetRequest } from "../protocol/requests.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 import { decodeError, decodeFile, errorFromMessage } from "../protocol/replies.ts";
@@ -116,7 +116,9 @@ export class FileFetch {
     if (level !== undefined) request.compress = level;
     // Rate-limited: small pieces keep data flowing instead of a burst and a silence.
     const limiter = this.#context.limiter;
-    if (limiter !== undefined) request.chunk = limiter.chunkBytes;
+    if (limiter !== undefined && limiter.chunkBytes < MAX_DATA_PAYLOAD) {
+      request.chunk = limiter.chunkBytes;
+    }
     const { entry, local, shown } = this.#item;
     if (entry.size < RESUME_MIN_BYTES) return request;
     this.#incoming = await IncomingFile.open(local, shown, entry, {
