@@ -40,6 +40,7 @@ export type {
   CommittedFile,
   Progress,
   RetryNotice,
+  TransferChange,
   TransferOptions,
   TransferSummary,
 } from "./lib/client/transfer.ts";
