@@ -46,6 +46,15 @@ export class OutputLines {
   }
 }
 
+/** The terminal's width in columns, or `otherwise` when there is no terminal to ask. */
+export function terminalColumns(otherwise = 80): number {
+  try {
+    return Deno.consoleSize().columns || otherwise;
+  } catch {
+    return otherwise;
+  }
+}
+
 /** Names as they should be shown on stdout: escaped on a terminal, raw for pipes. */
 export function shownName(): (name: string) => string {
   return Deno.stdout.isTerminal() ? printable : (name) => name;

@@ -10,7 +10,7 @@ import type { FerryClient } from "../lib/client/client.ts";
 import type { RemoteTarget } from "../lib/config/config.ts";
 import { formatBytes, formatDuration, ProgressBar } from "./progress_bar.ts";
 import { printable } from "../lib/fs/safe_path.ts";
-import { printErr, printOut, shownName } from "./_output.ts";
+import { printErr, printOut, shownName, terminalColumns } from "./_output.ts";
 import { clientFor, printRetry } from "./_connect.ts";
 import {
   CLIENT_FLAGS,
@@ -21,11 +21,10 @@ import {
   parseName,
   parseTimeout,
 } from "./_args.ts";
-import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { FerryError } from "../lib/errors.ts";
 import { needsRecursive } from "../lib/client/send_plan.ts";
 import { UsageError } from "./_usage.ts";
-import { DEFAULT_COMPRESS_LEVEL } from "../lib/wire/compression.ts";
+import { COMPRESS_LEVELS, type FsyncMode } from "../lib/protocol/constants.ts";
 import { FILTER_FLAGS, FILTER_FLAGS_HELP, filterRules } from "./_filters.ts";
 import { withHint } from "./_hints.ts";
 import {
@@ -171,7 +170,12 @@ export function transferFlags(
     update: values.update ?? false,
     progress: parseProgress(values.progress),
     compress: values.compress || values["compress-level"] !== undefined
-      ? parseCount(values["compress-level"], "--compress-level", 1, 19) ?? DEFAULT_COMPRESS_LEVEL
+      ? parseCount(
+        values["compress-level"],
+        "--compress-level",
+        COMPRESS_LEVELS.min,
+        COMPRESS_LEVELS.max,
+      ) ?? COMPRESS_LEVELS.default
       : undefined,
   };
 }
@@ -287,13 +291,7 @@ export async function transferWith(
 function progressBar(flags: TransferFlags): ProgressBar | undefined {
   const terminal = Deno.stderr.isTerminal();
   // A log has no width to keep to: lines get room for the file's name.
-  const columns = () => {
-    try {
-      return terminal ? Deno.consoleSize().columns : 120;
-    } catch {
-      return 80;
-    }
-  };
+  const columns = () => terminal ? terminalColumns() : 120;
   if (flags.progress === "json") return new ProgressBar(Deno.stderr, columns, "json");
   if (flags.progress === "lines") {
     return new ProgressBar(Deno.stderr, columns, terminal ? "bar" : "lines");
@@ -381,16 +379,21 @@ export function printSummary(
   }
   if (line && flags.dryRun) {
     printErr(
-      `Dry run: would copy ${summary.files} ${summary.files === 1 ? "file" : "files"} (${
+      `Dry run: would copy ${files(summary.files)} (${
         formatBytes(summary.bytes)
       }), skip ${summary.skipped}, delete ${summary.deleted}; nothing was changed`,
     );
   } else if (line) {
     printErr(
-      `${verb} ${summary.files} ${summary.files === 1 ? "file" : "files"}, ${
-        formatBytes(summary.bytes)
-      } in ${formatDuration(summary.seconds)}` +
+      `${verb} ${files(summary.files)}, ${formatBytes(summary.bytes)} in ${
+        formatDuration(summary.seconds)
+      }` +
         (summary.skipped > 0 ? ` (${summary.skipped} skipped)` : ""),
     );
   }
+}
+
+/** "1 file", "3 files". */
+function files(count: number): string {
+  return `${count} ${count === 1 ? "file" : "files"}`;
 }

@@ -11,7 +11,7 @@ import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { printable } from "../lib/fs/safe_path.ts";
 import { parseFlags, REMOTE_OP_FLAGS, REMOTE_OP_FLAGS_HELP, remoteOpFlags } from "./_args.ts";
 import { type ConnectFlags, connectTarget, resolveTargets } from "./_connect.ts";
-import { printErr, printOut, writeOut } from "./_output.ts";
+import { printErr, printOut, terminalColumns, writeOut } from "./_output.ts";
 import { UsageError } from "./_usage.ts";
 import { findCommand } from "./shell/commands.ts";
 import { shellCompleter } from "./shell/completion.ts";
@@ -287,11 +287,5 @@ const TERMINAL: Terminal = {
   },
   read: (buffer) => Deno.stdin.read(buffer),
   write: writeOut,
-  columns: () => {
-    try {
-      return Deno.consoleSize().columns;
-    } catch {
-      return 80;
-    }
-  },
+  columns: () => terminalColumns(),
 };

@@ -351,9 +351,10 @@ export const SHELL_COMMANDS: Record<string, ShellCommand> = {
       });
       const typed = positionals[1];
       const path = typed === undefined ? session.cwd : session.resolve(typed);
-      // Into the folder when none was named or the name ends in "/", as send does.
-      const intoFolder = typed === undefined || typed.endsWith("/") || path === "";
-      const remote = intoFolder ? `/${path}/`.replace(/\/+$/, "/") : session.wire(path);
+      // Into the folder when none was named or the name ends in "/", as send does
+      // (the root, "/", is a folder already).
+      const intoFolder = (typed === undefined || typed.endsWith("/")) && path !== "";
+      const remote = session.wire(path) + (intoFolder ? "/" : "");
       const shown = await transferWith(
         session.client,
         flags,

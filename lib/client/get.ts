@@ -29,7 +29,7 @@ import {
   type Wanted,
 } from "./get_plan.ts";
 import { InFlight } from "./in_flight.ts";
-import { alreadyThere, keptByChoice } from "./sync_check.ts";
+import { alreadyThere, comparesReceivingSide, keptByChoice } from "./sync_check.ts";
 import {
   cancelled,
   checkCancelled,
@@ -118,11 +118,7 @@ export async function getPaths(
   if (wanted.failure !== undefined) throw wanted.failure;
   const failure = lanes.find((lane) => lane.failure !== undefined)?.failure;
   if (failure !== undefined) throw failure;
-  if (options.delete && tracker.failures.length === 0) {
-    for (const tree of plan.trees) {
-      await deleteExtraLocal(tree, tracker, { backup, filter: plan.filter, dryRun: false });
-    }
-  }
+  await deleteExtras(plan, backup);
   setLocalFolderTimes(plan);
   return tracker.summary();
 }
@@ -133,14 +129,24 @@ async function dryRun(
   found: RemoteSource[],
   backup: BackupPlace | undefined,
 ): Promise<TransferSummary> {
-  const { tracker, options } = plan;
-  for await (const item of neededFiles(plan, found)) tracker.wouldCopy(item.shown, item.entry.size);
-  if (options.delete && tracker.failures.length === 0) {
-    for (const tree of plan.trees) {
-      await deleteExtraLocal(tree, tracker, { backup, filter: plan.filter, dryRun: true });
-    }
+  for await (const item of neededFiles(plan, found)) {
+    plan.tracker.wouldCopy(item.shown, item.entry.size);
   }
-  return tracker.summary();
+  await deleteExtras(plan, backup);
+  return plan.tracker.summary();
+}
+
+/**
+ * With `delete`, and only when no file failed, removes (dry run: reports)
+ * what the local folders hold beyond the sources.
+ */
+async function deleteExtras(plan: GetPlan, backup: BackupPlace | undefined): Promise<void> {
+  const { options, tracker } = plan;
+  if (!options.delete || tracker.failures.length > 0) return;
+  const dryRun = options.dryRun ?? false;
+  for (const tree of plan.trees) {
+    await deleteExtraLocal(tree, tracker, { backup, filter: plan.filter, dryRun });
+  }
 }
 
 /** Where a get keeps the local files it replaces or removes, when it does. */
@@ -158,8 +164,7 @@ function localBackup(
  */
 async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerator<Wanted> {
   const { options, tracker } = plan;
-  const syncing = options.sync || options.checksum || options.delete || options.ignoreExisting ||
-    options.update;
+  const syncing = comparesReceivingSide(options);
   for (const source of found) {
     for await (const item of sourceFiles(plan, source)) {
       if (syncing && await alreadyHere(item, options)) {
@@ -178,21 +183,14 @@ async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerato
  */
 async function alreadyHere(item: Wanted, options: TransferOptions): Promise<boolean> {
   const local = await localInfo(item.local, false);
-  const checksum = options.checksum ?? false;
-  if (
-    keptByChoice(
-      item.entry,
-      local && { isFile: local.isFile, mtime: local.mtime?.getTime() ?? 0 },
-      options,
-    )
-  ) {
-    return true;
-  }
-  return local?.isFile === true &&
+  if (local === null) return false;
+  const mtime = local.mtime?.getTime() ?? 0;
+  if (keptByChoice(item.entry, { isFile: local.isFile, mtime }, options)) return true;
+  return local.isFile &&
     await alreadyThere(
       item.entry,
-      { size: local.size, mtime: local.mtime?.getTime() ?? 0 },
-      checksum,
+      { size: local.size, mtime },
+      options.checksum ?? false,
       item.local,
       false,
     );

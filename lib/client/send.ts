@@ -27,7 +27,7 @@ import {
   type SendPlan,
   walkSources,
 } from "./send_plan.ts";
-import { alreadyThere, keptByChoice } from "./sync_check.ts";
+import { alreadyThere, comparesReceivingSide, keptByChoice } from "./sync_check.ts";
 import {
   cancelled,
   checkCancelled,
@@ -51,7 +51,7 @@ export async function sendPaths(
   const filter = PathFilter.optional(options.filter);
   const sources = await inspectSources(sourcePaths, options.recursive ?? false);
   const bases = await destinationBases(connection, sources, dest);
-  if (!comparing(options) && !options.dryRun && (options.parallel ?? 1) <= 1) {
+  if (!comparesReceivingSide(options) && !options.dryRun && (options.parallel ?? 1) <= 1) {
     // Nothing to compare and one connection: send as the walk goes.
     return await sendAsWalked(
       connection,
@@ -71,7 +71,8 @@ export async function sendPaths(
   const files: PlannedFile[] = [];
   for (const file of planned.files) {
     const there = remote.get(file.remote);
-    const same = keptByChoice(file, there, options) || there?.type === "file" &&
+    const kept = there && { isFile: there.type === "file", mtime: there.mtime };
+    const same = keptByChoice(file, kept, options) || there?.type === "file" &&
         await alreadyThere(file, there, options.checksum ?? false, file.local, true);
     if (same) tracker.skip(file.remote, file.size);
     else files.push(file);
@@ -79,9 +80,7 @@ export async function sendPaths(
   tracker.planned(files.length, files.reduce((sum, f) => sum + f.size, 0));
   if (options.dryRun) {
     for (const file of files) tracker.wouldCopy(file.remote, file.size);
-    if (options.delete && tracker.failures.length === 0) {
-      await deleteExtras(connection, planned, remote, tracker, options, filter);
-    }
+    await deleteExtras(connection, planned, remote, tracker, options, filter);
     return tracker.summary();
   }
   const limiter = RateLimiter.optional(options.limitRate);
@@ -100,22 +99,16 @@ export async function sendPaths(
   }
   if (signal?.aborted) throw cancelled();
   if (main.failure !== undefined) throw main.failure;
-  if (options.delete && tracker.failures.length === 0) {
-    await deleteExtras(connection, planned, remote, tracker, options, filter);
-  }
+  await deleteExtras(connection, planned, remote, tracker, options, filter);
   await setFolderTimes(connection, tracker, options, planned.dirs);
   return tracker.summary();
 }
 
-/** Whether the receiving side must be listed: to compare with it, or to delete from it. */
-function comparing(options: TransferOptions): boolean {
-  return Boolean(
-    options.sync || options.checksum || options.delete || options.ignoreExisting ||
-      options.update,
-  );
-}
-
-function deleteExtras(
+/**
+ * With `delete`, and only when no file failed, removes (dry run: reports)
+ * what the source folders do not have.
+ */
+async function deleteExtras(
   connection: Connection,
   planned: SendPlan,
   remote: Map<string, RemoteEntry>,
@@ -123,7 +116,8 @@ function deleteExtras(
   options: TransferOptions,
   filter: PathFilter | undefined,
 ): Promise<void> {
-  return deleteExtraRemote(connection, planned.trees, remote, tracker, {
+  if (!options.delete || tracker.failures.length > 0) return;
+  await deleteExtraRemote(connection, planned.trees, remote, tracker, {
     backup: options.backup,
     filter,
     dryRun: options.dryRun ?? false,
@@ -182,7 +176,7 @@ async function planAgainstRemote(
     base: bases[i]!.join("/"),
     isFolder: source.info.isDirectory,
   }));
-  const listing = comparing(options)
+  const listing = comparesReceivingSide(options)
     ? listDestinations(connection, trees, options.checksum ?? false, filter)
     : Promise.resolve(new Map<string, RemoteEntry>());
   // A failed listing is reported after the walk, not as an unhandled rejection.

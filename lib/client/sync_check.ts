@@ -7,6 +7,7 @@
  */
 
 import { digestFileHex } from "../fs/digest.ts";
+import type { TransferOptions } from "./transfer.ts";
 
 /** What is known about one side of a file. */
 export interface FileFacts {
@@ -37,6 +38,23 @@ export async function alreadyThere(
   return await digestFileHex(localPath) === remoteDigest;
 }
 
+/** The options that decide what the receiving side keeps. */
+type KeepOptions = Pick<
+  TransferOptions,
+  "sync" | "checksum" | "delete" | "ignoreExisting" | "update"
+>;
+
+/**
+ * Whether a transfer compares with the receiving side (so lists it, or
+ * looks each file up there) before it sends anything.
+ */
+export function comparesReceivingSide(options: KeepOptions): boolean {
+  return Boolean(
+    options.sync || options.checksum || options.delete || options.ignoreExisting ||
+      options.update,
+  );
+}
+
 /**
  * Whether `ignoreExisting` or `update` leaves the receiving side's entry as
  * it is: any entry at all for the first, a file newer than the source for
@@ -44,11 +62,10 @@ export async function alreadyThere(
  */
 export function keptByChoice(
   source: { mtime: number },
-  receiving: { type?: string; isFile?: boolean; mtime: number } | null | undefined,
-  options: { ignoreExisting?: boolean | undefined; update?: boolean | undefined },
+  receiving: { isFile: boolean; mtime: number } | undefined,
+  options: KeepOptions,
 ): boolean {
-  if (receiving === null || receiving === undefined) return false;
+  if (receiving === undefined) return false;
   if (options.ignoreExisting) return true;
-  const isFile = receiving.type === "file" || receiving.isFile === true;
-  return options.update === true && isFile && receiving.mtime > source.mtime + 1;
+  return options.update === true && receiving.isFile && receiving.mtime > source.mtime + 1;
 }

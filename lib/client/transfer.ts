@@ -6,8 +6,8 @@
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
-import { ChunkCompressor, DEFAULT_COMPRESS_LEVEL } from "../wire/compression.ts";
+import { COMPRESS_LEVELS, type FsyncMode } from "../protocol/constants.ts";
+import { ChunkCompressor } from "../wire/compression.ts";
 
 /** An immutable snapshot of a transfer in progress. */
 export interface Progress {
@@ -233,7 +233,7 @@ export function compressLevel(
   peer: { peerDecompresses: boolean },
 ): number | undefined {
   if (!options.compress || !peer.peerDecompresses) return undefined;
-  return options.compress === true ? DEFAULT_COMPRESS_LEVEL : options.compress;
+  return options.compress === true ? COMPRESS_LEVELS.default : options.compress;
 }
 
 /** A compressor for one body sent to `peer`, when `options.compress` asks and it decodes zstd. */

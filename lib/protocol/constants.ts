@@ -17,6 +17,9 @@
  */
 export const DEFAULT_PORT = 7717;
 
+/** zstd levels a GET may ask its data to be compressed at (`-z`); 3 is zstd's own default. */
+export const COMPRESS_LEVELS = { min: 1, max: 19, default: 3 } as const;
+
 /** Bytes in an END frame: the xxh3-128 digest of the whole file body. */
 export const DIGEST_SIZE = 16;
 

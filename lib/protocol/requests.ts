@@ -19,7 +19,7 @@ import {
   str,
   strings,
 } from "./_json.ts";
-import { FSYNC_MODES, type FsyncMode } from "./constants.ts";
+import { COMPRESS_LEVELS, FSYNC_MODES, type FsyncMode } from "./constants.ts";
 import { MAX_DATA_PAYLOAD } from "./frame.ts";
 
 /** PUT: the client announces a file it is about to stream. */
@@ -124,7 +124,9 @@ export function decodeGet(payload: Uint8Array): GetRequest {
       digest: str(f, "digest", "GET"),
     };
   }
-  if (f.compress !== undefined) request.compress = int(f, "compress", "GET", 1, 19);
+  if (f.compress !== undefined) {
+    request.compress = int(f, "compress", "GET", COMPRESS_LEVELS.min, COMPRESS_LEVELS.max);
+  }
   if (f.chunk !== undefined) request.chunk = int(f, "chunk", "GET", 1024, MAX_DATA_PAYLOAD);
   return request;
 }

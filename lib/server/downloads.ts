@@ -82,9 +82,10 @@ export async function serveGet(
 async function sendFolder(
   responder: Responder,
   id: number,
-  { root, path, shown, info, level, chunk }: OutgoingFile,
+  folder: OutgoingFile,
   done: { files: number; bytes: number; skipped: number },
 ): Promise<void> {
+  const { root, path, shown, info } = folder;
   const confirm = (rel: string, used: Deno.FileInfo) =>
     confirmSame(root, splitRemotePath(below(shown, rel)), used);
   for await (const entry of walkTree(path, info, { confirm })) {
@@ -93,14 +94,13 @@ async function sendFolder(
       const mode = (entry.info.mode ?? 0o755) & 0o7777;
       await responder.writer.frame(Kind.Dir, id, encodeDir({ path: entry.rel, mode }));
     } else if (entry.type === "file") {
+      // Sent as the folder is: the same root, compression and chunk size.
       const file = {
-        root,
+        ...folder,
         path: entry.path,
         rel: entry.rel,
         shown: entryShown,
         info: entry.info,
-        level,
-        chunk,
       };
       if (await sendFile(responder, id, file)) {
         done.files++;

@@ -11,14 +11,10 @@
 import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { ErrorCode, FerryError } from "../errors.ts";
 import { MAX_DATA_PAYLOAD } from "../protocol/frame.ts";
+import { COMPRESS_LEVELS } from "../protocol/constants.ts";
 
 /** The compression a peer announces it can decode, in the handshake. */
 export const ZSTD = "zstd";
-
-/** zstd's levels that make sense per chunk; 3 is zstd's own default. */
-export const MIN_COMPRESS_LEVEL = 1;
-export const MAX_COMPRESS_LEVEL = 19;
-export const DEFAULT_COMPRESS_LEVEL = 3;
 
 // A chunk must shrink by at least this much to go compressed.
 const WORTH = 0.95;
@@ -31,7 +27,7 @@ export class ChunkCompressor {
   /** What the last chunk took on the wire: compressed or not (for --limit-rate). */
   lastWireBytes = 0;
 
-  constructor(level: number = DEFAULT_COMPRESS_LEVEL) {
+  constructor(level: number = COMPRESS_LEVELS.default) {
     this.#options = { params: { [constants.ZSTD_c_compressionLevel]: level } };
   }
 
