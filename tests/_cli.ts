@@ -9,6 +9,14 @@ export interface Run {
   stderr: string;
 }
 
+// The key cache of token files (lib/config/key_cache.ts) goes here, not
+// into the home folder of whoever runs the tests. Deno's own cache follows
+// XDG_CACHE_HOME too, so it is pinned where it was.
+const KEY_CACHE_HOME = Deno.makeTempDirSync({ prefix: "ferry-test-cache-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(KEY_CACHE_HOME, { recursive: true }));
+const DENO_DIR = Deno.env.get("DENO_DIR") ||
+  `${Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME")}/.cache`}/deno`;
+
 export function ferryCommand(
   args: string[],
   env: Record<string, string> = {},
@@ -16,7 +24,7 @@ export function ferryCommand(
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", ...SHIPPED_RUNTIME_FLAGS, MAIN, ...args],
-    env: { FERRY_TOKEN: TOKEN, NO_COLOR: "1", ...env },
+    env: { FERRY_TOKEN: TOKEN, NO_COLOR: "1", XDG_CACHE_HOME: KEY_CACHE_HOME, DENO_DIR, ...env },
     stdin,
     stdout: "piped",
     stderr: "piped",

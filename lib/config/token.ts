@@ -7,6 +7,7 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { primeTokenKey, type TokenFileIdentity, tokenFileIdentity } from "./key_cache.ts";
 
 /** Tokens shorter than this are refused: a guessable token is no lock. */
 export const MIN_TOKEN_LENGTH = 16;
@@ -77,25 +78,51 @@ function checkToken(token: string, source: string): string {
  * that its group or others may read or write is refused.
  */
 export async function readTokenFile(path: string): Promise<string> {
+  return (await readTokenFileAndIdentity(path)).token;
+}
+
+/**
+ * A token file's token, and the file's identity for the key cache when it
+ * did not change while it was read.
+ */
+async function readTokenFileAndIdentity(
+  path: string,
+): Promise<{ token: string; identity: TokenFileIdentity | undefined }> {
   let text: string;
+  let identity: TokenFileIdentity | undefined;
   try {
-    const mode = (await Deno.stat(path)).mode;
-    if (mode !== null && (mode & 0o077) !== 0) {
+    const before = await Deno.stat(path);
+    if (before.mode !== null && (before.mode & 0o077) !== 0) {
       throw new FerryError(
         ErrorCode.AuthFailed,
         `The token file "${path}" may be read by others (mode ${
-          (mode & 0o777).toString(8).padStart(4, "0")
+          (before.mode & 0o777).toString(8).padStart(4, "0")
         }): run chmod 600 "${path}"`,
         { path },
       );
     }
     text = await Deno.readTextFile(path);
+    const resolved = await Deno.realPath(path);
+    const [was, is] = [before, await Deno.stat(path)].map((info) =>
+      tokenFileIdentity(resolved, info)
+    );
+    if (was !== undefined && JSON.stringify(was) === JSON.stringify(is)) identity = was;
   } catch (error) {
     if (error instanceof FerryError) throw error;
     const cause = toFerryError(error, "read the token file", path);
     throw new FerryError(ErrorCode.AuthFailed, cause.message, { path, cause });
   }
-  return checkToken(text.trim(), `"${path}"`);
+  return { token: checkToken(text.trim(), `"${path}"`), identity };
+}
+
+/**
+ * The token of a client's token file, with its key taken from the key
+ * cache, or derived and cached for the next command.
+ */
+async function clientTokenFile(path: string): Promise<TokenSource> {
+  const { token, identity } = await readTokenFileAndIdentity(path);
+  if (identity !== undefined) await primeTokenKey(token, identity);
+  return { token, from: path };
 }
 
 /** Where a token was found, for messages. */
@@ -107,7 +134,7 @@ export interface TokenSource {
 
 /** The client's token: --token-file, else FERRY_TOKEN, else the default token file. */
 export async function clientToken(tokenFile?: string): Promise<TokenSource> {
-  if (tokenFile !== undefined) return { token: await readTokenFile(tokenFile), from: tokenFile };
+  if (tokenFile !== undefined) return await clientTokenFile(tokenFile);
   const fromEnv = Deno.env.get("FERRY_TOKEN");
   if (fromEnv) return { token: checkToken(fromEnv.trim(), "FERRY_TOKEN"), from: "FERRY_TOKEN" };
   const file = defaultTokenFile();
@@ -119,7 +146,7 @@ export async function clientToken(tokenFile?: string): Promise<TokenSource> {
       `No token: set FERRY_TOKEN, name a token file, or copy the server's token to "${file}"`,
     );
   }
-  return { token: await readTokenFile(file), from: file };
+  return await clientTokenFile(file);
 }
 
 /**

@@ -22,7 +22,7 @@ import { decodeError, encodeError, errorFromMessage } from "../protocol/replies.
 import { type Frame, FrameReader } from "./frame_reader.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { Handshake } from "./noise.ts";
-import { pskFor } from "./psk.ts";
+import { pskFor } from "../config/psk.ts";
 import { SecureTransport } from "./secure_transport.ts";
 import { ZSTD } from "./compression.ts";
 import type { Transport } from "./transport.ts";

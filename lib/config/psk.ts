@@ -3,7 +3,8 @@
  * human-chosen token cost memory and time, so that one observed handshake
  * does not let anyone test hundreds of thousands of guesses a second; HKDF
  * with a ferry label then makes a token used elsewhere give another key.
- * Computed once per process and token.
+ * Computed once per process and token, or taken from the key cache of a
+ * token file (key_cache.ts).
  *
  * @module
  */
@@ -16,7 +17,7 @@ import { hkdf, scrypt } from "node:crypto";
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 const SALT = "ferry v2 token";
 const INFO = "ferry v2 Noise_NNpsk0 psk";
-const PSK_LENGTH = 32;
+export const PSK_LENGTH = 32;
 // Tokens remembered; a process uses one or two.
 const MAX_CACHED = 16;
 
@@ -31,6 +32,12 @@ export function pskFor(token: string): Promise<Uint8Array> {
   cache.set(token, derived);
   derived.catch(() => cache.delete(token));
   return derived;
+}
+
+/** Takes `key` as the PSK of `token` without deriving it (a key cached on disk). */
+export function rememberPsk(token: string, key: Uint8Array): void {
+  if (cache.size >= MAX_CACHED) cache.clear();
+  cache.set(token, Promise.resolve(key));
 }
 
 function derive(token: string): Promise<Uint8Array> {
