@@ -45,11 +45,11 @@ const SMALL_BYTES = Array.from({ length: SMALL_FILES }, (_, i) => smallSize(i)).
 );
 const RUNS = 3;
 const TOKEN = "bench-token-0123456789abcdef";
-// Clients read the token from a file, as the README sets them up, so the
-// key cache spares them scrypt after the first run; servers take FERRY_TOKEN.
-const tokenFile = `${new URL("..", import.meta.url).pathname}bench-data/token`;
 const root = new URL("..", import.meta.url).pathname;
 const data = `${root}bench-data`;
+// Clients read the token from a file, as the README sets them up, so the
+// key cache spares them scrypt after the first run; servers take FERRY_TOKEN.
+const tokenFile = `${data}/token`;
 // Where the servers write and gets land: the journaled image with --fs ext4.
 const written = onExt4 ? `${data}/ext4` : data;
 const print = (line: string): void =>
@@ -62,7 +62,7 @@ async function exists(path: string): Promise<boolean> {
 
 async function makeData(): Promise<void> {
   if ((await Deno.readTextFile(tokenFile).catch(() => "")) !== TOKEN + "\n") {
-    await Deno.mkdir(`${data}`, { recursive: true });
+    await Deno.mkdir(data, { recursive: true });
     await Deno.writeTextFile(tokenFile, TOKEN + "\n", { mode: 0o600 });
   }
   const big = `${data}/src/big.bin`;
