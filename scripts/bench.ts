@@ -86,10 +86,8 @@ async function makeData(): Promise<void> {
     using file = await Deno.open(huge, { write: true, create: true });
     await file.truncate(HUGE_BYTES);
   }
-  const marker = `${data}/src/.small-count-${SMALL_FILES}`;
-  if (!await exists(marker)) {
+  await tree("small", `count-${SMALL_FILES}`, async () => {
     log(`bench: writing ${SMALL_FILES} small files`);
-    await Deno.remove(`${data}/src/small`, { recursive: true });
     for (let i = 0; i < SMALL_FILES; i++) {
       const dir = `${data}/src/small/d${i % 100}`;
       if (i < 100) await Deno.mkdir(dir, { recursive: true });
@@ -98,30 +96,40 @@ async function makeData(): Promise<void> {
         crypto.getRandomValues(new Uint8Array(smallSize(i))),
       );
     }
-    await Deno.writeTextFile(marker, "");
-  }
-  const logMarker = `${data}/src/.logs-${LOG_FILES}x${LOG_BYTES}`;
-  if (!await exists(logMarker)) {
+  });
+  await tree("logs", `${LOG_FILES}x${LOG_BYTES}`, async () => {
     log(`bench: writing ${LOG_FILES} log files of ${LOG_BYTES} bytes`);
-    await Deno.remove(`${data}/src/logs`, { recursive: true }).catch(() => {});
     await Deno.mkdir(`${data}/src/logs`, { recursive: true });
     for (let f = 0; f < LOG_FILES; f++) {
       await Deno.writeTextFile(`${data}/src/logs/app-${f}.log`, logText(f));
     }
-    await Deno.writeTextFile(logMarker, "");
-  }
-  const manyMarker = `${data}/src/.many-count-${MANY_FILES}`;
-  if (!await exists(manyMarker)) {
+  });
+  await tree("many", `count-${MANY_FILES}`, () => {
     log(`bench: writing ${MANY_FILES} tiny files`);
-    await Deno.remove(`${data}/src/many`, { recursive: true }).catch(() => {});
     const bytes = new Uint8Array(64);
     for (let i = 0; i < MANY_FILES; i++) {
       const dir = `${data}/src/many/d${i % 1000}`;
-      if (i < 1000) await Deno.mkdir(dir, { recursive: true });
+      if (i < 1000) Deno.mkdirSync(dir, { recursive: true });
       Deno.writeFileSync(`${dir}/f${i}`, crypto.getRandomValues(bytes));
     }
-    await Deno.writeTextFile(manyMarker, "");
+    return Promise.resolve();
+  });
+}
+
+/**
+ * Makes the source tree `name` unless its marker says it has the `shape`
+ * asked for. The markers of other shapes go first: a --quick run remakes
+ * the trees smaller, and its marker alone must then say so.
+ */
+async function tree(name: string, shape: string, make: () => Promise<void>): Promise<void> {
+  const marker = `${data}/src/.${name}-${shape}`;
+  if (await exists(marker)) return;
+  for await (const entry of Deno.readDir(`${data}/src`)) {
+    if (entry.name.startsWith(`.${name}-`)) await Deno.remove(`${data}/src/${entry.name}`);
   }
+  await Deno.remove(`${data}/src/${name}`, { recursive: true }).catch(() => {});
+  await make();
+  await Deno.writeTextFile(marker, "");
 }
 
 /**
