@@ -117,19 +117,16 @@ async function makeData(): Promise<void> {
 }
 
 /**
- * Makes the source tree `name` unless its marker says it has the `shape`
- * asked for. The markers of other shapes go first: a --quick run remakes
- * the trees smaller, and its marker alone must then say so.
+ * Makes the source tree `name` unless its marker file says it has the
+ * `shape` asked for (a --quick run makes smaller trees, and says so there).
  */
 async function tree(name: string, shape: string, make: () => Promise<void>): Promise<void> {
-  const marker = `${data}/src/.${name}-${shape}`;
-  if (await exists(marker)) return;
-  for await (const entry of Deno.readDir(`${data}/src`)) {
-    if (entry.name.startsWith(`.${name}-`)) await Deno.remove(`${data}/src/${entry.name}`);
-  }
+  const marker = `${data}/src/.${name}`;
+  if ((await Deno.readTextFile(marker).catch(() => "")) === shape) return;
+  await Deno.remove(marker).catch(() => {});
   await Deno.remove(`${data}/src/${name}`, { recursive: true }).catch(() => {});
   await make();
-  await Deno.writeTextFile(marker, "");
+  await Deno.writeTextFile(marker, shape);
 }
 
 /**
