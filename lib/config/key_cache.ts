@@ -69,9 +69,9 @@ export async function primeTokenKey(token: string, identity: TokenFileIdentity):
 }
 
 /**
- * The cache folder, made when missing if `create`. Each part from ferry's cache folder
- * down must be a real folder (not a link) of the token's owner that no one
- * else may write, or a local user could read or plant keys.
+ * The cache folder, made when missing if `create`. It and ferry's folder
+ * above it must be real folders (not links) of the token file's owner that
+ * no one else may write, or a local user could read or plant keys.
  */
 async function keysFolder(owner: number, create: boolean): Promise<string | undefined> {
   const base = Deno.env.get("XDG_CACHE_HOME") ||

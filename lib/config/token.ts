@@ -102,17 +102,31 @@ async function readTokenFileAndIdentity(
       );
     }
     text = await Deno.readTextFile(path);
-    const resolved = await Deno.realPath(path);
-    const [was, is] = [before, await Deno.stat(path)].map((info) =>
-      tokenFileIdentity(resolved, info)
-    );
-    if (was !== undefined && JSON.stringify(was) === JSON.stringify(is)) identity = was;
+    identity = await unchangedIdentity(path, before);
   } catch (error) {
     if (error instanceof FerryError) throw error;
     const cause = toFerryError(error, "read the token file", path);
     throw new FerryError(ErrorCode.AuthFailed, cause.message, { path, cause });
   }
   return { token: checkToken(text.trim(), `"${path}"`), identity };
+}
+
+/**
+ * The token file's identity, if it is still what `before` saw once read;
+ * undefined (no key cache this time) when it changed or cannot be told.
+ */
+async function unchangedIdentity(
+  path: string,
+  before: Deno.FileInfo,
+): Promise<TokenFileIdentity | undefined> {
+  try {
+    const resolved = await Deno.realPath(path);
+    const was = tokenFileIdentity(resolved, before);
+    const is = tokenFileIdentity(resolved, await Deno.stat(path));
+    return was !== undefined && JSON.stringify(was) === JSON.stringify(is) ? was : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
