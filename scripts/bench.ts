@@ -365,9 +365,10 @@ interface Tool {
   list?(folder: string): Promise<Omit<Sample, "serverCpu">>;
 }
 
+/** The 1 GiB scenarios. */
 const BIG = ["send big file", "get big file"];
 /** The scenarios that compare ferry with and without -z. */
-const COMPRESSION_SCENARIOS = ["send big file", "get big file", "send logs @20M", "get logs @20M"];
+const COMPRESSION_SCENARIOS = [...BIG, "send logs @20M", "get logs @20M"];
 
 /**
  * ferry with the default `--fsync=each`, or with a variant asked for by the
