@@ -4,11 +4,10 @@
  * @module
  */
 
-import { splitRemotePath } from "../lib/fs/safe_path.ts";
+import { printable, splitRemotePath } from "../lib/fs/safe_path.ts";
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import type { FerryClient } from "../lib/client/client.ts";
-import { printable } from "../lib/fs/safe_path.ts";
 import { printOut, shownName } from "./_output.ts";
 import { withHint } from "./_hints.ts";
 import { checkRemovable } from "../lib/client/remote_ops.ts";

@@ -57,15 +57,16 @@ export function tokenFileIdentity(
  * before.
  */
 export async function primeTokenKey(token: string, identity: TokenFileIdentity): Promise<void> {
-  const settled = Date.now() - Math.max(identity.mtimeMs, identity.ctimeMs) >= SETTLED_MS;
-  const folder = await keysFolder(identity.uid, settled).catch(() => undefined);
-  if (folder === undefined) return;
-  const entry = `${folder}/${createHash("sha256").update(identity.path).digest("hex")}`;
-  const cached = await readEntry(entry, identity).catch(() => undefined);
+  const name = createHash("sha256").update(identity.path).digest("hex");
+  const folder = await keysFolder(identity.uid, false).catch(() => undefined);
+  const cached = folder === undefined
+    ? undefined
+    : await readEntry(`${folder}/${name}`, identity).catch(() => undefined);
   if (cached !== undefined) return rememberPsk(token, cached);
-  if (!settled) return;
-  const key = await pskFor(token).catch(() => undefined);
-  if (key !== undefined) await writeEntry(entry, identity, key).catch(() => {});
+  if (Date.now() - Math.max(identity.mtimeMs, identity.ctimeMs) < SETTLED_MS) return;
+  const made = await keysFolder(identity.uid, true).catch(() => undefined);
+  const key = made === undefined ? undefined : await pskFor(token).catch(() => undefined);
+  if (key !== undefined) await writeEntry(`${made}/${name}`, identity, key).catch(() => {});
 }
 
 /**

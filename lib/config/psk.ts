@@ -27,17 +27,20 @@ const cache = new Map<string, Promise<Uint8Array>>();
 export function pskFor(token: string): Promise<Uint8Array> {
   const cached = cache.get(token);
   if (cached !== undefined) return cached;
-  if (cache.size >= MAX_CACHED) cache.clear();
   const derived = derive(token);
-  cache.set(token, derived);
+  remember(token, derived);
   derived.catch(() => cache.delete(token));
   return derived;
 }
 
 /** Takes `key` as the PSK of `token` without deriving it (a key cached on disk). */
 export function rememberPsk(token: string, key: Uint8Array): void {
+  remember(token, Promise.resolve(key));
+}
+
+function remember(token: string, key: Promise<Uint8Array>): void {
   if (cache.size >= MAX_CACHED) cache.clear();
-  cache.set(token, Promise.resolve(key));
+  cache.set(token, key);
 }
 
 function derive(token: string): Promise<Uint8Array> {

@@ -78,20 +78,15 @@ function checkToken(token: string, source: string): string {
  * that its group or others may read or write is refused.
  */
 export async function readTokenFile(path: string): Promise<string> {
-  return (await readTokenFileAndIdentity(path)).token;
+  return (await readTokenAndStat(path)).token;
 }
 
-/**
- * A token file's token, and the file's identity for the key cache when it
- * did not change while it was read.
- */
-async function readTokenFileAndIdentity(
-  path: string,
-): Promise<{ token: string; identity: TokenFileIdentity | undefined }> {
+/** A token file's token, and its stat from just before it was read. */
+async function readTokenAndStat(path: string): Promise<{ token: string; before: Deno.FileInfo }> {
   let text: string;
-  let identity: TokenFileIdentity | undefined;
+  let before: Deno.FileInfo;
   try {
-    const before = await Deno.stat(path);
+    before = await Deno.stat(path);
     if (before.mode !== null && (before.mode & 0o077) !== 0) {
       throw new FerryError(
         ErrorCode.AuthFailed,
@@ -102,13 +97,12 @@ async function readTokenFileAndIdentity(
       );
     }
     text = await Deno.readTextFile(path);
-    identity = await unchangedIdentity(path, before);
   } catch (error) {
     if (error instanceof FerryError) throw error;
     const cause = toFerryError(error, "read the token file", path);
     throw new FerryError(ErrorCode.AuthFailed, cause.message, { path, cause });
   }
-  return { token: checkToken(text.trim(), `"${path}"`), identity };
+  return { token: checkToken(text.trim(), `"${path}"`), before };
 }
 
 /**
@@ -134,7 +128,9 @@ async function unchangedIdentity(
  * cache, or derived and cached for the next command.
  */
 async function clientTokenFile(path: string): Promise<TokenSource> {
-  const { token, identity } = await readTokenFileAndIdentity(path);
+  const { token, before } = await readTokenAndStat(path);
+  // Only a client asks: a server derives its key once, at start.
+  const identity = await unchangedIdentity(path, before);
   if (identity !== undefined) await primeTokenKey(token, identity);
   return { token, from: path };
 }
