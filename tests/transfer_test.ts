@@ -17,6 +17,7 @@ import {
   tempDir,
   TOKEN,
 } from "./_helpers.ts";
+import { recordProxy } from "./_records.ts";
 
 Deno.test("send() and get() move a folder tree byte for byte, keeping mode and mtime", async () => {
   await using root = await tempDir();
@@ -469,4 +470,33 @@ Deno.test("a file whose name is not valid UTF-8 fails with a message that says s
   assertEquals([sent.files, sent.failures[0]?.code], [1, ErrorCode.BadPath]);
   assert(sent.failures[0]!.message.includes("not valid UTF-8"), sent.failures[0]!.message);
   assertEquals(await listTree(root.path), ["tree", "tree/fine.txt"]);
+});
+
+Deno.test("get asks for files in groups: 300 small files take far fewer records to the server than files, and all arrive", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  const files = 300;
+  for (let folder = 0; folder < 3; folder++) {
+    await Deno.mkdir(`${root.path}/tree/d${folder}`, { recursive: true });
+    for (let i = 0; i < files / 3; i++) {
+      await Deno.writeFile(`${root.path}/tree/d${folder}/f${i}`, patternBytes(100, i));
+    }
+  }
+  await using server = await startServer(root.path);
+  await using proxy = recordProxy(server.port, "to-server", "none");
+  {
+    await using client = await connect({ host: "127.0.0.1", port: proxy.addr.port, token: TOKEN });
+    const got = await client.get(["tree"], `${local.path}/`, { recursive: true });
+    assertEquals(got.files, files);
+  }
+  assertEquals(
+    (await listTree(`${local.path}/tree`)).filter((p) => p.includes("/f")).length,
+    files,
+  );
+  assertEquals(await Deno.readFile(`${local.path}/tree/d2/f99`), patternBytes(100, 99));
+  // One record per GET would be 300; grouped, the GETs leave a window's worth at a time.
+  assert(
+    proxy.records["to-server"] < files / 4,
+    `${proxy.records["to-server"]} records to the server`,
+  );
 });

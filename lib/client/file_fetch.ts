@@ -53,10 +53,13 @@ export class FileFetch {
   /** END arrived and the commit started: only then may the reply's OK count as success. */
   #ended = false;
   #done = Promise.withResolvers<void>();
+  /** The server's reply is complete (or the fetch is over before it was). */
+  #answered = Promise.withResolvers<void>();
 
   constructor(context: FetchContext, item: Wanted) {
     this.#context = context;
     this.#item = item;
+    this.#done.promise.then(this.#answered.resolve, this.#answered.resolve);
   }
 
   /** The request id, once {@link FileFetch.start} has sent the GET. */
@@ -65,22 +68,25 @@ export class FileFetch {
   }
 
   /**
-   * Sends the GET (with a resume offer when a partial of this version is
-   * kept). Resolves once it is sent, with the fetch's outcome: done once
-   * the file is committed or has failed; rejected when the connection fails.
+   * Queues the GET (with a resume offer when a partial of this version is
+   * kept); the caller flushes it with the others it queues. Resolves once
+   * it is queued, with the fetch's outcome: done once the file is committed
+   * or has failed, rejected when the connection fails; and `answered`, done
+   * once the server's reply is all here (the commit may still run).
    */
-  async start(): Promise<{ outcome: Promise<void> }> {
+  async start(): Promise<{ outcome: Promise<void>; answered: Promise<void> }> {
     let request: GetRequest;
     try {
       request = await this.#request();
     } catch (error) {
       this.#failed(toFerryError(error, "write", this.#item.shown));
-      return { outcome: Promise.resolve() };
+      this.#done.resolve();
+      return { outcome: this.#done.promise, answered: this.#answered.promise };
     }
     // Stopped while the partial was looked at: ask for nothing.
     if (this.#abandoned) {
       await this.#incoming?.discard({ keepPartial: true });
-      return { outcome: this.#done.promise };
+      return { outcome: this.#done.promise, answered: this.#answered.promise };
     }
     const { connection } = this.#context;
     this.#id = connection.open({
@@ -97,9 +103,7 @@ export class FileFetch {
       connection.finish(this.#id);
       this.#done.reject(connection.connectionError(error));
     });
-    // GETs queued together leave in one write.
-    connection.writer.flushSoon();
-    return { outcome: this.#done.promise };
+    return { outcome: this.#done.promise, answered: this.#answered.promise };
   }
 
   /** Gives up on this file; a resumable partial is kept. The caller tells the server. */
@@ -226,6 +230,7 @@ export class FileFetch {
   /** The reply is complete: done once the commit is (the read loop goes on meanwhile). */
   async #finish(): Promise<void> {
     this.#context.connection.finish(this.#id);
+    this.#answered.resolve();
     await this.#incoming?.discard({ keepPartial: true });
     if (this.#committing === undefined) this.#done.resolve();
     else void this.#committing.then(this.#done.resolve);

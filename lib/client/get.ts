@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { ErrorCode, FerryError } from "../errors.ts";
 import { dirname } from "node:path";
 import type { BackupPlace } from "../fs/backup.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
@@ -29,6 +29,7 @@ import {
   type Wanted,
 } from "./get_plan.ts";
 import { InFlight } from "./in_flight.ts";
+import { WantedQueue } from "./wanted_queue.ts";
 import { alreadyThere, comparesReceivingSide, keptByChoice } from "./sync_check.ts";
 import {
   cancelled,
@@ -42,6 +43,9 @@ import { TransferTracker } from "./tracker.ts";
 // GET requests in flight at once on one connection: the server answers them
 // in order, so this only hides the round trip between files.
 const MAX_GETS_IN_FLIGHT = 64;
+// A full lane asks for more once this many have been answered, all in one
+// write: one record and one system call on each side instead of one per file.
+const GET_GROUP = 16;
 // A lane takes no further file while this many bytes are on their way to it.
 const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
@@ -197,41 +201,6 @@ async function alreadyHere(item: Wanted, options: TransferOptions): Promise<bool
 }
 
 /**
- * The stream of wanted files, shared by the lanes: each takes the next file
- * when it has room. A failure of the listing itself is kept for the get to
- * throw, and ends the stream for every lane.
- */
-class WantedQueue {
-  failure: FerryError | undefined;
-  #files: AsyncGenerator<Wanted>;
-  #ended = false;
-
-  constructor(files: AsyncGenerator<Wanted>) {
-    this.#files = files;
-  }
-
-  /** The next file, or undefined when there are no more (or the listing failed). */
-  async next(): Promise<Wanted | undefined> {
-    if (this.#ended) return undefined;
-    try {
-      const next = await this.#files.next();
-      if (next.done) this.#ended = true;
-      return next.done ? undefined : next.value;
-    } catch (error) {
-      this.#ended = true;
-      this.failure ??= toFerryError(error, "list");
-      return undefined;
-    }
-  }
-
-  /** Stops the listing (its LIST is abandoned) when the get ended early. */
-  async close(): Promise<void> {
-    this.#ended = true;
-    await this.#files.return(undefined).catch(() => {});
-  }
-}
-
-/**
  * Fetches the wanted files over one connection, or with `parallel` over
  * several, each taking the next file when it has room. The first lane to
  * fail stops every lane, and this resolves only when all of them have
@@ -326,26 +295,35 @@ class GetLane implements FetchContext {
       onFailure();
     };
     for (;;) {
-      // Few bytes in flight per lane, so that with -j big files spread over the lanes.
-      await inFlight.below(MAX_GETS_IN_FLIGHT, undefined, MAX_BYTES_IN_FLIGHT);
+      await inFlight.below(MAX_GETS_IN_FLIGHT - GET_GROUP + 1, undefined, MAX_BYTES_IN_FLIGHT);
       if (this.#stopped) break;
-      const item = await wanted.next();
-      if (item === undefined) {
+      if (!await wanted.ready()) {
         if (wanted.failure !== undefined) onFailure();
         break;
       }
-      if (this.#stopped) break;
-      const bytes = item.entry.size;
-      inFlight.add(bytes);
-      const fetch = new FileFetch(this, item);
-      this.#open.add(fetch);
-      const { outcome } = await fetch.start();
-      const settled: Promise<void> = outcome.catch(failed).finally(() => {
-        this.#open.delete(fetch);
-        fetches.delete(settled);
-        inFlight.done(bytes);
-      });
-      fetches.add(settled);
+      // Few bytes in flight per lane, so that with -j big files spread over the lanes.
+      let item: Wanted | undefined;
+      while (
+        !this.#stopped && inFlight.hasRoom(MAX_GETS_IN_FLIGHT, MAX_BYTES_IN_FLIGHT) &&
+        (item = wanted.take()) !== undefined
+      ) {
+        const bytes = item.entry.size;
+        inFlight.add(bytes);
+        const fetch = new FileFetch(this, item);
+        this.#open.add(fetch);
+        const { outcome, answered } = await fetch.start();
+        // The window holds requests the server has yet to answer, not files
+        // committing here (the commit queue bounds those): the server never
+        // runs dry while this side flushes to disk.
+        void answered.then(() => inFlight.done(bytes));
+        const settled: Promise<void> = outcome.catch(failed).finally(() => {
+          this.#open.delete(fetch);
+          fetches.delete(settled);
+        });
+        fetches.add(settled);
+      }
+      // The GETs queued together leave in one write.
+      this.connection.writer.flushSoon();
     }
     await Promise.all(fetches);
   }

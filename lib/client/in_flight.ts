@@ -30,8 +30,15 @@ export class InFlight {
    * writer's buffer, which nothing else would send.
    */
   async below(limit: number, flush?: () => Promise<void>, maxBytes = Infinity): Promise<void> {
-    const full = () => this.#count >= limit || (this.#count > 0 && this.#bytes >= maxBytes);
-    if (full()) await flush?.();
-    while (full()) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    if (this.hasRoom(limit, maxBytes)) return;
+    await flush?.();
+    while (!this.hasRoom(limit, maxBytes)) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  /** Whether fewer than `limit` are in flight and (when any is) fewer than `maxBytes` bytes. */
+  hasRoom(limit: number, maxBytes = Infinity): boolean {
+    return this.#count < limit && (this.#count === 0 || this.#bytes < maxBytes);
   }
 }

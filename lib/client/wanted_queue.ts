@@ -1,0 +1,85 @@
+/**
+ * The stream of files a get wants, shared by its lanes, read a little ahead
+ * of them: a lane that has room takes every file already found at once, so
+ * its GETs leave together in one write (and one record) instead of one each.
+ *
+ * @module
+ */
+
+import { type FerryError, toFerryError } from "../errors.ts";
+import type { Wanted } from "./get_plan.ts";
+
+// Files found before any lane asks: enough for a lane's whole window of GETs,
+// few enough that the folders made and files counted stay near the fetching.
+const READ_AHEAD = 128;
+
+/**
+ * Wanted files, found ahead of the lanes. A failure of the listing itself
+ * is kept for the get to throw, and ends the stream for every lane.
+ */
+export class WantedQueue {
+  failure: FerryError | undefined;
+  #files: AsyncGenerator<Wanted>;
+  #ready: Wanted[] = [];
+  /** Nothing more will come: the listing ended, failed, or the queue was closed. */
+  #ended = false;
+  #reading: Promise<void> | undefined;
+  #waiters: (() => void)[] = [];
+
+  constructor(files: AsyncGenerator<Wanted>) {
+    this.#files = files;
+  }
+
+  /** Waits until a file can be taken; false when there are no more (or the listing failed). */
+  async ready(): Promise<boolean> {
+    while (this.#ready.length === 0 && !this.#ended) {
+      const arrived = new Promise<void>((resolve) => this.#waiters.push(resolve));
+      this.#readAhead();
+      await arrived;
+    }
+    return this.#ready.length > 0;
+  }
+
+  /** The next file already found, if any; taking one reads further ahead. */
+  take(): Wanted | undefined {
+    const item = this.#ready.shift();
+    this.#readAhead();
+    return item;
+  }
+
+  /**
+   * Stops the listing (its LIST is abandoned) when the get ended early.
+   */
+  async close(): Promise<void> {
+    this.#ended = true;
+    this.#ready.length = 0;
+    this.#wake();
+    // Runs after a read still waiting on the listing, which ends when the get
+    // closes the listing's connection next: waiting for it here could hang.
+    const returned = this.#files.return(undefined).catch(() => {});
+    if (this.#reading === undefined) await returned;
+  }
+
+  #readAhead(): void {
+    if (this.#reading !== undefined || this.#ended || this.#ready.length >= READ_AHEAD) return;
+    this.#reading = this.#read().finally(() => this.#reading = undefined);
+  }
+
+  async #read(): Promise<void> {
+    while (!this.#ended && this.#ready.length < READ_AHEAD) {
+      try {
+        const next = await this.#files.next();
+        if (next.done) this.#ended = true;
+        else if (!this.#ended) this.#ready.push(next.value);
+      } catch (error) {
+        if (!this.#ended) this.failure ??= toFerryError(error, "list");
+        this.#ended = true;
+      }
+      this.#wake();
+    }
+  }
+
+  #wake(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+}
