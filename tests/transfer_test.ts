@@ -500,3 +500,48 @@ Deno.test("get asks for files in groups: 300 small files take far fewer records 
     `${proxy.records["to-server"]} records to the server`,
   );
 });
+
+for (const size of [100, 200_000]) {
+  Deno.test(`a file of ${size} bytes whose destination is a folder fails with is_directory both ways; the folder and the rest of the tree are untouched`, async () => {
+    await using root = await tempDir();
+    await using local = await tempDir();
+    // send: the server holds a folder where the file would go.
+    await Deno.mkdir(`${local.path}/tree`);
+    await Deno.writeFile(`${local.path}/tree/taken`, patternBytes(size));
+    await Deno.writeFile(`${local.path}/tree/other`, patternBytes(10, 2));
+    await Deno.mkdir(`${root.path}/tree/taken`, { recursive: true });
+    await Deno.writeTextFile(`${root.path}/tree/taken/inside`, "kept");
+    await using server = await startServer(root.path);
+    await using client = await connectTo(server);
+    const sent = await client.send([`${local.path}/tree`], "", { recursive: true });
+    assertEquals([sent.files, sent.errors], [1, 1]);
+    assertEquals(sent.failures[0]!.code, ErrorCode.IsDirectory);
+    assert(sent.failures[0]!.message.includes("a folder is in the way"), sent.failures[0]!.message);
+    assertEquals(await Deno.readTextFile(`${root.path}/tree/taken/inside`), "kept");
+    assertEquals(await Deno.readFile(`${root.path}/tree/other`), patternBytes(10, 2));
+    assertEquals(await listTree(root.path), [
+      "tree",
+      "tree/other",
+      "tree/taken",
+      "tree/taken/inside",
+    ]);
+
+    // get: this side holds the folder.
+    await Deno.writeFile(`${root.path}/tree/file`, patternBytes(size));
+    await using back = await tempDir();
+    await Deno.mkdir(`${back.path}/tree/file`, { recursive: true });
+    await Deno.writeTextFile(`${back.path}/tree/file/inside`, "kept");
+    await Deno.remove(`${root.path}/tree/taken`, { recursive: true });
+    const got = await client.get(["tree"], `${back.path}/`, { recursive: true });
+    assertEquals([got.files, got.errors], [1, 1]);
+    assertEquals(got.failures[0]!.code, ErrorCode.IsDirectory);
+    assert(got.failures[0]!.message.includes("a folder is in the way"), got.failures[0]!.message);
+    assertEquals(await Deno.readTextFile(`${back.path}/tree/file/inside`), "kept");
+    assertEquals(await listTree(back.path), [
+      "tree",
+      "tree/file",
+      "tree/file/inside",
+      "tree/other",
+    ]);
+  });
+}

@@ -1,7 +1,8 @@
 /**
- * The destination of a received file, checked before any byte arrives: a
- * folder in the way is refused, and so is an existing file that must be kept
- * (`serve --no-delete`; the commit checks again, atomically, with link()).
+ * The destination of a received file, checked before any byte arrives (a
+ * small one's by the commit instead): a folder in the way is refused, and so
+ * is an existing file that must be kept (`serve --no-delete`; the commit
+ * checks again, atomically, with link()).
  *
  * @module
  */
@@ -24,17 +25,38 @@ export function checkDestination(
     // case, costs no NotFound error. (A dangling symlink reads as missing; the
     // commit's rename replaces it, and its link() refuses it for keepExisting.)
     if (!existsSync(path)) return;
-    if (Deno.lstatSync(path).isDirectory) {
-      throw new FerryError(
-        ErrorCode.IsDirectory,
-        `Cannot write "${printable(shownAs)}": a folder is in the way`,
-        { path: shownAs },
-      );
-    }
+    if (Deno.lstatSync(path).isDirectory) throw folderInTheWay(shownAs);
     if (keepExisting !== undefined) throw kept(shownAs, keepExisting);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "write", shownAs);
   }
+}
+
+/**
+ * Whether {@link checkDestination} is worth its system call before the body
+ * arrives. For a small body without a kept destination or a backup it is
+ * not: the commit's rename refuses a folder in the way by itself (see
+ * {@link folderInTheWay}), after a few bytes moved for nothing.
+ */
+export function checksDestinationEarly(
+  size: number,
+  options: { stream?: boolean; keepExisting?: string; backup?: unknown },
+): boolean {
+  return size >= EARLY_CHECK_MIN_BYTES || options.stream === true ||
+    options.keepExisting !== undefined || options.backup !== undefined;
+}
+
+// Below this, a file whose destination turns out to be a folder costs less
+// than the check every other file would pay (an access(2) per file).
+const EARLY_CHECK_MIN_BYTES = 64 * 1024;
+
+/** The refusal of a destination that is a folder. */
+export function folderInTheWay(shownAs: string): FerryError {
+  return new FerryError(
+    ErrorCode.IsDirectory,
+    `Cannot write "${printable(shownAs)}": a folder is in the way`,
+    { path: shownAs },
+  );
 }
 
 /** The refusal to replace an existing file, saying why it is kept. */

@@ -11,7 +11,7 @@
 import { FileDigest, sameDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { printable } from "./safe_path.ts";
-import { checkDestination, kept } from "./destination.ts";
+import { checkDestination, checksDestinationEarly, folderInTheWay, kept } from "./destination.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 import { type BackupPlace, linkBackup } from "./backup.ts";
 import { parentFolder, type SyncFunctions } from "./durability.ts";
@@ -126,7 +126,8 @@ export class IncomingFile implements BodySink, StagedFile {
 
   /**
    * Opens a temporary file beside `path`, whose folder must exist. Refuses a
-   * destination that is a folder before any byte is received.
+   * destination that is a folder before any byte is received, or for a small
+   * body at commit (see {@link checksDestinationEarly}).
    */
   static async open(
     path: string,
@@ -136,7 +137,9 @@ export class IncomingFile implements BodySink, StagedFile {
   ): Promise<IncomingFile> {
     // Metadata calls here and in commit() are synchronous: each takes microseconds, and
     // for small files the hop to Deno's blocking thread pool cost more than the call.
-    checkDestination(path, shownAs, options.keepExisting);
+    if (checksDestinationEarly(meta.size, options)) {
+      checkDestination(path, shownAs, options.keepExisting);
+    }
     const digest = await FileDigest.start();
     let opened: BodyTemporary;
     try {
@@ -362,6 +365,8 @@ export class IncomingFile implements BodySink, StagedFile {
       if (error instanceof Deno.errors.AlreadyExists && this.#keepExisting !== undefined) {
         throw kept(this.shownAs, this.#keepExisting);
       }
+      // rename() of a file over a folder: the check that open() left to this.
+      if (error instanceof Deno.errors.IsADirectory) throw folderInTheWay(this.shownAs);
       throw toFerryError(error, "store", this.shownAs);
     }
   }
