@@ -31,7 +31,11 @@ export class ReadBuffer {
    */
   async fill(transport: Pick<Transport, "read">, wanted: number): Promise<number> {
     if (this.end - this.start >= wanted) return this.end - this.start;
-    if (this.bytes.length - this.start < wanted) {
+    if (this.start === this.end) {
+      // All consumed: start again at the front, so a stream of small units keeps to the
+      // buffer's first pages instead of touching (making resident) all of it in turn.
+      this.start = this.end = 0;
+    } else if (this.bytes.length - this.start < wanted) {
       // Move the partial unit to the front; it is smaller than one unit.
       this.bytes.copyWithin(0, this.start, this.end);
       this.end -= this.start;
