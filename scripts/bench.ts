@@ -9,8 +9,8 @@
  * (data=ordered, as Raspberry Pi OS mounts its root) instead of this
  * machine's file system, which has no journal and flushes unlike a Pi's.
  *
- * ferry runs as shipped: bundled into one file (bench-data/ferry.js) under
- * the shipped runtime flags.
+ * ferry runs as shipped: bundled into one file (`deno task bundle`, dist/)
+ * under the shipped runtime flags.
  *
  * Measured per run: wall seconds, client CPU and peak RSS (GNU time), server
  * CPU (from /proc, per run) and peak RSS (VmHWM of a server started for the
@@ -56,7 +56,7 @@ const tokenFile = `${data}/token`;
 // ferry runs as it ships: one bundled file (as on a Pi, see the README), built
 // afresh from this tree at the start, not the ~90 source modules, whose loading
 // costs every run about 25 ms that no user pays.
-const ferryBundle = `${data}/ferry.js`;
+const ferryBundle = `${root}dist/ferry.js`;
 // Where the servers write and gets land: the journaled image with --fs ext4.
 const written = onExt4 ? `${data}/ext4` : data;
 const print = (line: string): void =>
@@ -258,16 +258,19 @@ interface Sample {
 const GNU_TIME = "/usr/bin/time";
 const hasGnuTime = await exists(GNU_TIME);
 
-/** Runs a client command; wall time, and its CPU and peak RSS through GNU time. */
-/** Bundles main.ts into {@link ferryBundle}, as `deno task bundle` does for dist/. */
+/** Builds {@link ferryBundle} from this tree with `deno task bundle`, its one recipe. */
 async function bundleFerry(): Promise<void> {
-  const args = ["bundle", "--platform", "deno", "--quiet", "-o", ferryBundle, `${root}main.ts`];
-  const result = await new Deno.Command(Deno.execPath(), { args, stdout: "null" }).output();
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "bundle"],
+    cwd: root,
+    stdout: "null",
+  }).output();
   if (!result.success) {
-    throw new Error(`deno bundle failed: ${new TextDecoder().decode(result.stderr)}`);
+    throw new Error(`deno task bundle failed: ${new TextDecoder().decode(result.stderr)}`);
   }
 }
 
+/** Runs a client command; wall time, and its CPU and peak RSS through GNU time. */
 async function timed(
   command: string,
   args: string[],
