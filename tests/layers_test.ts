@@ -101,3 +101,17 @@ Deno.test(`no module of lib/ is over ${MAX_MODULE_LINES} lines`, async () => {
   }
   assertEquals(long, []);
 });
+
+Deno.test("tests and scripts name no file outside the repository", async () => {
+  // A user's clone has nothing beside it (no ../shared): what a test reads is copied in.
+  const outside: string[] = [];
+  for (const file of [...await sourceFiles("tests"), ...await sourceFiles("scripts")]) {
+    const text = await Deno.readTextFile(`${ROOT}${file}`);
+    for (const match of text.matchAll(/new URL\(\s*"([^"]+)"\s*,\s*import\.meta\.url/g)) {
+      const depth = file.split("/").length - 1;
+      const ups = match[1]!.split("/").filter((segment) => segment === "..").length;
+      if (ups > depth) outside.push(`${file}: ${match[1]}`);
+    }
+  }
+  assertEquals(outside, []);
+});

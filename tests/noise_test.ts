@@ -9,7 +9,7 @@ import { FerryError } from "../lib/errors.ts";
 import { Handshake, keyPairFromPrivate, PROTOCOL_NAME, type Session } from "../lib/wire/noise.ts";
 
 const VECTOR_FILE = new URL(
-  "../../shared/vectors/noise_nnpsk0_25519_chachapoly_sha256.json",
+  "./vectors/noise_nnpsk0_25519_chachapoly_sha256.json",
   import.meta.url,
 );
 
