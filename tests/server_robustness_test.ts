@@ -4,6 +4,7 @@
 
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { connect } from "../lib/client/connect.ts";
 import { encodeHeader, FRAME_HEADER_SIZE } from "../lib/protocol/frame.ts";
 import { resumeKeyFor, TEMP_PREFIX } from "../lib/fs/temporary.ts";
 import { FileDigest } from "../lib/fs/digest.ts";
@@ -182,18 +183,59 @@ Deno.test("close() lets an upload in progress finish, then stops", async () => {
   assertEquals(await listTree(root.path), ["late.bin"]);
 });
 
-Deno.test("repeated failed logins from one address are locked out", async () => {
+Deno.test("a bad script's wrong tokens never lock the owner out: the right token from that address gets in at once", async () => {
   await using root = await tempDir();
-  await using server = await startServer(root.path, { authFailureDelayMs: 0 });
-  const { connect } = await import("../lib/client/connect.ts");
-  for (let i = 0; i < 12; i++) {
-    await connect({ host: "127.0.0.1", port: server.port, token: "wrong-token-wrong-token" }).catch(
-      () => {},
+  await Deno.writeTextFile(`${root.path}/a.txt`, "a");
+  await using server = await startServer(root.path, { authFailureDelayMs: 5 });
+  for (let i = 0; i < 25; i++) {
+    const error = await assertRejects(
+      () => connect({ host: "127.0.0.1", port: server.port, token: "wrong-token-wrong-token" }),
+      FerryError,
     );
+    assertEquals(error.code, ErrorCode.AuthFailed);
   }
-  assert(server.events.some((e) => e.message?.includes("Too many failed logins")));
-  const error = await assertRejects(() => connectTo(server), FerryError);
-  assertEquals(error.code, ErrorCode.AuthFailed, "even the right token waits out the lockout");
+  await using client = await connectTo(server);
+  assertEquals((await client.stat("a.txt"))?.type, "file", "the right token is let in");
+  assertEquals(server.events.filter((e) => e.code === ErrorCode.AuthFailed).length, 25);
+});
+
+Deno.test("wrong tokens cannot be tried in parallel to beat the delay: 4 are held at a time, the rest turned away untried", async () => {
+  await using root = await tempDir();
+  // Long enough that all eight arrive while the first four wait for their answer.
+  await using server = await startServer(root.path, { authFailureDelayMs: 3_000 });
+  const tries = Array.from({ length: 8 }, async (_, i) => {
+    // In order, so that the first four are the ones verified.
+    await new Promise((resolve) => setTimeout(resolve, i * 50));
+    const error = await assertRejects(
+      () => connect({ host: "127.0.0.1", port: server.port, token: "wrong-token-wrong-token" }),
+      FerryError,
+    );
+    return error.code;
+  });
+  const codes = await Promise.all(tries);
+  assertEquals(codes.filter((code) => code === ErrorCode.AuthFailed).length, 4, codes.join());
+  assertEquals(codes.filter((code) => code === ErrorCode.Busy).length, 4, codes.join());
+  // Once their answers went out, the right token gets in.
+  await using client = await connectTo(server);
+  assertEquals(await client.stat("missing"), null);
+});
+
+Deno.test("a crowd of silent strangers cannot evict a held wrong login to learn its answer early", async () => {
+  await using root = await tempDir();
+  await using server = await startServer(root.path, { authFailureDelayMs: 2_000 });
+  const guess = connect({ host: "127.0.0.1", port: server.port, token: "wrong-token-wrong-token" })
+    .then(() => "in", (error: FerryError) => error.code);
+  // The guess is verified within milliseconds and then held for its delay.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // More strangers than the pool of logins holds (64): the oldest are dropped, not the held guess.
+  const strangers = await Promise.all(
+    Array.from({ length: 80 }, () => Deno.connect({ hostname: "127.0.0.1", port: server.port })),
+  );
+  try {
+    assertEquals(await guess, ErrorCode.AuthFailed, "answered auth_failed, not cut early");
+  } finally {
+    for (const stranger of strangers) stranger.close();
+  }
 });
 
 Deno.test("uploads ended by a short or malformed END leak no temporary and no descriptor, connection after connection", async () => {

@@ -13,6 +13,12 @@ import type { ReceivedHandler, Validator } from "./hooks.ts";
 export interface ServerOptions {
   /** The folder to serve. Nothing outside it is ever read or written. */
   root: string;
+  /**
+   * Create `root` when it is missing (its parent must exist: a typo or an
+   * unmounted disk is never made into folders), once the port is bound.
+   * Default false: a missing root is a `not_found` error.
+   */
+  createRoot?: boolean;
   /** The shared secret clients must prove they know. */
   token: string;
   /** Interface to listen on; by default every IPv4 and IPv6 address ("::", else 0.0.0.0). */
@@ -28,7 +34,10 @@ export interface ServerOptions {
   idleTimeoutMs?: number;
   /** A client must authenticate within this time. Default 10 seconds. */
   handshakeTimeoutMs?: number;
-  /** Delay before answering a failed login. Default 1 second. */
+  /**
+   * Delay before answering a wrong token, doubled for every 10 failures of
+   * the address within 10 minutes (up to 30 s). Default 1 second.
+   */
   authFailureDelayMs?: number;
   /** Largest file accepted, in bytes. Default: no limit. */
   maxFileSize?: number;
@@ -76,4 +85,40 @@ export interface ServerOptions {
    * for this long. Default 2 seconds; 0 turns watching the disk off.
    */
   settleMs?: number;
+}
+
+/** The options a running server keeps, each with its default applied, the root a real path. */
+export type ResolvedServerOptions =
+  & Required<
+    Omit<
+      ServerOptions,
+      | "host"
+      | "port"
+      | "onEvent"
+      | "validate"
+      | "onReceived"
+      | "hookTimeoutMs"
+      | "settleMs"
+      | "createRoot"
+    >
+  >
+  & { onEvent: ((event: ServerEvent) => void) | undefined };
+
+/** `options` with the documented defaults, serving `root` (already resolved). */
+export function resolveServerOptions(options: ServerOptions, root: string): ResolvedServerOptions {
+  return {
+    root,
+    token: options.token,
+    maxConnections: options.maxConnections ?? 32,
+    idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+    authFailureDelayMs: options.authFailureDelayMs ?? 1_000,
+    maxFileSize: options.maxFileSize ?? Number.MAX_SAFE_INTEGER,
+    minFreeBytes: options.minFreeBytes ?? 0,
+    readOnly: options.readOnly ?? false,
+    noDelete: options.noDelete ?? false,
+    fsync: options.fsync ?? "each",
+    compression: options.compression ?? true,
+    onEvent: options.onEvent,
+  };
 }

@@ -1,8 +1,8 @@
 /**
  * The ferry server: accepts connections, authenticates them, and hands each
  * one to a {@link ServerSession}. It bounds what strangers can cost it (a
- * connection limit, a handshake deadline, an idle timeout, a delay and a
- * lockout after failed logins) and shuts down gracefully.
+ * connection limit, a handshake deadline, an idle timeout, a growing delay
+ * for wrong tokens) and shuts down gracefully.
  *
  * @module
  */
@@ -11,15 +11,16 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import { FrameReader } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
 import { pskFor, ServerHandshake } from "../wire/handshake.ts";
-import { Admission, BUSY } from "./admission.ts";
+import { Admission } from "./admission.ts";
+import { logIn } from "./login.ts";
 import { Hooks } from "./hooks.ts";
 import { type ClientInfo, Watchers } from "./watchers.ts";
 import { type PushSource, storeFile } from "./push.ts";
 import { DiskWatcher } from "./settle.ts";
-import type { ServerOptions } from "./options.ts";
+import { type ResolvedServerOptions, resolveServerOptions, type ServerOptions } from "./options.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
 import { DEFAULT_PORT } from "../protocol/constants.ts";
-import { bindPort, servedRoot } from "./bind.ts";
+import { bindPort, checkRoot, servedRoot } from "./bind.ts";
 import type { ServerEvent } from "./events.ts";
 import { ServerSession } from "./session.ts";
 
@@ -67,16 +68,7 @@ export class FerryServer {
   /** The port it listens on (the one picked, when port 0 was asked for). */
   readonly port: number;
   #listener: Deno.TcpListener;
-  #options:
-    & Required<
-      Omit<
-        ServerOptions,
-        "host" | "port" | "onEvent" | "validate" | "onReceived" | "hookTimeoutMs" | "settleMs"
-      >
-    >
-    & {
-      onEvent: ((event: ServerEvent) => void) | undefined;
-    };
+  #options: ResolvedServerOptions;
   #hooks: Hooks | undefined;
   #watchers = new Watchers(() => this.#disk.start());
   #disk: DiskWatcher;
@@ -101,22 +93,12 @@ export class FerryServer {
     this.#listener = listener;
     this.hostname = listener.addr.hostname;
     this.port = listener.addr.port;
-    this.#options = {
-      root,
-      token: options.token,
-      maxConnections: options.maxConnections ?? 32,
-      idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
-      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
-      authFailureDelayMs: options.authFailureDelayMs ?? 1_000,
-      maxFileSize: options.maxFileSize ?? Number.MAX_SAFE_INTEGER,
-      minFreeBytes: options.minFreeBytes ?? 0,
-      readOnly: options.readOnly ?? false,
-      noDelete: options.noDelete ?? false,
-      fsync: options.fsync ?? "each",
-      compression: options.compression ?? true,
-      onEvent: options.onEvent,
-    };
-    this.#admission = new Admission(this.#options.maxConnections, (c) => this.#drop(c));
+    this.#options = resolveServerOptions(options, root);
+    this.#admission = new Admission(
+      this.#options.maxConnections,
+      (c) => this.#drop(c),
+      this.#options.authFailureDelayMs,
+    );
     this.#disk = new DiskWatcher(root, this.#watchers, options.settleMs ?? 2_000);
     if (options.validate !== undefined || options.onReceived !== undefined) {
       this.#hooks = new Hooks(
@@ -140,13 +122,33 @@ export class FerryServer {
     this.#accepting = this.#accept();
   }
 
-  /** Checks the root, derives the token's key, binds the port and starts serving. */
+  /**
+   * Checks the root, derives the token's key, binds the port and starts
+   * serving. A root made with `createRoot` is made only once the port is
+   * bound, so a start that fails leaves no folder behind.
+   */
   static async listen(options: ServerOptions): Promise<FerryServer> {
+    const create = await checkRoot(options.root, options.createRoot ?? false);
     // Derived once, before the port opens: every handshake then costs no scrypt.
     const psk = await pskFor(options.token);
-    const root = await servedRoot(options.root);
     const listener = bindPort(options.host, options.port ?? DEFAULT_PORT);
-    return new FerryServer(listener, root, psk, options);
+    let root: string;
+    try {
+      root = await servedRoot(options.root, create);
+    } catch (error) {
+      listener.close();
+      throw error;
+    }
+    const server = new FerryServer(listener, root, psk, options);
+    server.#rootCreated = create;
+    return server;
+  }
+
+  #rootCreated = false;
+
+  /** Whether `listen()` made the root (`createRoot`, and it was missing). */
+  get rootCreated(): boolean {
+    return this.#rootCreated;
   }
 
   /** The served folder, as a real path. */
@@ -305,6 +307,10 @@ export class FerryServer {
           code: error.code,
           message: error.message,
         });
+        // A broken handshake is told why, in plaintext (nothing secret), before the close.
+        if (connection.session === undefined && error.code === ErrorCode.Protocol) {
+          await connection.handshake.refuse(error.code, error.message).catch(() => {});
+        }
       }
     } finally {
       this.#drop(connection);
@@ -313,46 +319,23 @@ export class FerryServer {
     }
   }
 
-  /**
-   * The encrypted transport of a new connection, or null when it may not
-   * have a session: the server has room, the address is not locked out, and
-   * the handshake proved the client holds the token's key. Anyone refused is
-   * told why (a failed login only after a delay).
-   */
+  /** The encrypted transport of a new connection, or null when it was turned away (and told why). */
   async #admit(
     connection: Connection,
     address: string,
     remote: string,
   ): Promise<SecureTransport | null> {
-    let refusal = this.#draining ? BUSY : this.#admission.refusal(address);
-    if (refusal === undefined) {
-      if (!(await connection.handshake.verify(this.#psk))) {
-        this.#admission.recordFailure(address);
-        await new Promise((resolve) => setTimeout(resolve, this.#options.authFailureDelayMs));
-        refusal = [
-          ErrorCode.AuthFailed,
-          "Authentication failed: the token does not match the server's",
-        ];
-      } else if (this.#draining || !this.#admission.admit(connection)) {
-        refusal = BUSY;
-      } else {
-        return await connection.handshake.complete(this.#options.compression);
-      }
-    }
-    await this.#turnAway(connection, remote, ...refusal);
-    return null;
-  }
-
-  async #turnAway(
-    connection: Connection,
-    remote: string,
-    code: ErrorCode,
-    message: string,
-  ): Promise<void> {
+    const outcome = await logIn(connection, connection.handshake, this.#admission, {
+      address,
+      psk: this.#psk,
+      draining: () => this.#draining,
+      compression: this.#options.compression,
+    });
+    if (!Array.isArray(outcome)) return outcome;
+    const [code, message] = outcome;
     this.#log({ time: new Date().toISOString(), remote, action: "auth", ok: false, code, message });
-    try {
-      await connection.handshake.refuse(code, message);
-    } catch { /* the client is gone */ }
+    await connection.handshake.refuse(code, message).catch(() => {/* the client is gone */});
+    return null;
   }
 
   /** Runs every second: enforces the handshake deadline, the idle timeout, and draining. */
