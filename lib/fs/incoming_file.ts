@@ -16,7 +16,7 @@ import type { FsyncMode } from "../protocol/constants.ts";
 import { type BackupPlace, linkBackup } from "./backup.ts";
 import { parentFolder, type SyncFunctions } from "./durability.ts";
 import type { BodySink, StagedFile } from "./body_sink.ts";
-import { writeAll } from "../wire/transport.ts";
+import { BodyWriter } from "./body_writer.ts";
 import {
   type BodyTemporary,
   claimPartial,
@@ -31,12 +31,6 @@ export interface IncomingMeta {
   mode: number;
   mtime: number;
 }
-
-// A big file is flushed in the background every this many bytes (see write()).
-const BACKGROUND_FLUSH_BYTES = 32 * 1024 * 1024;
-
-// Chunks up to this size are written with writeSync (see write()).
-const SYNC_WRITE_LIMIT = 64 * 1024;
 
 /** How {@link IncomingFile.open} treats an existing destination. */
 export interface IncomingOptions {
@@ -74,18 +68,8 @@ export class IncomingFile implements BodySink, StagedFile {
   #digest: FileDigest;
   #received = 0;
   #done = false;
-  /** Bytes written since the last background flush started, and that flush. */
-  #unflushed = 0;
-  #flushing: Promise<void> | undefined;
-  /** The failure of a background flush: a lost write, reported at commit. */
-  #flushError: unknown;
-  /**
-   * The write of the last big chunk, still going while the next one arrives
-   * (the copy it writes from is #copy): receiving, decrypting and hashing
-   * overlap with the disk instead of waiting for it.
-   */
-  #writing: Promise<void> | undefined;
-  #copy: Uint8Array | undefined;
+  /** Writes the body in order and flushes a big one in the background. */
+  #writer: BodyWriter;
   /** Its partial was given up to a newer upload of the same file. */
   #lost = false;
   #keepExisting: string | undefined;
@@ -121,6 +105,7 @@ export class IncomingFile implements BodySink, StagedFile {
     this.shownAs = shownAs;
     this.meta = meta;
     this.#file = opened.file;
+    this.#writer = new BodyWriter(opened.file);
     this.#digest = digest;
   }
 
@@ -166,7 +151,7 @@ export class IncomingFile implements BodySink, StagedFile {
    * and from then on this upload touches nothing on disk.
    */
   #letGo(): boolean {
-    if (this.#writing !== undefined || this.#flushing !== undefined || this.#done) return false;
+    if (this.#writer.busy || this.#done) return false;
     this.#lost = true;
     try {
       this.#file.close();
@@ -228,6 +213,7 @@ export class IncomingFile implements BodySink, StagedFile {
 
   /** Appends one chunk; refuses bytes beyond the announced size. */
   async write(chunk: Uint8Array): Promise<void> {
+    if (this.#lost) throw takenOver(this.shownAs);
     if (!this.#started) {
       throw new FerryError(
         ErrorCode.Protocol,
@@ -241,51 +227,12 @@ export class IncomingFile implements BodySink, StagedFile {
       );
     }
     this.#digest.update(chunk);
-    // Writes stay in order, and the last one's failure is this one's.
-    await this.#writesDone();
     try {
-      if (chunk.length <= SYNC_WRITE_LIMIT) {
-        // Small chunks go straight to the page cache.
-        let written = 0;
-        while (written < chunk.length) written += this.#file.writeSync(chunk.subarray(written));
-      } else {
-        // A big one is copied (the chunk is the reader's buffer) and written beside the
-        // event loop, which goes on to receive the next.
-        // Sized to the chunk: a file of a few hundred KiB does not get a whole MiB.
-        if (this.#copy === undefined || this.#copy.length < chunk.length) {
-          this.#copy = new Uint8Array(chunk.length);
-        }
-        const copy = this.#copy.subarray(0, chunk.length);
-        copy.set(chunk);
-        const writing = this.#writing = writeAll(this.#file, copy);
-        // Done: nothing under way (a failure stays, for the next write or the commit).
-        writing.then(() => this.#writing === writing && (this.#writing = undefined), () => {});
-      }
+      await this.#writer.write(chunk);
     } catch (error) {
       throw toFerryError(error, "write", this.shownAs);
     }
     this.#received += chunk.length;
-    this.#unflushed += chunk.length;
-    if (this.#unflushed >= BACKGROUND_FLUSH_BYTES && this.#flushing === undefined) {
-      // Start writing a big file's data back to disk while more arrives, so that the
-      // fsync before commit has little left to do. Its outcome is awaited at commit.
-      this.#unflushed = 0;
-      this.#flushing = this.#file.syncData().catch((error) => {
-        this.#flushError ??= error;
-      }).finally(() => this.#flushing = undefined);
-    }
-  }
-
-  /** Waits for the write in progress, if any; its failure is thrown here. */
-  async #writesDone(): Promise<void> {
-    const writing = this.#writing;
-    if (writing === undefined) return;
-    this.#writing = undefined;
-    try {
-      await writing;
-    } catch (error) {
-      throw toFerryError(error, "write", this.shownAs);
-    }
   }
 
   /**
@@ -295,9 +242,7 @@ export class IncomingFile implements BodySink, StagedFile {
    */
   async verify(expected: Uint8Array): Promise<StagedFile> {
     try {
-      if (this.#lost) {
-        throw new FerryError(ErrorCode.Connection, "A newer upload took this one over");
-      }
+      if (this.#lost) throw takenOver(this.shownAs);
       if (this.#stream) this.meta.size = this.#received;
       if (this.#received !== this.meta.size) {
         throw new FerryError(
@@ -314,7 +259,9 @@ export class IncomingFile implements BodySink, StagedFile {
         );
       }
       // The last write must land before the times are set: a write after utime moves mtime.
-      await this.#writesDone();
+      await this.#writer.settled().catch((error) => {
+        throw toFerryError(error, "write", this.shownAs);
+      });
       try {
         Deno.chmodSync(this.tempPath, this.meta.mode & 0o777);
         const mtime = new Date(this.meta.mtime);
@@ -332,8 +279,7 @@ export class IncomingFile implements BodySink, StagedFile {
   /** Flushes the data with `sync`; a background flush that failed fails this too. */
   async flush(sync: SyncFunctions): Promise<void> {
     try {
-      await this.#flushing;
-      if (this.#flushError !== undefined) throw this.#flushError;
+      await this.#writer.flushed();
       // Durable before it is visible: the safety rule that makes OK mean "on disk".
       await sync.file(this.#file, this.tempPath);
     } catch (error) {
@@ -381,8 +327,7 @@ export class IncomingFile implements BodySink, StagedFile {
     this.#done = true;
     // The partial belongs to the upload that took it over.
     if (this.#lost) return;
-    await this.#writing?.catch(() => {});
-    await this.#flushing;
+    await this.#writer.stopped();
     try {
       this.#file.close();
     } catch { /* already closed */ }
@@ -392,4 +337,13 @@ export class IncomingFile implements BodySink, StagedFile {
       await Deno.remove(this.tempPath);
     } catch { /* already renamed or removed */ }
   }
+}
+
+/** Why an upload whose partial a newer upload of the same file took over goes no further. */
+function takenOver(shownAs: string): FerryError {
+  return new FerryError(
+    ErrorCode.Connection,
+    `A newer upload of "${printable(shownAs)}" took its partial over (this connection was idle)`,
+    { path: shownAs },
+  );
 }
