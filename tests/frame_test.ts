@@ -57,7 +57,14 @@ Deno.test("the preamble is FERRY, NUL and the version", () => {
 });
 
 Deno.test("decodePreamble() names a wrong magic and a different version clearly", () => {
-  expectProtocolError(() => decodePreamble(new TextEncoder().encode("GET / HT")), "not a ferry");
+  expectProtocolError(
+    () => decodePreamble(new TextEncoder().encode("GET / HT")),
+    'is not ferry: it began with "GET / HT"',
+  );
+  expectProtocolError(
+    () => decodePreamble(new Uint8Array([0x16, 3, 1, 0, 0x22, 0x5c, 0x41, 0])),
+    'it began with "\\x16\\x03\\x01\\x00\\x22\\x5cA\\x00"',
+  );
   const error = assertThrows(() => decodePreamble(preamble(1)), FerryError);
   assertEquals(error.code, ErrorCode.Version);
   assert(error.message.includes("protocol 1"), error.message);

@@ -19,7 +19,7 @@ import {
   sameObject,
   splitRemotePath,
 } from "./safe_path.ts";
-import { tempName } from "./temporary.ts";
+import { refuseTemporaryName, tempName } from "./temporary.ts";
 import { walkTree } from "./tree_walk.ts";
 import type { PathFilter } from "./filter.ts";
 import { missingFolders } from "./durability.ts";
@@ -134,6 +134,7 @@ export async function makeFolder(
   mtime?: number,
 ): Promise<string[]> {
   const parts = splitRemotePath(path);
+  refuseTemporaryName(parts);
   const shown = parts.join("/");
   if (parents) {
     const folder = resolveInside(root, parts);
@@ -308,6 +309,8 @@ function removeConfirmed(entry: ResolvedEntry, info: Deno.FileInfo): void {
 export async function renameEntry(root: string, from: string, to: string): Promise<void> {
   const source = resolveEntry(root, from);
   const target = resolveEntry(root, to);
+  refuseTemporaryName(source.parts);
+  refuseTemporaryName(target.parts);
   if (source.parts.length === 0 || target.parts.length === 0) throw rootRefusal("move");
   await lstatEntry(source);
   if (target.shown === source.shown || target.shown.startsWith(`${source.shown}/`)) {

@@ -8,7 +8,8 @@
  */
 
 import { digestHex, digestPrefix, FileDigest } from "./digest.ts";
-import { sameObject } from "./safe_path.ts";
+import { printable, sameObject } from "./safe_path.ts";
+import { ErrorCode, FerryError } from "../errors.ts";
 
 /** Temporary files are named `.ferry-<16 hex digits>.part`, next to their destination. */
 export const TEMP_PREFIX = ".ferry-";
@@ -24,6 +25,25 @@ export function tempName(): string {
 /** Whether `name` is one of ferry's temporaries (walks and listings leave them out). */
 export function isTemporaryName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
+}
+
+/**
+ * Refuses a request path whose last name is one of ferry's temporaries:
+ * they are never served, listed or sent, and nothing may be written, made
+ * or moved under such a name (it could pass for another upload's partial).
+ * Removing one (`ferry rm`) stays allowed: that is how a stale partial goes.
+ */
+export function refuseTemporaryName(parts: readonly string[]): void {
+  const last = parts.at(-1);
+  if (last === undefined || !isTemporaryName(last)) return;
+  const shown = parts.join("/");
+  throw new FerryError(
+    ErrorCode.BadPath,
+    `Refused path "${
+      printable(shown)
+    }": the name is one of ferry's temporaries (${TEMP_PREFIX}*${TEMP_SUFFIX})`,
+    { path: shown },
+  );
 }
 
 /**

@@ -109,7 +109,7 @@ export function decodePreamble(bytes: Uint8Array): number {
     if (bytes[i] !== MAGIC[i]) {
       throw new FerryError(
         ErrorCode.Protocol,
-        "The peer is not a ferry server or client (bad magic)",
+        `The peer is not ferry: it began with "${greetingText(bytes)}" (bad magic)`,
       );
     }
   }
@@ -123,6 +123,17 @@ export function decodePreamble(bytes: Uint8Array): number {
     );
   }
   return version;
+}
+
+/** What a peer that is not ferry sent first, as printable text ("HTTP/1.", "\\x16\\x03\\x01"). */
+function greetingText(bytes: Uint8Array): string {
+  return Array.from(
+    bytes.subarray(0, PREAMBLE_SIZE),
+    (byte) =>
+      byte >= 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x5c
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).padStart(2, "0")}`,
+  ).join("");
 }
 
 /** Writes a frame header into `target` at `offset`. */

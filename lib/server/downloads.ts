@@ -24,6 +24,7 @@ import {
   splitRemotePath,
 } from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
+import { refuseTemporaryName } from "../fs/temporary.ts";
 import type { Responder } from "./responder.ts";
 
 /** Answers one GET under `root`. */
@@ -41,6 +42,7 @@ export async function serveGet(
   const done = { files: 0, bytes: 0, skipped: 0 };
   try {
     const parts = splitRemotePath(request.path);
+    refuseTemporaryName(parts);
     const shown = parts.join("/");
     const path = resolveInside(root, parts, EXISTING);
     const info = lstatOrThrow(path, shown);

@@ -121,6 +121,10 @@ export class ServerSession {
 
   async #handle(frame: Frame): Promise<void> {
     const { kind, id, payload } = frame;
+    // Id 0 names the connection itself (its ERROR ends it): no request may use it.
+    if (id === 0) {
+      throw new FerryError(ErrorCode.Protocol, `A ${kindName(kind)} frame used request id 0`);
+    }
     const root = this.#context.root;
     switch (kind) {
       case Kind.Data:

@@ -20,7 +20,7 @@ import type { Hooks, ReceivedFile } from "./hooks.ts";
 import type { RemoteEntry } from "../protocol/replies.ts";
 import type { Watchers } from "./watchers.ts";
 import { IncomingFile, type IncomingOptions } from "../fs/incoming_file.ts";
-import { resumeKeyFor } from "../fs/temporary.ts";
+import { refuseTemporaryName, resumeKeyFor } from "../fs/temporary.ts";
 import { mkdirInside } from "../fs/root_ops.ts";
 import { type FsyncMode, strongerFsync } from "../protocol/constants.ts";
 import { confirmSame, resolveInside, sameObject, splitRemotePath } from "../fs/safe_path.ts";
@@ -104,6 +104,7 @@ export class Uploads {
     try {
       checkChange(this.#settings.policy, "write", request.path);
       const parts = splitRemotePath(request.path);
+      refuseTemporaryName(parts);
       if (parts.length === 0) {
         throw new FerryError(ErrorCode.IsDirectory, "Cannot write a file over the root folder");
       }

@@ -39,6 +39,7 @@ export class FrameReader {
   #transport: Transport;
   #buffer: ReadBuffer;
   #frame: Frame = { kind: 0 as Kind, id: 0, payload: new Uint8Array(0) };
+  #maxPayload: number | undefined;
   /** performance.now() of the last bytes received, for idle timeouts. */
   lastActivity: number = performance.now();
   /** Bytes received so far. */
@@ -50,12 +51,18 @@ export class FrameReader {
   acceptCompressed = false;
 
   /**
-   * `bufferSize` below the default limits the frames this reader accepts
-   * (the handshake needs only small ones): a bigger one is a protocol error.
+   * With `maxPayload`, a frame whose header announces more is a protocol
+   * error as soon as the header is read (the handshake's frames are small),
+   * and the buffer holds no more than one such frame.
    */
-  constructor(transport: Transport, options: { bufferSize?: number } = {}) {
+  constructor(transport: Transport, options: { maxPayload?: number } = {}) {
     this.#transport = transport;
-    this.#buffer = new ReadBuffer(options.bufferSize ?? READ_BUFFER_SIZE);
+    this.#maxPayload = options.maxPayload;
+    this.#buffer = new ReadBuffer(
+      options.maxPayload === undefined
+        ? READ_BUFFER_SIZE
+        : PREAMBLE_SIZE + FRAME_HEADER_SIZE + options.maxPayload,
+    );
   }
 
   /** Bytes already received and not yet returned as frames. */
@@ -87,10 +94,10 @@ export class FrameReader {
     if (available < FRAME_HEADER_SIZE) throw truncated();
     const header = decodeHeader(this.#buffer.bytes, this.#buffer.start);
     const total = FRAME_HEADER_SIZE + header.length;
-    if (total > this.#buffer.bytes.length) {
+    if (this.#maxPayload !== undefined && header.length > this.#maxPayload) {
       throw new FerryError(
         ErrorCode.Protocol,
-        `A frame of ${header.length} bytes is not allowed at this point`,
+        `A frame of ${header.length} bytes is not allowed at this point (at most ${this.#maxPayload})`,
       );
     }
     if (await this.#fill(total) < total) throw truncated();

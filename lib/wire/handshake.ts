@@ -3,7 +3,7 @@
  * plaintext preamble (magic and version, so old and new binaries fail
  * clearly), then the client sends Noise message 1 in a HELLO frame and the
  * server answers with message 2 in an AUTH_OK frame, or with a plaintext
- * ERROR (busy, locked out, wrong token). The Noise prologue is the
+ * ERROR (busy, wrong token). The Noise prologue is the
  * preamble. What follows travels in a {@link SecureTransport}. The token
  * never crosses the wire; only a key derived from it is used.
  *
@@ -31,8 +31,10 @@ export { pskFor };
 
 // Handshake frames are small (message 1 is 48 bytes and its payload; an
 // ERROR is a sentence): a stranger that has not logged in holds 8 KiB of
-// buffers, whatever it announces, instead of a session's megabytes.
-const HANDSHAKE_BUFFER = PREAMBLE_SIZE + FRAME_HEADER_SIZE + 4096;
+// buffers, whatever it announces, instead of a session's megabytes, and a
+// header that announces more is refused as soon as it is read.
+export const MAX_HANDSHAKE_PAYLOAD = 4096;
+const HANDSHAKE_BUFFER = PREAMBLE_SIZE + FRAME_HEADER_SIZE + MAX_HANDSHAKE_PAYLOAD;
 /** Longest client name carried in the handshake. */
 export const MAX_CLIENT_NAME = 64;
 
@@ -78,7 +80,7 @@ export function isClientName(name: unknown): name is string {
 
 function buffers(conn: Transport): { reader: FrameReader; writer: FrameWriter } {
   return {
-    reader: new FrameReader(conn, { bufferSize: HANDSHAKE_BUFFER }),
+    reader: new FrameReader(conn, { maxPayload: MAX_HANDSHAKE_PAYLOAD }),
     writer: new FrameWriter(conn, { bufferSize: HANDSHAKE_BUFFER }),
   };
 }
@@ -113,21 +115,21 @@ function expectNothingBuffered(reader: FrameReader): void {
 /**
  * The client's side: proves it holds the token's key and checks that the
  * server does too. Throws auth_failed when the server does not know the
- * token, or the server's own refusal (busy, locked out).
+ * token, or the server's own refusal (busy).
  */
 export async function handshakeAsClient(
   conn: Transport,
   token: string,
-  name?: string,
+  options: { name?: string | undefined; preambleMs?: number } = {},
 ): Promise<SecureTransport> {
   const psk = await pskFor(token);
   const noise = new Handshake({ initiator: true, psk, prologue: preambleBytes() });
   const { reader, writer } = buffers(conn);
   await writer.preamble();
   // A client always decodes compressed DATA; whether it sends any is its choice (-z).
-  const hello = noise.writeMessage1(capabilities(name, true));
+  const hello = noise.writeMessage1(capabilities(options.name, true));
   await writer.frame(Kind.Hello, 0, hello, { flush: true });
-  await reader.readPreamble();
+  await readServerPreamble(conn, reader, options.preambleMs ?? PREAMBLE_WAIT_MS);
   const reply = await expectFrame(reader, Kind.AuthOk);
   let server: Uint8Array;
   try {
@@ -142,6 +144,37 @@ export async function handshakeAsClient(
   const secure = new SecureTransport(conn, noise.split());
   secure.peerDecompresses = capabilitiesOf(server).decompresses;
   return secure;
+}
+
+/**
+ * How long a client waits for the server's preamble. A ferry server sends
+ * it the moment it accepts, busy or not; a port that says nothing (or waits
+ * for its own protocol's request) is not ferry, and is said to be at once
+ * rather than after the whole connect timeout.
+ */
+export const PREAMBLE_WAIT_MS = 5_000;
+
+async function readServerPreamble(
+  conn: Transport,
+  reader: FrameReader,
+  waitMs: number,
+): Promise<void> {
+  let silent = false;
+  const timer = setTimeout(() => {
+    silent = true;
+    conn.close();
+  }, waitMs);
+  try {
+    await reader.readPreamble();
+  } catch (error) {
+    if (!silent) throw error;
+    throw new FerryError(
+      ErrorCode.Protocol,
+      `The peer is not ferry: it sent nothing within ${waitMs / 1000} s of connecting`,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -206,7 +239,7 @@ export class ServerHandshake {
     return secure;
   }
 
-  /** Turns the client away with a plaintext ERROR (nothing secret: busy, locked out, wrong token). */
+  /** Turns the client away with a plaintext ERROR (nothing secret: busy, wrong token). */
   async refuse(code: ErrorCode, message: string): Promise<void> {
     await this.#writer.frame(Kind.Error, 0, encodeError({ code, message }), { flush: true });
   }

@@ -139,7 +139,9 @@ export class SecureTransport implements Transport {
     }
     const length = (raw.bytes[raw.start]! << 8) | raw.bytes[raw.start + 1]!;
     if (length < TAG_LENGTH) {
-      throw new FerryError(ErrorCode.Protocol, `A record of ${length} bytes is too short`);
+      // As a record that fails to open: the connection ends with no reply.
+      this.#broken = new FerryError(ErrorCode.Protocol, `A record of ${length} bytes is too short`);
+      throw this.#broken;
     }
     if (!await this.#have(LENGTH_SIZE + length, wait)) {
       if (!wait) return null;
