@@ -124,10 +124,17 @@ const USAGE = `ferry ${VERSION}: move files between machines you own
 Usage: ferry COMMAND [options] [arguments]
 
 Commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)}${c.summary}`).join("\n")}
+${commandList()}
 
 Run "ferry COMMAND --help" for a command's options.
 Exit codes and the security model are described in the README.`;
+
+/** One line per command, the summaries lined up after the longest name. */
+function commandList(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length)) + 2;
+  return Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`)
+    .join("\n");
+}
 
 /** Runs ferry with `args` and returns the process exit code. */
 export async function main(args: string[]): Promise<number> {

@@ -27,13 +27,56 @@ export function parseFlags<T extends Options>(
 ) {
   try {
     // Tokens keep the order of the options, which filter rules depend on.
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true });
+    return parseArgs({
+      args: portAlias(argv, options),
+      options,
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
   } catch (error) {
-    const message = error instanceof Error
-      ? error.message.replace(/\. To specify.*$/s, "")
-      : String(error);
-    throw new UsageError(`${message} (see ${helpHint})`);
+    throw new UsageError(`${parserMessage(error, argv)} (see ${helpHint})`);
   }
+}
+
+/**
+ * `serve` spells the port `-p` and the clients `-P` (ssh's and scp's
+ * letters); each takes the other's spelling too, where that letter means
+ * nothing else (`mkdir -p` is --parents).
+ */
+function portAlias(argv: string[], options: Options): string[] {
+  const short = options.port?.short;
+  if (short !== "p" && short !== "P") return argv;
+  const other = short === "p" ? "P" : "p";
+  if (Object.values(options).some((option) => option.short === other)) return argv;
+  const end = argv.indexOf("--");
+  return argv.map((arg, i) =>
+    (end < 0 || i < end) && (arg === `-${other}` || new RegExp(`^-${other}\\d+$`).test(arg))
+      ? `-${short}${arg.slice(2)}`
+      : arg
+  );
+}
+
+/**
+ * node:util's own text, in one line and in ferry's words: a flag given a
+ * value that starts with "-" ("--retries -1") is "ambiguous" there, with a
+ * suggestion spread over three lines.
+ */
+function parserMessage(error: unknown, argv: readonly string[]): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const ambiguous = /^Option '([^']+)' argument is ambiguous/.exec(text);
+  if (ambiguous !== null) {
+    // "--retries <value>" or "-j, --jobs <value>": the flag as the user wrote it.
+    const names: string[] = ambiguous[1]!.match(/--?[\w-]+/g) ?? [];
+    const at = argv.findIndex((arg) => names.includes(arg));
+    const flag = argv[at] ?? names.at(-1) ?? "The option";
+    const value = at >= 0 ? argv[at + 1] : undefined;
+    return value === undefined
+      ? `${flag} needs a value`
+      : `${flag} needs a value, not "${printable(value)}" (no value ferry takes starts with "-")`;
+  }
+  const first = text.split("\n")[0]!.replace(/\. To specify.*$/s, "").replace(/\.$/, "");
+  return printable(first);
 }
 
 /** Parses a positive integer flag value such as a port or a count. */
@@ -63,7 +106,8 @@ export const CLIENT_FLAGS = {
 } as const;
 
 export const CLIENT_FLAGS_HELP =
-  `  -P, --port PORT        Server port when the address has none (default 7717)
+  `  -P, --port PORT        Server port when the address has none (default 7717;
+                         -p too, but for mkdir)
       --token-file FILE  Read the token from FILE (else FERRY_TOKEN, else
                          ~/.config/ferry/token)
       --timeout SECS     Give up connecting, or when nothing moves, after SECS

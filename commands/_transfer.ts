@@ -75,6 +75,8 @@ export interface TransferFlags {
   progress: "lines" | "json" | undefined;
   /** -z: the zstd level to compress file data at, or undefined for none. */
   compress: number | undefined;
+  /** Flags that have no effect as given: each is said once, before the transfer. */
+  warnings: string[];
 }
 
 /** The flags send and get share, for parseFlags. */
@@ -126,7 +128,8 @@ ${FILTER_FLAGS_HELP}
   -z, --compress         Compress file data with zstd on the way, where it
                          shrinks (text, logs; not photos or archives): for
                          slow links. Needs a server that knows it, else none
-      --compress-level N zstd level, 1 (fast) to 19 (small); default 3
+      --compress-level N zstd level, 1 (fast) to 19 (small); default 3 (implies
+                         -z, as in rsync)
       --progress[=json]  Progress also without a terminal: a line on stderr
                          every 5 s, or with =json one JSON object a second
 ${CLIENT_FLAGS_HELP}`;
@@ -147,6 +150,7 @@ export function transferFlags(
   tokens: Parameters<typeof filterRules>[0] = [],
 ): TransferFlags {
   const limitRate = parseBytes(values["limit-rate"], "--limit-rate");
+  refuseContradictions(values);
   return {
     recursive: values.recursive ?? false,
     quiet: values.quiet ?? false,
@@ -177,7 +181,30 @@ export function transferFlags(
         COMPRESS_LEVELS.max,
       ) ?? COMPRESS_LEVELS.default
       : undefined,
+    warnings: ineffective(values),
   };
+}
+
+/** Flags that ask for opposite things: a usage error rather than a guess at which one wins. */
+function refuseContradictions(values: TransferValues): void {
+  const contradict = (a: string, b: string, why: string) => {
+    throw new UsageError(`${a} and ${b} contradict each other: ${why}; choose one`);
+  };
+  if (values.quiet && (values.verbose?.length ?? 0) > 0) {
+    contradict("-q", "-v", "-q prints nothing but errors, -v a line per file");
+  }
+  if (values.quiet && values.progress !== undefined) {
+    contradict("-q", "--progress", "-q prints nothing but errors, --progress a progress line");
+  }
+}
+
+/** What the flags ask for that cannot happen, said once so that nobody relies on it. */
+function ineffective(values: TransferValues): string[] {
+  const warnings: string[] = [];
+  if (values.delete && !values.recursive) {
+    warnings.push("--delete has no effect without -r: it removes what a folder no longer has");
+  }
+  return warnings;
 }
 
 /** --progress's value: bare (see {@link progressArgs}) is "lines". */
@@ -242,6 +269,11 @@ export async function transferWith(
   signal: AbortSignal,
   transfer: (client: FerryClient, options: TransferOptions) => Promise<TransferSummary>,
 ): Promise<ShownTransfer> {
+  if (!flags.quiet) {
+    for (const warning of flags.warnings) {
+      printErr(`ferry: warning: ${warning}`);
+    }
+  }
   const bar = progressBar(flags)?.start();
   let last: Progress | undefined;
   let summary: TransferSummary;

@@ -6,6 +6,8 @@
 
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "./_usage.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { printable } from "../lib/fs/safe_path.ts";
 import type { FerryClient } from "../lib/client/client.ts";
 import type { TransferOptions, TransferSummary } from "../lib/client/transfer.ts";
 import { TransferTracker } from "../lib/client/tracker.ts";
@@ -99,7 +101,15 @@ async function getToStdout(
   transfer: TransferOptions,
 ): Promise<TransferSummary> {
   const tracker = new TransferTracker(transfer);
-  const file = await client.open(source, { signal: transfer.signal });
+  const file = await client.open(source, { signal: transfer.signal }).catch((error) => {
+    // The server's "ask for it recursively" is beside the point here, -r or not.
+    if (!(error instanceof FerryError && error.code === ErrorCode.IsDirectory)) throw error;
+    throw new FerryError(
+      ErrorCode.IsDirectory,
+      `"${printable(source)}" is a folder: only one file can go to standard output`,
+      { path: source },
+    );
+  });
   tracker.planned(1, file.size);
   tracker.started(source);
   const limiter = RateLimiter.optional(transfer.limitRate);

@@ -25,7 +25,11 @@ Options:
   -h, --human-readable   Sizes such as 1.5 MiB (with -l)
       --json             One JSON object per entry per line: name, path
                          (from the server root), type, size, mtime (ms), mode
-${REMOTE_OP_FLAGS_HELP.replace("-h, --help", "    --help")}
+${
+  REMOTE_OP_FLAGS_HELP.replace("-h, --help", "    --help")
+    // --json is ls's own above: one object per entry, not a summary.
+    .split("\n").filter((line) => !line.includes("--json")).join("\n")
+}
 
 Examples:
   ferry ls -l pi:backups

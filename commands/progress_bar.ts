@@ -108,7 +108,7 @@ export class ProgressBar {
 
   /** Redraws every second (a stall keeps counting) and, on a terminal, when it is resized. */
   start(): this {
-    this.#timer = setInterval(() => this.redraw(), TIMER_MS);
+    this.#timer = setInterval(() => this.#tick(), TIMER_MS);
     if (this.#style === "bar") Deno.addSignalListener("SIGWINCH", this.#onResize);
     return this;
   }
@@ -129,6 +129,16 @@ export class ProgressBar {
   /** Draws the last snapshot again (the timer, a resize), when there is one. */
   redraw(): void {
     if (this.#last !== undefined) this.#draw();
+  }
+
+  /**
+   * The timer: a bar is redrawn every second (a stall keeps counting); log
+   * lines and JSON keep to their own interval, moving or not.
+   */
+  #tick(): void {
+    if (this.#style === "bar" || this.#now() - this.#lastDraw >= INTERVAL_MS[this.#style]) {
+      this.redraw();
+    }
   }
 
   /** Seconds since bytes or files last moved. */

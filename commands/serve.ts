@@ -5,7 +5,8 @@
  */
 
 import { UsageError } from "./_usage.ts";
-import { ErrorCode, FerryError, toFerryError } from "../lib/errors.ts";
+import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { checkRoot } from "../lib/server/bind.ts";
 import { withHint } from "./_hints.ts";
 import {
   DEFAULT_PORT,
@@ -23,7 +24,8 @@ import { printErr } from "./_output.ts";
 export const HELP = `Usage: ferry serve [ROOT] [options]
 
 Serves the folder ROOT (default: the current folder) to ferry clients that
-know the token. Nothing outside ROOT is ever read or written. Prints one line
+know the token. A missing ROOT is an error (a typo, a disk not mounted)
+unless --create is given. Nothing outside ROOT is ever read or written. Prints one line
 to stderr when it is listening, then one line per finished transfer or
 refusal. SIGINT or SIGTERM stops it gracefully.
 
@@ -31,9 +33,12 @@ The token comes from --token-file, else FERRY_TOKEN, else
 ~/.config/ferry/token, which is created with a new random token when missing.
 
 Options:
+      --create             Make ROOT if it is missing (its parent must exist),
+                           once the port is bound
       --host HOST          Interface to listen on (default: every IPv4 and IPv6
                            address, "::"; 0.0.0.0 where IPv6 is off)
-  -p, --port PORT          Port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
+  -p, --port PORT          Port to listen on (default ${DEFAULT_PORT}; 0 picks a free one;
+                           -P too)
       --token-file FILE    Read the token from FILE
       --log text|json      Format of log lines (default text)
       --max-conns N        Logged-in connections served at once (default 32; a get -r uses
@@ -67,11 +72,13 @@ FERRY_REL_PATH, FERRY_SIZE, FERRY_DIGEST, FERRY_REMOTE, FERRY_CLIENT_NAME.
 Examples:
   ferry serve /srv/ferry --port 7717
   ferry serve /srv/drop --accept "/usr/local/bin/check-upload" \\
-    --on-receive "sh -c 'echo \"$FERRY_REL_PATH\" >> /srv/received.log'"`;
+    --on-receive "sh -c 'echo \\"\\$FERRY_REL_PATH\\" >> /srv/received.log'"`;
 
 /** Parsed `serve` arguments. */
 export interface ServeOptions {
   root: string;
+  /** --create: make ROOT when it is missing (not its parents). */
+  create: boolean;
   /** Undefined: every IPv4 and IPv6 address. */
   host: string | undefined;
   port: number;
@@ -91,6 +98,8 @@ export interface ServeOptions {
   hookTimeoutMs: number;
   /** How long a file written on the server's disk must stay unchanged before it is pushed. */
   settleMs: number;
+  /** Flags that have no effect as given, said once at start. */
+  warnings: string[];
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions | "help" {
@@ -106,6 +115,7 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     "max-size": { type: "string" },
     "min-free": { type: "string" },
     "no-delete": { type: "boolean" },
+    create: { type: "boolean" },
     fsync: { type: "string" },
     accept: { type: "string" },
     "on-receive": { type: "string" },
@@ -117,12 +127,18 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
   if (positionals.length > 1) {
     throw new UsageError(`serve takes one folder, not ${positionals.length}`);
   }
+  if (values["read-only"] && values["no-delete"]) {
+    throw new UsageError(
+      "--read-only and --no-delete contradict each other: --read-only refuses every change, --no-delete accepts new files; choose one",
+    );
+  }
   const log = values.log ?? "text";
   if (log !== "text" && log !== "json") {
     throw new UsageError(`--log is "text" or "json", not "${log}"`);
   }
   return {
     root: positionals[0] ?? ".",
+    create: values.create ?? false,
     host: values.host,
     port: parseCount(values.port, "--port", 0, 65535) ?? DEFAULT_PORT,
     tokenFile: values["token-file"],
@@ -139,7 +155,19 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     onReceive: values["on-receive"],
     hookTimeoutMs: (parseCount(values["hook-timeout"], "--hook-timeout", 1, 3600) ?? 30) * 1000,
     settleMs: (parseCount(values.settle, "--settle", 0, 3600) ?? 2) * 1000,
+    warnings: values["read-only"] ? uselessWhenReadOnly(values) : [],
   };
+}
+
+/** What a read-only server never does, so the flags that tune it change nothing. */
+function uselessWhenReadOnly(values: Record<string, unknown>): string[] {
+  const useless = ["accept", "on-receive", "fsync", "max-size", "min-free"]
+    .filter((flag) => values[flag] !== undefined).map((flag) => `--${flag}`);
+  return useless.length === 0 ? [] : [
+    `${useless.join(", ")} ${
+      useless.length === 1 ? "has" : "have"
+    } no effect with --read-only: nothing is received`,
+  ];
 }
 
 /** The server's hooks from --accept and --on-receive (checked before the server starts). */
@@ -179,11 +207,13 @@ export function formatEvent(event: ServerEvent, format: "text" | "json"): string
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
+  for (const warning of options.warnings) printErr(`ferry: warning: ${warning}`);
   // The folder first: a first start that fails must not leave a token behind.
-  await createMissingRoot(options.root);
+  await checkRoot(options.root, options.create);
   const token = await serverToken(options.tokenFile);
   const server = await FerryServer.listen({
     root: options.root,
+    createRoot: options.create,
     token: token.token,
     ...(options.host === undefined ? {} : { host: options.host }),
     port: options.port,
@@ -201,6 +231,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     const inUse = error instanceof FerryError && error.cause instanceof Deno.errors.AddrInUse;
     throw inUse ? withHint(error, ErrorCode.Io, "pick another with --port") : error;
   });
+  if (server.rootCreated) printErr(`ferry: created the folder "${server.root}" to serve.`);
   if (token.generated) {
     printErr(`ferry: created a new token in "${token.from}" (mode 0600).`);
   } else if (looksHumanChosen(token.token)) {
@@ -232,29 +263,4 @@ export async function serve(options: ServeOptions): Promise<void> {
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   }
   printErr("ferry: stopped");
-}
-
-/**
- * Checks the served folder before anything else, and creates it when it is
- * missing (a first start), saying so.
- */
-async function createMissingRoot(root: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(root);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "serve", root);
-    try {
-      await Deno.mkdir(root, { recursive: true, mode: 0o755 });
-    } catch (error) {
-      throw toFerryError(error, "create the folder to serve", root);
-    }
-    printErr(`ferry: created the folder "${root}" to serve.`);
-    return;
-  }
-  if (!info.isDirectory) {
-    throw new FerryError(ErrorCode.NotDirectory, `Cannot serve "${root}": it is not a folder`, {
-      path: root,
-    });
-  }
 }

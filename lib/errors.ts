@@ -118,7 +118,7 @@ export class FerryError extends Error {
 export function toFerryError(error: unknown, action: string, path?: string): FerryError {
   if (error instanceof FerryError) return error;
   const where = path === undefined ? "" : ` "${path}"`;
-  const detail = error instanceof Error ? error.message : String(error);
+  const detail = osDescription(error);
   const options = path === undefined ? { cause: error } : { path, cause: error };
   if (error instanceof Deno.errors.NotFound) {
     return new FerryError(
@@ -170,6 +170,20 @@ export function toFerryError(error: unknown, action: string, path?: string): Fer
       options,
     );
   }
+  if (error instanceof Error && /\(os error 30\)|EROFS/.test(error.message)) {
+    return new FerryError(
+      ErrorCode.PermissionDenied,
+      `Cannot ${action}${where}: the file system is read-only`,
+      options,
+    );
+  }
+  if (error instanceof Error && /\(os error 122\)|EDQUOT/.test(error.message)) {
+    return new FerryError(
+      ErrorCode.NoSpace,
+      `Cannot ${action}${where}: the disk quota is used up`,
+      options,
+    );
+  }
   if (error instanceof Error && (error as { code?: unknown }).code === "ENOTEMPTY") {
     return new FerryError(
       ErrorCode.NotEmpty,
@@ -184,6 +198,20 @@ export function toFerryError(error: unknown, action: string, path?: string): Fer
     return new FerryError(ErrorCode.Aborted, `Cannot ${action}${where}: cancelled`, options);
   }
   return new FerryError(ErrorCode.Io, `Cannot ${action}${where}: ${detail}`, options);
+}
+
+/**
+ * What the system said, without the runtime's own wrapping: "Input/output
+ * error (os error 5): open '/srv/x/.ferry-1.part'" becomes "input/output
+ * error", so a message names the path the user knows (a peer never sees the
+ * server's folders).
+ */
+function osDescription(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const os = /^(.*?) \(os error \d+\)/.exec(text);
+  if (os === null) return text;
+  const description = os[1]!;
+  return description.charAt(0).toLowerCase() + description.slice(1);
 }
 
 function isConnectionError(error: unknown): boolean {

@@ -33,6 +33,7 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
       update: false,
       progress: undefined,
       compress: undefined,
+      warnings: [],
       fromCommand: undefined,
     },
   );
@@ -115,6 +116,7 @@ Deno.test("parseGetArgs() defaults DEST to the current folder; one get needs one
 Deno.test("parseServeArgs() applies documented defaults and validates values", () => {
   assertEquals(parseServeArgs([]), {
     root: ".",
+    create: false,
     host: undefined,
     port: 7717,
     tokenFile: undefined,
@@ -131,6 +133,7 @@ Deno.test("parseServeArgs() applies documented defaults and validates values", (
     onReceive: undefined,
     hookTimeoutMs: 30_000,
     settleMs: 2_000,
+    warnings: [],
   });
   const floor = parseServeArgs(["--fsync", "none"]);
   assertEquals(floor !== "help" && floor.fsync, "none");

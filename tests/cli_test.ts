@@ -215,9 +215,9 @@ Deno.test("serve with no token creates one with mode 0600 and clients on the mac
     !stopped.log.includes((await Deno.readTextFile(tokenFile)).trim()),
     "the token itself is never printed",
   );
-  // A second start says where the token is again, and a missing folder is created.
-  const missing = `${root.path}/new/served`;
-  await using again = await serveProcess(missing, [], env);
+  // A second start says where the token is again, and --create makes a missing folder.
+  const missing = `${root.path}/served`;
+  await using again = await serveProcess(missing, ["--create"], env);
   const log = (await again.stop()).log;
   assert(log.includes(`the token is in "${tokenFile}"`), log);
   assert(log.includes(`created the folder "${missing}"`), log);

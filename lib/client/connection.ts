@@ -105,7 +105,7 @@ export class Connection {
     signal.addEventListener("abort", abort, { once: true });
     let secure: SecureTransport;
     try {
-      secure = await handshakeAsClient(conn, options.token, options.name);
+      secure = await handshakeAsClient(conn, options.token, { name: options.name });
     } catch (error) {
       try {
         conn.close();
@@ -114,7 +114,7 @@ export class Connection {
       if (options.signal?.aborted) {
         throw new FerryError(ErrorCode.Aborted, "Connecting was cancelled");
       }
-      throw toFerryError(error, "connect to", `${options.host}:${port}`);
+      throw handshakeFailure(error, options.host, port);
     } finally {
       signal.removeEventListener("abort", abort);
     }
@@ -288,6 +288,22 @@ export function unexpected(frame: Frame): FerryError {
     ErrorCode.Protocol,
     `Unexpected ${kindName(frame.kind)} frame from the server`,
   );
+}
+
+/** Why the handshake failed, naming the server; a port that is not ferry says so. */
+function handshakeFailure(error: unknown, host: string, port: number): FerryError {
+  const target = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  if (error instanceof FerryError && error.code === ErrorCode.Protocol) {
+    const notFerry = /^The peer is not ferry: (.*)$/.exec(error.message);
+    if (notFerry !== null) {
+      return new FerryError(
+        ErrorCode.Protocol,
+        `${target} is not a ferry server: ${notFerry[1]} (check the host and port)`,
+        { cause: error },
+      );
+    }
+  }
+  return toFerryError(error, "connect to", target);
 }
 
 function timedOut(host: string, port: number): FerryError {

@@ -35,6 +35,7 @@ import {
   cancelled,
   checkCancelled,
   compressLevel,
+  refuseCollisions,
   type TransferOptions,
   type TransferSummary,
 } from "./transfer.ts";
@@ -83,6 +84,7 @@ export async function getPaths(
     const target = intoFolder && name !== undefined ? `${dest.replace(/\/+$/, "")}/${name}` : dest;
     found.push(await lookUpSource(connection, source, target, options.recursive ?? false));
   }
+  refuseCollisions(found);
   const backup = localBackup(options.backup, intoFolder ? dest : dirname(dest));
   const commits = new GroupCommit();
   if (intoFolder && destInfo === null && !options.dryRun) {

@@ -39,7 +39,7 @@ export async function statRemote(connection: Connection, path: string): Promise<
   }
 }
 
-/** Options of {@link makeRemoteFolder}. */
+/** Options of `FerryClient.mkdir`. */
 export interface MkdirOptions {
   /** Create missing parents too, and accept an existing folder (`mkdir -p`). */
   parents?: boolean | undefined;
@@ -62,7 +62,7 @@ export async function makeRemoteFolder(
   );
 }
 
-/** Options of {@link removeRemote}. */
+/** Options of `FerryClient.remove`. */
 export interface RemoveOptions {
   /** Remove a folder and everything in it. */
   recursive?: boolean | undefined;
@@ -106,7 +106,7 @@ export async function renameRemote(
   await connection.request(Kind.Rename, encodeRename({ from, to }));
 }
 
-/** Options of {@link listRemote}. */
+/** Options of `FerryClient.list`. */
 export interface ListOptions {
   /** The whole tree: each folder is followed by its contents. */
   recursive?: boolean | undefined;

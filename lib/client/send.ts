@@ -32,6 +32,7 @@ import {
   cancelled,
   checkCancelled,
   dealBySize,
+  refuseCollisions,
   type TransferOptions,
   type TransferSummary,
 } from "./transfer.ts";
@@ -51,6 +52,9 @@ export async function sendPaths(
   const filter = PathFilter.optional(options.filter);
   const sources = await inspectSources(sourcePaths, options.recursive ?? false);
   const bases = await destinationBases(connection, sources, dest);
+  refuseCollisions(
+    sources.map((source, i) => ({ source: source.path, target: bases[i]!.join("/") })),
+  );
   if (!comparesReceivingSide(options) && !options.dryRun && (options.parallel ?? 1) <= 1) {
     // Nothing to compare and one connection: send as the walk goes.
     return await sendAsWalked(

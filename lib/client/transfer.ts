@@ -8,6 +8,7 @@
 import { ErrorCode, FerryError } from "../errors.ts";
 import { COMPRESS_LEVELS, type FsyncMode } from "../protocol/constants.ts";
 import { ChunkCompressor } from "../wire/compression.ts";
+import { printable } from "../fs/safe_path.ts";
 
 /** An immutable snapshot of a transfer in progress. */
 export interface Progress {
@@ -212,6 +213,29 @@ export function summaryError(summary: TransferSummary): FerryError | undefined {
       summary.errors + summary.files
     } files failed; the others were transferred`,
   );
+}
+
+/**
+ * Refuses, before anything moves, sources that would land on the same
+ * destination (`a/same.txt b/same.txt pi:inbox/`, or two folders of one
+ * name): one would silently overwrite the other, yet both be reported
+ * stored. cp refuses the same ("will not overwrite just-created").
+ */
+export function refuseCollisions(placed: readonly { source: string; target: string }[]): void {
+  const seen = new Map<string, string>();
+  for (const { source, target } of placed) {
+    const earlier = seen.get(target);
+    if (earlier !== undefined) {
+      throw new FerryError(
+        ErrorCode.Usage,
+        `"${printable(earlier)}" and "${printable(source)}" would both be stored as "${
+          printable(target || "/")
+        }": give them different destinations`,
+        { path: target },
+      );
+    }
+    seen.set(target, source);
+  }
 }
 
 /** The error a cancelled transfer rejects with. */

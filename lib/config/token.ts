@@ -87,6 +87,15 @@ async function readTokenAndStat(path: string): Promise<{ token: string; before: 
   let before: Deno.FileInfo;
   try {
     before = await Deno.stat(path);
+    if (!before.isFile) {
+      throw new FerryError(
+        ErrorCode.AuthFailed,
+        `The token file "${path}" is ${
+          before.isDirectory ? "a folder" : "not a regular file"
+        }: name the file that holds the token`,
+        { path },
+      );
+    }
     if (before.mode !== null && (before.mode & 0o077) !== 0) {
       throw new FerryError(
         ErrorCode.AuthFailed,

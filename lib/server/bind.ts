@@ -9,8 +9,55 @@
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { listenTcp } from "../wire/transport.ts";
 
-/** The real path of the folder to serve. */
-export async function servedRoot(path: string): Promise<string> {
+/**
+ * Checks the folder to serve before the port is bound: it must be a folder,
+ * or, with `create`, be missing with a parent that is one. Resolves with
+ * whether it must be made (by {@link servedRoot}, once the port is bound).
+ */
+export async function checkRoot(path: string, create: boolean): Promise<boolean> {
+  try {
+    if ((await Deno.stat(path)).isDirectory) return false;
+    throw new FerryError(ErrorCode.NotDirectory, `Cannot serve "${path}": it is not a folder`, {
+      path,
+    });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "serve", path);
+  }
+  if (!create) {
+    throw new FerryError(
+      ErrorCode.NotFound,
+      `Cannot serve "${path}": no such folder (check the path and that its disk is mounted; --create makes it)`,
+      { path },
+    );
+  }
+  const parent = parentOf(path);
+  try {
+    if ((await Deno.stat(parent)).isDirectory) return true;
+  } catch { /* reported below */ }
+  throw new FerryError(
+    ErrorCode.NotFound,
+    `Cannot create "${path}" to serve: its parent "${parent}" is not an existing folder (only the last folder is made)`,
+    { path },
+  );
+}
+
+function parentOf(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  return slash < 0 ? "." : slash === 0 ? "/" : trimmed.slice(0, slash);
+}
+
+/** The real path of the folder to serve, made first when `create` (its parent exists). */
+export async function servedRoot(path: string, create = false): Promise<string> {
+  if (create) {
+    try {
+      await Deno.mkdir(path, { mode: 0o755 });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) {
+        throw toFerryError(error, "create the folder to serve", path);
+      }
+    }
+  }
   try {
     const root = await Deno.realPath(path);
     if (!(await Deno.stat(root)).isDirectory) {
