@@ -55,7 +55,12 @@ export function terminalColumns(otherwise = 80): number {
   }
 }
 
-/** Names as they should be shown on stdout: escaped on a terminal, raw for pipes. */
+/**
+ * Names as they are shown on stdout: control characters escaped, on a
+ * terminal and in a pipe or log alike, so that a newline or an escape in a
+ * name cannot forge a line or move the cursor (as rsync does). --json
+ * carries names exactly.
+ */
 export function shownName(): (name: string) => string {
-  return Deno.stdout.isTerminal() ? printable : (name) => name;
+  return printable;
 }

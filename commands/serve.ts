@@ -189,7 +189,10 @@ function hooksOf(
 /** One log line: JSON, or "TIME REMOTE ACTION PATH [N bytes] ok|CODE: MESSAGE". */
 export function formatEvent(event: ServerEvent, format: "text" | "json"): string {
   if (format === "json") return JSON.stringify(event);
-  const who = event.client === undefined ? event.remote : `${event.remote} (${event.client})`;
+  // Escaped too: a client chose its name (the handshake refuses controls; a log stays safe anyway).
+  const who = event.client === undefined
+    ? event.remote
+    : `${event.remote} (${printable(event.client)})`;
   const parts = [event.time, who, event.action].filter((part) => part !== "");
   if (event.path !== undefined) parts.push(`"${printable(event.path)}"`);
   if (event.files !== undefined) parts.push(`${event.files} files`);

@@ -265,3 +265,25 @@ Deno.test("two sources with one destination name are refused before anything mov
   assert(got.stderr.includes('"x/same.txt" and "y/same.txt" would both be stored as'), got.stderr);
   assertEquals(await exists(out), false, "get made nothing");
 });
+
+Deno.test("names with a tab, a newline or a backslash go both ways and are printed escaped", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  const names = ["tab\tname.txt", "new\nline.txt", "back\\slash.txt"];
+  await Deno.mkdir(`${local.path}/uni`);
+  for (const name of names) await Deno.writeTextFile(`${local.path}/uni/${name}`, name);
+  await using server = await serveProcess(root.path);
+  const address = `ferry://127.0.0.1:${server.port}`;
+  const sent = await ferry(["send", "-r", "-v", `${local.path}/uni`, `${address}/`]);
+  assertEquals(sent.code, 0, sent.stderr);
+  assert(sent.stdout.includes("uni/tab\\x09name.txt"), sent.stdout);
+  assert(!sent.stdout.includes("\t") && !sent.stdout.includes("new\nline"), "printed escaped");
+  for (const name of names) {
+    assertEquals(await Deno.readTextFile(`${root.path}/uni/${name}`), name);
+  }
+  const got = await ferry(["get", "-r", `${address}/uni`, `${local.path}/back`]);
+  assertEquals(got.code, 0, got.stderr);
+  for (const name of names) {
+    assertEquals(await Deno.readTextFile(`${local.path}/back/${name}`), name);
+  }
+});

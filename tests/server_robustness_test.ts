@@ -17,6 +17,7 @@ import {
   RawClient,
   startServer,
   tempDir,
+  TOKEN,
   waitFor,
 } from "./_helpers.ts";
 
@@ -433,4 +434,30 @@ Deno.test("a client beyond --max-conns is told the server is busy; one that leav
     }
   });
   assert(freed, "the slot of a client that left was never freed");
+});
+
+Deno.test("a client name with a control character of any kind (C0, DEL, C1) never names the client", async () => {
+  await using root = await tempDir();
+  await using server = await startServer(root.path);
+  const hostile = ["\x9b31mred", "\x9d0;PWNED\x9c", "next\x85line", "esc\x1b[2J", "del\x7f"];
+  for (const [i, name] of hostile.entries()) {
+    await using client = await connect({
+      host: "127.0.0.1",
+      port: server.port,
+      token: TOKEN,
+      name,
+    });
+    await client.mkdir(`made-${i}`);
+    await client.remove(`made-${i}`, { recursive: true });
+  }
+  await using named = await connect({
+    host: "127.0.0.1",
+    port: server.port,
+    token: TOKEN,
+    name: "pi-kitchen",
+  });
+  await named.mkdir("named");
+  await named.remove("named", { recursive: true });
+  const made = server.events.filter((event) => event.action === "rm");
+  assertEquals(made.map((event) => event.client), [...hostile.map(() => undefined), "pi-kitchen"]);
 });

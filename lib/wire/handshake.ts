@@ -75,7 +75,7 @@ function capabilitiesOf(payload: Uint8Array): { name?: string; decompresses: boo
 export function isClientName(name: unknown): name is string {
   return typeof name === "string" && name.length > 0 && name.length <= MAX_CLIENT_NAME &&
     // deno-lint-ignore no-control-regex
-    !/[\u0000-\u001f\u007f]/.test(name);
+    !/[\u0000-\u001f\u007f-\u009f]/.test(name);
 }
 
 function buffers(conn: Transport): { reader: FrameReader; writer: FrameWriter } {
