@@ -196,9 +196,14 @@ export function formatEvent(event: ServerEvent, format: "text" | "json"): string
   const parts = [event.time, who, event.action].filter((part) => part !== "");
   if (event.path !== undefined) parts.push(`"${printable(event.path)}"`);
   if (event.files !== undefined) parts.push(`${event.files} files`);
+  const message = printable(event.message ?? "");
+  // An upload that will not end: how far it got, and why.
+  if (event.code === ErrorCode.Aborted && event.bytes !== undefined) {
+    parts.push(`aborted after ${event.bytes} bytes: ${message}`);
+    return parts.join(" ");
+  }
   if (event.bytes !== undefined) parts.push(`${event.bytes} bytes`);
   if (event.fsync !== undefined && event.fsync !== "each") parts.push(`fsync ${event.fsync}`);
-  const message = printable(event.message ?? "");
   parts.push(
     event.ok
       ? message === "" ? "ok" : `ok: ${message}`

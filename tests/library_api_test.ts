@@ -121,7 +121,7 @@ Deno.test("a put cancelled through its signal stores nothing, and the client sta
   assertEquals(await listTree(root.path), ["after.txt"]);
 });
 
-Deno.test("a send cancelled through its signal leaves the client usable and nothing half-written", async () => {
+Deno.test("a send cancelled through its signal stores nothing, keeps its partial, and the next send resumes", async () => {
   await using root = await tempDir();
   await using local = await tempDir();
   await Deno.writeFile(`${local.path}/big.bin`, patternBytes(24 * MiB));
@@ -134,8 +134,14 @@ Deno.test("a send cancelled through its signal leaves the client usable and noth
   const after = await client.send([`${local.path}/small.txt`], "small.txt");
   assertEquals(after.files, 1);
   assertEquals(await exists(`${root.path}/big.bin`), false);
-  assert(await waitFor(async () => !await hasTemporaries(root.path)), "the upload was discarded");
-  assertEquals((await client.stat("small.txt"))?.size, 5);
+  assert(await waitFor(() => hasTemporaries(root.path)), "the part received was kept");
+  const aborted = server.events.find((event) => event.code === "aborted");
+  assertEquals(aborted?.path, "big.bin");
+  assert((aborted?.bytes ?? 0) > 0 && aborted?.message?.includes("cancelled"), aborted?.message);
+  const again = await client.send([`${local.path}/big.bin`], "big.bin");
+  assertEquals(again.files, 1);
+  assert(again.transferred < 24 * MiB, `resumed: ${again.transferred} bytes moved`);
+  assertEquals(await Deno.readFile(`${root.path}/big.bin`), patternBytes(24 * MiB));
 });
 
 Deno.test("a get cancelled through its signal leaves the client usable and no file under its name", async () => {

@@ -12,6 +12,7 @@ import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { DEFAULT_PORT } from "../protocol/constants.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import { decodeError, errorFromMessage } from "../protocol/replies.ts";
+import { type CancelMessage, encodeCancel } from "../protocol/requests.ts";
 import { type Frame, FrameReader, isTruncation } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
 import { handshakeAsClient, pskFor } from "../wire/handshake.ts";
@@ -151,17 +152,17 @@ export class Connection {
 
   /**
    * Gives up on request `id` without closing the connection: the server is
-   * told with CANCEL (an upload is discarded, with no reply), and whatever
+   * told with CANCEL (an upload is discarded, or with `keep` kept to resume; no reply), and whatever
    * still arrives for it (the rest of a reply being streamed) is dropped.
    * Call it only when no more of the request's own frames will be sent.
    */
-  abandon(id: number): void {
+  abandon(id: number, cancel: CancelMessage = {}): void {
     if (!this.#pending.delete(id)) return;
     this.#dropped.add(id);
     if (this.#dropped.size > MAX_DROPPED) {
       this.#dropped.delete(this.#dropped.values().next().value!);
     }
-    this.writer.frame(Kind.Cancel, id, undefined, { flush: true }).catch(() => {
+    this.writer.frame(Kind.Cancel, id, encodeCancel(cancel), { flush: true }).catch(() => {
       /* the connection is gone: nothing left to cancel */
     });
   }

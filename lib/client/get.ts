@@ -120,7 +120,7 @@ export async function getPaths(
     await wanted.close();
     await closeLister();
   }
-  if (options.signal?.aborted) throw cancelled();
+  if (options.signal?.aborted) throw cancelled(tracker.summary().files);
   if (wanted.failure !== undefined) throw wanted.failure;
   const failure = lanes.find((lane) => lane.failure !== undefined)?.failure;
   if (failure !== undefined) throw failure;
@@ -219,7 +219,7 @@ async function fetchAll(
 ): Promise<GetLane[]> {
   const streams = Math.max(1, options.parallel ?? 1);
   const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
-  const limiter = RateLimiter.optional(options.limitRate);
+  const limiter = RateLimiter.optional(options.limitRate, options.signal);
   const fsync = options.fsync ?? "each";
   const lanes = [connection, ...extra].map((c) =>
     new GetLane(c, tracker, commits, limiter, fsync, backup, options.compress)

@@ -91,7 +91,7 @@ export async function putBody(
       {
         stream: !known,
         stopped: () => refused || signal?.aborted === true,
-        limiter: RateLimiter.optional(options.limitRate),
+        limiter: RateLimiter.optional(options.limitRate, options.signal),
         onBytes: (n) => tracker.moved(n),
         compressor: compressorFor(options, connection),
       },

@@ -87,7 +87,7 @@ export async function sendPaths(
     await deleteExtras(connection, planned, remote, tracker, options, filter);
     return tracker.summary();
   }
-  const limiter = RateLimiter.optional(options.limitRate);
+  const limiter = RateLimiter.optional(options.limitRate, options.signal);
   const main = new Lane(connection, tracker, signal, putAsks(options), options.compress);
   try {
     // Folders first, so empty ones exist too and keep their permission bits.
@@ -101,7 +101,7 @@ export async function sendPaths(
   } finally {
     main.dispose();
   }
-  if (signal?.aborted) throw cancelled();
+  if (signal?.aborted) throw cancelled(tracker.summary().files);
   if (main.failure !== undefined) throw main.failure;
   await deleteExtras(connection, planned, remote, tracker, options, filter);
   await setFolderTimes(connection, tracker, options, planned.dirs);
@@ -141,7 +141,7 @@ async function setFolderTimes(
   } finally {
     lane.dispose();
   }
-  if (options.signal?.aborted) throw cancelled();
+  if (options.signal?.aborted) throw cancelled(tracker.summary().files);
   if (lane.failure !== undefined) throw lane.failure;
 }
 
@@ -157,11 +157,11 @@ async function sendAsWalked(
 ): Promise<TransferSummary> {
   const lane = new Lane(connection, tracker, options.signal, putAsks(options), options.compress);
   try {
-    await lane.sendWalk(walk, RateLimiter.optional(options.limitRate));
+    await lane.sendWalk(walk, RateLimiter.optional(options.limitRate, options.signal));
   } finally {
     lane.dispose();
   }
-  if (options.signal?.aborted) throw cancelled();
+  if (options.signal?.aborted) throw cancelled(tracker.summary().files);
   if (lane.failure !== undefined) throw lane.failure;
   await setFolderTimes(connection, tracker, options, lane.walkedDirs);
   return tracker.summary();

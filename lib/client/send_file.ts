@@ -34,6 +34,10 @@ export interface Ack {
   settled: boolean;
   /** The body is being sent: only the sender may cancel it (no DATA may follow a CANCEL). */
   streaming: boolean;
+  /** END was queued: the server commits the file whatever follows, so its reply is awaited. */
+  ended: boolean;
+  /** A cancel asks the server to keep what it received, for the next attempt to resume. */
+  resumable: boolean;
   /** Resolves with null when the request is settled (OK, ERROR, cancelled or a lost connection). */
   replied: Promise<null>;
   settle: () => void;
@@ -122,6 +126,7 @@ async function sendVersion(
       resumable ? (frame) => offer.resolve(decodeResume(frame.payload)) : undefined,
       planned.size,
     );
+    ack.resumable = resumable;
     tracker.started(planned.remote);
     const { remote: path, size, mode, mtime } = planned;
     await connection.writer.frame(
@@ -189,7 +194,7 @@ async function streamBody(
   ack.streaming = true;
   let change: FerryError | undefined;
   try {
-    return await sendFileBody(
+    const sent = await sendFileBody(
       lane.connection.writer,
       ack.id,
       bodySource(file, planned.size),
@@ -202,9 +207,12 @@ async function streamBody(
         compressor: compressorFor(lane, lane.connection),
         // A reply before the body ends is a refusal: stop reading the file.
         stopped: () => lane.stopped || ack.settled,
+        keepOnStop: ack.resumable,
         changed: () => change = changed(),
       },
     );
+    ack.ended = sent !== null;
+    return sent;
   } catch (error) {
     // Rewritten while it was read: the caller decides what next.
     if (error === change) return null;

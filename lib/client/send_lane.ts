@@ -64,12 +64,17 @@ export class Lane {
     return this.#stopped || this.failure !== undefined;
   }
 
-  /** Sends nothing more; requests waiting for a reply are abandoned (the server is told). */
+  /**
+   * Sends nothing more; requests waiting for a reply are abandoned (the
+   * server is told, and keeps what a resumable upload received). A file
+   * whose END was sent is committed by the server whatever follows: its
+   * reply is still awaited, so that the summary counts what was stored.
+   */
   stop(): void {
     this.#stopped = true;
     for (const ack of this.#acks) {
-      if (ack.streaming || ack.settled) continue;
-      this.connection.abandon(ack.id);
+      if (ack.streaming || ack.settled || ack.ended) continue;
+      this.connection.abandon(ack.id, ack.resumable ? { keep: true } : {});
       ack.settle();
     }
   }
@@ -93,6 +98,8 @@ export class Lane {
       id: 0,
       settled: false,
       streaming: false,
+      ended: false,
+      resumable: false,
       replied: replied.promise,
       settle: () => {
         if (ack.settled) return;

@@ -239,8 +239,13 @@ export function refuseCollisions(placed: readonly { source: string; target: stri
 }
 
 /** The error a cancelled transfer rejects with. */
-export function cancelled(): FerryError {
-  return new FerryError(ErrorCode.Aborted, "The transfer was cancelled");
+export function cancelled(copied?: number): FerryError {
+  const before = copied === undefined
+    ? ""
+    : copied === 0
+    ? "; no file was copied"
+    : `; ${copied} file${copied === 1 ? " was" : "s were"} copied before it`;
+  return new FerryError(ErrorCode.Aborted, `The transfer was cancelled${before}`);
 }
 
 /**

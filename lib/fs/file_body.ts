@@ -8,6 +8,7 @@
 import { digestHex, digestPrefix, FileDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
+import { encodeCancel } from "../protocol/requests.ts";
 import type { FrameWriter } from "../wire/frame_writer.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { ChunkCompressor } from "../wire/compression.ts";
@@ -114,8 +115,13 @@ export interface SendBodyOptions {
   start?: { offset: number; digest: FileDigest } | null;
   /** Called after each chunk with its size, for progress. */
   onBytes?: (bytes: number) => void;
-  /** Checked between chunks; when it returns true the body is abandoned with CANCEL. */
+  /**
+   * Checked between chunks and before END; when it returns true the body is
+   * abandoned with CANCEL, so nothing is committed after a cancel.
+   */
   stopped?: () => boolean;
+  /** A stop asks the receiver to keep what it has, for a resume (a resumable upload). */
+  keepOnStop?: boolean;
   /** Waited on after each chunk (--limit-rate), for the bytes that went on the wire. */
   limiter?: RateLimiter | undefined;
   /** Compresses the chunks that shrink enough (`-z`, when the receiver decodes zstd). */
@@ -150,12 +156,13 @@ export async function sendFileBody(
   const seen = (payload: Uint8Array) => digest.update(payload);
   let sent = options.start?.offset ?? 0;
   const chunk = options.limiter?.chunkBytes ?? options.chunkBytes ?? Number.POSITIVE_INFINITY;
+  const stop = async () => {
+    await writer.frame(Kind.Cancel, id, encodeCancel({ keep: options.keepOnStop === true }));
+    return null;
+  };
   try {
     while (options.stream || sent < size) {
-      if (options.stopped?.()) {
-        await writer.frame(Kind.Cancel, id);
-        return null;
-      }
+      if (options.stopped?.()) return await stop();
       let n: number;
       try {
         n = await writer.data(id, Math.min(size - sent, chunk), fill, seen, options.compressor);
@@ -181,8 +188,14 @@ export async function sendFileBody(
       sent += n;
       options.onBytes?.(n);
       const wait = options.limiter?.take(options.compressor?.lastWireBytes ?? n);
-      if (wait !== undefined) await wait;
+      if (wait !== undefined) {
+        // What the budget was spent on goes out now, not after the wait.
+        await writer.flush();
+        await wait;
+      }
     }
+    // A cancel during the last chunk's wait (--limit-rate) must not commit the file.
+    if (options.stopped?.()) return await stop();
     const changed = options.changed?.();
     if (changed !== undefined) {
       await writer.frame(Kind.Cancel, id);

@@ -64,6 +64,8 @@ export class IncomingFile implements BodySink, StagedFile {
   readonly meta: IncomingMeta;
   /** How the destination is named in messages (relative, printable). */
   readonly shownAs: string;
+  /** Set by a discard that kept the partial for the next attempt to resume. */
+  partialKept = false;
   #file: Deno.FsFile;
   #digest: FileDigest;
   #received = 0;
@@ -320,9 +322,9 @@ export class IncomingFile implements BodySink, StagedFile {
   /**
    * Abandons the transfer: closes and removes the temporary. With
    * `keepPartial` (a dropped connection), a resumable temporary is kept for
-   * the next attempt. Safe to call twice.
+   * the next attempt ({@link IncomingFile.partialKept}). Safe to call twice.
    */
-  async discard(options: { keepPartial?: boolean } = {}): Promise<void> {
+  async discard(options: { keepPartial?: boolean | undefined } = {}): Promise<void> {
     if (!this.#done) this.#digest.release();
     this.#done = true;
     // The partial belongs to the upload that took it over.
@@ -332,7 +334,10 @@ export class IncomingFile implements BodySink, StagedFile {
       this.#file.close();
     } catch { /* already closed */ }
     releasePartial(this.tempPath);
-    if (options.keepPartial && this.#resumable && this.#received > 0) return;
+    if (options.keepPartial && this.#resumable && this.#received > 0) {
+      this.partialKept = true;
+      return;
+    }
     try {
       await Deno.remove(this.tempPath);
     } catch { /* already renamed or removed */ }

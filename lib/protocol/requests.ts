@@ -150,6 +150,24 @@ export function decodeResume(payload: Uint8Array): ResumeMessage {
   return message;
 }
 
+/**
+ * CANCEL: the sender gives a request up (an empty payload). An upload's
+ * sender may ask with `keep` that the part already received stays, for the
+ * next attempt to resume from (a user's cancel, not a refusal).
+ */
+export interface CancelMessage {
+  keep?: boolean;
+}
+
+export function encodeCancel(message: CancelMessage): Uint8Array {
+  return message.keep ? encodeObject({ keep: true }) : new Uint8Array(0);
+}
+
+export function decodeCancel(payload: Uint8Array): CancelMessage {
+  if (payload.length === 0) return {};
+  return bool(decodeObject(payload, "CANCEL"), "keep", "CANCEL") ? { keep: true } : {};
+}
+
 /** STAT: the client asks what is at a path. */
 export interface StatRequest {
   path: string;

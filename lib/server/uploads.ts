@@ -10,7 +10,7 @@
 import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import type { Frame } from "../wire/frame_reader.ts";
-import { decodePut, decodeResume, encodeResume } from "../protocol/requests.ts";
+import { decodeCancel, decodePut, decodeResume, encodeResume } from "../protocol/requests.ts";
 import { EMPTY_OK } from "../protocol/replies.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { checkFreeSpace } from "../fs/disk_space.ts";
@@ -177,7 +177,9 @@ export class Uploads {
       return;
     }
     this.#open.delete(id);
-    if (kind === Kind.Cancel) return await upload.discard();
+    if (kind === Kind.Cancel) {
+      return await this.#abort(upload, "the client cancelled it", decodeCancel(frame.payload).keep);
+    }
     // Commits (fsync and rename) overlap with reading the next files.
     // The payload is the reader's buffer: what the hooks need of it is copied now.
     const hooks = this.#settings.hooks;
@@ -192,9 +194,27 @@ export class Uploads {
 
   /** Waits for every commit; what is still arriving is discarded (resumable partials kept). */
   async close(): Promise<void> {
-    for (const upload of this.#open.values()) await upload.discard({ keepPartial: true });
+    for (const upload of this.#open.values()) {
+      await this.#abort(upload, "the connection ended first", true);
+    }
     this.#open.clear();
     await this.#commits.drain();
+  }
+
+  /**
+   * Drops an upload whose body will not end, and logs it with how far it
+   * got: a cancel or a lost connection must leave a trace (and an event).
+   */
+  async #abort(upload: IncomingFile, why: string, keepPartial = false): Promise<void> {
+    await upload.discard({ keepPartial });
+    this.#responder.log({
+      action: "put",
+      path: upload.shownAs,
+      bytes: upload.received,
+      ok: false,
+      code: ErrorCode.Aborted,
+      message: upload.partialKept ? `${why}; the part received is kept to resume` : why,
+    });
   }
 
   /** Folders made by MKDIR: flushed with the next files, or when the connection ends. */

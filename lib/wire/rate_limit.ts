@@ -19,9 +19,18 @@ export class RateLimiter {
     this.#available = 0;
   }
 
-  /** A limiter for `--limit-rate`, or undefined when there is no limit. */
-  static optional(bytesPerSecond: number | undefined): RateLimiter | undefined {
-    return bytesPerSecond ? new RateLimiter(bytesPerSecond) : undefined;
+  /**
+   * A limiter for `--limit-rate`, or undefined when there is no limit. An
+   * abort of `signal` stops it, so that a cancel is not held up by a wait.
+   */
+  static optional(
+    bytesPerSecond: number | undefined,
+    signal?: AbortSignal | undefined,
+  ): RateLimiter | undefined {
+    if (!bytesPerSecond) return undefined;
+    const limiter = new RateLimiter(bytesPerSecond);
+    signal?.addEventListener("abort", () => limiter.stop(), { once: true });
+    return limiter;
   }
 
   /**
