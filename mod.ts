@@ -51,7 +51,13 @@ export type { RemoteEntry, StatReply } from "./lib/protocol/replies.ts";
 export { DEFAULT_PORT, type FsyncMode } from "./lib/protocol/constants.ts";
 export { FerryServer, type ServerOptions } from "./lib/server/server.ts";
 export type { ServerEvent } from "./lib/server/events.ts";
-export type { ReceivedFile, ReceivedHandler, Validator } from "./lib/server/hooks.ts";
+export type {
+  OfferCheck,
+  OfferedFile,
+  ReceivedFile,
+  ReceivedHandler,
+  Validator,
+} from "./lib/server/hooks.ts";
 export type { ClientInfo } from "./lib/server/watchers.ts";
 export type { PushSource } from "./lib/server/push.ts";
 export type { WatchedFile, WatchOptions, WatchRun } from "./lib/client/watch.ts";

@@ -4,7 +4,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { connect } from "../lib/client/connect.ts";
 import { ErrorCode } from "../lib/errors.ts";
-import type { ReceivedFile } from "../lib/server/hooks.ts";
+import type { OfferedFile, ReceivedFile } from "../lib/server/hooks.ts";
 import { ferry, serveProcess } from "./_cli.ts";
 import {
   connectTo,
@@ -57,6 +57,44 @@ Deno.test("validate refuses before the commit: nothing refused is stored, not ev
     ["in/ok.txt", "laptop"],
   ]);
   assert(seen.every((f) => f.localPath.includes("/.ferry-")), "validate sees the temporary");
+});
+
+Deno.test("admit refuses at the PUT header, by name or size, before a byte of the body is taken", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  const sizes = { "ok.txt": 100, "bad.exe": 100, "huge.bin": 24 << 20 };
+  for (const [name, size] of Object.entries(sizes)) {
+    await Deno.writeFile(`${local.path}/${name}`, patternBytes(size));
+  }
+  const offered: OfferedFile[] = [];
+  const validated: string[] = [];
+  await using server = await startServer(root.path, {
+    admit: (file) => {
+      offered.push(file);
+      if (file.path.endsWith(".exe")) return "executables are not accepted";
+      return file.size === undefined || file.size <= 1 << 20 || "over 1 MiB";
+    },
+    validate: (file) => (validated.push(file.path), true),
+  });
+  await using client = await connectTo(server);
+  const sent = await client.send(Object.keys(sizes).map((n) => `${local.path}/${n}`), "in/");
+  assertEquals([sent.files, sent.errors], [1, 2]);
+  assertEquals(sent.failures.map((f) => f.code), [
+    ErrorCode.PermissionDenied,
+    ErrorCode.PermissionDenied,
+  ]);
+  assert(sent.failures.some((f) => f.message.includes("over 1 MiB")), sent.failures[0]!.message);
+  // The big file waits for the server's answer to its header: not one byte of it moved.
+  assert(sent.transferred < 1 << 20, `${sent.transferred} bytes moved`);
+  assertEquals(offered.map((f) => [f.path, f.size]).sort(), [
+    ["in/bad.exe", 100],
+    ["in/huge.bin", 24 << 20],
+    ["in/ok.txt", 100],
+  ]);
+  assertEquals(validated, ["in/ok.txt"], "validate runs only for what admit let in");
+  assertEquals(await listTree(root.path), ["in", "in/ok.txt"]);
+  await client.put("in/streamed.txt", new Blob(["streamed"]).stream());
+  assertEquals(offered.at(-1)?.size, undefined, "a stream's size is unknown at its header");
 });
 
 Deno.test("a validate that throws or hangs refuses that file; the client is answered and goes on", async () => {

@@ -461,3 +461,21 @@ Deno.test("a client name with a control character of any kind (C0, DEL, C1) neve
   const made = server.events.filter((event) => event.action === "rm");
   assertEquals(made.map((event) => event.client), [...hostile.map(() => undefined), "pi-kitchen"]);
 });
+
+Deno.test("an upload cut off by a lost connection is logged with how far it got", async () => {
+  await using root = await tempDir();
+  await using server = await startServer(root.path);
+  {
+    await using raw = await RawClient.open(server);
+    await raw.send(Kind.Put, 1, put("cut.bin", 1000));
+    await raw.send(Kind.Data, 1, patternBytes(300));
+    // A round trip: the server has the DATA before the connection goes.
+    await raw.send(Kind.Stat, 2, json({ path: "/" }));
+    assertEquals((await raw.next())?.id, 2);
+  }
+  assert(await waitFor(() => Promise.resolve(server.events.some((e) => e.code === "aborted"))));
+  const cut = server.events.find((event) => event.code === "aborted")!;
+  assertEquals([cut.action, cut.path, cut.bytes, cut.ok], ["put", "cut.bin", 300, false]);
+  assertEquals(cut.message, "the connection ended first");
+  assertEquals(await listTree(root.path), [], "the partial of a small file is not kept");
+});

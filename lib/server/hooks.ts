@@ -1,7 +1,9 @@
 /**
- * The server's hooks on received files. `validate` decides, once a file is
- * verified and before it is committed, whether it may be stored: a refusal
- * removes the temporary, so nothing refused is ever visible under its name.
+ * The server's hooks on received files. `admit` decides at the PUT header,
+ * before a byte of the body is taken, whether a file may be sent at all (by
+ * its name, size or sender). `validate` decides, once a file is verified and
+ * before it is committed, whether it may be stored: a refusal removes the
+ * temporary, so nothing refused is ever visible under its name.
  * `onReceived` is told after the commit and never delays or fails the
  * transfer. Both are bounded in time, and `onReceived` in concurrency: a
  * hook that throws, rejects or hangs never hangs a client.
@@ -34,6 +36,15 @@ export interface ReceivedFile {
 /** Decides whether a verified file is stored: `true`, or a reason to refuse it. */
 export type Validator = (file: ReceivedFile) => boolean | string | Promise<boolean | string>;
 
+/** A file a client offers to send, as `admit` sees it at the PUT header: no byte has arrived. */
+export type OfferedFile = Pick<ReceivedFile, "path" | "remote" | "clientName"> & {
+  /** The announced size in bytes; undefined for a stream of unknown size (`ferry send -`). */
+  size: number | undefined;
+};
+
+/** Decides whether an offered file may be sent: `true`, or a reason to refuse it. */
+export type OfferCheck = (file: OfferedFile) => boolean | string | Promise<boolean | string>;
+
 /** Told of each stored file. */
 export type ReceivedHandler = (file: ReceivedFile) => void | Promise<void>;
 
@@ -47,6 +58,7 @@ const MAX_QUEUED = 256;
 
 /** The hooks of one server. */
 export class Hooks {
+  #admit: OfferCheck | undefined;
   #validate: Validator | undefined;
   #onReceived: ReceivedHandler | undefined;
   #timeoutMs: number;
@@ -56,12 +68,14 @@ export class Hooks {
 
   constructor(
     options: {
+      admit?: OfferCheck | undefined;
       validate?: Validator | undefined;
       onReceived?: ReceivedHandler | undefined;
       timeoutMs: number;
     },
     report: HookReport,
   ) {
+    this.#admit = options.admit;
     this.#validate = options.validate;
     this.#onReceived = options.onReceived;
     this.#timeoutMs = options.timeoutMs;
@@ -73,13 +87,28 @@ export class Hooks {
     return this.#validate !== undefined;
   }
 
+  /** Whether files are offered to `admit` at their PUT header. */
+  get admits(): boolean {
+    return this.#admit !== undefined;
+  }
+
+  /** Runs `admit`; throws permission_denied when the offer is refused, fails or times out. */
+  async admit(offer: OfferedFile): Promise<void> {
+    const admit = this.#admit;
+    if (admit !== undefined) await this.#decide(offer.path, () => admit(offer));
+  }
+
   /** Runs `validate`; throws permission_denied when the file is refused, fails or times out. */
   async check(file: ReceivedFile): Promise<void> {
     const validate = this.#validate;
-    if (validate === undefined) return;
+    if (validate !== undefined) await this.#decide(file.path, () => validate(file));
+  }
+
+  /** A verdict of `admit` or `validate`, bounded in time: anything but `true` refuses `path`. */
+  async #decide(path: string, ask: () => boolean | string | Promise<boolean | string>) {
     let verdict: boolean | string;
     try {
-      verdict = await withTimeout(Promise.resolve().then(() => validate(file)), this.#timeoutMs);
+      verdict = await withTimeout(Promise.resolve().then(ask), this.#timeoutMs);
     } catch (error) {
       verdict = error instanceof TimedOut
         ? `the check did not answer within ${this.#timeoutMs / 1000} s`
@@ -91,8 +120,8 @@ export class Hooks {
       : "the server's check said no";
     throw new FerryError(
       ErrorCode.PermissionDenied,
-      `The server refused "${printable(file.path)}": ${printable(reason)}`,
-      { path: file.path },
+      `The server refused "${printable(path)}": ${printable(reason)}`,
+      { path },
     );
   }
 

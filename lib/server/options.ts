@@ -7,7 +7,7 @@
 
 import type { FsyncMode } from "../protocol/constants.ts";
 import type { ServerEvent } from "./events.ts";
-import type { ReceivedHandler, Validator } from "./hooks.ts";
+import type { OfferCheck, ReceivedHandler, Validator } from "./hooks.ts";
 
 /** Options for `FerryServer.listen()`. */
 export interface ServerOptions {
@@ -65,6 +65,14 @@ export interface ServerOptions {
    */
   onEvent?: (event: ServerEvent) => void;
   /**
+   * Decides at the PUT header, before a byte of the body is accepted,
+   * whether a file may be sent (by its path, size or sender): `true`, or a
+   * reason to refuse it (the client gets permission_denied with it). Runs
+   * before `validate`, which sees the verified bytes. A throw or a hang past
+   * `hookTimeoutMs` refuses too.
+   */
+  admit?: OfferCheck;
+  /**
    * Decides, once a file is verified and before it is committed, whether it
    * is stored: `true`, or a reason to refuse it (the client gets
    * permission_denied with it, and nothing is stored). A throw or a hang
@@ -77,7 +85,7 @@ export interface ServerOptions {
    * as "hook" events.
    */
   onReceived?: ReceivedHandler;
-  /** Time allowed to `validate` and `onReceived`. Default 30 seconds. */
+  /** Time allowed to `admit`, `validate` and `onReceived`. Default 30 seconds. */
   hookTimeoutMs?: number;
   /**
    * Files written into a watched folder by other programs on this machine
@@ -95,6 +103,7 @@ export type ResolvedServerOptions =
       | "host"
       | "port"
       | "onEvent"
+      | "admit"
       | "validate"
       | "onReceived"
       | "hookTimeoutMs"

@@ -100,11 +100,13 @@ export class FerryServer {
       this.#options.authFailureDelayMs,
     );
     this.#disk = new DiskWatcher(root, this.#watchers, options.settleMs ?? 2_000);
-    if (options.validate !== undefined || options.onReceived !== undefined) {
+    const { admit, validate, onReceived } = options;
+    if (admit !== undefined || validate !== undefined || onReceived !== undefined) {
       this.#hooks = new Hooks(
         {
-          validate: options.validate,
-          onReceived: options.onReceived,
+          admit,
+          validate,
+          onReceived,
           timeoutMs: options.hookTimeoutMs ?? 30_000,
         },
         (path, ok, message) =>

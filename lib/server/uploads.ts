@@ -10,13 +10,19 @@
 import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import type { Frame } from "../wire/frame_reader.ts";
-import { decodeCancel, decodePut, decodeResume, encodeResume } from "../protocol/requests.ts";
+import {
+  decodeCancel,
+  decodePut,
+  decodeResume,
+  encodeResume,
+  type PutRequest,
+} from "../protocol/requests.ts";
 import { EMPTY_OK } from "../protocol/replies.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { checkFreeSpace } from "../fs/disk_space.ts";
 import { backupPlace } from "../fs/backup.ts";
 import { digestHex } from "../fs/digest.ts";
-import type { Hooks, ReceivedFile } from "./hooks.ts";
+import type { Hooks, OfferedFile, ReceivedFile } from "./hooks.ts";
 import type { RemoteEntry } from "../protocol/replies.ts";
 import type { Watchers } from "./watchers.ts";
 import { IncomingFile, type IncomingOptions } from "../fs/incoming_file.ts";
@@ -115,6 +121,9 @@ export class Uploads {
       const shown = parts.join("/");
       const { maxFileSize, minFreeBytes } = this.#settings.limits;
       if (!request.stream && request.size > maxFileSize) throw tooLarge(shown, maxFileSize);
+      if (this.#settings.hooks?.admits) {
+        await this.#settings.hooks.admit(this.#offered(shown, request));
+      }
       await checkFreeSpace(parent, request.stream ? 0 : request.size, minFreeBytes, shown);
       const options: IncomingOptions = { fsync };
       // A replaced file kept as a backup is not lost: a --no-delete server allows it.
@@ -253,6 +262,12 @@ export class Uploads {
         () => {/* the connection is gone */},
       );
     }
+  }
+
+  /** A PUT as `admit` sees it, before its body. */
+  #offered(path: string, request: PutRequest): OfferedFile {
+    const { remote, clientName } = this.#settings;
+    return { path, size: request.stream ? undefined : request.size, remote, clientName };
   }
 
   /** A received file as the hooks see it: at its temporary before the commit, else stored. */
