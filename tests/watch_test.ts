@@ -146,6 +146,38 @@ Deno.test("server.push() reaches only the watcher that named itself so, and clie
   assertEquals(laptop.got.length + phone.got.length, 1);
 });
 
+Deno.test("server.push() of a folder stores and pushes each of its files, as the watchers mirror it", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using source = await tempDir();
+  await Deno.mkdir(`${source.path}/album/day2`, { recursive: true });
+  await Deno.writeFile(`${source.path}/album/a.jpg`, patternBytes(5000, 1));
+  await Deno.writeFile(`${source.path}/album/day2/b.jpg`, patternBytes(7000, 2));
+  await Deno.symlink("/etc/passwd", `${source.path}/album/link`);
+  await Deno.mkdir(`${root.path}/shared`);
+  await using server = await startServer(root.path);
+  await using watch = await startWatch(server.port, "shared", local.path, "laptop");
+  assert(await waitFor(() => Promise.resolve(server.clients().some((c) => c.watching.length > 0))));
+  const told = await server.push(`${source.path}/album`, "shared/album");
+  assertEquals(told, 2, "one watcher told of each file");
+  assertEquals(await listTree(`${root.path}/shared`), [
+    "album",
+    "album/a.jpg",
+    "album/day2",
+    "album/day2/b.jpg",
+  ]);
+  const mirrored = ["album/a.jpg", "album/day2/b.jpg"];
+  assert(
+    await waitFor(async () => {
+      const tree = await listTree(local.path);
+      return mirrored.every((path) => tree.includes(path));
+    }),
+  );
+  assertEquals(await Deno.readFile(`${local.path}/album/day2/b.jpg`), patternBytes(7000, 2));
+  assertEquals(await exists(`${local.path}/album/link`), false, "symlinks are not pushed");
+  assertEquals(server.events.filter((e) => e.action === "push").length, 2);
+});
+
 Deno.test("a file another program writes into the served folder reaches watchers once it settled; one still growing does not", async () => {
   await using root = await tempDir();
   await using local = await tempDir();

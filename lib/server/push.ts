@@ -1,7 +1,7 @@
 /**
- * `FerryServer.push()`: the server library stores a file under its root as
- * a client's PUT would (a temporary beside it, verified, flushed and renamed
- * into place) so that watchers can be told of it.
+ * `FerryServer.push()`: the server library stores a file, or each file of a
+ * folder, under its root as a client's PUT would (a temporary beside it,
+ * verified, flushed and renamed into place) so that watchers can be told of it.
  *
  * @module
  */
@@ -13,9 +13,36 @@ import { GroupCommit } from "../fs/group_commit.ts";
 import { IncomingFile } from "../fs/incoming_file.ts";
 import { mkdirInside } from "../fs/root_ops.ts";
 import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import { walkTree } from "../fs/tree_walk.ts";
 
 /** What `push` stores: a local file's path, bytes, or a stream of them. */
 export type PushSource = string | Uint8Array | ReadableStream<Uint8Array>;
+
+/**
+ * What a push of `source` to `remotePath` stores, as [source, remote path]
+ * pairs: the source itself, or every file of a local folder under
+ * `remotePath` (its symlinks and special files skipped, as send does).
+ */
+export async function* pushedFiles(
+  source: PushSource,
+  remotePath: string,
+): AsyncGenerator<[PushSource, string]> {
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = typeof source === "string" ? await Deno.stat(source) : undefined;
+  } catch (error) {
+    throw toFerryError(error, "push", source as string);
+  }
+  if (typeof source !== "string" || !info?.isDirectory) {
+    yield [source, remotePath];
+    return;
+  }
+  const base = splitRemotePath(remotePath).join("/");
+  for await (const entry of walkTree(source, info)) {
+    if (entry.type === "error") throw entry.error;
+    if (entry.type === "file") yield [entry.path, base === "" ? entry.rel : `${base}/${entry.rel}`];
+  }
+}
 
 /** Stores `source` as `remotePath` under `root`; resolves with the stored file's entry. */
 export async function storeFile(

@@ -15,7 +15,7 @@ import { Admission } from "./admission.ts";
 import { logIn } from "./login.ts";
 import { Hooks } from "./hooks.ts";
 import { type ClientInfo, Watchers } from "./watchers.ts";
-import { type PushSource, storeFile } from "./push.ts";
+import { pushedFiles, type PushSource, storeFile } from "./push.ts";
 import { DiskWatcher } from "./settle.ts";
 import { type ResolvedServerOptions, resolveServerOptions, type ServerOptions } from "./options.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
@@ -162,24 +162,28 @@ export class FerryServer {
    * Stores `source` (a local file's path, bytes or a stream) as the file
    * `remotePath` under the root, as a client's send would, and pushes it to
    * the clients watching a folder that holds it: all of them, or with `to`
-   * only the ones that named themselves so. Resolves with how many watchers
-   * were told.
+   * only the ones that named themselves so. A local folder's files are
+   * stored under `remotePath` and pushed one by one, each verified.
+   * Resolves with how many times a watcher was told (once per file and watcher).
    */
   async push(
     source: PushSource,
     remotePath: string,
     options: { to?: string } = {},
   ): Promise<number> {
-    const entry = await storeFile(this.#options.root, remotePath, source);
-    const told = this.#watchers.published(entry, options.to);
-    this.#log({
-      time: new Date().toISOString(),
-      remote: "",
-      action: "push",
-      path: entry.path,
-      bytes: entry.size,
-      ok: true,
-    });
+    let told = 0;
+    for await (const [file, path] of pushedFiles(source, remotePath)) {
+      const entry = await storeFile(this.#options.root, path, file);
+      told += this.#watchers.published(entry, options.to);
+      this.#log({
+        time: new Date().toISOString(),
+        remote: "",
+        action: "push",
+        path: entry.path,
+        bytes: entry.size,
+        ok: true,
+      });
+    }
     return told;
   }
 
