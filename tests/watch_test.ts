@@ -156,7 +156,7 @@ Deno.test("server.push() of a folder stores and pushes each of its files, as the
   await Deno.symlink("/etc/passwd", `${source.path}/album/link`);
   await Deno.mkdir(`${root.path}/shared`);
   await using server = await startServer(root.path);
-  await using watch = await startWatch(server.port, "shared", local.path, "laptop");
+  await using _watch = await startWatch(server.port, "shared", local.path, "laptop");
   assert(await waitFor(() => Promise.resolve(server.clients().some((c) => c.watching.length > 0))));
   const told = await server.push(`${source.path}/album`, "shared/album");
   assertEquals(told, 2, "one watcher told of each file");

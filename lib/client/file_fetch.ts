@@ -7,6 +7,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { printable } from "../fs/safe_path.ts";
 import { Kind, kindName, MAX_DATA_PAYLOAD } from "../protocol/frame.ts";
@@ -17,6 +18,7 @@ import type { GroupCommit } from "../fs/group_commit.ts";
 import { digestHex } from "../fs/digest.ts";
 import { IncomingFile } from "../fs/incoming_file.ts";
 import { resumeKeyFor } from "../fs/temporary.ts";
+import { sweepOnce } from "../fs/stale_temporaries.ts";
 import type { Frame } from "../wire/frame_reader.ts";
 import type { BackupPlace } from "../fs/backup.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
@@ -60,6 +62,8 @@ export class FileFetch {
     this.#context = context;
     this.#item = item;
     this.#done.promise.then(this.#answered.resolve, this.#answered.resolve);
+    // What an earlier, killed get left in this folder goes (once per folder and run).
+    sweepOnce(dirname(item.local));
   }
 
   /** The request id, once {@link FileFetch.start} has sent the GET. */
@@ -249,3 +253,4 @@ export class FileFetch {
 function outOfOrder(frame: Frame): FerryError {
   return new FerryError(ErrorCode.Protocol, `The server sent ${kindName(frame.kind)} out of order`);
 }
+

@@ -143,6 +143,9 @@ export function openTemporary(folder: string, resumeKey: string | undefined): Op
   }
   const tempPath = folder + tempName();
   const file = Deno.openSync(tempPath, { write: true, createNew: true, mode: 0o600 });
+  // Held until it is closed, or the process dies: a live transfer's, never swept
+  // (see stale_temporaries.ts). Nobody else has it yet, so it never waits.
+  file.lockSync(true);
   return { file, tempPath, resumeKey: undefined };
 }
 

@@ -15,6 +15,7 @@ import { Admission } from "./admission.ts";
 import { logIn } from "./login.ts";
 import { Hooks } from "./hooks.ts";
 import { type ClientInfo, Watchers } from "./watchers.ts";
+import { sweepTree } from "../fs/stale_temporaries.ts";
 import { pushedFiles, type PushSource, storeFile } from "./push.ts";
 import { DiskWatcher } from "./settle.ts";
 import { type ResolvedServerOptions, resolveServerOptions, type ServerOptions } from "./options.ts";
@@ -76,7 +77,9 @@ export class FerryServer {
   #tasks = new Set<Promise<void>>();
   #admission: Admission<Connection>;
   #draining = false;
-  #sweeper: ReturnType<typeof setInterval>;
+  #idleTimer: ReturnType<typeof setInterval>;
+  /** The start's sweep of temporaries that killed transfers left (stale_temporaries.ts). */
+  #staleSweep: { stop: AbortController; done: Promise<number> };
   #accepting: Promise<void>;
   #closed: Promise<void> | undefined;
   #endGrace: (() => void) | undefined;
@@ -120,7 +123,9 @@ export class FerryServer {
           }),
       );
     }
-    this.#sweeper = setInterval(() => this.#closeIdle(), 1_000);
+    this.#idleTimer = setInterval(() => this.#closeIdle(), 1_000);
+    const stop = new AbortController();
+    this.#staleSweep = { stop, done: sweepTree(root, stop.signal) };
     this.#accepting = this.#accept();
   }
 
@@ -228,7 +233,9 @@ export class FerryServer {
     clearTimeout(timer);
     for (const connection of this.#connections) this.#drop(connection);
     await Promise.all(this.#tasks);
-    clearInterval(this.#sweeper);
+    clearInterval(this.#idleTimer);
+    this.#staleSweep.stop.abort();
+    await this.#staleSweep.done;
     await this.#disk.close();
   }
 
