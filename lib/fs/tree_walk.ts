@@ -50,6 +50,12 @@ export interface WalkOptions {
   filter?: PathFilter | undefined;
 }
 
+// Entries looked up at once. With a check, a batch is looked up, then its
+// folder confirmed, then yielded: what is yielded was seen while the folder
+// was the one entered, and a folder of 100,000 names holds one batch of
+// lstat results at a time, not 100,000.
+const LOOKUP_BATCH = 256;
+
 /** `depth` 0 lists one folder without descending. */
 async function* walkChildren(
   dir: string,
@@ -58,24 +64,53 @@ async function* walkChildren(
   depth: number,
   options: WalkOptions,
 ): AsyncGenerator<TreeEntry> {
-  const countTemporaries = options.countTemporaries ?? false;
-  let names: string[];
-  const temporaries: string[] = [];
+  let listed: FolderNames;
   try {
-    names = [];
-    // ferry's own temporaries (partial transfers) are never walked; with
-    // countTemporaries (a send) they are yielded as skipped. Synchronous calls:
-    // a walk makes one per entry, and each is cheaper than a thread-pool round trip.
-    for (const entry of Deno.readDirSync(dir)) {
-      if (!isTemporaryName(entry.name)) names.push(entry.name);
-      else if (countTemporaries) temporaries.push(entry.name);
-    }
+    listed = readNames(dir, options.countTemporaries ?? false);
   } catch (error) {
     yield { type: "error", rel, path: dir, error: toFerryError(error, "list", rel || ".") };
     return;
   }
-  names.sort();
-  for (const name of temporaries.sort()) {
+  yield* skippedTemporaries(dir, rel, listed.temporaries);
+  const look = lookUp(dir, rel);
+  const { names } = listed;
+  for (let start = 0; start < names.length; start += LOOKUP_BATCH) {
+    const batch = names.slice(start, start + LOOKUP_BATCH);
+    const looked = options.confirm === undefined ? undefined : batch.map(look);
+    options.confirm?.(rel, dirInfo);
+    for (let i = 0; i < batch.length; i++) {
+      const name = batch[i]!;
+      const childRel = rel === "" ? name : `${rel}/${name}`;
+      const info = looked === undefined ? look(name) : looked[i]!;
+      yield* childEntries(`${dir}/${name}`, childRel, info, depth, options);
+    }
+  }
+}
+
+/** A folder's names, sorted, with ferry's temporaries apart. */
+interface FolderNames {
+  names: string[];
+  /** Only with `countTemporaries`; otherwise they are passed over. */
+  temporaries: string[];
+}
+
+/**
+ * ferry's own temporaries (partial transfers) are never walked; with
+ * countTemporaries (a send) they are yielded as skipped. Synchronous calls:
+ * a walk makes one per entry, and each is cheaper than a thread-pool round trip.
+ */
+function readNames(dir: string, countTemporaries: boolean): FolderNames {
+  const names: string[] = [];
+  const temporaries: string[] = [];
+  for (const entry of Deno.readDirSync(dir)) {
+    if (!isTemporaryName(entry.name)) names.push(entry.name);
+    else if (countTemporaries) temporaries.push(entry.name);
+  }
+  return { names: names.sort(), temporaries: temporaries.sort() };
+}
+
+function* skippedTemporaries(dir: string, rel: string, names: string[]): Generator<TreeEntry> {
+  for (const name of names) {
     const path = `${dir}/${name}`;
     const childRel = rel === "" ? name : `${rel}/${name}`;
     try {
@@ -83,46 +118,29 @@ async function* walkChildren(
       yield { type: "skipped", rel: childRel, path, why: "named like a ferry temporary", info };
     } catch { /* gone meanwhile */ }
   }
-  // With a check, every entry is looked up before the folder is confirmed and any is yielded.
-  const look = lookUp(dir, rel);
-  const looked = options.confirm === undefined ? undefined : names.map(look);
-  if (options.confirm !== undefined) options.confirm(rel, dirInfo);
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]!;
-    const path = `${dir}/${name}`;
-    const childRel = rel === "" ? name : `${rel}/${name}`;
-    const info = looked === undefined ? look(name) : looked[i]!;
-    if (options.filter?.excludes(childRel, !(info instanceof FerryError) && info.isDirectory)) {
-      continue;
-    }
-    if (info instanceof FerryError) {
-      yield { type: "error", rel: childRel, path, error: info };
-      continue;
-    }
-    if (info.isFile) {
-      yield { type: "file", rel: childRel, path, info };
-    } else if (info.isDirectory) {
-      if (depth >= MAX_DEPTH) {
-        yield {
-          type: "skipped",
-          rel: childRel,
-          path,
-          why: `deeper than ${MAX_DEPTH} folders`,
-          info,
-        };
-        continue;
-      }
-      yield { type: "dir", rel: childRel, path, info };
-      if (depth > 0) yield* walkChildren(path, childRel, info, depth + 1, options);
-    } else {
-      yield {
-        type: "skipped",
-        rel: childRel,
-        path,
-        why: info.isSymlink ? "a symlink" : "not a regular file",
-        info,
-      };
-    }
+}
+
+/** One entry of a folder as the walk yields it, then (a folder, when descending) its contents. */
+async function* childEntries(
+  path: string,
+  rel: string,
+  info: Deno.FileInfo | FerryError,
+  depth: number,
+  options: WalkOptions,
+): AsyncGenerator<TreeEntry> {
+  if (options.filter?.excludes(rel, !(info instanceof FerryError) && info.isDirectory)) return;
+  if (info instanceof FerryError) {
+    yield { type: "error", rel, path, error: info };
+  } else if (info.isFile) {
+    yield { type: "file", rel, path, info };
+  } else if (!info.isDirectory) {
+    const why = info.isSymlink ? "a symlink" : "not a regular file";
+    yield { type: "skipped", rel, path, why, info };
+  } else if (depth >= MAX_DEPTH) {
+    yield { type: "skipped", rel, path, why: `deeper than ${MAX_DEPTH} folders`, info };
+  } else {
+    yield { type: "dir", rel, path, info };
+    if (depth > 0) yield* walkChildren(path, rel, info, depth + 1, options);
   }
 }
 
