@@ -25,9 +25,9 @@ export const HELP = `Usage: ferry serve [ROOT] [options]
 
 Serves the folder ROOT (default: the current folder) to ferry clients that
 know the token. A missing ROOT is an error (a typo, a disk not mounted)
-unless --create is given. Nothing outside ROOT is ever read or written. Prints one line
-to stderr when it is listening, then one line per finished transfer or
-refusal. SIGINT or SIGTERM stops it gracefully.
+unless --create is given. Nothing outside ROOT is ever read or written.
+Prints one line to stderr when it is listening, then one line per finished
+transfer or refusal. SIGINT or SIGTERM stops it gracefully.
 
 The token comes from --token-file, else FERRY_TOKEN, else
 ~/.config/ferry/token, which is created with a new random token when missing.

@@ -123,6 +123,14 @@ async function makeData(): Promise<void> {
   });
 }
 
+/** MANY_FILES empty files in one folder, made in place (a send of them is not the point). */
+async function flatFolder(path: string): Promise<void> {
+  if (await exists(`${path}/f${MANY_FILES - 1}`)) return;
+  log(`bench: making ${MANY_FILES} empty files in one folder`);
+  Deno.mkdirSync(path, { recursive: true });
+  for (let i = 0; i < MANY_FILES; i++) Deno.writeFileSync(`${path}/f${i}`, new Uint8Array(0));
+}
+
 /**
  * Makes the source tree `name` unless its marker file says it has the
  * `shape` asked for (a --quick run makes smaller trees, and says so there).
@@ -767,6 +775,16 @@ async function measure(): Promise<void> {
       },
       clear: () => fresh(back),
       run: (t) => t.name === "ferry" ? t.get("many", true, `${back}/`) : undefined,
+    },
+    {
+      // The server's memory for a listing that is streamed, not built whole.
+      name: `ls ${MANY_FILES / 1000}k-entry folder (RSS)`,
+      bytes: 0,
+      files: MANY_FILES,
+      prepare: async (t) => {
+        if (t.name === "ferry") await flatFolder(`${t.root}/flat`);
+      },
+      run: (t) => t.name === "ferry" ? t.list?.("flat") : undefined,
     },
   ];
   const results: Result[] = [];

@@ -253,4 +253,3 @@ export class FileFetch {
 function outOfOrder(frame: Frame): FerryError {
   return new FerryError(ErrorCode.Protocol, `The server sent ${kindName(frame.kind)} out of order`);
 }
-
