@@ -103,7 +103,7 @@ Deno.test(`no module of lib/ is over ${MAX_MODULE_LINES} lines`, async () => {
 });
 
 Deno.test("tests and scripts name no file outside the repository", async () => {
-  // A user's clone has nothing beside it (no ../shared): what a test reads is copied in.
+  // A user's clone has nothing beside it: what a test reads is copied into the repository.
   const outside: string[] = [];
   for (const file of [...await sourceFiles("tests"), ...await sourceFiles("scripts")]) {
     const text = await Deno.readTextFile(`${ROOT}${file}`);

@@ -49,6 +49,7 @@ export interface CommittedFile {
  * was, or one removed by `delete`.
  */
 export interface TransferChange {
+  /** Copied (verified and committed), skipped (left as it was), or deleted. */
   readonly action: "copy" | "skip" | "delete";
   /** Where: the remote path for send (from the server root), the local path for get. */
   readonly path: string;

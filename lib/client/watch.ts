@@ -244,14 +244,17 @@ export class WatchRun implements AsyncIterable<WatchedFile>, PromiseLike<void> {
   #files: AsyncGenerator<WatchedFile>;
   #done: Promise<void> | undefined;
 
+  /** Wraps the watch's files; nothing runs until it is iterated or awaited. */
   constructor(files: AsyncGenerator<WatchedFile>) {
     this.#files = files;
   }
 
+  /** The files as they arrive; the watch starts with the first `next()`. */
   [Symbol.asyncIterator](): AsyncIterator<WatchedFile> {
     return this.#files;
   }
 
+  /** Runs the watch to its end (`onFile` sees each file): resolves when its signal ends it. */
   then<A = void, B = never>(
     onDone?: ((value: void) => A | PromiseLike<A>) | null,
     onFailed?: ((reason: unknown) => B | PromiseLike<B>) | null,
