@@ -7,10 +7,10 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { exists, patternBytes, tempDir } from "./_helpers.ts";
 import { GroupCommit } from "../lib/fs/group_commit.ts";
-import { IncomingFile } from "../lib/fs/incoming_file.ts";
+import { IncomingFile, type IncomingMeta, type IncomingOptions } from "../lib/fs/incoming_file.ts";
 import { FileDigest } from "../lib/fs/digest.ts";
 import { type SyncFunctions, SYSTEM_SYNC } from "../lib/fs/durability.ts";
-import { mkdirInside } from "../lib/fs/root_ops.ts";
+import { ConfinedRoot } from "../lib/fs/confinement.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import type { FsyncMode } from "../lib/protocol/constants.ts";
 
@@ -64,6 +64,31 @@ class RecordingSync implements SyncFunctions {
   }
 }
 
+/** Opens an upload of `path`, its folder held as the server holds it. */
+async function openIncoming(
+  path: string,
+  meta: IncomingMeta,
+  options: IncomingOptions = {},
+): Promise<IncomingFile> {
+  const cut = path.lastIndexOf("/");
+  const root = ConfinedRoot.open(path.slice(0, cut));
+  try {
+    using folder = root.top();
+    return await IncomingFile.open(folder, path.slice(cut + 1), path.slice(cut + 1), meta, options);
+  } finally {
+    root.close();
+  }
+}
+
+/** Makes `path` (and its parents) in the folder `parent`; the folders made, as the server reports them. */
+function makeFolder(parent: string, path: string): string[] {
+  const root = ConfinedRoot.open(parent);
+  const { folder, made } = root.makeFolders(path.split("/"));
+  folder.release();
+  root.close();
+  return made;
+}
+
 /** Receives `bytes` into `path` and ends the body in `commits`; resolves with the outcome. */
 async function receive(
   commits: GroupCommit,
@@ -73,7 +98,7 @@ async function receive(
   fsync: FsyncMode = "each",
 ): Promise<{ outcome: Promise<"ok" | FerryError> }> {
   const existed = await exists(path);
-  const file = await IncomingFile.open(path, path.split("/").pop()!, {
+  const file = await openIncoming(path, {
     size: bytes.length,
     mode: 0o644,
     mtime: 1_700_000_000_000,
@@ -106,7 +131,7 @@ Deno.test("group commit: data flushed before the rename, each folder flushed onc
   sync.gate = gate.promise;
   const first = await receive(commits, sync, `${a}/1`, patternBytes(1000, 1));
   const newFolder = `${dir.path}/b/c`;
-  commits.foldersMade(mkdirInside(newFolder, "b/c"), "each");
+  commits.foldersMade(makeFolder(dir.path, "b/c"), "each");
   const rest = [
     await receive(commits, sync, `${a}/2`, patternBytes(2000, 2)),
     await receive(commits, sync, `${a}/3`, patternBytes(3000, 3)),
@@ -143,7 +168,7 @@ Deno.test("group commit: a failed file flush fails that file only, and the old f
   const gate = Promise.withResolvers<void>();
   sync.gate = gate.promise;
   const good = await receive(commits, sync, `${dir.path}/good`, patternBytes(100, 1));
-  const bad = await IncomingFile.open(`${dir.path}/bad`, "bad", {
+  const bad = await openIncoming(`${dir.path}/bad`, {
     size: 100,
     mode: 0o644,
     mtime: 0,
@@ -192,7 +217,7 @@ Deno.test("group commit: --fsync=none flushes nothing but still verifies and ren
   await using dir = await tempDir();
   const sync = new RecordingSync();
   const commits = new GroupCommit({ sync });
-  commits.foldersMade(mkdirInside(`${dir.path}/new`, "new"), "none");
+  commits.foldersMade(makeFolder(dir.path, "new"), "none");
   const { outcome } = await receive(
     commits,
     sync,
@@ -206,9 +231,8 @@ Deno.test("group commit: --fsync=none flushes nothing but still verifies and ren
   assertEquals(await Deno.readFile(`${dir.path}/new/f`), patternBytes(70_000));
 
   // A corrupted body is refused in this mode too, and leaves nothing behind.
-  const file = await IncomingFile.open(
+  const file = await openIncoming(
     `${dir.path}/new/g`,
-    "g",
     { size: 5, mode: 0o644, mtime: 0 },
     {
       fsync: "none",

@@ -7,6 +7,7 @@ import { ferry, serveProcess } from "./_cli.ts";
 import { listTree, startServer, tempDir, waitFor } from "./_helpers.ts";
 import { sweepFolder } from "../lib/fs/stale_temporaries.ts";
 import { openTemporary } from "../lib/fs/temporary.ts";
+import { ConfinedRoot } from "../lib/fs/confinement.ts";
 
 const LONG_AGO = new Date(Date.now() - 10 * 60_000);
 const FRESH = ".ferry-0123456789abcdef.part";
@@ -26,7 +27,9 @@ Deno.test("sweepFolder() removes old unlocked temporaries only: not young, held,
   await oldFile(`${dir.path}/kept.txt`);
   await Deno.writeTextFile(`${dir.path}/.ferry-aaaaaaaaaaaaaaaa.part`, "young");
   // A live transfer's temporary, as old as the others: its lock keeps it.
-  const live = openTemporary(`${dir.path}/`, undefined);
+  const root = ConfinedRoot.open(dir.path);
+  const live = openTemporary(root.top(), undefined);
+  root.close();
   await Deno.utime(live.tempPath, LONG_AGO, LONG_AGO);
   try {
     assertEquals(sweepFolder(dir.path), 1);
@@ -38,6 +41,7 @@ Deno.test("sweepFolder() removes old unlocked temporaries only: not young, held,
     );
   } finally {
     live.file.close();
+    live.release();
   }
   // Once its transfer is gone (the lock with it), an old one goes.
   assertEquals(sweepFolder(dir.path), 1);

@@ -5,6 +5,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { WantedQueue } from "../lib/client/wanted_queue.ts";
 import type { Wanted } from "../lib/client/get_plan.ts";
+import { ConfinedRoot } from "../lib/fs/confinement.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 
 function wanted(n: number): Wanted {
@@ -12,6 +13,7 @@ function wanted(n: number): Wanted {
   return {
     remote: name,
     local: `/tmp/${name}`,
+    into: { root: ConfinedRoot.unopened("/tmp"), folder: [], name },
     shown: name,
     entry: { size: n, mode: 0o644, mtime: 0 },
   };

@@ -16,7 +16,7 @@ import type { FsyncMode } from "../protocol/constants.ts";
 import { decodeError, decodeFile, errorFromMessage } from "../protocol/replies.ts";
 import type { GroupCommit } from "../fs/group_commit.ts";
 import { digestHex } from "../fs/digest.ts";
-import { IncomingFile } from "../fs/incoming_file.ts";
+import { IncomingFile, type IncomingMeta, type IncomingOptions } from "../fs/incoming_file.ts";
 import { resumeKeyFor } from "../fs/temporary.ts";
 import { sweepOnce } from "../fs/stale_temporaries.ts";
 import type { Frame } from "../wire/frame_reader.ts";
@@ -129,7 +129,7 @@ export class FileFetch {
     }
     const { entry, local, shown } = this.#item;
     if (entry.size < RESUME_MIN_BYTES) return request;
-    this.#incoming = await IncomingFile.open(local, shown, entry, {
+    this.#incoming = await openIncoming(this.#item, entry, {
       resumeKey: await resumeKeyFor(local, entry.size, entry.mtime),
       fsync: this.#context.fsync,
       backup: this.#context.backup,
@@ -188,7 +188,7 @@ export class FileFetch {
         await this.#incoming.discard();
         this.#incoming = null;
       }
-      const incoming = this.#incoming ??= await IncomingFile.open(local, shown, file, {
+      const incoming = this.#incoming ??= await openIncoming(this.#item, file, {
         fsync: this.#context.fsync,
         backup: this.#context.backup,
       });
@@ -252,4 +252,14 @@ export class FileFetch {
 
 function outOfOrder(frame: Frame): FerryError {
   return new FerryError(ErrorCode.Protocol, `The server sent ${kindName(frame.kind)} out of order`);
+}
+
+/** Opens where `item` goes, its folder resolved beneath the local root now (and held by the file). */
+async function openIncoming(
+  item: Wanted,
+  meta: IncomingMeta,
+  options: IncomingOptions,
+): Promise<IncomingFile> {
+  using folder = item.into.root.folder(item.into.folder);
+  return await IncomingFile.open(folder, item.into.name, item.shown, meta, options);
 }

@@ -92,16 +92,34 @@ export async function getPaths(
   }
   // Listings stream on a connection of their own: on the fetching one, the server
   // would answer the GETs only after the whole listing, which waits for them.
-  let lister: Promise<Connection> | undefined;
   const plan: GetPlan = {
-    lister: () => lister ??= openLane(),
+    lister: openLane,
     commits,
     options,
     tracker,
     trees: [],
     folderTimes: [],
+    roots: [],
     filter,
   };
+  try {
+    return await fetchPlanned(plan, found, backup, connection, openLane);
+  } finally {
+    for (const root of plan.roots) root.close();
+  }
+}
+
+/** Fetches what `plan` finds of the looked-up sources (or, in a dry run, reports it). */
+async function fetchPlanned(
+  plan: GetPlan,
+  found: RemoteSource[],
+  backup: BackupPlace | undefined,
+  connection: Connection,
+  openLane: () => Promise<Connection>,
+): Promise<TransferSummary> {
+  const { commits, options, tracker } = plan;
+  let lister: Promise<Connection> | undefined;
+  plan.lister = () => lister ??= openLane();
   const closeLister = async () => {
     if (lister !== undefined) await (await lister.catch(() => undefined))?.close();
   };

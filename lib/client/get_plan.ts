@@ -10,9 +10,10 @@
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { type BackupPlace, isBackupName, moveToBackup } from "../fs/backup.ts";
-import { isInside, printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import { isInside, printable, splitRemotePath } from "../fs/safe_path.ts";
+import { ConfinedRoot } from "../fs/confinement.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import { missingFolders } from "../fs/durability.ts";
 import { keepFolderMode, setTimes } from "../fs/root_ops.ts";
@@ -28,10 +29,24 @@ import type { PathFilter } from "../fs/filter.ts";
 /** What a get needs of a listed file: its body's facts, not its names. */
 export type WantedEntry = Pick<RemoteEntry, "size" | "mode" | "mtime" | "digest">;
 
+/**
+ * Where a fetched file goes: a folder beneath a local root held for the get
+ * (confinement.ts), and the file's name in it. Its folder is resolved beneath
+ * the root when the file is fetched, so a folder swapped for a link in DEST
+ * meanwhile leads nowhere.
+ */
+export interface LocalPlace {
+  readonly root: ConfinedRoot;
+  readonly folder: readonly string[];
+  readonly name: string;
+}
+
 /** One file to fetch. */
 export interface Wanted {
   readonly remote: string;
+  /** Its real local path, for messages and the checks of what is there. */
   readonly local: string;
+  readonly into: LocalPlace;
   /** How it is named in messages. */
   readonly shown: string;
   readonly entry: WantedEntry;
@@ -45,21 +60,22 @@ export interface Wanted {
 class ListedFile implements Wanted {
   readonly remote: string;
   readonly entry: WantedEntry;
-  readonly #folder: string;
+  readonly #root: ConfinedRoot;
+  readonly #folder: readonly string[];
   readonly #name: string;
   readonly #shownPrefix: string;
   readonly #baseLength: number;
 
   constructor(
     entry: RemoteEntry,
-    folder: string,
-    name: string,
+    { root, folder, name }: LocalPlace,
     shownPrefix: string,
     baseLength: number,
   ) {
     this.remote = entry.path;
     const { size, mode, mtime, digest } = entry;
     this.entry = digest === undefined ? { size, mode, mtime } : { size, mode, mtime, digest };
+    this.#root = root;
     this.#folder = folder;
     this.#name = name;
     this.#shownPrefix = shownPrefix;
@@ -67,7 +83,11 @@ class ListedFile implements Wanted {
   }
 
   get local(): string {
-    return `${this.#folder === "/" ? "" : this.#folder}/${this.#name}`;
+    return localPath(this.#root, [...this.#folder, this.#name]);
+  }
+
+  get into(): LocalPlace {
+    return { root: this.#root, folder: this.#folder, name: this.#name };
   }
 
   get shown(): string {
@@ -86,7 +106,9 @@ export interface GetPlan {
   /** The local folders filled, with their names when `delete` keeps them. */
   trees: LocalTree[];
   /** Each folder made or filled and its remote modification time, parents first. */
-  folderTimes: [path: string, mtime: number][];
+  folderTimes: FolderTime[];
+  /** The local roots held for the get; it closes them when it is over. */
+  roots: ConfinedRoot[];
   /** The include and exclude rules, when there are any. */
   filter: PathFilter | undefined;
 }
@@ -101,8 +123,32 @@ export interface RemoteSource {
 
 /** A local folder a recursive get fills, and the names it should hold (kept for delete only). */
 export interface LocalTree {
-  root: string;
+  root: ConfinedRoot;
   keep: Set<string>;
+}
+
+/** A local folder's time to set at the end: its root, its names under it, the remote mtime. */
+export interface FolderTime {
+  root: ConfinedRoot;
+  parts: readonly string[];
+  mtime: number;
+}
+
+/** The real local path of `parts` under `root`. */
+function localPath(root: ConfinedRoot, parts: readonly string[]): string {
+  const top = root.path === "/" ? "" : root.path;
+  return parts.length === 0 ? root.path : `${top}/${parts.join("/")}`;
+}
+
+/**
+ * Holds `path` (a real path) as a local root for the rest of the get. A
+ * dry run writes nothing, and its folder may not exist: it is not opened.
+ */
+function holdRoot(plan: GetPlan, path: string): ConfinedRoot {
+  if (plan.options.dryRun) return ConfinedRoot.unopened(path);
+  const root = ConfinedRoot.open(path);
+  plan.roots.push(root);
+  return root;
 }
 
 /**
@@ -180,19 +226,36 @@ export function sourceFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<
 
 /** One remote file: STAT told size and mtime; only checksum needs the listing's digest. */
 async function* singleFile(
-  { lister, options, tracker, filter }: GetPlan,
+  plan: GetPlan,
   { source, target, info }: RemoteSource,
 ): AsyncGenerator<Wanted> {
+  const { lister, options, tracker, filter } = plan;
   if (filter?.excludes(splitRemotePath(source).at(-1) ?? "", false)) return;
+  const file = { remote: source, local: target, shown: target, into: singlePlace(plan, target) };
   if (!options.checksum) {
     const { size, mode, mtime } = info;
-    yield { remote: source, local: target, shown: target, entry: { size, mode, mtime } };
+    yield { ...file, entry: { size, mode, mtime } };
     return;
   }
   const onNotice = (error: FerryError) => tracker.failed(error);
   for await (const entry of listRemote(await lister(), source, { digests: true, onNotice })) {
-    if (entry.type === "file") yield { remote: source, local: target, shown: target, entry };
+    if (entry.type === "file") yield { ...file, entry };
   }
+}
+
+/** Where a single fetched file goes: its name in its folder, held as the root. */
+function singlePlace(plan: GetPlan, target: string): LocalPlace {
+  const folder = dirname(target);
+  let real: string;
+  try {
+    real = Deno.realPathSync(folder);
+  } catch (error) {
+    if (!(plan.options.dryRun && error instanceof Deno.errors.NotFound)) {
+      throw toFerryError(error, "write", target);
+    }
+    real = resolve(folder);
+  }
+  return { root: holdRoot(plan, real), folder: [], name: basename(target) };
 }
 
 /** A remote folder, listed recursively: its folders are made now, its files yielded. */
@@ -210,10 +273,11 @@ async function* folderFiles(
   });
   const base = splitRemotePath(source).join("/");
   const keep = new Set<string>();
-  plan.trees.push({ root, keep });
-  plan.folderTimes.push([root, info.mtime]);
+  const held = holdRoot(plan, root);
+  plan.trees.push({ root: held, keep });
+  plan.folderTimes.push({ root: held, parts: [], mtime: info.mtime });
   const place = new LocalPlaces(
-    root,
+    held,
     commits,
     options.fsync,
     dryRun ? [] : plan.folderTimes,
@@ -235,10 +299,9 @@ async function* folderFiles(
     if (options.delete) keep.add(parts.join("/"));
     let file: ListedFile | undefined;
     try {
-      if (entry.type === "dir") await place.folder(parts, entry.mode, entry.mtime);
+      if (entry.type === "dir") place.folder(parts, entry.mode, entry.mtime);
       else if (entry.type === "file") {
-        const name = parts.at(-1)!;
-        file = new ListedFile(entry, place.folderOf(parts), name, shownPrefix, baseLength);
+        file = new ListedFile(entry, place.of(parts), shownPrefix, baseLength);
       } else tracker.skipped++;
     } catch (error) {
       tracker.failed(toFerryError(error, "write", `${shownPrefix}${parts.join("/")}`));
@@ -261,20 +324,20 @@ function namesBelow(path: string, base: string, source: string): string[] {
   return splitAnnouncedName(base === "" ? path : path.slice(base.length + 1));
 }
 
-/** Local folders under a root, resolved once each (not once per file). */
+/** Local folders under a root, each one's names shared by its files (not one array per file). */
 class LocalPlaces {
-  #root: string;
-  #folders = new Map<string, string>();
+  #root: ConfinedRoot;
+  #folders = new Map<string, readonly string[]>();
   #commits: GroupCommit;
   #fsync: FsyncMode | undefined;
-  #times: [string, number][];
+  #times: FolderTime[];
   #dryRun: boolean;
 
   constructor(
-    root: string,
+    root: ConfinedRoot,
     commits: GroupCommit,
     fsync: FsyncMode | undefined,
-    times: [string, number][],
+    times: FolderTime[],
     dryRun: boolean,
   ) {
     this.#root = root;
@@ -288,27 +351,27 @@ class LocalPlaces {
    * Makes the folder at `parts` inside the root (a dry run only notes where
    * it would be); its time is set at the end (`times`).
    */
-  async folder(parts: string[], mode: number, mtime: number): Promise<void> {
-    const folder = resolveInside(this.#root, parts);
-    if (!this.#dryRun) await mkdirLocal(folder, this.#commits, this.#fsync, mode);
-    this.#folders.set(parts.join("/"), folder);
-    this.#times.push([folder, mtime]);
+  folder(parts: string[], mode: number, mtime: number): void {
+    if (!this.#dryRun) {
+      const { folder, made } = this.#root.makeFolders(parts);
+      using _ = folder;
+      if (made[0] === folder.real) keepFolderMode(folder.access, mode);
+      this.#commits.foldersMade(made, this.#fsync ?? "each");
+    }
+    this.#folders.set(parts.join("/"), parts);
+    this.#times.push({ root: this.#root, parts, mtime });
   }
 
   /**
-   * The folder the file at `parts` goes into, one string shared by its
-   * files. The file's own name is not followed: a symlink there is replaced
-   * by the file (the commit renames over it), as on the server.
+   * Where the file at `parts` goes. Its own name is not followed: a symlink
+   * there is replaced by the file (the commit renames over it), as on the server.
    */
-  folderOf(parts: string[]): string {
+  of(parts: string[]): LocalPlace {
     const folderParts = parts.slice(0, -1);
     const key = folderParts.join("/");
     let folder = this.#folders.get(key);
-    if (folder === undefined) {
-      folder = resolveInside(this.#root, folderParts);
-      this.#folders.set(key, folder);
-    }
-    return folder;
+    if (folder === undefined) this.#folders.set(key, folder = folderParts);
+    return { root: this.#root, folder, name: parts.at(-1)! };
   }
 }
 
@@ -318,16 +381,22 @@ class LocalPlaces {
  */
 export function setLocalFolderTimes(plan: GetPlan): void {
   for (let i = plan.folderTimes.length - 1; i >= 0; i--) {
-    const [folder, mtime] = plan.folderTimes[i]!;
+    const { root, parts, mtime } = plan.folderTimes[i]!;
+    const shown = localPath(root, parts);
     try {
-      setTimes(folder, mtime, folder);
+      using folder = root.folder(parts);
+      setTimes(folder.access, mtime, shown);
     } catch (error) {
-      plan.tracker.failed(toFerryError(error, "set the time of", folder));
+      plan.tracker.failed(toFerryError(error, "set the time of", shown));
     }
   }
 }
 
-/** Removes what `tree.root` holds beyond the names in `tree.keep` (never following symlinks). */
+/**
+ * Removes what `tree.root` holds beyond the names in `tree.keep` (never
+ * following symlinks): walked through held folders, so a folder swapped for
+ * a link meanwhile cannot lead the removal outside.
+ */
 export async function deleteExtraLocal(
   tree: LocalTree,
   tracker: TransferTracker,
@@ -338,33 +407,35 @@ export async function deleteExtraLocal(
     dryRun: boolean;
   },
 ): Promise<void> {
-  const rootInfo = await localInfo(tree.root, false);
+  const rootInfo = await localInfo(tree.root.path, false);
   // A dry run of a get into a new folder: nothing here to remove.
   if (rootInfo === null) return;
   const removed: string[] = [];
   // With backups, the backups themselves (and the backup folder) are never removed.
   const backupFolder = backup?.folder === undefined ? undefined : resolve(backup.folder);
-  const keptAsBackup = (entry: { rel: string; path: string }) =>
-    backup !== undefined && (entry.rel.split("/").some(isBackupName) ||
-      (backupFolder !== undefined && isInside(backupFolder, resolve(entry.path))));
+  const keptAsBackup = (rel: string, real: string) =>
+    backup !== undefined && (rel.split("/").some(isBackupName) ||
+      (backupFolder !== undefined && isInside(backupFolder, real)));
+  using top = tree.root.top();
   // What the rules exclude here is left alone, as rsync leaves it.
-  for await (const entry of walkTree(tree.root, rootInfo, { filter })) {
+  for await (const entry of walkTree(top, rootInfo, { filter })) {
     if (entry.rel === "" || entry.type === "error" || tree.keep.has(entry.rel)) continue;
-    if (keptAsBackup(entry)) continue;
+    const real = localPath(tree.root, entry.rel.split("/"));
+    if (keptAsBackup(entry.rel, real)) continue;
     // Inside a folder just removed (its walk finds nothing or fails).
     if (removed.some((dir) => entry.rel === dir || entry.rel.startsWith(`${dir}/`))) continue;
     if (dryRun) {
       removed.push(entry.rel);
-      tracker.deleted(entry.path);
+      tracker.deleted(real);
       continue;
     }
     try {
-      if (backup !== undefined) moveToBackup(entry.path, backup);
+      if (backup !== undefined) moveToBackup(entry.path, backup, real);
       else await Deno.remove(entry.path, { recursive: entry.type === "dir" });
       removed.push(entry.rel);
-      tracker.deleted(entry.path);
+      tracker.deleted(real);
     } catch (error) {
-      tracker.failed(toFerryError(error, "remove", entry.path));
+      tracker.failed(toFerryError(error, "remove", real));
     }
   }
 }

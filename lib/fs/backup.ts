@@ -42,27 +42,38 @@ export function isBackupName(name: string): boolean {
  * Keeps the file at `path`, about to be replaced, as its next numbered
  * backup (a hard link). Returns the folder the backup was made in, which
  * then needs a flush, or undefined when `path` does not exist. A folder in
- * the way is not kept: the replacement fails on it anyway.
+ * the way is not kept: the replacement fails on it anyway. `path` may be a
+ * held folder's (/proc/self/fd/N/name); `real` is then where it is in the
+ * tree, which places its backup in a backup folder.
  */
-export function linkBackup(path: string, place: BackupPlace): string | undefined {
+export function linkBackup(path: string, place: BackupPlace, real = path): string | undefined {
   let info: Deno.FileInfo;
   try {
     info = Deno.lstatSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
-    throw toFerryError(error, "back up", shown(path, place));
+    throw toFerryError(error, "back up", shown(real, place));
   }
   if (info.isDirectory) return undefined;
-  return keep(path, place, (backup) => Deno.linkSync(path, backup));
+  return keep(path, real, place, (backup) => Deno.linkSync(path, backup));
 }
 
-/** Moves the file, link or folder at `path`, about to be removed, to its next numbered backup. */
-export function moveToBackup(path: string, place: BackupPlace): string {
-  return keep(path, place, (backup) => Deno.renameSync(path, backup));
+/**
+ * Moves the file, link or folder at `path`, about to be removed, to its
+ * next numbered backup (`real` as for {@link linkBackup}).
+ */
+export function moveToBackup(path: string, place: BackupPlace, real = path): string {
+  return keep(path, real, place, (backup) => Deno.renameSync(path, backup));
 }
 
-function keep(path: string, place: BackupPlace, make: (backup: string) => void): string {
-  const folder = backupFolder(path, place);
+function keep(
+  path: string,
+  real: string,
+  place: BackupPlace,
+  make: (backup: string) => void,
+): string {
+  // Beside the file: in the folder that holds it, as reached (held, on a server).
+  const folder = place.folder === undefined ? dirname(path) : backupFolder(real, place);
   const name = path.slice(path.lastIndexOf("/") + 1);
   // Two receivers may back up the same name at once: the loser takes the next number.
   for (let attempt = 0; attempt < 100; attempt++) {
@@ -71,12 +82,12 @@ function keep(path: string, place: BackupPlace, make: (backup: string) => void):
       return folder;
     } catch (error) {
       if (error instanceof Deno.errors.AlreadyExists) continue;
-      throw toFerryError(error, "back up", shown(path, place));
+      throw toFerryError(error, "back up", shown(real, place));
     }
   }
   throw new FerryError(
     ErrorCode.Io,
-    `Cannot back up "${printable(shown(path, place))}": no free backup number`,
+    `Cannot back up "${printable(shown(real, place))}": no free backup number`,
   );
 }
 

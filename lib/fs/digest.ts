@@ -95,9 +95,10 @@ export async function digestPrefix(
   return done;
 }
 
-/** The digest of a whole file, as hex (for --checksum). */
-export async function digestFileHex(path: string): Promise<string> {
-  using file = await Deno.open(path, { read: true });
+/** The digest of a whole file (a path, or a file opened to read from its start), as hex (for --checksum). */
+export async function digestFileHex(source: string | Deno.FsFile): Promise<string> {
+  using opened = typeof source === "string" ? await Deno.open(source, { read: true }) : undefined;
+  const file = opened ?? source as Deno.FsFile;
   const digest = await FileDigest.start();
   await digestPrefix(file, Number.MAX_SAFE_INTEGER, digest);
   return digestHex(digest.finish());

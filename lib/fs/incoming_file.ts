@@ -14,7 +14,8 @@ import { printable } from "./safe_path.ts";
 import { checkDestination, checksDestinationEarly, folderInTheWay, kept } from "./destination.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 import { type BackupPlace, linkBackup } from "./backup.ts";
-import { parentFolder, type SyncFunctions } from "./durability.ts";
+import type { SyncFunctions } from "./durability.ts";
+import type { Held } from "./confinement.ts";
 import type { BodySink, StagedFile } from "./body_sink.ts";
 import { BodyWriter } from "./body_writer.ts";
 import {
@@ -56,11 +57,19 @@ export interface IncomingOptions {
 
 /** A file being received under a temporary name; see the module doc. */
 export class IncomingFile implements BodySink, StagedFile {
+  /** Its real path (for hooks and messages; the file system is reached through the held folder). */
   readonly path: string;
-  /** The folder it is renamed into. */
+  /** The real path of the folder it is renamed into. */
   readonly folder: string;
   readonly fsync: FsyncMode;
+  /** The temporary's real path. */
   readonly tempPath: string;
+  /** The folder, held until the file is published or discarded. */
+  #held: Held | undefined;
+  /** The destination and the temporary as the held folder reaches them. */
+  #access: string;
+  #tempAccess: string;
+  #temporary: BodyTemporary;
   readonly meta: IncomingMeta;
   /** How the destination is named in messages (relative, printable). */
   readonly shownAs: string;
@@ -84,15 +93,20 @@ export class IncomingFile implements BodySink, StagedFile {
   readonly offer: ResumeOffer;
 
   private constructor(
-    path: string,
+    folder: Held,
+    name: string,
     shownAs: string,
     meta: IncomingMeta,
     opened: BodyTemporary,
     digest: FileDigest,
     options: IncomingOptions,
   ) {
-    this.path = path;
-    this.folder = parentFolder(path);
+    this.path = folder.realAt(name);
+    this.folder = folder.real;
+    this.#held = folder.retain();
+    this.#access = folder.at(name);
+    this.#tempAccess = folder.at(opened.name);
+    this.#temporary = opened;
     this.fsync = options.fsync ?? "each";
     this.#keepExisting = options.keepExisting;
     this.#backup = options.backup;
@@ -112,12 +126,13 @@ export class IncomingFile implements BodySink, StagedFile {
   }
 
   /**
-   * Opens a temporary file beside `path`, whose folder must exist. Refuses a
-   * destination that is a folder before any byte is received, or for a small
-   * body at commit (see {@link checksDestinationEarly}).
+   * Opens a temporary file beside `name` in `folder` (held: the upload
+   * retains it). Refuses a destination that is a folder before any byte is
+   * received, or for a small body at commit (see {@link checksDestinationEarly}).
    */
   static async open(
-    path: string,
+    folder: Held,
+    name: string,
     shownAs: string,
     meta: IncomingMeta,
     options: IncomingOptions = {},
@@ -125,18 +140,17 @@ export class IncomingFile implements BodySink, StagedFile {
     // Metadata calls here and in commit() are synchronous: each takes microseconds, and
     // for small files the hop to Deno's blocking thread pool cost more than the call.
     if (checksDestinationEarly(meta.size, options)) {
-      checkDestination(path, shownAs, options.keepExisting);
+      checkDestination(folder.at(name), shownAs, options.keepExisting);
     }
     const digest = await FileDigest.start();
     let opened: BodyTemporary;
     try {
-      const folder = path.slice(0, path.lastIndexOf("/") + 1);
       opened = await openBodyTemporary(folder, options.resumeKey, meta.size, digest);
     } catch (error) {
       digest.release();
       throw toFerryError(error, "open the temporary file of", shownAs);
     }
-    return new IncomingFile(path, shownAs, meta, opened, digest, options);
+    return new IncomingFile(folder, name, shownAs, meta, opened, digest, options);
   }
 
   /**
@@ -159,6 +173,7 @@ export class IncomingFile implements BodySink, StagedFile {
       this.#file.close();
     } catch { /* already closed */ }
     releasePartial(this.tempPath);
+    this.#letGoOfFolder();
     return true;
   }
 
@@ -265,7 +280,7 @@ export class IncomingFile implements BodySink, StagedFile {
         throw toFerryError(error, "write", this.shownAs);
       });
       try {
-        Deno.chmodSync(this.tempPath, this.meta.mode & 0o777);
+        this.#temporary.chmod(this.meta.mode & 0o777);
         const mtime = new Date(this.meta.mtime);
         this.#file.utimeSync(mtime, mtime);
       } catch (error) {
@@ -298,15 +313,16 @@ export class IncomingFile implements BodySink, StagedFile {
   publish(): string | undefined {
     try {
       this.#file.close();
-      const backedUpIn = this.#backup && linkBackup(this.path, this.#backup);
+      const backedUpIn = this.#backup && linkBackup(this.#access, this.#backup, this.path);
       if (this.#keepExisting === undefined) {
-        Deno.renameSync(this.tempPath, this.path);
+        Deno.renameSync(this.#tempAccess, this.#access);
       } else {
         // link() fails when the destination exists, unlike rename().
-        Deno.linkSync(this.tempPath, this.path);
-        Deno.removeSync(this.tempPath);
+        Deno.linkSync(this.#tempAccess, this.#access);
+        Deno.removeSync(this.#tempAccess);
       }
       releasePartial(this.tempPath);
+      this.#letGoOfFolder();
       return backedUpIn;
     } catch (error) {
       void this.discard();
@@ -336,11 +352,19 @@ export class IncomingFile implements BodySink, StagedFile {
     releasePartial(this.tempPath);
     if (options.keepPartial && this.#resumable && this.#received > 0) {
       this.partialKept = true;
-      return;
+    } else if (this.#held !== undefined) {
+      try {
+        Deno.removeSync(this.#tempAccess);
+      } catch { /* already removed */ }
     }
-    try {
-      await Deno.remove(this.tempPath);
-    } catch { /* already renamed or removed */ }
+    this.#letGoOfFolder();
+  }
+
+  /** Once published or discarded, the folder and the temporary's descriptor go. */
+  #letGoOfFolder(): void {
+    this.#temporary.release();
+    this.#held?.release();
+    this.#held = undefined;
   }
 }
 

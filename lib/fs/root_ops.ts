@@ -10,40 +10,47 @@
 import { digestFileHex } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
-import {
-  changedWhileUsed,
-  confirmSame,
-  EXISTING,
-  printable,
-  resolveInside,
-  sameObject,
-  splitRemotePath,
-} from "./safe_path.ts";
+import { changedWhileUsed, printable, sameObject, splitRemotePath } from "./safe_path.ts";
+import { type ConfinedRoot, type Held, openLookedUp } from "./confinement.ts";
 import { refuseTemporaryName, tempName } from "./temporary.ts";
 import { walkTree } from "./tree_walk.ts";
 import type { PathFilter } from "./filter.ts";
-import { missingFolders } from "./durability.ts";
 import { type BackupPlace, moveToBackup } from "./backup.ts";
 
-/** A client path resolved under the root, with the last component not followed. */
-export interface ResolvedEntry {
-  /** The root it was resolved under. */
-  root: string;
+/**
+ * A client path resolved under the root, with the last component not
+ * followed: the folder holding it is held (the root itself, for the root),
+ * and released when the request is done with it.
+ */
+export interface ResolvedEntry extends Disposable {
+  root: ConfinedRoot;
   /** Validated components; empty for the root. */
   parts: string[];
   /** "/"-joined components, for messages and entry paths. */
   shown: string;
-  /** Where it is on disk. */
+  /** The folder holding it; the root itself for the root. */
+  parent: Held;
+  /** Its name in `parent`; "" for the root. */
+  name: string;
+  /** The path Deno ops use for it (the root's own for the root). */
   path: string;
 }
 
 /** Validates `path` and resolves it under `root`; intermediate symlinks must stay inside. */
-export function resolveEntry(root: string, path: string): ResolvedEntry {
+export function resolveEntry(root: ConfinedRoot, path: string): ResolvedEntry {
   const parts = splitRemotePath(path);
   const shown = parts.join("/");
-  if (parts.length === 0) return { root, parts, shown, path: root };
-  const parent = resolveInside(root, parts.slice(0, -1), EXISTING);
-  return { root, parts, shown, path: `${parent}/${parts.at(-1)}` };
+  const parent = root.folder(parts.slice(0, -1));
+  const name = parts.at(-1) ?? "";
+  return {
+    root,
+    parts,
+    shown,
+    parent,
+    name,
+    path: name === "" ? parent.access : parent.at(name),
+    [Symbol.dispose]: () => parent.release(),
+  };
 }
 
 /** lstat, with a missing path reported as not_found under its shown name. */
@@ -77,10 +84,15 @@ export async function* listEntries(
   options: { recursive: boolean; digests: boolean; filter?: PathFilter | undefined },
   onError: (error: FerryError) => Promise<void>,
 ): AsyncGenerator<RemoteEntry> {
-  const withDigest = async (item: RemoteEntry, path: string): Promise<RemoteEntry | null> => {
+  const withDigest = async (
+    item: RemoteEntry,
+    path: string,
+    expected: Deno.FileInfo,
+  ): Promise<RemoteEntry | null> => {
     if (!options.digests || item.type !== "file") return item;
     try {
-      return { ...item, digest: await digestFileHex(path) };
+      using file = openLookedUp(path, expected!, item.path);
+      return { ...item, digest: await digestFileHex(file) };
     } catch (error) {
       await onError(toFerryError(error, "read", item.path));
       return null;
@@ -88,18 +100,20 @@ export async function* listEntries(
   };
   if (!info.isDirectory) {
     const item = await withDigest(
-      { name: entry.parts.at(-1) ?? "", path: entry.shown, ...describe(info) },
+      { name: entry.name, path: entry.shown, ...describe(info) },
       entry.path,
+      info,
     );
     if (item !== null) yield item;
     return;
   }
-  // Each folder's entries are shown only if the folder is still the one looked up.
+  using folder = entry.name === "" ? entry.parent.retain() : entry.parent.enter(entry.name);
+  // In user space, each folder's entries are shown only if the folder is still the one looked up.
   const confirm = (rel: string, used: Deno.FileInfo) =>
-    confirmSame(entry.root, rel === "" ? entry.parts : [...entry.parts, ...rel.split("/")], used);
-  const walk = walkTree(entry.path, info, {
+    folder.confirm(rel === "" ? [] : rel.split("/"), used);
+  const walk = walkTree(folder, info, {
     descend: options.recursive,
-    confirm,
+    confirm: folder.kernel ? undefined : confirm,
     filter: options.filter,
   });
   for await (const item of walk) {
@@ -116,7 +130,7 @@ export async function* listEntries(
       yield listed;
       continue;
     }
-    const hashed = await withDigest(listed, item.path);
+    const hashed = await withDigest(listed, item.path, item.info);
     if (hashed !== null) yield hashed;
   }
 }
@@ -126,26 +140,41 @@ export async function* listEntries(
  * with `parents` missing parents are created and an existing folder is fine.
  * Resolves with the folders made, deepest first (their parents need a flush).
  */
-export async function makeFolder(
-  root: string,
+export function makeFolder(
+  root: ConfinedRoot,
   path: string,
   parents: boolean,
   mode?: number,
   mtime?: number,
-): Promise<string[]> {
+): string[] {
   const parts = splitRemotePath(path);
   refuseTemporaryName(parts);
   const shown = parts.join("/");
   if (parents) {
-    const folder = resolveInside(root, parts);
-    const made = mkdirInside(folder, shown, mode, { root, parts });
-    if (mtime !== undefined) setTimes(folder, mtime, shown);
+    const { folder, made } = root.makeFolders(parts);
+    using _ = folder;
+    if (made[0] === folder.real) keepFolderMode(folder.access, mode);
+    if (mtime !== undefined) setTimes(folder.access, mtime, shown);
     return made;
   }
-  let target: string;
+  using parent = parentForMkdir(root, parts, shown);
+  const name = parts.at(-1)!;
   try {
-    // The parent must exist; resolved strictly, a parent that vanishes (swapped) is not created.
-    target = `${resolveInside(root, parts.slice(0, -1), EXISTING)}/${parts.at(-1)}`;
+    // mkdir does not follow its last name; the folder is then reached by descriptor.
+    Deno.mkdirSync(parent.at(name), { mode: 0o755 });
+  } catch (error) {
+    throw mkdirFailure(error, parent.at(name), shown);
+  }
+  using made = parent.enterMade(name);
+  keepFolderMode(made.access, mode);
+  if (mtime !== undefined) setTimes(made.access, mtime, shown);
+  return [made.real];
+}
+
+/** The existing parent of a folder to make. */
+function parentForMkdir(root: ConfinedRoot, parts: string[], shown: string): Held {
+  try {
+    return root.folder(parts.slice(0, -1));
   } catch (error) {
     if (!(error instanceof FerryError && error.code === ErrorCode.NotFound)) throw error;
     throw new FerryError(
@@ -154,57 +183,29 @@ export async function makeFolder(
       { path: shown },
     );
   }
-  try {
-    // Synchronous, and checked after: the window for a swapped parent stays small.
-    Deno.mkdirSync(target, { mode: 0o755 });
-    confirmMade(root, parts, target);
-    keepFolderMode(target, mode);
-    if (mtime !== undefined) setTimes(target, mtime, shown);
-    return [target];
-  } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) {
-      const what = (await Deno.lstat(target)).isDirectory ? "a folder" : "a file";
-      throw new FerryError(
-        ErrorCode.AlreadyExists,
-        `Cannot create folder "${printable(shown || "/")}": ${what} with that name exists`,
-        { path: shown },
-      );
-    }
-    if (error instanceof Deno.errors.NotFound) {
-      throw new FerryError(
-        ErrorCode.NotFound,
-        `Cannot create folder "${printable(shown)}": its parent does not exist`,
-        { path: shown },
-      );
-    }
-    throw toFerryError(error, "create folder", shown);
-  }
 }
 
-/** Creates a folder and its missing parents; `path` comes from resolveInside. Synchronous: it is on every PUT's path. */
-export function mkdirInside(
-  path: string,
-  shown: string,
-  mode?: number,
-  at?: { root: string; parts: readonly string[] },
-): string[] {
-  try {
-    const made = missingFolders(path);
-    Deno.mkdirSync(path, { recursive: true, mode: 0o755 });
-    if (at !== undefined && made.length > 0) confirmMade(at.root, at.parts, path);
-    if (made[0] === path) keepFolderMode(path, mode);
-    return made;
-  } catch (error) {
-    if (error instanceof FerryError) throw error;
-    if (error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory) {
-      throw new FerryError(
-        ErrorCode.NotDirectory,
-        `Cannot create folder "${printable(shown)}": a file is in the way`,
-        { path: shown },
-      );
-    }
-    throw toFerryError(error, "create folder", shown);
+/** Why mkdir of `path` (shown as `shown`) failed. */
+function mkdirFailure(error: unknown, path: string, shown: string): FerryError {
+  if (error instanceof Deno.errors.AlreadyExists) {
+    let what = "something";
+    try {
+      what = Deno.lstatSync(path).isDirectory ? "a folder" : "a file";
+    } catch { /* gone again */ }
+    return new FerryError(
+      ErrorCode.AlreadyExists,
+      `Cannot create folder "${printable(shown || "/")}": ${what} with that name exists`,
+      { path: shown },
+    );
   }
+  if (error instanceof Deno.errors.NotFound) {
+    return new FerryError(
+      ErrorCode.NotFound,
+      `Cannot create folder "${printable(shown)}": its parent does not exist`,
+      { path: shown },
+    );
+  }
+  return toFerryError(error, "create folder", shown);
 }
 
 /** Sets the access and modification times of `path` to `mtime` (milliseconds), as for files. */
@@ -218,22 +219,6 @@ export function setTimes(path: string, mtime: number, shown: string): void {
 }
 
 /**
- * Checks that the folder just made at `path` is the one a fresh walk finds
- * at `parts`; otherwise a parent was swapped for a link while it was made,
- * and the folder (empty: nothing was written into it) is removed again.
- */
-function confirmMade(root: string, parts: readonly string[], path: string): void {
-  try {
-    confirmSame(root, parts, Deno.lstatSync(path));
-  } catch (error) {
-    try {
-      Deno.removeSync(path);
-    } catch { /* not there, or no longer empty: not ours to remove */ }
-    throw error;
-  }
-}
-
-/**
  * Removes a file or symlink, or with `recursive` a folder and everything in it
  * (or with `backup` moves it to its numbered backup instead).
  * Symlinks are removed, never followed, at every level. The root itself is
@@ -241,14 +226,15 @@ function confirmMade(root: string, parts: readonly string[], path: string): void
  * `force` on a missing path).
  */
 export async function removeEntry(
-  root: string,
+  root: ConfinedRoot,
   path: string,
   options: { recursive: boolean; force: boolean; backup?: BackupPlace | undefined },
 ): Promise<boolean> {
-  const entry = resolveEntry(root, path);
-  if (entry.parts.length === 0) throw rootRefusal("remove");
+  if (splitRemotePath(path).length === 0) throw rootRefusal("remove");
+  let entry: ResolvedEntry;
   let info: Deno.FileInfo;
   try {
+    entry = resolveEntry(root, path);
     info = await lstatEntry(entry);
   } catch (error) {
     if (options.force && error instanceof FerryError && error.code === ErrorCode.NotFound) {
@@ -256,6 +242,7 @@ export async function removeEntry(
     }
     throw error;
   }
+  using _ = entry;
   if (info.isDirectory && !options.recursive) {
     throw new FerryError(
       ErrorCode.IsDirectory,
@@ -264,7 +251,8 @@ export async function removeEntry(
     );
   }
   try {
-    if (options.backup !== undefined) moveToBackup(entry.path, options.backup);
+    if (options.backup !== undefined) moveToBackup(entry.path, options.backup, entry.parent.realAt(entry.name));
+    else if (entry.parent.kernel) Deno.removeSync(entry.path, { recursive: info.isDirectory });
     else removeConfirmed(entry, info);
   } catch (error) {
     throw toFerryError(error, "remove", entry.shown);
@@ -273,17 +261,18 @@ export async function removeEntry(
 }
 
 /**
- * Removes what `entry` named when it was looked up (`info`), and nothing
- * else. It is first renamed into the root under an unlisted temporary name
- * (the root itself cannot be swapped), and removed only if it is the same
- * object; if a folder swapped for a link brought something else (from
- * outside the root), that is put back, or else left under that name, and
- * the removal is refused. Deno.remove's recursive walk unlinks symlinks
- * without following them.
+ * In user space: removes what `entry` named when it was looked up (`info`),
+ * and nothing else. It is first renamed into the root under an unlisted
+ * temporary name (the root itself cannot be swapped), and removed only if it
+ * is the same object; if a folder swapped for a link brought something else
+ * (from outside the root), that is put back, or else left under that name,
+ * and the removal is refused. Deno.remove's recursive walk unlinks symlinks
+ * without following them. (With the kernel, the entry's folder is held and
+ * the name is removed in it: nothing can have moved it outside.)
  */
 function removeConfirmed(entry: ResolvedEntry, info: Deno.FileInfo): void {
-  confirmSame(entry.root, entry.parts, info, { followLast: false });
-  const trash = `${entry.root}/${tempName()}`;
+  entry.parent.confirm([entry.name], info, false);
+  const trash = `${entry.root.path}/${tempName()}`;
   try {
     Deno.renameSync(entry.path, trash);
   } catch (error) {
@@ -306,9 +295,9 @@ function removeConfirmed(entry: ResolvedEntry, info: Deno.FileInfo): void {
 }
 
 /** Renames `from` to `to` exactly (rename(2)): an existing file is replaced, a folder with content is not. */
-export async function renameEntry(root: string, from: string, to: string): Promise<void> {
-  const source = resolveEntry(root, from);
-  const target = resolveEntry(root, to);
+export async function renameEntry(root: ConfinedRoot, from: string, to: string): Promise<void> {
+  using source = resolveEntry(root, from);
+  using target = resolveEntry(root, to);
   refuseTemporaryName(source.parts);
   refuseTemporaryName(target.parts);
   if (source.parts.length === 0 || target.parts.length === 0) throw rootRefusal("move");
@@ -321,7 +310,7 @@ export async function renameEntry(root: string, from: string, to: string): Promi
     );
   }
   try {
-    await Deno.rename(source.path, target.path);
+    Deno.renameSync(source.path, target.path);
   } catch (error) {
     throw toFerryError(error, `move "${printable(source.shown)}" to`, target.shown);
   }

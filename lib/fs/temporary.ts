@@ -10,6 +10,8 @@
 import { digestHex, digestPrefix, FileDigest } from "./digest.ts";
 import { printable, sameObject } from "./safe_path.ts";
 import { ErrorCode, FerryError } from "../errors.ts";
+import type { Held, WritableFile } from "./confinement.ts";
+import { Errno, errnoOf } from "./libc.ts";
 
 /** Temporary files are named `.ferry-<16 hex digits>.part`, next to their destination. */
 export const TEMP_PREFIX = ".ferry-";
@@ -120,33 +122,41 @@ export async function keptPrefix(
 /** A temporary opened for a body, and the resume key it kept (if any; its partial is claimed). */
 export interface OpenedTemporary {
   file: Deno.FsFile;
+  /** Its name in the folder. */
+  name: string;
+  /** Its real path: the partial's claim, hooks and messages. */
   tempPath: string;
+  /** Sets its mode through what was opened, never through its name. */
+  chmod(mode: number): void;
+  /** Lets go of what it holds beside the file (the file is closed by its owner). */
+  release(): void;
   /** Undefined when no partial is used: none asked for, in use here, or not ferry's own. */
   resumeKey: string | undefined;
 }
 
 /**
- * Opens the temporary for a body arriving in `folder` (ending in "/"): the
- * resumable partial of `resumeKey` when it is free and ferry's own, else a
- * fresh one with a random name (O_EXCL).
+ * Opens the temporary for a body arriving in `folder`: the resumable
+ * partial of `resumeKey` when it is free and ferry's own, else a fresh one
+ * with a random name (O_EXCL).
  */
-export function openTemporary(folder: string, resumeKey: string | undefined): OpenedTemporary {
+export function openTemporary(folder: Held, resumeKey: string | undefined): OpenedTemporary {
   if (resumeKey !== undefined) {
-    const kept = partialPath(folder, resumeKey);
-    const partial = partialInUse(kept) ? null : openPartial(kept);
+    const name = partialName(resumeKey);
+    const kept = folder.realAt(name);
+    const partial = partialInUse(kept) ? null : openPartial(folder, name);
     if (partial !== null) {
       // Claimed before anything awaits: a second upload of the same file at once
       // must not open it too.
       claimPartial(kept);
-      return { file: partial, tempPath: kept, resumeKey };
+      return { ...partial, name, tempPath: kept, resumeKey };
     }
   }
-  const tempPath = folder + tempName();
-  const file = Deno.openSync(tempPath, { write: true, createNew: true, mode: 0o600 });
+  const name = tempName();
+  const opened = folder.openWritable(name, true);
   // Held until it is closed, or the process dies: a live transfer's, never swept
   // (see stale_temporaries.ts). Nobody else has it yet, so it never waits.
-  file.lockSync(true);
-  return { file, tempPath, resumeKey: undefined };
+  opened.file.lockSync(true);
+  return { ...opened, name, tempPath: folder.realAt(name), resumeKey: undefined };
 }
 
 // How long a resumable upload waits for another one of the same file to let go
@@ -155,8 +165,8 @@ export function openTemporary(folder: string, resumeKey: string | undefined): Op
 const PARTIAL_WAIT_MS = 3_000;
 const PARTIAL_POLL_MS = 50;
 
-function partialPath(folder: string, resumeKey: string): string {
-  return `${folder}${TEMP_PREFIX}${resumeKey}${TEMP_SUFFIX}`;
+function partialName(resumeKey: string): string {
+  return `${TEMP_PREFIX}${resumeKey}${TEMP_SUFFIX}`;
 }
 
 /** Waits (a bounded time) until no other transfer holds the partial at `path`. */
@@ -176,12 +186,12 @@ export interface BodyTemporary extends OpenedTemporary {
  * `digest`; nothing when it is fresh). On failure nothing stays open or claimed.
  */
 export async function openBodyTemporary(
-  folder: string,
+  folder: Held,
   resumeKey: string | undefined,
   size: number,
   digest: FileDigest,
 ): Promise<BodyTemporary> {
-  if (resumeKey !== undefined) await partialFree(partialPath(folder, resumeKey));
+  if (resumeKey !== undefined) await partialFree(folder.realAt(partialName(resumeKey)));
   const opened = openTemporary(folder, resumeKey);
   if (opened.resumeKey === undefined) return { ...opened, offer: { offset: 0, digest: "" } };
   try {
@@ -189,19 +199,25 @@ export async function openBodyTemporary(
   } catch (error) {
     releasePartial(opened.tempPath);
     opened.file.close();
+    opened.release();
     throw error;
   }
 }
 
 /**
- * Opens the resumable partial at `path` for reading and writing, creating
- * it when missing, but only if it is ferry's own: a regular file with one
- * link. Anything else planted at that predictable name (a symlink or hard
- * link to a file elsewhere) is never written through: its name is removed
- * (not what it points to) and null says to use a fresh temporary. Deno has
- * no O_NOFOLLOW, so the file opened is compared with the name afterwards.
+ * Opens the resumable partial `name` in `folder` for reading and writing,
+ * creating it when missing, but only if it is ferry's own: a regular file
+ * with one link. Anything else planted at that predictable name (a symlink
+ * or hard link to a file elsewhere) is never written through: its name is
+ * removed (not what it points to) and null says to use a fresh temporary.
+ * The file opened is compared with the name afterwards (in user space the
+ * open itself may have followed a link planted meanwhile).
  */
-export function openPartial(path: string): Deno.FsFile | null {
+export function openPartial(
+  folder: Held,
+  name: string,
+): Pick<OpenedTemporary, "file" | "chmod" | "release"> | null {
+  const path = folder.at(name);
   let named: Deno.FileInfo | null = null;
   try {
     named = Deno.lstatSync(path);
@@ -212,24 +228,21 @@ export function openPartial(path: string): Deno.FsFile | null {
     Deno.removeSync(path);
     return null;
   }
-  let file: Deno.FsFile;
+  let opened: WritableFile;
   try {
     // A missing one is created with O_EXCL, which never follows a link.
-    file = named === null
-      ? Deno.openSync(path, { read: true, write: true, createNew: true, mode: 0o600 })
-      : Deno.openSync(path, { read: true, write: true });
+    opened = folder.openWritable(name, named === null);
   } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) return null;
+    if (error instanceof Deno.errors.AlreadyExists || errnoOf(error) === Errno.ELOOP) return null;
     throw error;
   }
-  const opened = file.statSync();
+  const info = opened.file.statSync();
   let now: Deno.FileInfo | null = null;
   try {
     now = Deno.lstatSync(path);
   } catch { /* removed meanwhile */ }
-  if (now?.isFile && sameObject(now, opened) && opened.nlink === 1) {
-    return file;
-  }
-  file.close();
+  if (now?.isFile && sameObject(now, info) && info.nlink === 1) return opened;
+  opened.file.close();
+  opened.release();
   return null;
 }

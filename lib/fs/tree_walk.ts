@@ -21,17 +21,41 @@ export type TreeEntry =
   | { type: "error"; rel: string; path: string; error: FerryError };
 
 /**
+ * A folder as a walk reads it: the path Deno ops use for it, and how to
+ * enter a subfolder. On the server it is a folder held beneath the root
+ * (confinement.ts), so that a path yielded is only good while the walk is
+ * in its folder: use it before asking for the next entry.
+ */
+export interface WalkFolder {
+  readonly access: string;
+  /** The subfolder `name`; throws when it is no longer a folder. */
+  enter(name: string): WalkFolder;
+  release(): void;
+}
+
+/** A folder walked by its path (what a client sends, a get's DEST for --delete). */
+class PathFolder implements WalkFolder {
+  constructor(readonly access: string) {}
+  enter(name: string): WalkFolder {
+    return new PathFolder(`${this.access}/${name}`);
+  }
+  release(): void {}
+}
+
+/**
  * Yields the root folder, then every folder before its contents, sorted by
  * name. With `descend: false` only the root's own entries are yielded.
+ * The root stays the caller's to release.
  */
 export async function* walkTree(
-  root: string,
+  root: string | WalkFolder,
   rootInfo: Deno.FileInfo,
   options: WalkOptions = {},
 ): AsyncGenerator<TreeEntry> {
-  yield { type: "dir", rel: "", path: root, info: rootInfo };
+  const folder = typeof root === "string" ? new PathFolder(root) : root;
+  yield { type: "dir", rel: "", path: folder.access, info: rootInfo };
   const depth = options.descend === false ? 0 : 1;
-  yield* walkChildren(root, "", rootInfo, depth, options);
+  yield* walkChildren(folder, "", rootInfo, depth, options);
 }
 
 /** How {@link walkTree} walks. */
@@ -45,7 +69,7 @@ export interface WalkOptions {
    * once its entries were read and before any is yielded; throws to stop the
    * walk when the folder is not the one it was (the server's swap check).
    */
-  confirm?: (rel: string, info: Deno.FileInfo) => void;
+  confirm?: ((rel: string, info: Deno.FileInfo) => void) | undefined;
   /** What is excluded is not yielded, and an excluded folder is not entered. */
   filter?: PathFilter | undefined;
 }
@@ -58,12 +82,13 @@ const LOOKUP_BATCH = 256;
 
 /** `depth` 0 lists one folder without descending. */
 async function* walkChildren(
-  dir: string,
+  folder: WalkFolder,
   rel: string,
   dirInfo: Deno.FileInfo,
   depth: number,
   options: WalkOptions,
 ): AsyncGenerator<TreeEntry> {
+  const dir = folder.access;
   let listed: FolderNames;
   try {
     listed = readNames(dir, options.countTemporaries ?? false);
@@ -82,7 +107,7 @@ async function* walkChildren(
       const name = batch[i]!;
       const childRel = rel === "" ? name : `${rel}/${name}`;
       const info = looked === undefined ? look(name) : looked[i]!;
-      yield* childEntries(`${dir}/${name}`, childRel, info, depth, options);
+      yield* childEntries(folder, name, childRel, info, depth, options);
     }
   }
 }
@@ -122,12 +147,14 @@ function* skippedTemporaries(dir: string, rel: string, names: string[]): Generat
 
 /** One entry of a folder as the walk yields it, then (a folder, when descending) its contents. */
 async function* childEntries(
-  path: string,
+  folder: WalkFolder,
+  name: string,
   rel: string,
   info: Deno.FileInfo | FerryError,
   depth: number,
   options: WalkOptions,
 ): AsyncGenerator<TreeEntry> {
+  const path = `${folder.access}/${name}`;
   if (options.filter?.excludes(rel, !(info instanceof FerryError) && info.isDirectory)) return;
   if (info instanceof FerryError) {
     yield { type: "error", rel, path, error: info };
@@ -140,7 +167,30 @@ async function* childEntries(
     yield { type: "skipped", rel, path, why: `deeper than ${MAX_DEPTH} folders`, info };
   } else {
     yield { type: "dir", rel, path, info };
-    if (depth > 0) yield* walkChildren(path, rel, info, depth + 1, options);
+    if (depth > 0) yield* walkSubfolder(folder, name, rel, info, depth, options);
+  }
+}
+
+/** Enters the subfolder `name` and walks it, letting go of it after. */
+async function* walkSubfolder(
+  folder: WalkFolder,
+  name: string,
+  rel: string,
+  info: Deno.FileInfo,
+  depth: number,
+  options: WalkOptions,
+): AsyncGenerator<TreeEntry> {
+  let sub: WalkFolder;
+  try {
+    sub = folder.enter(name);
+  } catch (error) {
+    yield { type: "error", rel, path: `${folder.access}/${name}`, error: toFerryError(error, "list", rel) };
+    return;
+  }
+  try {
+    yield* walkChildren(sub, rel, info, depth + 1, options);
+  } finally {
+    sub.release();
   }
 }
 

@@ -13,23 +13,15 @@ import { decodeGet, type GetRequest } from "../protocol/requests.ts";
 import { encodeDir, encodeFile, encodeGetDone } from "../protocol/replies.ts";
 import { bodySource, matchPrefix, sendFileBody } from "../fs/file_body.ts";
 import { ChunkCompressor } from "../wire/compression.ts";
-import { lstatOrThrow } from "../fs/root_ops.ts";
-import {
-  changedWhileUsed,
-  confirmSame,
-  EXISTING,
-  printable,
-  resolveInside,
-  sameObject,
-  splitRemotePath,
-} from "../fs/safe_path.ts";
+import { printable, splitRemotePath } from "../fs/safe_path.ts";
+import { type ConfinedRoot, type Held, openLookedUp } from "../fs/confinement.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import { refuseTemporaryName } from "../fs/temporary.ts";
 import type { Responder } from "./responder.ts";
 
 /** Answers one GET under `root`. */
 export async function serveGet(
-  root: string,
+  root: ConfinedRoot,
   responder: Responder,
   id: number,
   payload: Uint8Array,
@@ -44,13 +36,15 @@ export async function serveGet(
     const parts = splitRemotePath(request.path);
     refuseTemporaryName(parts);
     const shown = parts.join("/");
-    const path = resolveInside(root, parts, EXISTING);
-    const info = lstatOrThrow(path, shown);
+    // Links inside the root are followed, to a file or a folder.
+    const { held, info } = root.object(parts);
+    using _ = held;
+    const path = held.access;
     if (info.isFile) {
       await sendFile(
         responder,
         id,
-        { root, path, rel: "", shown, info, level, chunk },
+        { held, path, rel: "", shown, info, level, chunk },
         request.resumeFrom,
       );
       done.files = 1;
@@ -66,7 +60,7 @@ export async function serveGet(
         { path: shown },
       );
     } else {
-      await sendFolder(responder, id, { root, path, rel: "", shown, info, level, chunk }, done);
+      await sendFolder(responder, id, { held, path, rel: "", shown, info, level, chunk }, done);
     }
     responder.log({
       action: "get",
@@ -87,10 +81,10 @@ async function sendFolder(
   folder: OutgoingFile,
   done: { files: number; bytes: number; skipped: number },
 ): Promise<void> {
-  const { root, path, shown, info } = folder;
-  const confirm = (rel: string, used: Deno.FileInfo) =>
-    confirmSame(root, splitRemotePath(below(shown, rel)), used);
-  for await (const entry of walkTree(path, info, { confirm })) {
+  const { held, shown, info } = folder;
+  // In user space, each folder's entries are sent only if it is still the one looked up.
+  const confirm = (rel: string, used: Deno.FileInfo) => held.confirm(splitRemotePath(rel), used);
+  for await (const entry of walkTree(held, info, held.kernel ? {} : { confirm })) {
     const entryShown = below(shown, entry.rel);
     if (entry.type === "dir") {
       const mode = (entry.info.mode ?? 0o755) & 0o7777;
@@ -121,9 +115,12 @@ function below(folder: string, rel: string): string {
   return folder === "" ? rel : rel === "" ? folder : `${folder}/${rel}`;
 }
 
-/** A file to send: the root, where it is, its name in the reply and in messages, its lstat. */
+/**
+ * A file to send: what the GET named (held), where the file is, its name in
+ * the reply and in messages, its stat.
+ */
 interface OutgoingFile {
-  root: string;
+  held: Held;
   path: string;
   rel: string;
   shown: string;
@@ -138,22 +135,21 @@ interface OutgoingFile {
 async function sendFile(
   responder: Responder,
   id: number,
-  { root, path, rel, shown, info, level, chunk }: OutgoingFile,
+  { held, path, rel, shown, info, level, chunk }: OutgoingFile,
   resumeFrom?: GetRequest["resumeFrom"],
 ): Promise<boolean> {
   let file: Deno.FsFile;
   try {
-    file = Deno.openSync(path, { read: true });
+    // What is opened must be what was looked up (and, in user space, still be
+    // there by a fresh walk).
+    file = openLookedUp(path, info, shown);
+    held.confirm(rel === "" ? [] : splitRemotePath(rel), info);
   } catch (error) {
-    if (rel === "") throw toFerryError(error, "read", shown);
+    if (rel === "" || error instanceof FerryError) throw toFerryError(error, "read", shown);
     await responder.notice(id, "get", toFerryError(error, "read", shown));
     return false;
   }
   try {
-    // What was opened must be what was looked up, and still be there by a fresh walk.
-    const opened = file.statSync();
-    if (!sameObject(opened, info)) throw changedWhileUsed(shown);
-    confirmSame(root, splitRemotePath(shown), opened);
     const start = resumeFrom === undefined ? null : await matchPrefix(file, info.size, resumeFrom);
     await responder.writer.frame(
       Kind.File,

@@ -9,14 +9,9 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
 import { decodeList, decodeStat } from "../protocol/requests.ts";
 import { encodeEntries, encodeListDone, encodeStatReply, entryJson } from "../protocol/replies.ts";
-import { describe, listEntries, lstatEntry, lstatOrThrow, resolveEntry } from "../fs/root_ops.ts";
-import {
-  confirmSame,
-  EXISTING,
-  printable,
-  resolveInside,
-  splitRemotePath,
-} from "../fs/safe_path.ts";
+import { describe, listEntries, lstatEntry, resolveEntry } from "../fs/root_ops.ts";
+import { printable, splitRemotePath } from "../fs/safe_path.ts";
+import type { ConfinedRoot } from "../fs/confinement.ts";
 import type { Responder } from "./responder.ts";
 import { PathFilter } from "../fs/filter.ts";
 
@@ -26,7 +21,7 @@ const LIST_BATCH_CHARS = 16 * 1024;
 
 /** Answers a STAT: what is at a path, the last component not followed. */
 export async function serveStat(
-  root: string,
+  root: ConfinedRoot,
   responder: Responder,
   id: number,
   payload: Uint8Array,
@@ -34,9 +29,9 @@ export async function serveStat(
   const request = decodeStat(payload);
   try {
     // Unlike LIST, a symlink inside the root is followed: send asks whether DEST is a folder.
-    const parts = splitRemotePath(request.path);
-    const info = lstatOrThrow(resolveInside(root, parts, EXISTING), parts.join("/"));
-    confirmSame(root, parts, info);
+    const { held, info } = root.object(splitRemotePath(request.path));
+    using _ = held;
+    held.confirm([], info);
     await responder.reply(id, encodeStatReply(describe(info)));
   } catch (error) {
     await responder.refuse(id, "stat", request.path, error, false);
@@ -45,14 +40,14 @@ export async function serveStat(
 
 /** Answers a LIST with ENTRIES batches, then OK with the count. */
 export async function serveList(
-  root: string,
+  root: ConfinedRoot,
   responder: Responder,
   id: number,
   payload: Uint8Array,
 ): Promise<void> {
   const request = decodeList(payload);
   try {
-    const entry = resolveEntry(root, request.path);
+    using entry = resolveEntry(root, request.path);
     const info = await lstatEntry(entry);
     let batch: string[] = [];
     let batchChars = 0;

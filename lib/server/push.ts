@@ -11,8 +11,8 @@ import type { RemoteEntry } from "../protocol/replies.ts";
 import { FileDigest } from "../fs/digest.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { IncomingFile } from "../fs/incoming_file.ts";
-import { mkdirInside } from "../fs/root_ops.ts";
-import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import { printable, splitRemotePath } from "../fs/safe_path.ts";
+import type { ConfinedRoot } from "../fs/confinement.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 
 /** What `push` stores: a local file's path, bytes, or a stream of them. */
@@ -46,7 +46,7 @@ export async function* pushedFiles(
 
 /** Stores `source` as `remotePath` under `root`; resolves with the stored file's entry. */
 export async function storeFile(
-  root: string,
+  root: ConfinedRoot,
   remotePath: string,
   source: PushSource,
 ): Promise<RemoteEntry> {
@@ -58,11 +58,7 @@ export async function storeFile(
       `push needs a file name under the root, not the folder "${printable(remotePath || "/")}"`,
     );
   }
-  const parent = resolveInside(root, parts.slice(0, -1));
-  mkdirInside(parent, parts.slice(0, -1).join("/"), undefined, {
-    root,
-    parts: parts.slice(0, -1),
-  });
+  using parent = root.makeFolders(parts.slice(0, -1)).folder;
   const local = typeof source === "string" ? await Deno.open(source) : undefined;
   try {
     const info = local === undefined ? undefined : await local.stat();
@@ -73,7 +69,7 @@ export async function storeFile(
       mode: (info?.mode ?? 0o644) & 0o777,
       mtime: info?.mtime?.getTime() ?? Date.now(),
     };
-    const incoming = await IncomingFile.open(`${parent}/${parts.at(-1)}`, shown, meta, {
+    const incoming = await IncomingFile.open(parent, parts.at(-1)!, shown, meta, {
       stream: true,
     });
     const digest = await FileDigest.start();

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { ConfinedRoot, type ConfinementMode, confinementMode } from "../fs/confinement.ts";
 import { ErrorCode, FerryError } from "../errors.ts";
 import { FrameReader } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
@@ -85,6 +86,8 @@ export class FerryServer {
   #endGrace: (() => void) | undefined;
 
   #psk: Uint8Array;
+  /** The root, held: every request path is resolved beneath it. */
+  #root: ConfinedRoot;
 
   private constructor(
     listener: Deno.TcpListener,
@@ -97,6 +100,7 @@ export class FerryServer {
     this.hostname = listener.addr.hostname;
     this.port = listener.addr.port;
     this.#options = resolveServerOptions(options, root);
+    this.#root = ConfinedRoot.open(root);
     this.#admission = new Admission(
       this.#options.maxConnections,
       (c) => this.#drop(c),
@@ -164,6 +168,14 @@ export class FerryServer {
   }
 
   /**
+   * Whether the kernel confines every request path beneath the root
+   * (openat2), and if not, why: then only the user-space checks run.
+   */
+  get confinement(): ConfinementMode {
+    return this.#root.kernel ? { kernel: true, why: "" } : confinementMode();
+  }
+
+  /**
    * Stores `source` (a local file's path, bytes or a stream) as the file
    * `remotePath` under the root, as a client's send would, and pushes it to
    * the clients watching a folder that holds it: all of them, or with `to`
@@ -178,7 +190,7 @@ export class FerryServer {
   ): Promise<number> {
     let told = 0;
     for await (const [file, path] of pushedFiles(source, remotePath)) {
-      const entry = await storeFile(this.#options.root, path, file);
+      const entry = await storeFile(this.#root, path, file);
       told += this.#watchers.published(entry, options.to);
       this.#log({
         time: new Date().toISOString(),
@@ -237,6 +249,7 @@ export class FerryServer {
     this.#staleSweep.stop.abort();
     await this.#staleSweep.done;
     await this.#disk.close();
+    this.#root.close();
   }
 
   async #accept(): Promise<void> {
@@ -289,7 +302,7 @@ export class FerryServer {
       const clientName = connection.clientName = connection.handshake.clientName;
       connection.session = new ServerSession(
         {
-          root: this.#options.root,
+          root: this.#root,
           remote,
           clientName,
           compressOk: this.#options.compression && secure.peerDecompresses,

@@ -31,11 +31,12 @@ import { serveList, serveStat } from "./listing.ts";
 import { checkChange, type ServerLimits, type ServerPolicy } from "./policy.ts";
 import { Responder } from "./responder.ts";
 import { Uploads } from "./uploads.ts";
+import type { ConfinedRoot } from "../fs/confinement.ts";
 
 /** Settings a session needs from its server. */
 export interface SessionContext {
-  /** The root, as a real path. */
-  root: string;
+  /** The root, held. */
+  root: ConfinedRoot;
   /** The client's address, for the log. */
   remote: string;
   /** The name the client gave itself in the handshake, if any. */
@@ -173,7 +174,7 @@ export class ServerSession {
     try {
       checkChange(this.#context.policy, "create folder", request.path);
       this.#uploads.foldersMade(
-        await makeFolder(
+        makeFolder(
           this.#context.root,
           request.path,
           request.parents,
@@ -195,7 +196,7 @@ export class ServerSession {
       this.#uploads.forgetFolders();
       const removed = await removeEntry(this.#context.root, request.path, {
         ...request,
-        backup: backupPlace(this.#context.root, request.backup),
+        backup: backupPlace(this.#context.root.path, request.backup),
       });
       if (removed) this.#responder.log({ action: "rm", path: request.path, ok: true });
       await this.#responder.reply(id, encodeRemoveDone({ removed }));
@@ -228,7 +229,7 @@ export class ServerSession {
     const request = decodeWatch(payload);
     const watchers = this.#context.watchers;
     try {
-      const entry = resolveEntry(this.#context.root, request.path);
+      using entry = resolveEntry(this.#context.root, request.path);
       if (!(await lstatEntry(entry)).isDirectory || watchers === undefined) {
         throw new FerryError(
           ErrorCode.NotDirectory,
@@ -268,7 +269,7 @@ export class ServerSession {
   async #publish(path: string): Promise<void> {
     const watchers = this.#context.watchers;
     try {
-      const entry = resolveEntry(this.#context.root, path);
+      using entry = resolveEntry(this.#context.root, path);
       if (watchers === undefined || !watchers.watched(entry.shown)) return;
       const name = entry.parts.at(-1) ?? "";
       watchers.published({ name, path: entry.shown, ...describe(await lstatEntry(entry)) });

@@ -27,9 +27,9 @@ import type { RemoteEntry } from "../protocol/replies.ts";
 import type { Watchers } from "./watchers.ts";
 import { IncomingFile, type IncomingOptions } from "../fs/incoming_file.ts";
 import { refuseTemporaryName, resumeKeyFor } from "../fs/temporary.ts";
-import { mkdirInside } from "../fs/root_ops.ts";
 import { type FsyncMode, strongerFsync } from "../protocol/constants.ts";
-import { confirmSame, resolveInside, sameObject, splitRemotePath } from "../fs/safe_path.ts";
+import { sameObject, splitRemotePath } from "../fs/safe_path.ts";
+import type { ConfinedRoot, Held } from "../fs/confinement.ts";
 import {
   checkChange,
   KEEPS_STORED_FILES,
@@ -41,7 +41,9 @@ import type { Responder } from "./responder.ts";
 
 // Bounds on what one connection may hold open at once.
 const MAX_OPEN_UPLOADS = 64;
-const MAX_KNOWN_FOLDERS = 4096;
+// Each is a descriptor held (with the kernel's confinement): few, since every
+// open upload also holds its own folder.
+const MAX_KNOWN_FOLDERS = 32;
 // A connection silent this long gives up its partials to a newer upload of the
 // same file (a client's retry after a frozen link). A live one receives all the
 // time, even when rate-limited: TCP delivers in small pieces.
@@ -51,8 +53,8 @@ const FREE_SPACE_CHECK_BYTES = 16 * 1024 * 1024;
 
 /** What uploads need from their server. */
 export interface UploadSettings {
-  /** The root, as a real path. */
-  root: string;
+  /** The root, held. */
+  root: ConfinedRoot;
   policy: ServerPolicy;
   limits: ServerLimits;
   /** The validate and onReceived hooks, when there are any. */
@@ -92,6 +94,7 @@ export class Uploads {
 
   /** Forgets resolved folders: RM and RENAME may change what a name leads to. */
   forgetFolders(): void {
+    for (const known of this.#folders.values()) known.folder.release();
     this.#folders.clear();
   }
 
@@ -116,18 +119,16 @@ export class Uploads {
       }
       const fsync = strongerFsync(request.fsync ?? "each", this.#settings.policy.fsyncFloor);
       const parent = this.#folder(parts.slice(0, -1), fsync);
-      // The last name is not followed: a symlink there is replaced, not written through.
-      const path = `${parent}/${parts.at(-1)}`;
       const shown = parts.join("/");
       const { maxFileSize, minFreeBytes } = this.#settings.limits;
       if (!request.stream && request.size > maxFileSize) throw tooLarge(shown, maxFileSize);
       if (this.#settings.hooks?.admits) {
         await this.#settings.hooks.admit(this.#offered(shown, request));
       }
-      await checkFreeSpace(parent, request.stream ? 0 : request.size, minFreeBytes, shown);
+      await checkFreeSpace(parent.access, request.stream ? 0 : request.size, minFreeBytes, shown);
       const options: IncomingOptions = { fsync };
       // A replaced file kept as a backup is not lost: a --no-delete server allows it.
-      options.backup = backupPlace(this.#settings.root, request.backup);
+      options.backup = backupPlace(this.#settings.root.path, request.backup);
       if (this.#settings.policy.noDelete && !options.backup) {
         options.keepExisting = KEEPS_STORED_FILES;
       }
@@ -135,8 +136,9 @@ export class Uploads {
       if (request.resume) {
         options.resumeKey = await resumeKeyFor(shown, request.size, request.mtime);
       }
-      const upload = await IncomingFile.open(path, shown, request, options);
-      this.#confirmCreated(upload, parts);
+      // The last name is not followed: a symlink there is replaced, not written through.
+      const upload = await IncomingFile.open(parent, parts.at(-1)!, shown, request, options);
+      this.#confirmCreated(upload, parent);
       // A retry of this file on a new connection may take the partial over once
       // this connection has been silent long enough to be a frozen link.
       upload.offerPartial(this.#idle);
@@ -208,6 +210,7 @@ export class Uploads {
     }
     this.#open.clear();
     await this.#commits.drain();
+    this.forgetFolders();
   }
 
   /**
@@ -283,35 +286,39 @@ export class Uploads {
   }
 
   /**
-   * The folder a PUT writes into, created if missing. Resolved folders are
-   * remembered for the session (a tree's files share a few folders).
+   * The folder a PUT writes into, created if missing, and held. Resolved
+   * folders are remembered for the session (a tree's files share a few
+   * folders): with the kernel, a held folder cannot have been swapped;
+   * in user space, one stat (it follows links) checks that it is still the
+   * same, and one swapped for a link elsewhere is resolved again, and refused.
    */
-  #folder(parts: string[], fsync: FsyncMode): string {
+  #folder(parts: string[], fsync: FsyncMode): Held {
     const key = parts.join("/");
     const known = this.#folders.get(key);
-    // Still the same folder? One stat (it follows links): a folder swapped for a
-    // link elsewhere since it was resolved is resolved again, and refused.
-    if (known !== undefined && sameFolder(known)) return known.path;
-    const root = this.#settings.root;
-    const path = resolveInside(root, parts);
-    this.#commits.foldersMade(mkdirInside(path, key, undefined, { root, parts }), fsync);
-    if (this.#folders.size >= MAX_KNOWN_FOLDERS) this.#folders.clear();
-    const found = Deno.statSync(path);
-    confirmSame(root, parts, found);
-    const { dev, ino } = found;
-    this.#folders.set(key, { path, dev, ino });
-    return path;
+    if (known !== undefined && sameFolder(known)) return known.folder;
+    if (known !== undefined) known.folder.release(), this.#folders.delete(key);
+    const { folder, made } = this.#settings.root.makeFolders(parts);
+    this.#commits.foldersMade(made, fsync);
+    let found: Deno.FileInfo | undefined;
+    if (!folder.kernel) {
+      found = Deno.statSync(folder.access);
+      folder.confirm([], found);
+    }
+    if (this.#folders.size >= MAX_KNOWN_FOLDERS) this.forgetFolders();
+    this.#folders.set(key, { folder, found });
+    return folder;
   }
 
   /**
-   * Checks that the temporary was created in the folder a fresh walk finds
-   * (a parent swapped for a link would have put it elsewhere) before a byte
-   * is written to it; refuses the upload otherwise.
+   * In user space, checks that the temporary was created in the folder a
+   * fresh walk finds (a parent swapped for a link would have put it
+   * elsewhere) before a byte is written to it; refuses the upload otherwise.
    */
-  #confirmCreated(upload: IncomingFile, parts: string[]): void {
+  #confirmCreated(upload: IncomingFile, folder: Held): void {
+    if (folder.kernel) return;
     const tempName = upload.tempPath.slice(upload.tempPath.lastIndexOf("/") + 1);
     try {
-      confirmSame(this.#settings.root, [...parts.slice(0, -1), tempName], upload.opened);
+      folder.confirm([tempName], upload.opened);
     } catch (error) {
       void upload.discard();
       throw error;
@@ -337,17 +344,18 @@ export class Uploads {
   }
 }
 
-/** A folder resolved inside the root, and which one it was. */
+/** A folder resolved for uploads, and (in user space) the stat it was confirmed with. */
 interface KnownFolder {
-  path: string;
-  dev: number;
-  ino: number | null;
+  folder: Held;
+  found: Deno.FileInfo | undefined;
 }
 
-function sameFolder(known: KnownFolder): boolean {
+/** Whether a remembered folder is still the one it was: a held one always is. */
+function sameFolder({ folder, found }: KnownFolder): boolean {
+  if (found === undefined) return true;
   try {
-    const now = Deno.statSync(known.path);
-    return now.isDirectory && sameObject(now, known);
+    const now = Deno.statSync(folder.access);
+    return now.isDirectory && sameObject(now, found);
   } catch {
     return false;
   }
