@@ -48,7 +48,8 @@ export function resolveEntry(root: ConfinedRoot, path: string): ResolvedEntry {
     shown,
     parent,
     name,
-    path: name === "" ? parent.access : parent.at(name),
+    // "." : the held root itself (its /proc/self/fd link would be lstat'ed as a link).
+    path: parent.at(name === "" ? "." : name),
     [Symbol.dispose]: () => parent.release(),
   };
 }

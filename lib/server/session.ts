@@ -193,7 +193,6 @@ export class ServerSession {
     try {
       // A removal kept as a backup destroys nothing: a --no-delete server allows it.
       checkChange(this.#context.policy, "remove", request.path, request.backup === undefined);
-      this.#uploads.forgetFolders();
       const removed = await removeEntry(this.#context.root, request.path, {
         ...request,
         backup: backupPlace(this.#context.root.path, request.backup),
@@ -210,7 +209,6 @@ export class ServerSession {
     const request = decodeRename(payload);
     try {
       checkChange(this.#context.policy, "move", request.from, true);
-      this.#uploads.forgetFolders();
       await renameEntry(this.#context.root, request.from, request.to);
       this.#responder.log({ action: "mv", path: `${request.from} -> ${request.to}`, ok: true });
       await this.#responder.reply(id, EMPTY_OK);

@@ -28,7 +28,7 @@ import type { Watchers } from "./watchers.ts";
 import { IncomingFile, type IncomingOptions } from "../fs/incoming_file.ts";
 import { refuseTemporaryName, resumeKeyFor } from "../fs/temporary.ts";
 import { type FsyncMode, strongerFsync } from "../protocol/constants.ts";
-import { sameObject, splitRemotePath } from "../fs/safe_path.ts";
+import { splitRemotePath } from "../fs/safe_path.ts";
 import type { ConfinedRoot, Held } from "../fs/confinement.ts";
 import {
   checkChange,
@@ -41,9 +41,6 @@ import type { Responder } from "./responder.ts";
 
 // Bounds on what one connection may hold open at once.
 const MAX_OPEN_UPLOADS = 64;
-// Each is a descriptor held (with the kernel's confinement): few, since every
-// open upload also holds its own folder.
-const MAX_KNOWN_FOLDERS = 32;
 // A connection silent this long gives up its partials to a newer upload of the
 // same file (a client's retry after a frozen link). A live one receives all the
 // time, even when rate-limited: TCP delivers in small pieces.
@@ -74,8 +71,6 @@ export class Uploads {
   /** Uploads already answered with ERROR whose remaining frames are dropped. */
   #rejected = new Set<number>();
   #commits = new GroupCommit();
-  /** Folders already resolved and created in this session, by relative path. */
-  #folders = new Map<string, KnownFolder>();
 
   /** When the connection last received anything (performance.now()). */
   #lastActivity: () => number;
@@ -90,12 +85,6 @@ export class Uploads {
   /** Whether a body is arriving or a commit is running. */
   get busy(): boolean {
     return this.#open.size > 0 || this.#commits.size > 0;
-  }
-
-  /** Forgets resolved folders: RM and RENAME may change what a name leads to. */
-  forgetFolders(): void {
-    for (const known of this.#folders.values()) known.folder.release();
-    this.#folders.clear();
   }
 
   /** Handles a PUT: opens the temporary, or refuses the upload. */
@@ -118,7 +107,8 @@ export class Uploads {
         throw new FerryError(ErrorCode.IsDirectory, "Cannot write a file over the root folder");
       }
       const fsync = strongerFsync(request.fsync ?? "each", this.#settings.policy.fsyncFloor);
-      const parent = this.#folder(parts.slice(0, -1), fsync);
+      // Held for this PUT; the upload keeps it until its commit.
+      using parent = this.#folder(parts.slice(0, -1), fsync);
       const shown = parts.join("/");
       const { maxFileSize, minFreeBytes } = this.#settings.limits;
       if (!request.stream && request.size > maxFileSize) throw tooLarge(shown, maxFileSize);
@@ -210,7 +200,6 @@ export class Uploads {
     }
     this.#open.clear();
     await this.#commits.drain();
-    this.forgetFolders();
   }
 
   /**
@@ -286,26 +275,20 @@ export class Uploads {
   }
 
   /**
-   * The folder a PUT writes into, created if missing, and held. Resolved
-   * folders are remembered for the session (a tree's files share a few
-   * folders): with the kernel, a held folder cannot have been swapped;
-   * in user space, one stat (it follows links) checks that it is still the
-   * same, and one swapped for a link elsewhere is resolved again, and refused.
+   * The folder a PUT writes into, created if missing, and held by the
+   * upload. Resolved for each PUT: one openat2 with the kernel's
+   * confinement, so a folder renamed or swapped since the last file is
+   * found (or refused) as it is now, never used as it was.
    */
   #folder(parts: string[], fsync: FsyncMode): Held {
-    const key = parts.join("/");
-    const known = this.#folders.get(key);
-    if (known !== undefined && sameFolder(known)) return known.folder;
-    if (known !== undefined) known.folder.release(), this.#folders.delete(key);
     const { folder, made } = this.#settings.root.makeFolders(parts);
     this.#commits.foldersMade(made, fsync);
-    let found: Deno.FileInfo | undefined;
-    if (!folder.kernel) {
-      found = Deno.statSync(folder.access);
-      folder.confirm([], found);
+    try {
+      if (!folder.kernel) folder.confirm([], Deno.statSync(folder.access));
+    } catch (error) {
+      folder.release();
+      throw error;
     }
-    if (this.#folders.size >= MAX_KNOWN_FOLDERS) this.forgetFolders();
-    this.#folders.set(key, { folder, found });
     return folder;
   }
 
@@ -341,23 +324,6 @@ export class Uploads {
       return checkFreeSpace(upload.tempPath, FREE_SPACE_CHECK_BYTES, minFreeBytes, upload.shownAs);
     }
     return undefined;
-  }
-}
-
-/** A folder resolved for uploads, and (in user space) the stat it was confirmed with. */
-interface KnownFolder {
-  folder: Held;
-  found: Deno.FileInfo | undefined;
-}
-
-/** Whether a remembered folder is still the one it was: a held one always is. */
-function sameFolder({ folder, found }: KnownFolder): boolean {
-  if (found === undefined) return true;
-  try {
-    const now = Deno.statSync(folder.access);
-    return now.isDirectory && sameObject(now, found);
-  } catch {
-    return false;
   }
 }
 
