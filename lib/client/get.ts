@@ -18,16 +18,20 @@ import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
 import { type FetchContext, FileFetch } from "./file_fetch.ts";
 import {
-  deleteExtraLocal,
   type GetPlan,
-  localInfo,
   lookUpSource,
-  mkdirLocal,
   type RemoteSource,
-  setLocalFolderTimes,
   sourceFiles,
   type Wanted,
 } from "./get_plan.ts";
+import {
+  deleteExtraLocal,
+  type HeldTarget,
+  localInfo,
+  LocalRoots,
+  mkdirLocal,
+  setLocalFolderTimes,
+} from "./local_tree.ts";
 import { InFlight } from "./in_flight.ts";
 import { WantedQueue } from "./wanted_queue.ts";
 import { alreadyThere, comparesReceivingSide, keptByChoice } from "./sync_check.ts";
@@ -55,6 +59,8 @@ const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
  * they go; with `asContents` (one source), `dest` is that source itself
  * even when it exists (rsync's trailing "/": a watched folder's contents).
  * `filter` is `options.filter` compiled, or a view of it below a folder.
+ * With `within` (a watch), `dest` is that place beneath a held folder, and
+ * is resolved there, not by its path.
  */
 export async function getPaths(
   connection: Connection,
@@ -64,6 +70,7 @@ export async function getPaths(
   options: TransferOptions = {},
   asContents = false,
   filter: PathFilter | undefined = PathFilter.optional(options.filter),
+  within?: HeldTarget,
 ): Promise<TransferSummary> {
   const tracker = new TransferTracker(options);
   checkCancelled(options.signal);
@@ -99,13 +106,16 @@ export async function getPaths(
     tracker,
     trees: [],
     folderTimes: [],
-    roots: [],
+    roots: new LocalRoots(options.dryRun ?? false),
     filter,
   };
   try {
+    // Into a folder, each source goes beneath it by its name, never through a link planted there.
+    const into = intoFolder ? { root: plan.roots.open(dest), parts: [] } : within;
+    for (const source of found) source.into = into && below(into, source.source, intoFolder);
     return await fetchPlanned(plan, found, backup, connection, openLane);
   } finally {
-    for (const root of plan.roots) root.close();
+    plan.roots.close();
   }
 }
 
@@ -143,8 +153,14 @@ async function fetchPlanned(
   const failure = lanes.find((lane) => lane.failure !== undefined)?.failure;
   if (failure !== undefined) throw failure;
   await deleteExtras(plan, backup);
-  setLocalFolderTimes(plan);
+  setLocalFolderTimes(plan.folderTimes, tracker);
   return tracker.summary();
+}
+
+/** Where `source` goes beneath `into`: by its last name when it goes into a folder. */
+function below(into: HeldTarget, source: string, byName: boolean): HeldTarget {
+  const name = splitRemotePath(source).at(-1);
+  return byName && name !== undefined ? { root: into.root, parts: [...into.parts, name] } : into;
 }
 
 /** Lists and compares, and reports what a get would fetch and delete, changing nothing here. */

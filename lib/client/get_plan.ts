@@ -10,36 +10,31 @@
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
-import { basename, dirname, resolve } from "node:path";
-import { type BackupPlace, isBackupName, moveToBackup } from "../fs/backup.ts";
-import { isInside, printable, splitRemotePath } from "../fs/safe_path.ts";
+import { basename, dirname } from "node:path";
+import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { ConfinedRoot } from "../fs/confinement.ts";
-import { walkTree } from "../fs/tree_walk.ts";
-import { missingFolders } from "../fs/durability.ts";
-import { keepFolderMode, setTimes } from "../fs/root_ops.ts";
 import type { GroupCommit } from "../fs/group_commit.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
 import type { Connection } from "./connection.ts";
+import {
+  type FolderTime,
+  type HeldTarget,
+  type LocalPlace,
+  LocalPlaces,
+  localPath,
+  type LocalRoots,
+  type LocalTree,
+  makeHeldFolder,
+  mkdirLocal,
+} from "./local_tree.ts";
 import { listRemote, statRemote } from "./remote_ops.ts";
 import { folderNeedsRecursive } from "./send_plan.ts";
 import type { TransferOptions } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
 
+
 /** What a get needs of a listed file: its body's facts, not its names. */
 export type WantedEntry = Pick<RemoteEntry, "size" | "mode" | "mtime" | "digest">;
-
-/**
- * Where a fetched file goes: a folder beneath a local root held for the get
- * (confinement.ts), and the file's name in it. Its folder is resolved beneath
- * the root when the file is fetched, so a folder swapped for a link in DEST
- * meanwhile leads nowhere.
- */
-export interface LocalPlace {
-  readonly root: ConfinedRoot;
-  readonly folder: readonly string[];
-  readonly name: string;
-}
 
 /** One file to fetch. */
 export interface Wanted {
@@ -108,7 +103,7 @@ export interface GetPlan {
   /** Each folder made or filled and its remote modification time, parents first. */
   folderTimes: FolderTime[];
   /** The local roots held for the get; it closes them when it is over. */
-  roots: ConfinedRoot[];
+  roots: LocalRoots;
   /** The include and exclude rules, when there are any. */
   filter: PathFilter | undefined;
 }
@@ -116,39 +111,11 @@ export interface GetPlan {
 /** A source, looked up before anything is fetched. */
 export interface RemoteSource {
   source: string;
-  /** Where it goes locally. */
+  /** Where it goes locally, as the user would name it. */
   target: string;
+  /** Where it goes beneath a held folder: into DEST by its name, or below a watch's LOCAL. */
+  into?: HeldTarget | undefined;
   info: StatReply;
-}
-
-/** A local folder a recursive get fills, and the names it should hold (kept for delete only). */
-export interface LocalTree {
-  root: ConfinedRoot;
-  keep: Set<string>;
-}
-
-/** A local folder's time to set at the end: its root, its names under it, the remote mtime. */
-export interface FolderTime {
-  root: ConfinedRoot;
-  parts: readonly string[];
-  mtime: number;
-}
-
-/** The real local path of `parts` under `root`. */
-function localPath(root: ConfinedRoot, parts: readonly string[]): string {
-  const top = root.path === "/" ? "" : root.path;
-  return parts.length === 0 ? root.path : `${top}/${parts.join("/")}`;
-}
-
-/**
- * Holds `path` (a real path) as a local root for the rest of the get. A
- * dry run writes nothing, and its folder may not exist: it is not opened.
- */
-function holdRoot(plan: GetPlan, path: string): ConfinedRoot {
-  if (plan.options.dryRun) return ConfinedRoot.unopened(path);
-  const root = ConfinedRoot.open(path);
-  plan.roots.push(root);
-  return root;
 }
 
 /**
@@ -164,33 +131,6 @@ export function splitAnnouncedName(name: string): string[] {
     );
   }
   return splitRemotePath(name);
-}
-
-/** stat (or lstat, not following a symlink), or null when nothing is there. */
-export async function localInfo(path: string, follow: boolean): Promise<Deno.FileInfo | null> {
-  try {
-    return await (follow ? Deno.stat(path) : Deno.lstat(path));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw toFerryError(error, "look up", path);
-  }
-}
-
-/** Makes a local folder and its parents; `commits` flushes what was made with its files. */
-export async function mkdirLocal(
-  path: string,
-  commits: GroupCommit,
-  fsync: FsyncMode = "each",
-  mode?: number,
-): Promise<void> {
-  try {
-    const made = missingFolders(path);
-    await Deno.mkdir(path, { recursive: true });
-    if (made[0] === path) keepFolderMode(path, mode);
-    commits.foldersMade(made, fsync);
-  } catch (error) {
-    throw toFerryError(error, "create folder", path);
-  }
 }
 
 /**
@@ -227,11 +167,11 @@ export function sourceFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<
 /** One remote file: STAT told size and mtime; only checksum needs the listing's digest. */
 async function* singleFile(
   plan: GetPlan,
-  { source, target, info }: RemoteSource,
+  { source, target, into, info }: RemoteSource,
 ): AsyncGenerator<Wanted> {
   const { lister, options, tracker, filter } = plan;
   if (filter?.excludes(splitRemotePath(source).at(-1) ?? "", false)) return;
-  const file = { remote: source, local: target, shown: target, into: singlePlace(plan, target) };
+  const file = { remote: source, local: target, shown: target, into: singlePlace(plan, target, into) };
   if (!options.checksum) {
     const { size, mode, mtime } = info;
     yield { ...file, entry: { size, mode, mtime } };
@@ -243,41 +183,52 @@ async function* singleFile(
   }
 }
 
-/** Where a single fetched file goes: its name in its folder, held as the root. */
-function singlePlace(plan: GetPlan, target: string): LocalPlace {
-  const folder = dirname(target);
-  let real: string;
-  try {
-    real = Deno.realPathSync(folder);
-  } catch (error) {
-    if (!(plan.options.dryRun && error instanceof Deno.errors.NotFound)) {
-      throw toFerryError(error, "write", target);
-    }
-    real = resolve(folder);
+/**
+ * Where a single fetched file goes: its name beneath the held folder it
+ * goes into, or else in the folder of `target`, held as a root.
+ */
+function singlePlace(plan: GetPlan, target: string, into: HeldTarget | undefined): LocalPlace {
+  if (into !== undefined && into.parts.length > 0) {
+    return { root: into.root, folder: into.parts.slice(0, -1), name: into.parts.at(-1)! };
   }
-  return { root: holdRoot(plan, real), folder: [], name: basename(target) };
+  try {
+    return { root: plan.roots.open(dirname(target)), folder: [], name: basename(target) };
+  } catch (error) {
+    throw toFerryError(error, "write", target);
+  }
+}
+
+/**
+ * The root of the tree a folder source fills, made when missing: beneath
+ * the held folder it goes into, or at `target` (a dry run makes nothing).
+ */
+async function treeRoot(
+  plan: GetPlan,
+  { target, into, info }: RemoteSource,
+): Promise<ConfinedRoot> {
+  const { options, commits, roots } = plan;
+  const fsync = options.fsync ?? "each";
+  if (into === undefined) {
+    if (!options.dryRun) await mkdirLocal(target, commits, fsync, info.mode);
+    return roots.open(target);
+  }
+  if (options.dryRun) return ConfinedRoot.unopened(localPath(into.root, into.parts));
+  using folder = makeHeldFolder(into, commits, fsync, info.mode);
+  return roots.within(into.root, folder);
 }
 
 /** A remote folder, listed recursively: its folders are made now, its files yielded. */
-async function* folderFiles(
-  plan: GetPlan,
-  { source, target, info }: RemoteSource,
-): AsyncGenerator<Wanted> {
+async function* folderFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<Wanted> {
+  const { source, target, info } = found;
   const { lister, options, tracker, commits } = plan;
   const dryRun = options.dryRun ?? false;
-  if (!dryRun) await mkdirLocal(target, commits, options.fsync, info.mode);
-  // A dry run makes nothing: the folder may not exist yet.
-  const root = await Deno.realPath(target).catch((error) => {
-    if (dryRun && error instanceof Deno.errors.NotFound) return resolve(target);
-    throw error;
-  });
+  const root = await treeRoot(plan, found);
   const base = splitRemotePath(source).join("/");
   const keep = new Set<string>();
-  const held = holdRoot(plan, root);
-  plan.trees.push({ root: held, keep });
-  plan.folderTimes.push({ root: held, parts: [], mtime: info.mtime });
+  plan.trees.push({ root, keep });
+  plan.folderTimes.push({ root, parts: [], mtime: info.mtime });
   const place = new LocalPlaces(
-    held,
+    root,
     commits,
     options.fsync,
     dryRun ? [] : plan.folderTimes,
@@ -324,118 +275,3 @@ function namesBelow(path: string, base: string, source: string): string[] {
   return splitAnnouncedName(base === "" ? path : path.slice(base.length + 1));
 }
 
-/** Local folders under a root, each one's names shared by its files (not one array per file). */
-class LocalPlaces {
-  #root: ConfinedRoot;
-  #folders = new Map<string, readonly string[]>();
-  #commits: GroupCommit;
-  #fsync: FsyncMode | undefined;
-  #times: FolderTime[];
-  #dryRun: boolean;
-
-  constructor(
-    root: ConfinedRoot,
-    commits: GroupCommit,
-    fsync: FsyncMode | undefined,
-    times: FolderTime[],
-    dryRun: boolean,
-  ) {
-    this.#root = root;
-    this.#commits = commits;
-    this.#fsync = fsync;
-    this.#times = times;
-    this.#dryRun = dryRun;
-  }
-
-  /**
-   * Makes the folder at `parts` inside the root (a dry run only notes where
-   * it would be); its time is set at the end (`times`).
-   */
-  folder(parts: string[], mode: number, mtime: number): void {
-    if (!this.#dryRun) {
-      const { folder, made } = this.#root.makeFolders(parts);
-      using _ = folder;
-      if (made[0] === folder.real) keepFolderMode(folder.access, mode);
-      this.#commits.foldersMade(made, this.#fsync ?? "each");
-    }
-    this.#folders.set(parts.join("/"), parts);
-    this.#times.push({ root: this.#root, parts, mtime });
-  }
-
-  /**
-   * Where the file at `parts` goes. Its own name is not followed: a symlink
-   * there is replaced by the file (the commit renames over it), as on the server.
-   */
-  of(parts: string[]): LocalPlace {
-    const folderParts = parts.slice(0, -1);
-    const key = folderParts.join("/");
-    let folder = this.#folders.get(key);
-    if (folder === undefined) this.#folders.set(key, folder = folderParts);
-    return { root: this.#root, folder, name: parts.at(-1)! };
-  }
-}
-
-/**
- * Sets the folders' modification times, deepest first, once their files
- * are committed and extras deleted (both change them).
- */
-export function setLocalFolderTimes(plan: GetPlan): void {
-  for (let i = plan.folderTimes.length - 1; i >= 0; i--) {
-    const { root, parts, mtime } = plan.folderTimes[i]!;
-    const shown = localPath(root, parts);
-    try {
-      using folder = root.folder(parts);
-      setTimes(folder.access, mtime, shown);
-    } catch (error) {
-      plan.tracker.failed(toFerryError(error, "set the time of", shown));
-    }
-  }
-}
-
-/**
- * Removes what `tree.root` holds beyond the names in `tree.keep` (never
- * following symlinks): walked through held folders, so a folder swapped for
- * a link meanwhile cannot lead the removal outside.
- */
-export async function deleteExtraLocal(
-  tree: LocalTree,
-  tracker: TransferTracker,
-  { backup, filter, dryRun }: {
-    backup: BackupPlace | undefined;
-    filter: PathFilter | undefined;
-    /** Report what would be removed, remove nothing. */
-    dryRun: boolean;
-  },
-): Promise<void> {
-  const rootInfo = await localInfo(tree.root.path, false);
-  // A dry run of a get into a new folder: nothing here to remove.
-  if (rootInfo === null) return;
-  const removed: string[] = [];
-  // With backups, the backups themselves (and the backup folder) are never removed.
-  const backupFolder = backup?.folder === undefined ? undefined : resolve(backup.folder);
-  const keptAsBackup = (rel: string, real: string) =>
-    backup !== undefined && (rel.split("/").some(isBackupName) ||
-      (backupFolder !== undefined && isInside(backupFolder, real)));
-  using top = tree.root.top();
-  // What the rules exclude here is left alone, as rsync leaves it.
-  for await (const entry of walkTree(top, rootInfo, { filter })) {
-    if (entry.rel === "" || entry.type === "error" || tree.keep.has(entry.rel)) continue;
-    const real = localPath(tree.root, entry.rel.split("/"));
-    if (keptAsBackup(entry.rel, real)) continue;
-    // Inside a folder just removed (its walk finds nothing or fails).
-    if (removed.some((dir) => entry.rel === dir || entry.rel.startsWith(`${dir}/`))) continue;
-    if (dryRun) {
-      removed.push(entry.rel);
-      tracker.deleted(real);
-      continue;
-    }
-    try {
-      if (backup !== undefined) moveToBackup(entry.path, backup, real);
-      else await Deno.remove(entry.path, { recursive: entry.type === "dir" });
-      removed.push(entry.rel);
-      tracker.deleted(real);
-    } catch (error) {
-      tracker.failed(toFerryError(error, "remove", real));
-    }
-  }
-}

@@ -15,7 +15,8 @@ import { Kind, kindName } from "../protocol/frame.ts";
 import { decodeEntries, decodeError, errorFromMessage } from "../protocol/replies.ts";
 import { encodeWatch } from "../protocol/requests.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
-import { printable, resolveInside, splitRemotePath } from "../fs/safe_path.ts";
+import { printable, splitRemotePath } from "../fs/safe_path.ts";
+import { ConfinedRoot } from "../fs/confinement.ts";
 import type { Frame } from "../wire/frame_reader.ts";
 import type { Connection } from "./connection.ts";
 import { getPaths } from "./get.ts";
@@ -105,6 +106,7 @@ export async function* watchFolder(
 ): AsyncGenerator<WatchedFile> {
   const top = splitRemotePath(folder).join("/");
   const pushed = new Pushed();
+  let localRoot: ConfinedRoot | undefined;
   const id = connection.open({
     onFrame: (frame) => onWatchFrame(frame, pushed),
     fail: (error) => pushed.fail(error),
@@ -112,9 +114,12 @@ export async function* watchFolder(
   try {
     await connection.writer.frame(Kind.Watch, id, encodeWatch({ path: top }), { flush: true });
     await Deno.mkdir(local, { recursive: true });
+    // What arrives is resolved beneath LOCAL, held: a link planted in it leads nowhere.
+    localRoot = ConfinedRoot.open(local);
+    const root = localRoot;
     const received: WatchedFile[] = [];
     const filter = PathFilter.optional(options.filter);
-    const fetch = (source: string, dest: string, asFolder: boolean, below = "") =>
+    const fetch = (source: string, dest: string, asFolder: boolean, below: string[] = []) =>
       getPaths(
         connection,
         openLane,
@@ -128,7 +133,8 @@ export async function* watchFolder(
           onFile: (file) => received.push({ ...file, remotePath: remoteOf(file.path, local, top) }),
         } satisfies TransferOptions,
         asFolder,
-        below === "" ? filter : filter?.below(below),
+        below.length === 0 ? filter : filter?.below(below.join("/")),
+        { root, parts: below },
       );
     // The catch-up: what arrived while nobody watched.
     await fetch(top, local, true);
@@ -143,12 +149,12 @@ export async function* watchFolder(
       try {
         if (entry.removed) {
           // Mirrored only with `delete`, and never the local folder itself.
-          if (options.delete && below.length > 0) await removeLocal(resolveInside(local, below));
+          if (options.delete && below.length > 0) await removeLocal(root, below);
           continue;
         }
-        const dest = below.length === 0 ? local : resolveInside(local, below);
-        if (entry.type !== "dir") await Deno.mkdir(parentOf(dest), { recursive: true });
-        await fetch(entry.path, dest, entry.type === "dir", below.join("/"));
+        const dest = below.length === 0 ? local : `${local.replace(/\/+$/, "")}/${below.join("/")}`;
+        if (entry.type !== "dir") root.makeFolders(below.slice(0, -1)).folder.release();
+        await fetch(entry.path, dest, entry.type === "dir", below);
       } catch (error) {
         const failure = toFerryError(error, "get", entry.path);
         if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Protocol) {
@@ -160,6 +166,7 @@ export async function* watchFolder(
     }
   } finally {
     connection.abandon(id);
+    localRoot?.close();
   }
 }
 
@@ -214,18 +221,19 @@ function refusedName(path: string): FerryError {
   );
 }
 
-/** Removes a local file, link or folder (its contents without following links); gone already is fine. */
-async function removeLocal(path: string): Promise<void> {
+/**
+ * Removes a local file, link or folder at `parts` beneath `root` (its
+ * contents without following links, its folder held); gone already is fine.
+ */
+async function removeLocal(root: ConfinedRoot, parts: string[]): Promise<void> {
   try {
-    await Deno.remove(path, { recursive: true });
+    using folder = root.folder(parts.slice(0, -1));
+    await Deno.remove(folder.at(parts.at(-1)!), { recursive: true });
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const gone = error instanceof Deno.errors.NotFound ||
+      (error instanceof FerryError && error.code === ErrorCode.NotFound);
+    if (!gone) throw error;
   }
-}
-
-function parentOf(path: string): string {
-  const cut = path.lastIndexOf("/");
-  return cut <= 0 ? "/" : path.slice(0, cut);
 }
 
 /** The server path of a local file received into `local` from `top`. */

@@ -244,22 +244,34 @@ export class ConfinedRoot {
     this.#fd = fd;
   }
 
-  /** Holds the folder at `realPath` (a real path) as the root. */
-  static open(realPath: string): ConfinedRoot {
+  /**
+   * Holds the folder at `path` as the root (links on the way to it are
+   * followed: that path is the caller's choice). Its real path is read
+   * back from what was opened.
+   */
+  static open(path: string): ConfinedRoot {
     const calls = libc();
-    if (calls === null) return new ConfinedRoot(realPath, null, undefined);
-    let fd: number;
     try {
-      fd = calls.openat2(-100, realPath, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+      if (calls === null) return new ConfinedRoot(Deno.realPathSync(path), null, undefined);
+      const fd = calls.openat2(-100 /* AT_FDCWD */, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+      try {
+        return new ConfinedRoot(Deno.realPathSync(`/proc/self/fd/${fd}`), calls, fd);
+      } catch (error) {
+        calls.close(fd);
+        throw error;
+      }
     } catch (error) {
-      throw toFerryError(error, "open the folder", realPath);
+      throw errnoOf(error) === Errno.ENOTDIR
+        ? notAFolder(path)
+        : toFerryError(error, "open the folder", path);
     }
-    return new ConfinedRoot(realPath, calls, fd);
   }
 
-  /** The bound C calls, null in user space. */
-  get calls(): Libc | null {
-    return this.#libc;
+  /** A root of its own for the folder `folder` held beneath this one (a tree inside a get's DEST). */
+  within(folder: Held): ConfinedRoot {
+    if (folder.fd === undefined) return new ConfinedRoot(folder.real, null, undefined);
+    const fd = this.openBeneath(folder.fd, ".", O_DIRECTORY, folder.parts, false);
+    return new ConfinedRoot(folder.real, this.#libc, fd);
   }
 
   /**
@@ -268,6 +280,11 @@ export class ConfinedRoot {
    */
   static unopened(realPath: string): ConfinedRoot {
     return new ConfinedRoot(realPath, null, undefined);
+  }
+
+  /** The bound C calls, null in user space. */
+  get calls(): Libc | null {
+    return this.#libc;
   }
 
   /** Whether the kernel confines paths beneath this root. */
