@@ -35,6 +35,10 @@ The token comes from --token-file, else FERRY_TOKEN, else
 Options:
       --create             Make ROOT if it is missing (its parent must exist),
                            once the port is bound
+      --require-confinement
+                           Refuse to start unless the kernel confines every path
+                           beneath ROOT (openat2, Linux 5.6+); without it, the
+                           start line says when only user-space checks run
       --host HOST          Interface to listen on (default: every IPv4 and IPv6
                            address, "::"; 0.0.0.0 where IPv6 is off)
   -p, --port PORT          Port to listen on (default ${DEFAULT_PORT}; 0 picks a free one;
@@ -79,6 +83,8 @@ export interface ServeOptions {
   root: string;
   /** --create: make ROOT when it is missing (not its parents). */
   create: boolean;
+  /** --require-confinement: refuse to start without openat2. */
+  requireConfinement: boolean;
   /** Undefined: every IPv4 and IPv6 address. */
   host: string | undefined;
   port: number;
@@ -116,6 +122,7 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
     "min-free": { type: "string" },
     "no-delete": { type: "boolean" },
     create: { type: "boolean" },
+    "require-confinement": { type: "boolean" },
     fsync: { type: "string" },
     accept: { type: "string" },
     "on-receive": { type: "string" },
@@ -139,6 +146,7 @@ export function parseServeArgs(argv: string[]): ServeOptions | "help" {
   return {
     root: positionals[0] ?? ".",
     create: values.create ?? false,
+    requireConfinement: values["require-confinement"] ?? false,
     host: values.host,
     port: parseCount(values.port, "--port", 0, 65535) ?? DEFAULT_PORT,
     tokenFile: values["token-file"],
@@ -217,11 +225,12 @@ export function formatEvent(event: ServerEvent, format: "text" | "json"): string
 export async function serve(options: ServeOptions): Promise<void> {
   for (const warning of options.warnings) printErr(`ferry: warning: ${warning}`);
   // The folder first: a first start that fails must not leave a token behind.
-  await checkRoot(options.root, options.create);
+  await checkRoot(options.root, options.create, { confined: options.requireConfinement });
   const token = await serverToken(options.tokenFile);
   const server = await FerryServer.listen({
     root: options.root,
     createRoot: options.create,
+    requireConfinement: options.requireConfinement,
     token: token.token,
     ...(options.host === undefined ? {} : { host: options.host }),
     port: options.port,
@@ -256,6 +265,12 @@ export async function serve(options: ServeOptions): Promise<void> {
   const shown = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
   const mode = options.readOnly ? " (read-only)" : options.noDelete ? " (no-delete)" : "";
   printErr(`ferry: serving "${server.root}" on ${shown}:${server.port}${mode}`);
+  const { kernel, why } = server.confinement;
+  printErr(
+    kernel
+      ? "ferry: paths are confined beneath the root by the kernel (openat2)"
+      : `ferry: warning: confinement beneath the root is not kernel-enforced (${why}): a local user who can write inside the root may race a request outside it; --require-confinement refuses to start so`,
+  );
   const stop = Promise.withResolvers<void>();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   let stopping = false;

@@ -127,7 +127,7 @@ export class FileFetch {
     if (limiter !== undefined && limiter.chunkBytes < MAX_DATA_PAYLOAD) {
       request.chunk = limiter.chunkBytes;
     }
-    const { entry, local, shown } = this.#item;
+    const { entry, local } = this.#item;
     if (entry.size < RESUME_MIN_BYTES) return request;
     this.#incoming = await openIncoming(this.#item, entry, {
       resumeKey: await resumeKeyFor(local, entry.size, entry.mtime),
@@ -180,7 +180,7 @@ export class FileFetch {
     const file = decodeFile(frame.payload);
     if (file.path !== "") throw outOfOrder(frame);
     const { tracker } = this.#context;
-    const { local, shown } = this.#item;
+    const { shown } = this.#item;
     tracker.started(shown);
     try {
       if (this.#incoming !== null && file.size !== this.#incoming.meta.size) {

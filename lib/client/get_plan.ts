@@ -18,9 +18,9 @@ import type { Connection } from "./connection.ts";
 import {
   type FolderTime,
   type HeldTarget,
+  localPath,
   type LocalPlace,
   LocalPlaces,
-  localPath,
   type LocalRoots,
   type LocalTree,
   makeHeldFolder,
@@ -31,7 +31,6 @@ import { folderNeedsRecursive } from "./send_plan.ts";
 import type { TransferOptions } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
-
 
 /** What a get needs of a listed file: its body's facts, not its names. */
 export type WantedEntry = Pick<RemoteEntry, "size" | "mode" | "mtime" | "digest">;
@@ -171,7 +170,12 @@ async function* singleFile(
 ): AsyncGenerator<Wanted> {
   const { lister, options, tracker, filter } = plan;
   if (filter?.excludes(splitRemotePath(source).at(-1) ?? "", false)) return;
-  const file = { remote: source, local: target, shown: target, into: singlePlace(plan, target, into) };
+  const file = {
+    remote: source,
+    local: target,
+    shown: target,
+    into: singlePlace(plan, target, into),
+  };
   if (!options.checksum) {
     const { size, mode, mtime } = info;
     yield { ...file, entry: { size, mode, mtime } };
@@ -274,4 +278,3 @@ function namesBelow(path: string, base: string, source: string): string[] {
   }
   return splitAnnouncedName(base === "" ? path : path.slice(base.length + 1));
 }
-

@@ -142,7 +142,9 @@ export class LocalPlaces {
    * it would be); its time is set at the end (`times`).
    */
   folder(parts: string[], mode: number, mtime: number): void {
-    if (!this.#dryRun) makeHeldFolder({ root: this.#root, parts }, this.#commits, this.#fsync, mode).release();
+    if (!this.#dryRun) {
+      makeHeldFolder({ root: this.#root, parts }, this.#commits, this.#fsync, mode).release();
+    }
     this.#folders.set(parts.join("/"), parts);
     this.#times.push({ root: this.#root, parts, mtime });
   }

@@ -10,7 +10,7 @@
 
 import { FileDigest, sameDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { printable } from "./safe_path.ts";
+import { changedWhileUsed, printable } from "./safe_path.ts";
 import { checkDestination, checksDestinationEarly, folderInTheWay, kept } from "./destination.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 import { type BackupPlace, linkBackup } from "./backup.ts";
@@ -284,7 +284,7 @@ export class IncomingFile implements BodySink, StagedFile {
         const mtime = new Date(this.meta.mtime);
         this.#file.utimeSync(mtime, mtime);
       } catch (error) {
-        throw toFerryError(error, "store", this.shownAs);
+        throw storeFailure(error, this.shownAs);
       }
       return this;
     } catch (error) {
@@ -331,7 +331,7 @@ export class IncomingFile implements BodySink, StagedFile {
       }
       // rename() of a file over a folder: the check that open() left to this.
       if (error instanceof Deno.errors.IsADirectory) throw folderInTheWay(this.shownAs);
-      throw toFerryError(error, "store", this.shownAs);
+      throw storeFailure(error, this.shownAs);
     }
   }
 
@@ -366,6 +366,16 @@ export class IncomingFile implements BodySink, StagedFile {
     this.#held?.release();
     this.#held = undefined;
   }
+}
+
+/**
+ * Why storing the verified temporary failed. One that is not where it was
+ * made had its folder swapped (in user space) or was removed: the path
+ * changed while it was used.
+ */
+function storeFailure(error: unknown, shownAs: string): FerryError {
+  if (error instanceof Deno.errors.NotFound) return changedWhileUsed(shownAs);
+  return toFerryError(error, "store", shownAs);
 }
 
 /** Why an upload whose partial a newer upload of the same file took over goes no further. */

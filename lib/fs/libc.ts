@@ -105,7 +105,13 @@ function bind(): Libc {
     openat2(dirFd, path, flags, resolve) {
       how[0] = BigInt(flags);
       how[2] = BigInt(resolve);
-      const fd = symbols.syscall(SYS_OPENAT2, BigInt(dirFd), cString(path), howBytes, OPEN_HOW_BYTES);
+      const fd = symbols.syscall(
+        SYS_OPENAT2,
+        BigInt(dirFd),
+        cString(path),
+        howBytes,
+        OPEN_HOW_BYTES,
+      );
       return fd < 0 ? fail("openat2") : Number(fd);
     },
     openat(dirFd, name, flags, mode) {
@@ -159,7 +165,7 @@ export function libcUnavailableBecause(): string {
 
 /** openat2 works, and a descriptor can be reached as /proc/self/fd/N. */
 function probe(calls: Libc): void {
-  const fd = calls.openat2(-100 /* AT_FDCWD */, "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  const fd = calls.openat2(-100, /* AT_FDCWD */ "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
   try {
     if (!Deno.statSync(`/proc/self/fd/${fd}`).isDirectory) {
       throw new Error("/proc/self/fd does not lead to open folders");

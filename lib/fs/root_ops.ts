@@ -252,8 +252,9 @@ export async function removeEntry(
     );
   }
   try {
-    if (options.backup !== undefined) moveToBackup(entry.path, options.backup, entry.parent.realAt(entry.name));
-    else if (entry.parent.kernel) Deno.removeSync(entry.path, { recursive: info.isDirectory });
+    if (options.backup !== undefined) {
+      moveToBackup(entry.path, options.backup, entry.parent.realAt(entry.name));
+    } else if (entry.parent.kernel) Deno.removeSync(entry.path, { recursive: info.isDirectory });
     else removeConfirmed(entry, info);
   } catch (error) {
     throw toFerryError(error, "remove", entry.shown);

@@ -184,7 +184,12 @@ async function* walkSubfolder(
   try {
     sub = folder.enter(name);
   } catch (error) {
-    yield { type: "error", rel, path: `${folder.access}/${name}`, error: toFerryError(error, "list", rel) };
+    yield {
+      type: "error",
+      rel,
+      path: `${folder.access}/${name}`,
+      error: toFerryError(error, "list", rel),
+    };
     return;
   }
   try {

@@ -8,13 +8,20 @@
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { listenTcp } from "../wire/transport.ts";
+import { requireKernelConfinement } from "../fs/confinement.ts";
 
 /**
  * Checks the folder to serve before the port is bound: it must be a folder,
- * or, with `create`, be missing with a parent that is one. Resolves with
- * whether it must be made (by {@link servedRoot}, once the port is bound).
+ * or, with `create`, be missing with a parent that is one; with
+ * `required.confined`, the kernel must confine paths beneath it. Resolves
+ * with whether it must be made (by {@link servedRoot}, once the port is bound).
  */
-export async function checkRoot(path: string, create: boolean): Promise<boolean> {
+export async function checkRoot(
+  path: string,
+  create: boolean,
+  required: { confined: boolean } = { confined: false },
+): Promise<boolean> {
+  if (required.confined) requireKernelConfinement();
   try {
     if ((await Deno.stat(path)).isDirectory) return false;
     throw new FerryError(ErrorCode.NotDirectory, `Cannot serve "${path}": it is not a folder`, {

@@ -19,6 +19,12 @@ export interface ServerOptions {
    * Default false: a missing root is a `not_found` error.
    */
   createRoot?: boolean;
+  /**
+   * Refuse to start unless the kernel confines every request path beneath
+   * the root (openat2, Linux 5.6 and later). Default false: where it is
+   * missing, the user-space checks run, and `confinement` says why.
+   */
+  requireConfinement?: boolean;
   /** The shared secret clients must prove they know. */
   token: string;
   /** Interface to listen on; by default every IPv4 and IPv6 address ("::", else 0.0.0.0). */
@@ -109,6 +115,7 @@ export type ResolvedServerOptions =
       | "hookTimeoutMs"
       | "settleMs"
       | "createRoot"
+      | "requireConfinement"
     >
   >
   & { onEvent: ((event: ServerEvent) => void) | undefined };

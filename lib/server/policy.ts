@@ -10,6 +10,7 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import { printable } from "../fs/safe_path.ts";
 import { formatBytes } from "../units.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
+import type { ResolvedServerOptions } from "./options.ts";
 
 /** What the server lets clients change. */
 export interface ServerPolicy {
@@ -27,6 +28,16 @@ export interface ServerLimits {
   maxFileSize: number;
   /** Free bytes that must remain on the root's file system; 0 turns the check off. */
   minFreeBytes: number;
+}
+
+/** The policy of a server's options. */
+export function policyOf(options: ResolvedServerOptions): ServerPolicy {
+  return { readOnly: options.readOnly, noDelete: options.noDelete, fsyncFloor: options.fsync };
+}
+
+/** The limits of a server's options. */
+export function limitsOf(options: ResolvedServerOptions): ServerLimits {
+  return { maxFileSize: options.maxFileSize, minFreeBytes: options.minFreeBytes };
 }
 
 /**

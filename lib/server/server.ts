@@ -8,6 +8,7 @@
  */
 
 import { ConfinedRoot, type ConfinementMode, confinementMode } from "../fs/confinement.ts";
+import { limitsOf, policyOf } from "./policy.ts";
 import { ErrorCode, FerryError } from "../errors.ts";
 import { FrameReader } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
@@ -139,7 +140,9 @@ export class FerryServer {
    * bound, so a start that fails leaves no folder behind.
    */
   static async listen(options: ServerOptions): Promise<FerryServer> {
-    const create = await checkRoot(options.root, options.createRoot ?? false);
+    const create = await checkRoot(options.root, options.createRoot ?? false, {
+      confined: options.requireConfinement ?? false,
+    });
     // Derived once, before the port opens: every handshake then costs no scrypt.
     const psk = await pskFor(options.token);
     const listener = bindPort(options.host, options.port ?? DEFAULT_PORT);
@@ -167,13 +170,8 @@ export class FerryServer {
     return this.#options.root;
   }
 
-  /**
-   * Whether the kernel confines every request path beneath the root
-   * (openat2), and if not, why: then only the user-space checks run.
-   */
-  get confinement(): ConfinementMode {
-    return this.#root.kernel ? { kernel: true, why: "" } : confinementMode();
-  }
+  /** Whether the kernel confines request paths beneath the root (openat2), or why not. */
+  readonly confinement: ConfinementMode = confinementMode();
 
   /**
    * Stores `source` (a local file's path, bytes or a stream) as the file
@@ -309,15 +307,8 @@ export class FerryServer {
           hooks: this.#hooks,
           watchers: this.#watchers,
           log: (e) => this.#log(clientName === undefined ? e : { ...e, client: clientName }),
-          policy: {
-            readOnly: this.#options.readOnly,
-            noDelete: this.#options.noDelete,
-            fsyncFloor: this.#options.fsync,
-          },
-          limits: {
-            maxFileSize: this.#options.maxFileSize,
-            minFreeBytes: this.#options.minFreeBytes,
-          },
+          policy: policyOf(this.#options),
+          limits: limitsOf(this.#options),
         },
         reader,
         writer,
