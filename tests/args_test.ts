@@ -117,6 +117,7 @@ Deno.test("parseServeArgs() applies documented defaults and validates values", (
   assertEquals(parseServeArgs([]), {
     root: ".",
     create: false,
+    requireConfinement: false,
     host: undefined,
     port: 7717,
     tokenFile: undefined,
