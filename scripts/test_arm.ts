@@ -106,7 +106,10 @@ async function serve(side: Side, folder: string) {
     if (done) break;
     log += value;
     const match = log.match(/on 127\.0\.0\.1:(\d+)/);
-    if (match) {
+    // The line after it says whether openat2 confines paths there (under qemu too).
+    const confinement = log.match(/ferry: (?:warning: )?(.*confine.*)\n/);
+    if (match && confinement) {
+      Deno.stderr.writeSync(new TextEncoder().encode(`${side} server: ${confinement[1]}\n`));
       const draining = (async () => {
         while (!(await reader.read()).done) { /* keep the pipe flowing */ }
       })();
