@@ -60,6 +60,7 @@ export type {
 } from "./lib/server/hooks.ts";
 export type { ClientInfo } from "./lib/server/watchers.ts";
 export type { PushSource } from "./lib/server/push.ts";
+export type { ConfinementMode } from "./lib/fs/confinement.ts";
 export type { WatchedFile, WatchOptions, WatchRun } from "./lib/client/watch.ts";
 export { ErrorCode, FerryError, isRetriableError } from "./lib/errors.ts";
 export { generateToken } from "./lib/config/token.ts";

@@ -50,6 +50,7 @@ const RACE_RETRIES = 16;
 
 /** How a root is confined: by the kernel, or by the user-space checks. */
 export interface ConfinementMode {
+  /** openat2 resolves every path beneath the root: the kernel enforces it. */
   kernel: boolean;
   /** Why not the kernel ("" when it is). */
   why: string;
@@ -110,9 +111,14 @@ export class ConfinedRoot implements HoldingRoot {
 
   /** A root of its own for the folder `folder` held beneath this one (a tree inside a get's DEST). */
   within(folder: Held): ConfinedRoot {
-    if (folder.fd === undefined) return new ConfinedRoot(folder.real, null, undefined);
+    if (folder.fd === undefined) return new ConfinedRoot(folder.access, null, undefined);
     const fd = this.openBeneath(folder.fd, ".", O_DIRECTORY, folder.parts, false);
-    return new ConfinedRoot(folder.real, this.#libc, fd);
+    try {
+      return new ConfinedRoot(Deno.realPathSync(`/proc/self/fd/${fd}`), this.#libc, fd);
+    } catch (error) {
+      this.closeFd(fd);
+      throw toFerryError(error, "open the folder", folder.real);
+    }
   }
 
   /**
@@ -142,7 +148,7 @@ export class ConfinedRoot implements HoldingRoot {
   folder(parts: readonly string[]): Held {
     const real = this.#realOf(parts);
     if (this.#fd === undefined) {
-      return new Held(this, parts, resolveInside(this.path, parts, EXISTING));
+      return new Held(this, parts, real, undefined, resolveInside(this.path, parts, EXISTING));
     }
     const fd = this.openBeneath(this.#fd, parts.join("/") || ".", O_DIRECTORY, parts, false);
     return new Held(this, parts, real, fd);
@@ -156,7 +162,8 @@ export class ConfinedRoot implements HoldingRoot {
     const shown = parts.join("/") || "/";
     if (this.#fd === undefined) {
       const path = resolveInside(this.path, parts, EXISTING);
-      return { held: new Held(this, parts, path), info: statOrThrow(path, shown, Deno.lstatSync) };
+      const held = new Held(this, parts, this.#realOf(parts), undefined, path);
+      return { held, info: statOrThrow(path, shown, Deno.lstatSync) };
     }
     const fd = this.openBeneath(this.#fd, parts.join("/") || ".", 0, parts, false);
     const held = new Held(this, parts, this.#realOf(parts), fd);

@@ -16,7 +16,6 @@ import {
   O_CLOEXEC,
   O_CREAT,
   O_DIRECTORY,
-  O_EXCL,
   O_NOFOLLOW,
   O_RDWR,
 } from "./libc.ts";
@@ -55,12 +54,19 @@ export class Held {
   readonly #fd: number | undefined;
   #users = 1;
 
-  constructor(root: HoldingRoot, parts: readonly string[], real: string, fd?: number) {
+  /** Held by `fd`, or in user space reached as `access` (the path resolved by lstat walks). */
+  constructor(
+    root: HoldingRoot,
+    parts: readonly string[],
+    real: string,
+    fd: number | undefined,
+    access = real,
+  ) {
     this.#root = root;
     this.parts = parts;
     this.real = real;
     this.#fd = fd;
-    this.access = fd === undefined ? real : `/proc/self/fd/${fd}`;
+    this.access = fd === undefined ? access : `/proc/self/fd/${fd}`;
   }
 
   /** The descriptor, for calls relative to it (undefined in user space). */
@@ -84,33 +90,33 @@ export class Held {
    */
   enter(name: string): Held {
     const parts = [...this.parts, name];
-    if (this.#fd === undefined) return new Held(this.#root, parts, this.realAt(name));
+    if (this.#fd === undefined) {
+      return new Held(this.#root, parts, this.realAt(name), undefined, this.at(name));
+    }
     const fd = this.#root.openBeneath(this.#fd, name, O_DIRECTORY | O_NOFOLLOW, parts, true);
     return new Held(this.#root, parts, this.realAt(name), fd);
   }
 
   /**
    * Opens the regular file `name` here for reading and writing, created
-   * (mode 0600) when missing, never through a link: with the kernel, by
-   * openat with O_NOFOLLOW, and its mode set later through the same
-   * descriptor, so that a name swapped for a link cannot redirect either.
-   * With `exclusive` an existing name fails (O_EXCL).
+   * (mode 0600) when missing, never through a link: a new one with O_EXCL
+   * (which never follows one), an existing one, with the kernel, by openat
+   * with O_NOFOLLOW. Its mode is set later through what was opened, never
+   * through the name, so a name swapped for a link cannot redirect that.
    */
   openWritable(name: string, exclusive: boolean): WritableFile {
-    const path = this.at(name);
-    if (this.#fd === undefined) {
-      const file = Deno.openSync(path, {
+    if (this.#fd === undefined || exclusive) {
+      const file = Deno.openSync(this.at(name), {
         read: true,
         write: true,
         create: !exclusive,
         createNew: exclusive,
         mode: 0o600,
       });
-      return { file, chmod: (mode) => Deno.chmodSync(path, mode), release: () => {} };
+      return { file, chmod: (mode) => this.#chmodOpened(name, file, mode), release: () => {} };
     }
     const calls = this.#root.calls!;
-    const flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : 0);
-    const fd = calls.openat(this.#fd, name, flags, 0o600);
+    const fd = calls.openat(this.#fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600);
     try {
       const file = Deno.openSync(`/proc/self/fd/${fd}`, { read: true, write: true });
       let open = true;
@@ -122,6 +128,32 @@ export class Held {
     } catch (error) {
       this.#root.closeFd(fd);
       throw error;
+    }
+  }
+
+  /**
+   * Sets the mode of `file`, opened as `name` here. With the kernel, the
+   * name is opened again (O_PATH, no link followed) and changed only if it
+   * is still that file: chmod(2) of a path would follow a link swapped in.
+   */
+  #chmodOpened(name: string, file: Deno.FsFile, mode: number): void {
+    const parts = [...this.parts, name];
+    if (this.#fd === undefined) {
+      // In user space the name is checked first: a race can still slip between the two.
+      if (!sameObject(Deno.lstatSync(this.at(name)), file.statSync())) {
+        throw changedWhileUsed(parts.join("/"));
+      }
+      return Deno.chmodSync(this.at(name), mode);
+    }
+    const fd = this.#root.openBeneath(this.#fd, name, O_NOFOLLOW, parts, true);
+    try {
+      const path = `/proc/self/fd/${fd}`;
+      if (!sameObject(Deno.statSync(path), file.statSync())) {
+        throw changedWhileUsed(parts.join("/"));
+      }
+      Deno.chmodSync(path, mode);
+    } finally {
+      this.#root.closeFd(fd);
     }
   }
 
