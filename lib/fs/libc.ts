@@ -87,9 +87,15 @@ export interface Libc {
 }
 
 const encoder = new TextEncoder();
+// A path as C takes it, NUL-terminated, written into one buffer per process:
+// the calls are synchronous, and a request path is at most 4096 bytes.
+const pathBytes = new Uint8Array(3 * 4096 + 1);
 
-function cString(text: string): Uint8Array<ArrayBuffer> {
-  return encoder.encode(`${text}\0`);
+function cString(text: string): Uint8Array {
+  const { written } = encoder.encodeInto(text, pathBytes);
+  if (written >= pathBytes.length - 1) throw new Deno.errors.InvalidData("path too long");
+  pathBytes[written] = 0;
+  return pathBytes;
 }
 
 function bind(): Libc {
@@ -98,20 +104,16 @@ function bind(): Libc {
   const fail = (call: string): never => {
     throw systemCallError(call, errnoView.getInt32());
   };
-  // One open_how per process, refilled per call: the calls are synchronous.
-  const how = new BigUint64Array(3);
+  // One struct open_how (u64 flags, mode, resolve) per process, refilled per call;
+  // the low halves are written (both targets are little-endian), the high ones stay 0.
+  const how = new Uint32Array(6);
   const howBytes = new Uint8Array(how.buffer);
   return {
     openat2(dirFd, path, flags, resolve) {
-      how[0] = BigInt(flags);
-      how[2] = BigInt(resolve);
-      const fd = symbols.syscall(
-        SYS_OPENAT2,
-        BigInt(dirFd),
-        cString(path),
-        howBytes,
-        OPEN_HOW_BYTES,
-      );
+      how[0] = flags;
+      how[4] = resolve;
+      const dir = BigInt(dirFd);
+      const fd = symbols.syscall(SYS_OPENAT2, dir, cString(path), howBytes, OPEN_HOW_BYTES);
       return fd < 0 ? fail("openat2") : Number(fd);
     },
     openat(dirFd, name, flags, mode) {
