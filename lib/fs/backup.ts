@@ -79,7 +79,8 @@ function keep(
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
       make(`${folder}/${name}.~${nextNumber(folder, name)}~`);
-      return folder;
+      // The folder to flush, by its real path: a held one's descriptor goes with its request.
+      return place.folder === undefined ? dirname(resolve(real)) : folder;
     } catch (error) {
       if (error instanceof Deno.errors.AlreadyExists) continue;
       throw toFerryError(error, "back up", shown(real, place));
