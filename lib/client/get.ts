@@ -99,8 +99,9 @@ export async function getPaths(
   }
   // Listings stream on a connection of their own: on the fetching one, the server
   // would answer the GETs only after the whole listing, which waits for them.
+  let lister: Promise<Connection> | undefined;
   const plan: GetPlan = {
-    lister: openLane,
+    lister: () => lister ??= openLane(),
     commits,
     options,
     tracker,
@@ -115,6 +116,7 @@ export async function getPaths(
     for (const source of found) source.into = into && below(into, source.source, intoFolder);
     return await fetchPlanned(plan, found, backup, connection, openLane);
   } finally {
+    if (lister !== undefined) await (await lister.catch(() => undefined))?.close();
     plan.roots.close();
   }
 }
@@ -128,25 +130,13 @@ async function fetchPlanned(
   openLane: () => Promise<Connection>,
 ): Promise<TransferSummary> {
   const { commits, options, tracker } = plan;
-  let lister: Promise<Connection> | undefined;
-  plan.lister = () => lister ??= openLane();
-  const closeLister = async () => {
-    if (lister !== undefined) await (await lister.catch(() => undefined))?.close();
-  };
-  if (options.dryRun) {
-    try {
-      return await dryRun(plan, found, backup);
-    } finally {
-      await closeLister();
-    }
-  }
+  if (options.dryRun) return await dryRun(plan, found, backup);
   const wanted = new WantedQueue(neededFiles(plan, found));
   let lanes: GetLane[];
   try {
     lanes = await fetchAll(connection, openLane, wanted, commits, tracker, options, backup);
   } finally {
     await wanted.close();
-    await closeLister();
   }
   if (options.signal?.aborted) throw cancelled(tracker.summary().files);
   if (wanted.failure !== undefined) throw wanted.failure;

@@ -231,7 +231,6 @@ export class ConfinedRoot implements HoldingRoot {
     parts: readonly string[],
     noLinks: boolean,
   ): number {
-    const shown = parts.join("/") || "/";
     for (let attempt = 0;; attempt++) {
       try {
         return this.#libc!.openat2(
@@ -243,7 +242,7 @@ export class ConfinedRoot implements HoldingRoot {
       } catch (error) {
         const errno = errnoOf(error);
         if (errno === Errno.EAGAIN && attempt < RACE_RETRIES) continue;
-        throw refusalOf(error, errno, shown, noLinks);
+        throw refusalOf(error, errno, parts.join("/") || "/", noLinks);
       }
     }
   }

@@ -326,15 +326,6 @@ function rootRefusal(action: string): FerryError {
   );
 }
 
-/** lstat, synchronously (it is on every GET's path), with errors naming `shown`. */
-export function lstatOrThrow(path: string, shown: string): Deno.FileInfo {
-  try {
-    return Deno.lstatSync(path);
-  } catch (error) {
-    throw toFerryError(error, "find", shown || "/");
-  }
-}
-
 /**
  * Gives a folder just made the sender's permission bits exactly (with the
  * sticky bit, as /tmp-like folders have; the umask does not apply), or the

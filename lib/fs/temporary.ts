@@ -213,10 +213,7 @@ export async function openBodyTemporary(
  * The file opened is compared with the name afterwards (in user space the
  * open itself may have followed a link planted meanwhile).
  */
-export function openPartial(
-  folder: Held,
-  name: string,
-): Pick<OpenedTemporary, "file" | "chmod" | "release"> | null {
+export function openPartial(folder: Held, name: string): WritableFile | null {
   const path = folder.at(name);
   let named: Deno.FileInfo | null = null;
   try {
