@@ -11,13 +11,14 @@
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { DEFAULT_PORT } from "../protocol/constants.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
-import { decodeError, errorFromMessage } from "../protocol/replies.ts";
+import { errorFromPayload } from "../protocol/replies.ts";
 import { type CancelMessage, encodeCancel } from "../protocol/requests.ts";
 import { type Frame, FrameReader, isTruncation } from "../wire/frame_reader.ts";
 import { FrameWriter } from "../wire/frame_writer.ts";
 import { handshakeAsClient, pskFor } from "../wire/handshake.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
 import { connectTcp } from "../wire/transport.ts";
+import { Call, type CallLine, type CallOptions, type RequestHandler } from "./call.ts";
 
 /** Where and how to connect: see `connect()` in mod.ts. */
 export interface ConnectOptions {
@@ -46,15 +47,8 @@ export interface ConnectOptions {
 // Abandoned request ids remembered; far more than a client ever has in flight.
 const MAX_DROPPED = 65_536;
 
-/** Receives the frames of one request; returning a promise pauses the read loop. */
-export interface RequestHandler {
-  onFrame(frame: Frame): void | Promise<void>;
-  /** The connection failed before the request finished. */
-  fail(error: FerryError): void;
-}
-
 /** An authenticated connection with its read loop. */
-export class Connection {
+export class Connection implements CallLine {
   readonly host: string;
   readonly port: number;
   /** The server decodes zstd-compressed DATA (it said so in the handshake): `-z` may send it. */
@@ -133,10 +127,15 @@ export class Connection {
   }
 
   /**
-   * Registers a handler and returns the id for the request's frames. The
-   * handler stays registered until {@link Connection.finish} is called.
+   * Sends a request and returns its replies (see {@link Call}): an async
+   * iterable of frames that ends at OK and throws the request's ERROR.
    */
-  open(handler: RequestHandler): number {
+  call(kind: Kind, payload: Uint8Array, options?: CallOptions): Call {
+    return new Call(this, kind, payload, options);
+  }
+
+  /** For {@link Call}: registers a handler and returns the id for the request's frames. */
+  register(handler: RequestHandler): number {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#closed) throw new FerryError(ErrorCode.Connection, "The connection is closed");
     const id = this.#nextId;
@@ -145,49 +144,44 @@ export class Connection {
     return id;
   }
 
-  /** Unregisters a finished request. */
-  finish(id: number): void {
+  /** For {@link Call}: unregisters a finished request. */
+  unregister(id: number): void {
     this.#pending.delete(id);
   }
 
+  /** For {@link Call}: writes one frame of request `id`. */
+  send(kind: Kind, id: number, payload: Uint8Array, flush: boolean): Promise<void> {
+    return this.writer.frame(kind, id, payload, { flush });
+  }
+
   /**
-   * Gives up on request `id` without closing the connection: the server is
-   * told with CANCEL (an upload is discarded, or with `keep` kept to resume; no reply), and whatever
-   * still arrives for it (the rest of a reply being streamed) is dropped.
-   * Call it only when no more of the request's own frames will be sent.
+   * For {@link Call}: gives up on request `id` without closing the
+   * connection: the server is told with CANCEL (an upload is discarded, or
+   * with `keep` kept to resume; no reply), and whatever still arrives for it
+   * (the rest of a reply being streamed) is dropped. Call it only when no
+   * more of the request's own frames will be sent. With `cancel` null the
+   * server was told already (an upload's body ended with CANCEL).
    */
-  abandon(id: number, cancel: CancelMessage = {}): void {
+  abandon(id: number, cancel: CancelMessage | null): void {
     if (!this.#pending.delete(id)) return;
     this.#dropped.add(id);
     if (this.#dropped.size > MAX_DROPPED) {
       this.#dropped.delete(this.#dropped.values().next().value!);
     }
+    if (cancel === null) return;
     this.writer.frame(Kind.Cancel, id, encodeCancel(cancel), { flush: true }).catch(() => {
       /* the connection is gone: nothing left to cancel */
     });
   }
 
-  /**
-   * Sends one request frame and resolves with the payload of its OK reply
-   * (a copy). `opened` learns the request's id, for requests followed by a body.
-   */
-  request(kind: Kind, payload: Uint8Array, opened?: (id: number) => void): Promise<Uint8Array> {
-    return new Promise((resolve, reject) => {
-      const id = this.open({
-        onFrame: (frame) => {
-          this.finish(id);
-          if (frame.kind === Kind.Ok) resolve(frame.payload.slice());
-          else if (frame.kind === Kind.Error) reject(errorFromMessage(decodeError(frame.payload)));
-          else reject(unexpected(frame));
-        },
-        fail: reject,
-      });
-      opened?.(id);
-      this.writer.frame(kind, id, payload, { flush: opened === undefined }).catch((error) => {
-        this.finish(id);
-        reject(this.connectionError(error));
-      });
-    });
+  /** For {@link Call}: the server broke the protocol; every request fails with `error`. */
+  breakOff(error: FerryError): void {
+    if (this.#failure !== undefined || this.#closed) return;
+    this.#failure = error;
+    this.#failPending(error);
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
   }
 
   /** The error a request reports for a failure on this connection: the first failure wins. */
@@ -202,6 +196,8 @@ export class Connection {
     clearInterval(this.#watchdog);
     if (!this.#closed) {
       this.#closed = true;
+      // A request whose consumer holds a frame would keep the read loop waiting.
+      this.#failPending(new FerryError(ErrorCode.Aborted, "The connection was closed"));
       try {
         this.#conn.close();
       } catch { /* already closed */ }
@@ -228,6 +224,12 @@ export class Connection {
     } catch { /* already closed */ }
   }
 
+  #failPending(error: FerryError): void {
+    const handlers = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const handler of handlers) handler.fail(error);
+  }
+
   async #readLoop(): Promise<void> {
     let failure: FerryError;
     try {
@@ -240,7 +242,7 @@ export class Connection {
           );
         }
         if (frame.id === 0) {
-          if (frame.kind === Kind.Error) throw errorFromMessage(decodeError(frame.payload));
+          if (frame.kind === Kind.Error) throw errorFromPayload(frame.payload);
           throw unexpected(frame);
         }
         const handler = this.#pending.get(frame.id);
@@ -272,8 +274,7 @@ export class Connection {
     }
     clearInterval(this.#watchdog);
     this.#failure = failure;
-    for (const handler of this.#pending.values()) handler.fail(failure);
-    this.#pending.clear();
+    this.#failPending(failure);
     if (!this.#closed) {
       this.#closed = true;
       try {
@@ -284,7 +285,7 @@ export class Connection {
 }
 
 /** The error for a frame the server should not have sent. */
-export function unexpected(frame: Frame): FerryError {
+function unexpected(frame: Frame): FerryError {
   return new FerryError(
     ErrorCode.Protocol,
     `Unexpected ${kindName(frame.kind)} frame from the server`,

@@ -10,10 +10,10 @@
 import { dirname } from "node:path";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { printable } from "../fs/safe_path.ts";
-import { Kind, kindName, MAX_DATA_PAYLOAD } from "../protocol/frame.ts";
+import { Kind, MAX_DATA_PAYLOAD } from "../protocol/frame.ts";
 import { encodeGet, type GetRequest } from "../protocol/requests.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
-import { decodeError, decodeFile, errorFromMessage } from "../protocol/replies.ts";
+import { decodeFile } from "../protocol/replies.ts";
 import type { GroupCommit } from "../fs/group_commit.ts";
 import { digestHex } from "../fs/digest.ts";
 import { IncomingFile, type IncomingMeta, type IncomingOptions } from "../fs/incoming_file.ts";
@@ -22,6 +22,7 @@ import { sweepOnce } from "../fs/stale_temporaries.ts";
 import type { Frame } from "../wire/frame_reader.ts";
 import type { BackupPlace } from "../fs/backup.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
+import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { Wanted } from "./get_plan.ts";
 import { RESUME_MIN_BYTES } from "./transfer.ts";
@@ -46,29 +47,18 @@ export class FileFetch {
   #context: FetchContext;
   #item: Wanted;
   #incoming: IncomingFile | null = null;
-  #id = 0;
-  /** The file could not be written: its remaining frames are dropped. */
-  #skipping = false;
+  #call: Call | undefined;
   /** Given up (the get stopped): frames still in flight are dropped quietly. */
   #abandoned = false;
   #committing: Promise<void> | undefined;
-  /** END arrived and the commit started: only then may the reply's OK count as success. */
-  #ended = false;
-  #done = Promise.withResolvers<void>();
   /** The server's reply is complete (or the fetch is over before it was). */
   #answered = Promise.withResolvers<void>();
 
   constructor(context: FetchContext, item: Wanted) {
     this.#context = context;
     this.#item = item;
-    this.#done.promise.then(this.#answered.resolve, this.#answered.resolve);
     // What an earlier, killed get left in this folder goes (once per folder and run).
     sweepOnce(dirname(item.local));
-  }
-
-  /** The request id, once {@link FileFetch.start} has sent the GET. */
-  get id(): number {
-    return this.#id;
   }
 
   /**
@@ -79,43 +69,35 @@ export class FileFetch {
    * once the server's reply is all here (the commit may still run).
    */
   async start(): Promise<{ outcome: Promise<void>; answered: Promise<void> }> {
+    const answered = this.#answered.promise;
     let request: GetRequest;
     try {
       request = await this.#request();
     } catch (error) {
       this.#failed(toFerryError(error, "write", this.#item.shown));
-      this.#done.resolve();
-      return { outcome: this.#done.promise, answered: this.#answered.promise };
+      this.#answered.resolve();
+      return { outcome: Promise.resolve(), answered };
     }
     // Stopped while the partial was looked at: ask for nothing.
     if (this.#abandoned) {
       await this.#incoming?.discard({ keepPartial: true });
-      return { outcome: this.#done.promise, answered: this.#answered.promise };
+      this.#answered.resolve();
+      return { outcome: Promise.resolve(), answered };
     }
-    const { connection } = this.#context;
-    this.#id = connection.open({
-      onFrame: (frame) => this.#onFrame(frame).catch((error) => this.#broken(error)),
-      fail: (error) => {
-        // The connection dropped: a resumable partial is kept for the next attempt, any
-        // other temporary is removed before the fetch counts as over (and the get ends).
-        const discarding = this.#incoming?.discard({ keepPartial: true }) ?? Promise.resolve();
-        this.#incoming = null;
-        void discarding.finally(() => this.#done.reject(error));
-      },
+    const { connection, tracker } = this.#context;
+    const call = this.#call = connection.call(Kind.Get, encodeGet(request), {
+      flush: false,
+      onNotice: (notice) => tracker.failed(notice),
     });
-    connection.writer.frame(Kind.Get, this.#id, encodeGet(request)).catch((error) => {
-      connection.finish(this.#id);
-      this.#done.reject(connection.connectionError(error));
-    });
-    return { outcome: this.#done.promise, answered: this.#answered.promise };
+    return { outcome: this.#receive(call), answered };
   }
 
-  /** Gives up on this file; a resumable partial is kept. The caller tells the server. */
+  /** Gives up on this file (the server is told); a resumable partial is kept. */
   async abandon(): Promise<void> {
     this.#abandoned = true;
+    this.#call?.cancel();
     await this.#incoming?.discard({ keepPartial: true });
     this.#incoming = null;
-    this.#done.resolve();
   }
 
   async #request(): Promise<GetRequest> {
@@ -139,36 +121,61 @@ export class FileFetch {
     return request;
   }
 
-  async #onFrame(frame: Frame): Promise<void> {
-    const { tracker } = this.#context;
-    switch (frame.kind) {
-      case Kind.File:
-        return await this.#onFile(frame);
-      case Kind.Data:
-        return await this.#onData(frame);
-      case Kind.End:
-      case Kind.Cancel:
-        return await this.#onEnd(frame);
-      case Kind.Notice:
-        return tracker.failed(errorFromMessage(decodeError(frame.payload)));
-      case Kind.Error:
-        this.#failed(errorFromMessage(decodeError(frame.payload)));
-        return await this.#finish();
-      case Kind.Ok:
-        if (!this.#skipping && !this.#ended) {
-          // FILE and DATA, then OK without END (or after CANCEL): nothing was verified.
-          this.#failed(
-            new FerryError(
-              ErrorCode.Protocol,
-              `The server ended "${printable(this.#item.shown)}" without sending it whole`,
-              { path: this.#item.shown },
-            ),
-          );
-        }
-        return await this.#finish();
-      default:
-        throw outOfOrder(frame);
+  /**
+   * The reply, frame by frame: FILE, DATA and END into the file, then OK.
+   * Done once the commit is; rejects when the connection fails.
+   */
+  async #receive(call: Call): Promise<void> {
+    try {
+      await this.#frames(call);
+    } catch (error) {
+      if (call.refused) this.#failed(error as FerryError);
+      else if (!this.#abandoned) return await this.#lost(call, error);
     }
+    this.#answered.resolve();
+    await this.#incoming?.discard({ keepPartial: true });
+    this.#incoming = null;
+    await this.#committing;
+  }
+
+  async #frames(call: Call): Promise<void> {
+    // The file could not be written: its remaining frames are dropped.
+    let skipping = false;
+    // END arrived and the commit started: only then may the reply's OK count as success.
+    let ended = false;
+    for await (const frame of call) {
+      if (frame.kind === Kind.File) skipping = !await this.#onFile(call, frame);
+      else if (frame.kind === Kind.Data) {
+        if (!skipping) await this.#onData(call, frame);
+      } else if (frame.kind === Kind.End || frame.kind === Kind.Cancel) {
+        if (!skipping) ended = await this.#onEnd(frame);
+      } else if (frame.kind !== Kind.Ok) throw call.unexpected(frame);
+      else if (!skipping && !ended) {
+        // FILE and DATA, then OK without END (or after CANCEL): nothing was verified.
+        this.#failed(
+          new FerryError(
+            ErrorCode.Protocol,
+            `The server ended "${printable(this.#item.shown)}" without sending it whole`,
+            { path: this.#item.shown },
+          ),
+        );
+      }
+    }
+  }
+
+  /**
+   * The connection was lost, or this side could not go on (a server that
+   * broke the protocol, a write that failed): the connection fails, a
+   * resumable partial is kept for the next attempt unless the server broke
+   * the protocol, and the fetch rejects.
+   */
+  async #lost(call: Call, error: unknown): Promise<never> {
+    const failure = call.over ? error : call.broken(toFerryError(error, "write", this.#item.shown));
+    const broken = failure instanceof FerryError && failure.code === ErrorCode.Protocol;
+    await this.#incoming?.discard({ keepPartial: !broken });
+    this.#incoming = null;
+    this.#answered.resolve();
+    throw failure;
   }
 
   /** This file failed: it leaves the totals, and its bytes no longer count as done. */
@@ -176,9 +183,10 @@ export class FileFetch {
     this.#context.tracker.fileFailed(error, this.#item.shown, this.#item.entry.size);
   }
 
-  async #onFile(frame: Frame): Promise<void> {
+  /** Opens the file announced by FILE; false when it cannot be written (its frames are dropped). */
+  async #onFile(call: Call, frame: Frame): Promise<boolean> {
     const file = decodeFile(frame.payload);
-    if (file.path !== "") throw outOfOrder(frame);
+    if (file.path !== "" || this.#call === undefined) throw call.unexpected(frame);
     const { tracker } = this.#context;
     const { shown } = this.#item;
     tracker.started(shown);
@@ -194,20 +202,20 @@ export class FileFetch {
       });
       const offset = file.offset ?? 0;
       if (incoming.awaitingStart) await incoming.startAt(offset);
-      else if (offset !== 0) throw outOfOrder(frame);
+      else if (offset !== 0) throw call.unexpected(frame);
       incoming.meta.mtime = file.mtime;
       incoming.meta.mode = file.mode;
       if (offset > 0) tracker.moved(offset, true, shown);
+      return true;
     } catch (error) {
       if (error instanceof FerryError && error.code === ErrorCode.Protocol) throw error;
       this.#failed(toFerryError(error, "write", shown));
-      this.#skipping = true;
+      return false;
     }
   }
 
-  async #onData(frame: Frame): Promise<void> {
-    if (this.#skipping) return;
-    if (this.#incoming === null) throw outOfOrder(frame);
+  async #onData(call: Call, frame: Frame): Promise<void> {
+    if (this.#incoming === null) throw call.unexpected(frame);
     await this.#incoming.write(frame.payload);
     this.#context.tracker.moved(frame.payload.length, false, this.#item.shown);
     // --limit-rate counts what crossed the link: compressed data moves more per second.
@@ -215,12 +223,15 @@ export class FileFetch {
     if (wait !== undefined) await wait;
   }
 
-  async #onEnd(frame: Frame): Promise<void> {
+  /** END starts the commit (true); CANCEL discards what arrived. */
+  async #onEnd(frame: Frame): Promise<boolean> {
     const done = this.#incoming;
-    if (this.#skipping || done === null) return;
+    if (done === null) return false;
     this.#incoming = null;
-    if (frame.kind === Kind.Cancel) return await done.discard();
-    this.#ended = true;
+    if (frame.kind === Kind.Cancel) {
+      await done.discard();
+      return false;
+    }
     const { tracker, commits } = this.#context;
     const digest = digestHex(frame.payload);
     // The commit (fsync, rename) runs while the next files arrive; a few at most.
@@ -229,29 +240,8 @@ export class FileFetch {
         () => tracker.committed(done.path, done.meta.size, digest, done.shownAs),
         (error) => this.#failed(toFerryError(error, "write", done.shownAs)),
       ));
+    return true;
   }
-
-  /** The reply is complete: done once the commit is (the read loop goes on meanwhile). */
-  async #finish(): Promise<void> {
-    this.#context.connection.finish(this.#id);
-    this.#answered.resolve();
-    await this.#incoming?.discard({ keepPartial: true });
-    if (this.#committing === undefined) this.#done.resolve();
-    else void this.#committing.then(this.#done.resolve);
-  }
-
-  /** A server that breaks the protocol loses the connection; partial files are removed. */
-  async #broken(error: unknown): Promise<void> {
-    // Abandoned while a chunk was written: the temporary is gone, nothing to report.
-    if (this.#abandoned) return;
-    await this.#incoming?.discard();
-    this.#incoming = null;
-    throw error;
-  }
-}
-
-function outOfOrder(frame: Frame): FerryError {
-  return new FerryError(ErrorCode.Protocol, `The server sent ${kindName(frame.kind)} out of order`);
 }
 
 /** Opens where `item` goes, its folder resolved beneath the local root now (and held by the file). */

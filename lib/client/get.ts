@@ -303,10 +303,7 @@ class GetLane implements FetchContext {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const fetch of this.#open) {
-      if (this.connection.usable) this.connection.abandon(fetch.id);
-      void fetch.abandon();
-    }
+    for (const fetch of this.#open) void fetch.abandon();
     this.#open.clear();
   }
 

@@ -6,14 +6,15 @@
  * @module
  */
 
-import { ErrorCode, FerryError } from "../errors.ts";
-import { Kind, kindName } from "../protocol/frame.ts";
-import { encodeGet } from "../protocol/requests.ts";
-import { decodeError, decodeFile, errorFromMessage } from "../protocol/replies.ts";
+import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
+import { Kind, MAX_DATA_PAYLOAD } from "../protocol/frame.ts";
+import { encodeGet, type GetRequest } from "../protocol/requests.ts";
+import { decodeFile } from "../protocol/replies.ts";
 import { StreamSink } from "../fs/body_sink.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { printable } from "../fs/safe_path.ts";
-import type { Frame } from "../wire/frame_reader.ts";
+import { RateLimiter } from "../wire/rate_limit.ts";
+import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import { checkCancelled } from "./transfer.ts";
 
@@ -33,126 +34,96 @@ export interface RemoteFile {
 export interface OpenOptions {
   /** Cancels this read only (the stream errors with `aborted`); the client stays usable. */
   signal?: AbortSignal | undefined;
+  /** Bytes per second crossing the link. Default: no limit. */
+  limitRate?: number | undefined;
 }
 
 /** Asks for `path` and resolves once the server announced it. */
-export function openRemote(
+export async function openRemote(
   connection: Connection,
   path: string,
   options: OpenOptions = {},
 ): Promise<RemoteFile> {
   checkCancelled(options.signal);
-  return new RemoteRead(connection, path, options.signal).opened;
-}
-
-/** One GET whose body is handed to a reader as a stream. */
-class RemoteRead {
-  readonly opened: Promise<RemoteFile>;
-  #connection: Connection;
-  #path: string;
-  #signal: AbortSignal | undefined;
-  #announced = Promise.withResolvers<RemoteFile>();
-  #commits = new GroupCommit({ limit: 1 });
-  #sink: StreamSink | undefined;
-  #over = false;
-  #id: number;
-
-  constructor(connection: Connection, path: string, signal: AbortSignal | undefined) {
-    this.#connection = connection;
-    this.#path = path;
-    this.#signal = signal;
-    this.opened = this.#announced.promise;
-    this.#id = connection.open({
-      onFrame: (frame) => this.#onFrame(frame).catch((error) => this.#broken(error)),
-      fail: (error) => this.#fail(error),
-    });
-    signal?.addEventListener("abort", this.#onAbort, { once: true });
-    connection.writer.frame(Kind.Get, this.#id, encodeGet({ path, recursive: false }), {
-      flush: true,
-    }).catch((error) => this.#end(connection.connectionError(error)));
+  const limiter = RateLimiter.optional(options.limitRate, options.signal);
+  const request: GetRequest = { path, recursive: false };
+  // Rate-limited: small pieces keep data flowing instead of a burst and a silence.
+  if (limiter !== undefined && limiter.chunkBytes < MAX_DATA_PAYLOAD) {
+    request.chunk = limiter.chunkBytes;
   }
-
-  async #onFrame(frame: Frame): Promise<void> {
-    switch (frame.kind) {
-      case Kind.File:
-        return await this.#onFile(frame);
-      case Kind.Data:
-        if (this.#sink === undefined) throw outOfOrder(frame);
-        return await this.#sink.write(frame.payload);
-      case Kind.End: {
-        if (this.#sink === undefined) throw outOfOrder(frame);
-        // The stream itself errors on a digest mismatch.
-        return await this.#commits.end(this.#sink, frame.payload, (c) => c.catch(() => {}));
-      }
-      case Kind.Cancel:
-        return this.#end(
-          new FerryError(
-            ErrorCode.Io,
-            `The server could not finish reading "${printable(this.#path)}"`,
-          ),
-        );
-      case Kind.Error:
-        return this.#end(errorFromMessage(decodeError(frame.payload)));
-      case Kind.Ok:
-        return this.#end();
-      default:
-        throw outOfOrder(frame);
-    }
-  }
-
-  async #onFile(frame: Frame): Promise<void> {
-    const file = decodeFile(frame.payload);
-    if (file.path !== "" || (file.offset ?? 0) !== 0 || this.#sink !== undefined) {
-      throw outOfOrder(frame);
-    }
+  const call = connection.call(Kind.Get, encodeGet(request), { signal: options.signal });
+  let sink: StreamSink;
+  let announced: ReturnType<typeof decodeFile>;
+  try {
+    const first = await call.next();
+    if (first.done) throw cancelledRead(path);
+    if (first.value.kind !== Kind.File) throw call.unexpected(first.value);
+    announced = decodeFile(first.value.payload);
+    if (announced.path !== "" || (announced.offset ?? 0) !== 0) throw call.unexpected(first.value);
     // A reader that cancels the stream abandons the rest of the reply.
-    this.#sink = await StreamSink.create(this.#path, file.size, () => this.#abandon());
-    this.#announced.resolve({
-      size: file.size,
-      mtime: new Date(file.mtime),
-      mode: file.mode,
-      readable: this.#sink.readable,
-    });
+    sink = await StreamSink.create(path, announced.size, () => call.cancel());
+  } catch (error) {
+    throw readFailure(error, path);
   }
-
-  /** The reply is over: with an error, the caller or the reader hears it. */
-  #end(error?: FerryError): void {
-    if (this.#over) return;
-    this.#connection.finish(this.#id);
-    this.#fail(error);
-  }
-
-  #fail(error?: FerryError): void {
-    this.#over = true;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    if (error === undefined) return;
-    this.#announced.reject(error);
-    this.#sink?.fail(error);
-  }
-
-  /** Gives up without closing the connection: the rest of the reply is dropped. */
-  #abandon(): void {
-    if (this.#over) return;
-    this.#connection.abandon(this.#id);
-    this.#fail();
-  }
-
-  #onAbort = (): void => {
-    if (this.#over) return;
-    this.#connection.abandon(this.#id);
-    this.#fail(
-      new FerryError(ErrorCode.Aborted, `Reading "${printable(this.#path)}" was cancelled`),
-    );
+  void receiveInto(call, sink, limiter, path);
+  return {
+    size: announced.size,
+    mtime: new Date(announced.mtime),
+    mode: announced.mode,
+    readable: sink.readable,
   };
+}
 
-  /** A server that breaks the protocol loses the connection. */
-  #broken(error: unknown): never {
-    const failure = error instanceof FerryError ? error : this.#connection.connectionError(error);
-    this.#fail(failure);
-    throw failure;
+/** The body's frames into the stream; the stream errors when the read fails. */
+async function receiveInto(
+  call: Call,
+  sink: StreamSink,
+  limiter: RateLimiter | undefined,
+  path: string,
+): Promise<void> {
+  const commits = new GroupCommit({ limit: 1 });
+  let verified = false;
+  try {
+    for await (const frame of call) {
+      if (frame.kind === Kind.Data) {
+        await sink.write(frame.payload);
+        const wait = limiter?.take(frame.wireBytes ?? frame.payload.length);
+        if (wait !== undefined) await wait;
+      } else if (frame.kind === Kind.End) {
+        // The stream itself errors on a digest mismatch.
+        await commits.end(sink, frame.payload, (c) => c.catch(() => {}));
+        verified = true;
+      } else if (frame.kind === Kind.Cancel) {
+        throw new FerryError(
+          ErrorCode.Io,
+          `The server could not finish reading "${printable(path)}"`,
+        );
+      } else if (frame.kind !== Kind.Ok) throw call.unexpected(frame);
+      else if (!verified) throw call.broken(unfinished(path));
+    }
+  } catch (error) {
+    if (error instanceof FerryError && error.code === ErrorCode.Protocol && !call.over) {
+      call.broken(error);
+    }
+    sink.fail(readFailure(error, path));
+  } finally {
+    limiter?.stop();
   }
 }
 
-function outOfOrder(frame: Frame): FerryError {
-  return new FerryError(ErrorCode.Protocol, `The server sent ${kindName(frame.kind)} out of order`);
+function readFailure(error: unknown, path: string): FerryError {
+  if (error instanceof FerryError && error.code === ErrorCode.Aborted) return cancelledRead(path);
+  return toFerryError(error, "read", path);
+}
+
+function cancelledRead(path: string): FerryError {
+  return new FerryError(ErrorCode.Aborted, `Reading "${printable(path)}" was cancelled`);
+}
+
+function unfinished(path: string): FerryError {
+  return new FerryError(
+    ErrorCode.Protocol,
+    `The server ended "${printable(path)}" without sending it whole`,
+    { path },
+  );
 }

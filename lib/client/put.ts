@@ -11,7 +11,8 @@ import { Kind } from "../protocol/frame.ts";
 import { encodePut } from "../protocol/requests.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 import { digestHex } from "../fs/digest.ts";
-import { type BodySource, sendFileBody } from "../fs/file_body.ts";
+import type { BodySource } from "../fs/file_body.ts";
+import { sendFileBody } from "../wire/send_file_body.ts";
 import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
@@ -60,10 +61,7 @@ export async function putBody(
   const mtime = options.mtime instanceof Date
     ? options.mtime.getTime()
     : options.mtime ?? Date.now();
-  let id = 0;
-  // A refusal can arrive while the body is still sent: stop sending then.
-  let refused = false;
-  const reply = connection.request(
+  const call = connection.call(
     Kind.Put,
     encodePut({
       path: target,
@@ -73,24 +71,23 @@ export async function putBody(
       stream: !known,
       fsync: options.fsync,
     }),
-    (opened) => id = opened,
-  ).catch((error: unknown) => {
-    refused = true;
-    throw error;
-  });
+    { flush: false },
+  );
+  // A refusal can arrive while the body is still sent: stop sending then.
+  const reply = call.ok();
   reply.catch(() => {});
   const source = known ? bytesSource(body) : streamSource(body);
   try {
     tracker.started(target);
     const digest = await sendFileBody(
       connection.writer,
-      id,
+      call.id,
       source,
       known ? size : Number.POSITIVE_INFINITY,
       target,
       {
         stream: !known,
-        stopped: () => refused || signal?.aborted === true,
+        stopped: () => call.over || signal?.aborted === true,
         limiter: RateLimiter.optional(options.limitRate, options.signal),
         onBytes: (n) => tracker.moved(n),
         compressor: compressorFor(options, connection),
@@ -100,7 +97,7 @@ export async function putBody(
     if (digest === null) {
       if (signal?.aborted) {
         // The CANCEL gets no reply: the request is over.
-        connection.finish(id);
+        call.forget();
         throw cancelled();
       }
       await reply;

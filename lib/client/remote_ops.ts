@@ -16,23 +16,21 @@ import {
 } from "../protocol/requests.ts";
 import {
   decodeEntries,
-  decodeError,
   decodeListDone,
   decodeRemoveDone,
   decodeStatReply,
-  errorFromMessage,
   type RemoteEntry,
   type StatReply,
 } from "../protocol/replies.ts";
-import type { Frame } from "../wire/frame_reader.ts";
 import { printable, splitRemotePath } from "../fs/safe_path.ts";
-import { type Connection, unexpected } from "./connection.ts";
+import type { Connection } from "./connection.ts";
+import type { Call } from "./call.ts";
 import { checkCancelled } from "./transfer.ts";
 
 /** What is at a remote path, or null when nothing is. */
 export async function statRemote(connection: Connection, path: string): Promise<StatReply | null> {
   try {
-    return decodeStatReply(await connection.request(Kind.Stat, encodeStat({ path })));
+    return decodeStatReply(await connection.call(Kind.Stat, encodeStat({ path })).ok());
   } catch (error) {
     if (error instanceof FerryError && error.code === ErrorCode.NotFound) return null;
     throw error;
@@ -52,14 +50,14 @@ export async function makeRemoteFolder(
   path: string,
   options: MkdirOptions = {},
 ): Promise<void> {
-  await connection.request(
+  await connection.call(
     Kind.Mkdir,
     encodeMkdir({
       path,
       parents: options.parents ?? false,
       ...(options.mode === undefined ? {} : { mode: options.mode }),
     }),
-  );
+  ).ok();
 }
 
 /** Options of `FerryClient.remove`. */
@@ -86,7 +84,7 @@ export async function removeRemote(
   path: string,
   options: RemoveOptions = {},
 ): Promise<boolean> {
-  const reply = await connection.request(
+  const reply = await connection.call(
     Kind.Remove,
     encodeRemove({
       path,
@@ -94,7 +92,7 @@ export async function removeRemote(
       force: options.force ?? false,
       backup: backupRequest(options.backup),
     }),
-  );
+  ).ok();
   return decodeRemoveDone(reply).removed;
 }
 
@@ -103,7 +101,7 @@ export async function renameRemote(
   from: string,
   to: string,
 ): Promise<void> {
-  await connection.request(Kind.Rename, encodeRename({ from, to }));
+  await connection.call(Kind.Rename, encodeRename({ from, to })).ok();
 }
 
 /** Options of `FerryClient.list`. */
@@ -124,13 +122,10 @@ export interface ListOptions {
   filter?: readonly string[] | undefined;
 }
 
-// ENTRIES batches held before the read loop waits for the consumer.
-const MAX_QUEUED_BATCHES = 4;
-
 /**
  * Lists a remote folder, sorted by name, or a remote file as one entry.
  * Entries stream in as the server reads them; a slow consumer slows the
- * server down rather than buffering.
+ * server down rather than buffering (one batch is read ahead).
  */
 export async function* listRemote(
   connection: Connection,
@@ -138,118 +133,45 @@ export async function* listRemote(
   options: ListOptions = {},
 ): AsyncGenerator<RemoteEntry> {
   checkCancelled(options.signal);
-  const reply = new ListReply(connection, options);
+  const request = encodeList({
+    path,
+    recursive: options.recursive ?? false,
+    digests: options.digests ?? false,
+    ...(options.filter === undefined ? {} : { filter: [...options.filter] }),
+  });
+  const call = connection.call(Kind.List, request, options);
   try {
-    await reply.send(path, options);
-    yield* reply.entries();
+    yield* listedEntries(call);
   } finally {
-    reply.close();
+    call.cancel();
   }
 }
 
-/** The ENTRIES batches of one LIST, queued for the consumer. */
-class ListReply {
-  #connection: Connection;
-  #signal: AbortSignal | undefined;
-  #id: number;
-  #queue: RemoteEntry[][] = [];
-  #finished = false;
-  /** Entries that arrived: the OK must count the same. */
-  #received = 0;
-  #failure: FerryError | undefined;
-  #wake = () => {};
-  #resume = () => {};
-
-  constructor(connection: Connection, options: ListOptions) {
-    this.#connection = connection;
-    this.#signal = options.signal;
-    this.#id = connection.open({
-      onFrame: (frame) => this.#onFrame(frame, options.onNotice),
-      fail: (error) => this.#done(error),
-    });
-    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+/** The entries of a LIST's ENTRIES batches, checked against the count its OK gives. */
+async function* listedEntries(call: Call): AsyncGenerator<RemoteEntry> {
+  let received = 0;
+  let reply = call.next();
+  while (true) {
+    const { value: frame, done } = await reply;
+    if (done) throw new FerryError(ErrorCode.Aborted, "The listing was cancelled");
+    if (frame.kind === Kind.Ok) return checkCount(decodeListDone(frame.payload).entries, received);
+    if (frame.kind !== Kind.Entries) throw call.unexpected(frame);
+    const batch = decodeEntries(frame.payload);
+    received += batch.length;
+    // The next batch is read while the consumer takes this one.
+    reply = call.next();
+    reply.catch(() => {});
+    yield* batch;
   }
+}
 
-  async send(path: string, options: ListOptions): Promise<void> {
-    const request = encodeList({
-      path,
-      recursive: options.recursive ?? false,
-      digests: options.digests ?? false,
-      ...(options.filter === undefined ? {} : { filter: [...options.filter] }),
-    });
-    try {
-      await this.#connection.writer.frame(Kind.List, this.#id, request, { flush: true });
-    } catch (error) {
-      this.#done(this.#connection.connectionError(error));
-    }
-  }
-
-  async *entries(): AsyncGenerator<RemoteEntry> {
-    while (true) {
-      const batch = this.#queue.shift();
-      if (batch !== undefined && this.#failure === undefined) {
-        this.#resume();
-        yield* batch;
-      } else if (this.#finished) {
-        if (this.#failure !== undefined) throw this.#failure;
-        return;
-      } else {
-        await new Promise<void>((resolve) => this.#wake = resolve);
-      }
-    }
-  }
-
-  /** A consumer that stops early: the rest of the reply is dropped, the connection kept. */
-  close(): void {
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#queue.length = 0;
-    if (!this.#finished) this.#connection.abandon(this.#id);
-    this.#finished = true;
-    this.#resume();
-  }
-
-  #onFrame(frame: Frame, onNotice: ListOptions["onNotice"]): Promise<void> | undefined {
-    if (frame.kind === Kind.Entries) {
-      const batch = decodeEntries(frame.payload);
-      this.#received += batch.length;
-      this.#queue.push(batch);
-      this.#wake();
-      // Pause the read loop until the consumer catches up.
-      if (this.#queue.length < MAX_QUEUED_BATCHES) return undefined;
-      return new Promise<void>((resolve) => this.#resume = resolve);
-    }
-    if (frame.kind === Kind.Notice) onNotice?.(errorFromMessage(decodeError(frame.payload)));
-    else if (frame.kind === Kind.Ok) this.#done(this.#checkCount(frame.payload));
-    else if (frame.kind === Kind.Error) this.#done(errorFromMessage(decodeError(frame.payload)));
-    else this.#done(unexpected(frame));
-    return undefined;
-  }
-
-  /** A listing that says it sent more (or fewer) entries than arrived is not to be trusted. */
-  #checkCount(payload: Uint8Array): FerryError | undefined {
-    const { entries } = decodeListDone(payload);
-    if (entries === this.#received) return undefined;
-    return new FerryError(
-      ErrorCode.Protocol,
-      `The server's listing counted ${entries} entries but sent ${this.#received}`,
-    );
-  }
-
-  #done(error?: FerryError): void {
-    this.#connection.finish(this.#id);
-    this.#finished = true;
-    this.#failure = error;
-    this.#wake();
-  }
-
-  #onAbort = (): void => {
-    if (this.#finished) return;
-    // The rest of the reply is dropped; the connection stays usable.
-    this.#connection.abandon(this.#id);
-    this.#finished = true;
-    this.#failure = new FerryError(ErrorCode.Aborted, "The listing was cancelled");
-    this.#wake();
-  };
+/** A listing that says it sent more (or fewer) entries than arrived is not to be trusted. */
+function checkCount(counted: number, received: number): void {
+  if (counted === received) return;
+  throw new FerryError(
+    ErrorCode.Protocol,
+    `The server's listing counted ${counted} entries but sent ${received}`,
+  );
 }
 
 /**

@@ -9,7 +9,7 @@
 import { ErrorCode, type FerryError, toFerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
-import { decodeResume, encodePut, encodeResume, type ResumeMessage } from "../protocol/requests.ts";
+import { encodePut, encodeResume, type ResumeMessage } from "../protocol/requests.ts";
 import { digestHex } from "../fs/digest.ts";
 import {
   bodySource,
@@ -18,10 +18,10 @@ import {
   fileVersion,
   matchPrefix,
   openForReading,
-  sendFileBody,
 } from "../fs/file_body.ts";
+import { sendFileBody } from "../wire/send_file_body.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
-import type { Frame } from "../wire/frame_reader.ts";
+import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { PlannedFile } from "./send_plan.ts";
 import { backupRequest } from "./remote_ops.ts";
@@ -30,17 +30,25 @@ import type { TransferTracker } from "./tracker.ts";
 
 /** A request awaiting OK or ERROR. */
 export interface Ack {
-  id: number;
-  settled: boolean;
+  readonly call: Call;
   /** The body is being sent: only the sender may cancel it (no DATA may follow a CANCEL). */
   streaming: boolean;
   /** END was queued: the server commits the file whatever follows, so its reply is awaited. */
   ended: boolean;
   /** A cancel asks the server to keep what it received, for the next attempt to resume. */
   resumable: boolean;
-  /** Resolves with null when the request is settled (OK, ERROR, cancelled or a lost connection). */
-  replied: Promise<null>;
-  settle: () => void;
+  /** Resolves when the request is over (OK, ERROR, cancelled or a lost connection). */
+  readonly replied: Promise<void>;
+}
+
+/** How a request awaiting OK or ERROR is sent and answered (see Lane.expectOk). */
+export interface AckOptions {
+  /** The file's size, for a PUT: a refused file leaves the totals. */
+  size?: number | undefined;
+  /** Told of the server's RESUME offer, or of null once the request is over without one. */
+  onResume?: ((offer: ResumeMessage | null) => void) | undefined;
+  /** Flush the request now (a resumable PUT waits for the offer before its body). */
+  flush?: boolean | undefined;
 }
 
 /** What every PUT of a send asks of the server. */
@@ -64,12 +72,13 @@ export interface FileLane {
   readonly stopped: boolean;
   /** What the file data is sent with: `compress` from the options, when the server decodes it. */
   readonly compress: TransferOptions["compress"];
-  /** Opens a request that ends with OK or ERROR (see Lane.expectOk). */
+  /** Sends a request that ends with OK or ERROR (see Lane.expectOk). */
   expectOk(
+    kind: Kind,
+    payload: Uint8Array,
     shown: string,
     onOk: () => void,
-    onResume?: (frame: Frame) => void,
-    size?: number,
+    options?: AckOptions,
   ): Ack;
 }
 
@@ -95,7 +104,7 @@ async function sendVersion(
   listed: PlannedFile,
   limiter: RateLimiter | undefined,
 ): Promise<FerryError | undefined> {
-  const { connection, tracker } = lane;
+  const { tracker } = lane;
   let file: Deno.FsFile;
   let before: FileVersion;
   try {
@@ -120,27 +129,23 @@ async function sendVersion(
     const resumable = planned.size >= RESUME_MIN_BYTES;
     const offer = Promise.withResolvers<ResumeMessage | null>();
     let digest = "";
+    const { remote: path, size, mode, mtime } = planned;
     const ack = lane.expectOk(
+      Kind.Put,
+      encodePut({ path, size, mode, mtime, resume: resumable, ...lane.asks }),
       planned.remote,
       () => tracker.committed(planned.remote, planned.size, digest),
-      resumable ? (frame) => offer.resolve(decodeResume(frame.payload)) : undefined,
-      planned.size,
+      { size, flush: resumable, onResume: resumable ? offer.resolve : undefined },
     );
     ack.resumable = resumable;
     tracker.started(planned.remote);
-    const { remote: path, size, mode, mtime } = planned;
-    await connection.writer.frame(
-      Kind.Put,
-      ack.id,
-      encodePut({ path, size, mode, mtime, resume: resumable, ...lane.asks }),
-      resumable ? { flush: true } : undefined,
-    );
+    await ack.call.sent;
     const start = resumable ? await resumeAt(lane, ack, file, planned, offer.promise) : null;
     if (start === undefined) return;
     const sent = await streamBody(lane, ack, file, planned, start, limiter, check);
     if (sent !== null) digest = digestHex(sent);
-    // A CANCEL gets no reply: stop waiting for one.
-    else ack.settle();
+    // The body ended with CANCEL, which gets no reply: stop waiting for one.
+    else ack.call.forget();
     return changed;
   } finally {
     file.close();
@@ -161,18 +166,18 @@ async function resumeAt(
   planned: PlannedFile,
   offer: Promise<ResumeMessage | null>,
 ): Promise<Start | undefined> {
-  const kept = await Promise.race([offer, ack.replied]);
-  if (kept === null || ack.settled) return undefined;
+  const kept = await offer;
+  if (kept === null || ack.call.over) return undefined;
   const start = await matchPrefix(
     file,
     planned.size,
     kept,
     (n) => lane.tracker.moved(n, true, planned.remote),
   );
-  if (ack.settled) return undefined;
+  if (ack.call.over) return undefined;
   await lane.connection.writer.frame(
     Kind.Resume,
-    ack.id,
+    ack.call.id,
     encodeResume({ offset: start?.offset ?? 0 }),
   );
   return start;
@@ -196,7 +201,7 @@ async function streamBody(
   try {
     const sent = await sendFileBody(
       lane.connection.writer,
-      ack.id,
+      ack.call.id,
       bodySource(file, planned.size),
       planned.size,
       planned.local,
@@ -206,7 +211,7 @@ async function streamBody(
         onBytes: (n) => lane.tracker.moved(n, false, planned.remote),
         compressor: compressorFor(lane, lane.connection),
         // A reply before the body ends is a refusal: stop reading the file.
-        stopped: () => lane.stopped || ack.settled,
+        stopped: () => lane.stopped || ack.call.over,
         keepOnStop: ack.resumable,
         changed: () => change = changed(),
       },

@@ -6,16 +6,14 @@
  * @module
  */
 
-import { ErrorCode, FerryError } from "../errors.ts";
+import type { FerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
-import { encodeMkdir } from "../protocol/requests.ts";
-import { decodeError, errorFromMessage } from "../protocol/replies.ts";
-import { printable } from "../fs/safe_path.ts";
+import { decodeResume, encodeMkdir } from "../protocol/requests.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
-import type { Frame } from "../wire/frame_reader.ts";
+import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import { InFlight } from "./in_flight.ts";
-import { type Ack, type PutAsks, sendOne } from "./send_file.ts";
+import { type Ack, type AckOptions, type PutAsks, sendOne } from "./send_file.ts";
 import type { PlannedDir, PlannedFile, SendPlan } from "./send_plan.ts";
 import type { TransferOptions } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
@@ -73,9 +71,8 @@ export class Lane {
   stop(): void {
     this.#stopped = true;
     for (const ack of this.#acks) {
-      if (ack.streaming || ack.settled || ack.ended) continue;
-      this.connection.abandon(ack.id, ack.resumable ? { keep: true } : {});
-      ack.settle();
+      if (ack.streaming || ack.ended) continue;
+      ack.call.cancel(ack.resumable ? { keep: true } : {});
     }
   }
 
@@ -84,56 +81,51 @@ export class Lane {
   }
 
   /**
-   * Opens a request that ends with OK or ERROR; `onResume` receives a
-   * RESUME offer. `size` is the file's, for a PUT: a refused file leaves the totals.
+   * Sends a request that ends with OK or ERROR, and counts its reply in:
+   * `onOk` at OK; an ERROR fails the file (`size` given: it leaves the
+   * totals) or counts as a failure; a lost connection fails the lane.
    */
   expectOk(
+    kind: Kind,
+    payload: Uint8Array,
     shown: string,
     onOk: () => void,
-    onResume?: (frame: Frame) => void,
-    size?: number,
+    options: AckOptions = {},
   ): Ack {
-    const replied = Promise.withResolvers<null>();
+    this.#inFlight.add();
+    const call = this.connection.call(kind, payload, { flush: options.flush ?? false });
     const ack: Ack = {
-      id: 0,
-      settled: false,
+      call,
       streaming: false,
       ended: false,
       resumable: false,
-      replied: replied.promise,
-      settle: () => {
-        if (ack.settled) return;
-        ack.settled = true;
-        this.#acks.delete(ack);
-        this.connection.finish(ack.id);
-        this.#inFlight.done();
-        replied.resolve(null);
-      },
+      replied: this.#reply(call, shown, onOk, options),
     };
-    this.#inFlight.add();
-    ack.id = this.connection.open({
-      onFrame: (frame) => {
-        if (frame.kind === Kind.Resume && onResume !== undefined) return onResume(frame);
-        ack.settle();
-        if (frame.kind === Kind.Ok) onOk();
-        else if (frame.kind === Kind.Error) {
-          const refusal = errorFromMessage(decodeError(frame.payload));
-          if (size === undefined) this.tracker.failed(refusal);
-          else this.tracker.fileFailed(refusal, shown, size);
-        } else {
-          this.failure ??= new FerryError(
-            ErrorCode.Protocol,
-            `Unexpected reply to "${printable(shown)}"`,
-          );
-        }
-      },
-      fail: (error) => {
-        this.failure ??= error;
-        ack.settle();
-      },
-    });
     this.#acks.add(ack);
+    void ack.replied.finally(() => {
+      this.#acks.delete(ack);
+      this.#inFlight.done();
+    });
     return ack;
+  }
+
+  async #reply(call: Call, shown: string, onOk: () => void, options: AckOptions): Promise<void> {
+    try {
+      for await (const frame of call) {
+        if (frame.kind === Kind.Resume && options.onResume !== undefined) {
+          options.onResume(decodeResume(frame.payload));
+        } else if (frame.kind === Kind.Ok) onOk();
+        else throw call.unexpected(frame);
+      }
+    } catch (error) {
+      const failure = error as FerryError;
+      if (!call.refused) this.failure ??= failure;
+      else if (options.size === undefined) this.tracker.failed(failure);
+      else this.tracker.fileFailed(failure, shown, options.size);
+    } finally {
+      // No offer came (an ERROR, a cancel or a lost connection instead).
+      options.onResume?.(null);
+    }
   }
 
   async makeFolders(dirs: SendPlan["dirs"]): Promise<void> {
@@ -145,12 +137,8 @@ export class Lane {
   }
 
   async #mkdir(dir: PlannedDir): Promise<void> {
-    const { id } = this.expectOk(dir.remote, () => {});
-    await this.connection.writer.frame(
-      Kind.Mkdir,
-      id,
-      encodeMkdir({ path: dir.remote, parents: true, mode: dir.mode }),
-    );
+    const request = encodeMkdir({ path: dir.remote, parents: true, mode: dir.mode });
+    await this.expectOk(Kind.Mkdir, request, dir.remote, () => {}).call.sent;
   }
 
   /**
@@ -164,12 +152,8 @@ export class Lane {
       for (let i = dirs.length - 1; i >= 0 && !this.stopped; i--) {
         await this.#inFlight.below(MAX_IN_FLIGHT, this.#flush);
         const { remote, mtime } = dirs[i]!;
-        const { id } = this.expectOk(remote, () => {});
-        await this.connection.writer.frame(
-          Kind.Mkdir,
-          id,
-          encodeMkdir({ path: remote, parents: true, mtime }),
-        );
+        const request = encodeMkdir({ path: remote, parents: true, mtime });
+        await this.expectOk(Kind.Mkdir, request, remote, () => {}).call.sent;
       }
       await this.connection.writer.flush();
       await this.#inFlight.below(1);

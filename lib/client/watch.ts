@@ -11,13 +11,13 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { Kind, kindName } from "../protocol/frame.ts";
-import { decodeEntries, decodeError, errorFromMessage } from "../protocol/replies.ts";
+import { Kind } from "../protocol/frame.ts";
+import { decodeEntries } from "../protocol/replies.ts";
 import { encodeWatch } from "../protocol/requests.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { ConfinedRoot } from "../fs/confinement.ts";
-import type { Frame } from "../wire/frame_reader.ts";
+import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import { getPaths } from "./get.ts";
 import { PathFilter } from "../fs/filter.ts";
@@ -107,12 +107,10 @@ export async function* watchFolder(
   const top = splitRemotePath(folder).join("/");
   const pushed = new Pushed();
   let localRoot: ConfinedRoot | undefined;
-  const id = connection.open({
-    onFrame: (frame) => onWatchFrame(frame, pushed),
-    fail: (error) => pushed.fail(error),
-  });
+  const call = connection.call(Kind.Watch, encodeWatch({ path: top }));
+  void receivePushes(call, pushed);
   try {
-    await connection.writer.frame(Kind.Watch, id, encodeWatch({ path: top }), { flush: true });
+    await call.sent;
     await Deno.mkdir(local, { recursive: true });
     // What arrives is resolved beneath LOCAL, held: a link planted in it leads nowhere.
     localRoot = ConfinedRoot.open(local);
@@ -165,7 +163,7 @@ export async function* watchFolder(
       yield* deliver(received, options);
     }
   } finally {
-    connection.abandon(id);
+    call.cancel();
     localRoot?.close();
   }
 }
@@ -180,21 +178,23 @@ async function* deliver(
   }
 }
 
-function onWatchFrame(frame: Frame, pushed: Pushed): void {
-  if (frame.kind === Kind.Entries) {
-    // An empty batch is the server's heartbeat.
-    const entries = decodeEntries(frame.payload).filter((e) =>
-      e.removed === true || e.type === "file" || e.type === "dir"
-    );
-    if (entries.length > 0) pushed.add(entries);
-  } else if (frame.kind === Kind.Error) {
-    pushed.fail(errorFromMessage(decodeError(frame.payload)));
-  } else if (frame.kind === Kind.Ok) {
-    pushed.fail(new FerryError(ErrorCode.Connection, "The server stopped serving this watch"));
-  } else {
-    pushed.fail(
-      new FerryError(ErrorCode.Protocol, `Unexpected ${kindName(frame.kind)} frame on a watch`),
-    );
+/** Queues what the server pushes, as it arrives: the watch fetches on the same connection meanwhile. */
+async function receivePushes(call: Call, pushed: Pushed): Promise<void> {
+  try {
+    for await (const frame of call) {
+      if (frame.kind === Kind.Ok) {
+        pushed.fail(new FerryError(ErrorCode.Connection, "The server stopped serving this watch"));
+        return;
+      }
+      if (frame.kind !== Kind.Entries) throw call.unexpected(frame);
+      // An empty batch is the server's heartbeat.
+      const entries = decodeEntries(frame.payload).filter((e) =>
+        e.removed === true || e.type === "file" || e.type === "dir"
+      );
+      if (entries.length > 0) pushed.add(entries);
+    }
+  } catch (error) {
+    pushed.fail(toFerryError(error, "watch", ""));
   }
 }
 

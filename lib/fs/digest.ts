@@ -10,7 +10,9 @@
 // by path, and `deno install`, do not read this project's deno.json.
 // deno-lint-ignore no-import-prefix
 import { createXXHash128, type IHasher } from "npm:hash-wasm@4.12.0";
-import { DIGEST_SIZE } from "../protocol/constants.ts";
+
+/** Bytes in a digest: xxh3-128 of a whole file body (what END carries). */
+export const DIGEST_SIZE = 16;
 
 // Instantiating the WebAssembly module costs far more than hashing a small
 // file, so hashers are reused.

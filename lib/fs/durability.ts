@@ -11,6 +11,25 @@
 
 import { existsSync } from "node:fs";
 
+/**
+ * How a received file is made durable before it is reported OK, strongest
+ * first:
+ * - `each`: the file's data and the folder's entry are flushed to disk (fsync).
+ * - `batch`: one flush of the whole file system per group of files, where
+ *   the system can (`sync -f`); otherwise as `each`.
+ * - `none`: nothing is flushed (rsync's default); the file is still written
+ *   under a temporary name, verified and renamed.
+ */
+export type FsyncMode = "each" | "batch" | "none";
+
+/** Every {@link FsyncMode}, strongest first. */
+export const FSYNC_MODES: readonly FsyncMode[] = ["each", "batch", "none"];
+
+/** The stronger of two modes: a server serves a request at no less than its floor. */
+export function strongerFsync(a: FsyncMode, b: FsyncMode): FsyncMode {
+  return FSYNC_MODES.indexOf(a) <= FSYNC_MODES.indexOf(b) ? a : b;
+}
+
 /** The flushes a group commit makes. */
 export interface SyncFunctions {
   /** Flushes one file's data and metadata (fsync). */

@@ -17,11 +17,10 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { DIGEST_SIZE, type FsyncMode } from "../protocol/constants.ts";
-import { expectSize } from "../protocol/replies.ts";
+import { DIGEST_SIZE } from "./digest.ts";
 import type { BodySink, StagedFile } from "./body_sink.ts";
 import { printable } from "./safe_path.ts";
-import { parentFolder, type SyncFunctions, SYSTEM_SYNC } from "./durability.ts";
+import { type FsyncMode, parentFolder, type SyncFunctions, SYSTEM_SYNC } from "./durability.ts";
 
 /** Files verified or being committed at once before the reader waits. */
 export const MAX_PENDING_COMMITS = 64;
@@ -63,8 +62,8 @@ export class GroupCommit {
   }
 
   /**
-   * Ends a body at its END frame: checks the length and the digest's size
-   * now (a short body is the sender breaking the protocol, and the temporary
+   * Ends a body with the digest its sender gave (a view, copied here):
+   * checks the length and the digest's size now (a short body is the sender breaking the protocol, and the temporary
    * is removed), then waits for room, verifies the body against the digest
    * and commits it beside the caller. `answer` gets the outcome (it handles
    * its own failures: a rejection is dropped here). `accept`, when given,
@@ -73,7 +72,7 @@ export class GroupCommit {
    */
   async end(
     sink: BodySink,
-    endPayload: Uint8Array,
+    sentDigest: Uint8Array,
     answer: (committed: Promise<void>) => Promise<void>,
     accept?: () => Promise<void>,
   ): Promise<void> {
@@ -84,13 +83,14 @@ export class GroupCommit {
         `"${printable(sink.shownAs)}" ended after ${sink.received} of ${sink.expectedSize} bytes`,
       );
     }
-    let digest: Uint8Array;
-    try {
-      digest = expectSize(endPayload, DIGEST_SIZE, "A digest").slice();
-    } catch (error) {
+    if (sentDigest.length !== DIGEST_SIZE) {
       await sink.discard();
-      throw error;
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `A digest must be ${DIGEST_SIZE} bytes, got ${sentDigest.length}`,
+      );
     }
+    const digest = sentDigest.slice();
     while (this.#answers.size >= this.#limit) await Promise.race(this.#answers);
     const committed = sink.verify(digest).then((staged) => {
       if (staged === null) return;

@@ -12,7 +12,7 @@ import { FileDigest, sameDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { changedWhileUsed, printable } from "./safe_path.ts";
 import { checkDestination, checksDestinationEarly, folderInTheWay, kept } from "./destination.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
+import type { FsyncMode } from "./durability.ts";
 import { type BackupPlace, linkBackup } from "./backup.ts";
 import type { SyncFunctions } from "./durability.ts";
 import type { Held } from "./confinement.ts";

@@ -7,14 +7,10 @@
  * @module
  */
 
-import { digestFileHex } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { changedWhileUsed, printable, sameObject, splitRemotePath } from "./safe_path.ts";
-import { type ConfinedRoot, type Held, openLookedUp } from "./confinement.ts";
+import type { ConfinedRoot, Held } from "./confinement.ts";
 import { refuseTemporaryName, tempName } from "./temporary.ts";
-import { walkTree } from "./tree_walk.ts";
-import type { PathFilter } from "./filter.ts";
 import { type BackupPlace, moveToBackup } from "./backup.ts";
 
 /**
@@ -60,79 +56,6 @@ export async function lstatEntry(entry: ResolvedEntry): Promise<Deno.FileInfo> {
     return await Deno.lstat(entry.path);
   } catch (error) {
     throw toFerryError(error, "find", entry.shown || "/");
-  }
-}
-
-/** The type, size, mode and mtime of an lstat result, as the protocol carries them. */
-export function describe(info: Deno.FileInfo): StatReply {
-  return {
-    type: info.isFile ? "file" : info.isDirectory ? "dir" : info.isSymlink ? "symlink" : "other",
-    size: info.size,
-    mode: (info.mode ?? 0) & 0o7777,
-    mtime: info.mtime?.getTime() ?? 0,
-  };
-}
-
-/**
- * Lists a folder's entries sorted by name (with `recursive`, each folder is
- * followed by its contents), or the entry itself when it is not a folder.
- * Streams: only the names of the folders being walked are held. A subfolder
- * that cannot be read is passed to `onError` and the listing goes on.
- */
-export async function* listEntries(
-  entry: ResolvedEntry,
-  info: Deno.FileInfo,
-  options: { recursive: boolean; digests: boolean; filter?: PathFilter | undefined },
-  onError: (error: FerryError) => Promise<void>,
-): AsyncGenerator<RemoteEntry> {
-  const withDigest = async (
-    item: RemoteEntry,
-    path: string,
-    expected: Deno.FileInfo,
-  ): Promise<RemoteEntry | null> => {
-    if (!options.digests || item.type !== "file") return item;
-    try {
-      using file = openLookedUp(path, expected!, item.path);
-      return { ...item, digest: await digestFileHex(file) };
-    } catch (error) {
-      await onError(toFerryError(error, "read", item.path));
-      return null;
-    }
-  };
-  if (!info.isDirectory) {
-    const item = await withDigest(
-      { name: entry.name, path: entry.shown, ...describe(info) },
-      entry.path,
-      info,
-    );
-    if (item !== null) yield item;
-    return;
-  }
-  using folder = entry.name === "" ? entry.parent.retain() : entry.parent.enter(entry.name);
-  // In user space, each folder's entries are shown only if the folder is still the one looked up.
-  const confirm = (rel: string, used: Deno.FileInfo) =>
-    folder.confirm(rel === "" ? [] : rel.split("/"), used);
-  const walk = walkTree(folder, info, {
-    descend: options.recursive,
-    confirm: folder.kernel ? undefined : confirm,
-    filter: options.filter,
-  });
-  for await (const item of walk) {
-    if (item.rel === "") continue;
-    const path = entry.shown === "" ? item.rel : `${entry.shown}/${item.rel}`;
-    if (item.type === "error") {
-      await onError(item.error);
-      continue;
-    }
-    const name = item.rel.slice(item.rel.lastIndexOf("/") + 1);
-    const listed: RemoteEntry = { name, path, ...describe(item.info) };
-    // Only --checksum pays for a read per file; a plain listing awaits nothing per entry.
-    if (!options.digests) {
-      yield listed;
-      continue;
-    }
-    const hashed = await withDigest(listed, item.path, item.info);
-    if (hashed !== null) yield hashed;
   }
 }
 

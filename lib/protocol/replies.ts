@@ -213,6 +213,11 @@ export function decodeError(payload: Uint8Array): ErrorMessage {
   return message;
 }
 
+/** The error an ERROR or NOTICE payload carries, as the library throws it. */
+export function errorFromPayload(payload: Uint8Array): FerryError {
+  return errorFromMessage(decodeError(payload));
+}
+
 /** Turns an ERROR message into the error the library throws. */
 export function errorFromMessage(message: ErrorMessage): FerryError {
   return new FerryError(

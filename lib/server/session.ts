@@ -17,17 +17,10 @@ import type { Hooks } from "./hooks.ts";
 import { EMPTY_OK, encodeError, encodeRemoveDone } from "../protocol/replies.ts";
 import type { Frame, FrameReader } from "../wire/frame_reader.ts";
 import type { FrameWriter } from "../wire/frame_writer.ts";
-import {
-  describe,
-  lstatEntry,
-  makeFolder,
-  removeEntry,
-  renameEntry,
-  resolveEntry,
-} from "../fs/root_ops.ts";
+import { lstatEntry, makeFolder, removeEntry, renameEntry, resolveEntry } from "../fs/root_ops.ts";
 import { serveGet } from "./downloads.ts";
 import type { ServerEvent } from "./events.ts";
-import { serveList, serveStat } from "./listing.ts";
+import { describe, serveList, serveStat } from "./listing.ts";
 import { checkChange, type ServerLimits, type ServerPolicy } from "./policy.ts";
 import { Responder } from "./responder.ts";
 import { Uploads } from "./uploads.ts";

@@ -10,7 +10,7 @@
  */
 
 import type { RemoteEntry } from "../protocol/replies.ts";
-import { describe } from "../fs/root_ops.ts";
+import { describe } from "./listing.ts";
 import { isTemporaryName } from "../fs/temporary.ts";
 import { isInside } from "../fs/safe_path.ts";
 import type { Watchers } from "./watchers.ts";

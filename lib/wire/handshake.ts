@@ -18,7 +18,7 @@ import {
   PREAMBLE_SIZE,
   preambleBytes,
 } from "../protocol/frame.ts";
-import { decodeError, encodeError, errorFromMessage } from "../protocol/replies.ts";
+import { encodeError, errorFromPayload } from "../protocol/replies.ts";
 import { type Frame, FrameReader } from "./frame_reader.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { Handshake } from "./noise.ts";
@@ -94,7 +94,7 @@ async function expectFrame(reader: FrameReader, kind: Kind): Promise<Frame> {
     );
   }
   if (frame.kind === Kind.Error && kind !== Kind.Error) {
-    throw errorFromMessage(decodeError(frame.payload));
+    throw errorFromPayload(frame.payload);
   }
   if (frame.kind !== kind || frame.id !== 0) {
     throw new FerryError(
