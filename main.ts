@@ -9,7 +9,6 @@ import { UsageError } from "./commands/_usage.ts";
 import denoJson from "./deno.json" with { type: "json" };
 import { FerryError } from "./lib/errors.ts";
 import { exitCodeFor } from "./commands/exit_codes.ts";
-import { printable } from "./lib/fs/safe_path.ts";
 import { printErr, printOut } from "./commands/_output.ts";
 import * as completionsCommand from "./commands/completions.ts";
 import * as getCommand from "./commands/get.ts";
@@ -21,6 +20,7 @@ import * as sendCommand from "./commands/send.ts";
 import * as serveCommand from "./commands/serve.ts";
 import * as shellCommand from "./commands/shell.ts";
 import * as watchCommand from "./commands/watch.ts";
+import { printable } from "./lib/text.ts";
 
 export const VERSION: string = denoJson.version;
 

@@ -9,8 +9,8 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 
 import { UsageError } from "./_usage.ts";
 import { isClientName, MAX_CLIENT_NAME } from "../lib/wire/handshake.ts";
-import { printable } from "../lib/fs/safe_path.ts";
 import { FSYNC_MODES, type FsyncMode } from "../lib/protocol/constants.ts";
+import { printable } from "../lib/text.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 

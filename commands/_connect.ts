@@ -14,9 +14,9 @@ import { retrying } from "../lib/client/retry.ts";
 import type { RetryNotice } from "../lib/client/transfer.ts";
 import { loadConfig, type RemoteTarget, resolveTarget } from "../lib/config/config.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import { printable } from "../lib/fs/safe_path.ts";
 import { clientToken } from "../lib/config/token.ts";
 import { printErr, printOut } from "./_output.ts";
+import { printable } from "../lib/text.ts";
 
 /** Connection flags every client command accepts (see CLIENT_FLAGS). */
 export interface ConnectFlags {

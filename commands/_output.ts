@@ -1,11 +1,10 @@
+import { printable } from "../lib/text.ts";
 /**
  * Writing lines to stdout and stderr. Synchronous, so that a line is out
  * before main exits; long output is batched into few writes.
  *
  * @module
  */
-
-import { printable } from "../lib/fs/safe_path.ts";
 
 const encoder = new TextEncoder();
 

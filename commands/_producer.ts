@@ -9,7 +9,7 @@
  */
 
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import { printable } from "../lib/fs/safe_path.ts";
+import { printable } from "../lib/text.ts";
 
 /** A running command whose output is a file's body. */
 export interface Producer {

@@ -9,7 +9,6 @@
 import type { FerryClient } from "../lib/client/client.ts";
 import type { RemoteTarget } from "../lib/config/config.ts";
 import { formatBytes, formatDuration, ProgressBar } from "./progress_bar.ts";
-import { printable } from "../lib/fs/safe_path.ts";
 import { printErr, printOut, shownName, terminalColumns } from "./_output.ts";
 import { clientFor, printRetry } from "./_connect.ts";
 import {
@@ -34,6 +33,7 @@ import {
   type TransferOptions,
   type TransferSummary,
 } from "../lib/client/transfer.ts";
+import { printable } from "../lib/text.ts";
 
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 

@@ -7,7 +7,6 @@
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "./_usage.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import { printable } from "../lib/fs/safe_path.ts";
 import type { FerryClient } from "../lib/client/client.ts";
 import type { TransferOptions, TransferSummary } from "../lib/client/transfer.ts";
 import { TransferTracker } from "../lib/client/tracker.ts";
@@ -23,6 +22,7 @@ import {
   type TransferFlags,
   transferFlags,
 } from "./_transfer.ts";
+import { printable } from "../lib/text.ts";
 
 export const HELP = `Usage: ferry get [-r] SRC... [DEST]
 

@@ -4,12 +4,12 @@
  * @module
  */
 
-import { splitRemotePath } from "../lib/fs/safe_path.ts";
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
 import { parseFlags, REMOTE_OP_FLAGS, REMOTE_OP_FLAGS_HELP, remoteOpFlags } from "./_args.ts";
 import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
+import { splitRemotePath } from "../lib/remote_path.ts";
 
 export const HELP = `Usage: ferry mkdir [-p] REMOTE...
 

@@ -6,7 +6,6 @@
 
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "./_usage.ts";
-import { printable, splitRemotePath } from "../lib/fs/safe_path.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { printOut, shownName } from "./_output.ts";
 import {
@@ -23,6 +22,8 @@ import {
   remoteArguments,
   resolveTargets,
 } from "./_connect.ts";
+import { printable } from "../lib/text.ts";
+import { splitRemotePath } from "../lib/remote_path.ts";
 
 export const HELP = `Usage: ferry mv SRC... DEST
 

@@ -11,7 +11,7 @@
  */
 
 import type { Progress } from "../lib/client/transfer.ts";
-import { formatBytes } from "../lib/units.ts";
+import { formatBytes } from "../lib/text.ts";
 
 export { formatBytes };
 

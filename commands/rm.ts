@@ -4,13 +4,11 @@
  * @module
  */
 
-import { printable, splitRemotePath } from "../lib/fs/safe_path.ts";
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import type { FerryClient } from "../lib/client/client.ts";
 import { printOut, shownName } from "./_output.ts";
 import { withHint } from "./_hints.ts";
-import { checkRemovable } from "../lib/client/remote_ops.ts";
 import {
   dryRunField,
   parseFlags,
@@ -19,6 +17,8 @@ import {
   remoteOpFlags,
 } from "./_args.ts";
 import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
+import { printable } from "../lib/text.ts";
+import { checkRemovable, splitRemotePath } from "../lib/remote_path.ts";
 
 export const HELP = `Usage: ferry rm [-r] [-f] REMOTE...
 

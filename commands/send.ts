@@ -11,7 +11,6 @@ import type { FerryClient } from "../lib/client/client.ts";
 import { inspectSources } from "../lib/client/send_plan.ts";
 import type { TransferOptions, TransferSummary } from "../lib/client/transfer.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import { printable } from "../lib/fs/safe_path.ts";
 import { parseFlags } from "./_args.ts";
 import { resolveTargets } from "./_connect.ts";
 import {
@@ -23,6 +22,7 @@ import {
   type TransferFlags,
   transferFlags,
 } from "./_transfer.ts";
+import { printable } from "../lib/text.ts";
 
 export const HELP = `Usage: ferry send [-r] SRC... DEST
        ferry send --from-command CMD DEST

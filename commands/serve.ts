@@ -15,11 +15,11 @@ import {
   type ServerOptions,
 } from "../lib/server/server.ts";
 import { commandHandler, commandValidator } from "./_hooks.ts";
-import { printable } from "../lib/fs/safe_path.ts";
 import { looksHumanChosen, serverToken } from "../lib/config/token.ts";
 import { parseBytes, parseCount, parseFlags, parseFsync } from "./_args.ts";
 import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { printErr } from "./_output.ts";
+import { printable } from "../lib/text.ts";
 
 export const HELP = `Usage: ferry serve [ROOT] [options]
 

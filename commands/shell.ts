@@ -8,7 +8,6 @@
 
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import { printable } from "../lib/fs/safe_path.ts";
 import { parseFlags, REMOTE_OP_FLAGS, REMOTE_OP_FLAGS_HELP, remoteOpFlags } from "./_args.ts";
 import { type ConnectFlags, connectTarget, resolveTargets } from "./_connect.ts";
 import { printErr, printOut, terminalColumns, writeOut } from "./_output.ts";
@@ -19,6 +18,7 @@ import { LineEditor, type Terminal } from "./shell/line_editor.ts";
 import { remotePath } from "./shell/paths.ts";
 import { ShellSession } from "./shell/session.ts";
 import { splitWords } from "./shell/words.ts";
+import { printable } from "../lib/text.ts";
 
 export const HELP = `Usage: ferry shell [options] HOST[:FOLDER]
        ferry shell -b FILE [options] HOST[:FOLDER]

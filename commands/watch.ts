@@ -9,7 +9,6 @@ import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import type { RemoteTarget } from "../lib/config/config.ts";
 import type { WatchedFile } from "../lib/client/watch.ts";
 import { FerryError, isRetriableError, toFerryError } from "../lib/errors.ts";
-import { printable } from "../lib/fs/safe_path.ts";
 import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseFlags, parseFsync, remoteOpFlags } from "./_args.ts";
 import { FILTER_FLAGS, FILTER_FLAGS_HELP, filterRules } from "./_filters.ts";
@@ -18,6 +17,7 @@ import { baseEnvironment, runCommand, splitCommand } from "./_hooks.ts";
 import { sleep } from "../lib/client/retry.ts";
 import { printErr, printOut } from "./_output.ts";
 import { UsageError } from "./_usage.ts";
+import { printable } from "../lib/text.ts";
 
 export const HELP = `Usage: ferry watch [options] REMOTE_FOLDER LOCAL_FOLDER
 

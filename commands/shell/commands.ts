@@ -23,14 +23,14 @@ import {
   transferFlags,
   transferWith,
 } from "../_transfer.ts";
-import { checkRemovable } from "../../lib/client/remote_ops.ts";
 import { inspectSources } from "../../lib/client/send_plan.ts";
 import { summaryError } from "../../lib/client/transfer.ts";
 import { ErrorCode, FerryError, toFerryError } from "../../lib/errors.ts";
 import type { RemoteEntry } from "../../lib/protocol/replies.ts";
-import { printable } from "../../lib/fs/safe_path.ts";
 import { localPath, shownRemote } from "./paths.ts";
 import type { ShellSession } from "./session.ts";
+import { checkRemovable, joinRemotePath } from "../../lib/remote_path.ts";
+import { printable } from "../../lib/text.ts";
 
 /** What a positional argument names, for completion. */
 export type ArgumentKind = "remote" | "remote-folder" | "local" | "local-folder" | "command";
@@ -410,7 +410,7 @@ export const SHELL_COMMANDS: Record<string, ShellCommand> = {
       const intoFolder = args[1]!.endsWith("/") || to === "" ||
         (await session.client.stat(session.wire(to)))?.type === "dir";
       const name = from.split("/").at(-1);
-      if (intoFolder && name !== undefined && name !== "") to = to === "" ? name : `${to}/${name}`;
+      if (intoFolder && name !== undefined && name !== "") to = joinRemotePath(to, name);
       await session.client.rename(session.wire(from), session.wire(to));
       return { from: shownRemote(from), to: shownRemote(to) };
     },

@@ -1,3 +1,4 @@
+import { printable } from "../../lib/text.ts";
 /**
  * The interactive shell's line editor, on a terminal in raw mode: the arrow
  * keys, Home and End, history, the common Emacs keys and Tab completion. The
@@ -7,8 +8,6 @@
  *
  * @module
  */
-
-import { printable } from "../../lib/fs/safe_path.ts";
 
 /** One way to complete the word before the cursor. */
 export interface Candidate {

@@ -24,11 +24,6 @@ export function shownRemote(path: string): string {
   return `/${path}`;
 }
 
-/** The folder part of a remote path ("" for a name in the root). */
-export function remoteParent(path: string): string {
-  return path.slice(0, Math.max(0, path.lastIndexOf("/")));
-}
-
 /** A local path with "~" and "~/…" expanded to $HOME. */
 export function localPath(typed: string): string {
   if (typed !== "~" && !typed.startsWith("~/")) return typed;

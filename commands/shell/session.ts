@@ -8,9 +8,9 @@
 
 import type { FerryClient } from "../../lib/client/client.ts";
 import { ErrorCode, FerryError } from "../../lib/errors.ts";
-import { printable } from "../../lib/fs/safe_path.ts";
 import { printErr } from "../_output.ts";
 import { remotePath, shownRemote } from "./paths.ts";
+import { printable } from "../../lib/text.ts";
 
 /** A name in a folder, for completion. */
 export interface FolderName {

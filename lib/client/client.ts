@@ -15,7 +15,6 @@ import { getPaths } from "./get.ts";
 import { type OpenOptions, openRemote, type RemoteFile } from "./open.ts";
 import { putBody, type PutOptions } from "./put.ts";
 import {
-  checkRemovable,
   type ListOptions,
   listRemote,
   makeRemoteFolder,
@@ -29,6 +28,7 @@ import { withRetries } from "./retry.ts";
 import { sendPaths } from "./send.ts";
 import { watchFolder, type WatchOptions, WatchRun } from "./watch.ts";
 import type { CommittedFile, TransferOptions, TransferSummary } from "./transfer.ts";
+import { checkRemovable } from "../remote_path.ts";
 
 /**
  * A client of one ferry server. Open one with `connect()`; close it with

@@ -9,7 +9,6 @@
 
 import { dirname } from "node:path";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { printable } from "../fs/safe_path.ts";
 import { Kind, MAX_DATA_PAYLOAD } from "../protocol/frame.ts";
 import { encodeGet, type GetRequest } from "../protocol/requests.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
@@ -27,6 +26,7 @@ import type { Connection } from "./connection.ts";
 import type { Wanted } from "./get_plan.ts";
 import { RESUME_MIN_BYTES } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
+import { printable } from "../text.ts";
 
 /** What the fetches of one connection share. */
 export interface FetchContext {

@@ -12,7 +12,6 @@ import { dirname } from "node:path";
 import type { BackupPlace } from "../fs/backup.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { PathFilter } from "../fs/filter.ts";
-import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
@@ -44,6 +43,8 @@ import {
   type TransferSummary,
 } from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
+import { printable } from "../text.ts";
+import { splitRemotePath } from "../remote_path.ts";
 
 // GET requests in flight at once on one connection: the server answers them
 // in order, so this only hides the round trip between files.

@@ -11,7 +11,6 @@
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { basename, dirname } from "node:path";
-import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { ConfinedRoot } from "../fs/confinement.ts";
 import type { GroupCommit } from "../fs/group_commit.ts";
 import type { Connection } from "./connection.ts";
@@ -31,6 +30,8 @@ import { folderNeedsRecursive } from "./send_plan.ts";
 import type { TransferOptions } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
+import { printable } from "../text.ts";
+import { splitRemotePath } from "../remote_path.ts";
 
 /** What a get needs of a listed file: its body's facts, not its names. */
 export type WantedEntry = Pick<RemoteEntry, "size" | "mode" | "mtime" | "digest">;

@@ -12,11 +12,11 @@ import { encodeGet, type GetRequest } from "../protocol/requests.ts";
 import { decodeFile } from "../protocol/replies.ts";
 import { StreamSink } from "../fs/body_sink.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
-import { printable } from "../fs/safe_path.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import { checkCancelled } from "./transfer.ts";
+import { printable } from "../text.ts";
 
 /** A remote file being read: its facts, and its bytes as they arrive. */
 export interface RemoteFile {

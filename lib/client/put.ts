@@ -13,7 +13,6 @@ import type { FsyncMode } from "../protocol/constants.ts";
 import { digestHex } from "../fs/digest.ts";
 import type { BodySource } from "../fs/file_body.ts";
 import { sendFileBody } from "../wire/send_file_body.ts";
-import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
 import { statRemote } from "./remote_ops.ts";
@@ -25,6 +24,8 @@ import {
   type Progress,
 } from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
+import { printable } from "../text.ts";
+import { splitRemotePath } from "../remote_path.ts";
 
 /** Options of `FerryClient.put()`. */
 export interface PutOptions {

@@ -22,7 +22,6 @@ import {
   type RemoteEntry,
   type StatReply,
 } from "../protocol/replies.ts";
-import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import type { Connection } from "./connection.ts";
 import type { Call } from "./call.ts";
 import { checkCancelled } from "./transfer.ts";
@@ -172,22 +171,4 @@ function checkCount(counted: number, received: number): void {
     ErrorCode.Protocol,
     `The server's listing counted ${counted} entries but sent ${received}`,
   );
-}
-
-/**
- * As POSIX rm refuses "." and "..", a remove never takes a path that names
- * a folder only through "." (`sub/.`), nor, given the named host's `folder`,
- * that whole folder (`pi:`): a slip of the keyboard must not empty it.
- */
-export function checkRemovable(path: string, folder: string): void {
-  const last = path.replace(/\/+$/, "").split("/").at(-1);
-  const why = last === "." || last === ".."
-    ? `it ends in "${last}"; name the folder itself`
-    : splitRemotePath(path).length === 0 && folder !== ""
-    ? `it is this host's whole folder "${printable(folder)}"`
-    : undefined;
-  if (why === undefined) return;
-  throw new FerryError(ErrorCode.BadPath, `Refused to remove "${printable(path)}": ${why}`, {
-    path,
-  });
 }

@@ -8,13 +8,20 @@
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import type { RemoteEntry } from "../protocol/replies.ts";
-import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import { isBackupName } from "../fs/backup.ts";
 import type { Connection } from "./connection.ts";
 import { listRemote, removeRemote, statRemote } from "./remote_ops.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
+import { printable } from "../text.ts";
+import {
+  canonicalRemotePath,
+  isWithinRemote,
+  joinRemotePath,
+  splitRemotePath,
+} from "../remote_path.ts";
+import { basename } from "node:path";
 
 /** A source to send, after stat (symlinks followed, as scp does). */
 export interface LocalSource {
@@ -49,7 +56,7 @@ export async function inspectSources(
       );
     }
     const trimmed = path.replace(/\/+$/, "");
-    const name = trimmed.slice(trimmed.lastIndexOf("/") + 1);
+    const name = basename(trimmed);
     inspected.push({
       path: trimmed || "/",
       name: name === "." || name === ".." || name === "" ? "" : name,
@@ -113,7 +120,7 @@ class TreeFile implements PlannedFile {
   }
 
   get remote(): string {
-    return this.#tree.remote === "" ? this.#rel : `${this.#tree.remote}/${this.#rel}`;
+    return joinRemotePath(this.#tree.remote, this.#rel);
   }
 }
 
@@ -184,7 +191,7 @@ export async function* walkSources(
 ): AsyncGenerator<{ dir: PlannedDir } | { file: PlannedFile }> {
   for (const [i, source] of sources.entries()) {
     const base = bases[i]!.join("/");
-    const remoteOf = (rel: string) => rel === "" ? base : base === "" ? rel : `${base}/${rel}`;
+    const remoteOf = (rel: string) => joinRemotePath(base, rel);
     const keep = new Set<string>();
     trees.push({ base, isFolder: source.info.isDirectory, keep });
     if (source.info.isFile) {
@@ -259,12 +266,6 @@ export async function listDestinations(
 }
 
 /** Removes remote entries under the source folders that the sources do not have. */
-/** Whether the remote `path` is `folder` or inside it (both as paths on the server). */
-function isWithin(folder: string, path: string): boolean {
-  const top = splitRemotePath(folder).join("/");
-  return top === "" || path === top || path.startsWith(`${top}/`);
-}
-
 export async function deleteExtraRemote(
   connection: Connection,
   trees: SendPlan["trees"],
@@ -280,7 +281,8 @@ export async function deleteExtraRemote(
   // With backups, the backups themselves (and the backup folder) are never removed.
   const keptAsBackup = (path: string) =>
     backup !== undefined && backup !== false &&
-    (path.split("/").some(isBackupName) || (typeof backup === "string" && isWithin(backup, path)));
+    (path.split("/").some(isBackupName) ||
+      (typeof backup === "string" && isWithinRemote(canonicalRemotePath(backup), path)));
   for (const tree of trees) {
     if (!tree.isFolder) continue;
     const removed: string[] = [];

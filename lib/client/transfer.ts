@@ -8,7 +8,7 @@
 import { ErrorCode, FerryError } from "../errors.ts";
 import { COMPRESS_LEVELS, type FsyncMode } from "../protocol/constants.ts";
 import { ChunkCompressor } from "../wire/compression.ts";
-import { printable } from "../fs/safe_path.ts";
+import { printable } from "../text.ts";
 
 /** An immutable snapshot of a transfer in progress. */
 export interface Progress {

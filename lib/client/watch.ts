@@ -15,13 +15,14 @@ import { Kind } from "../protocol/frame.ts";
 import { decodeEntries } from "../protocol/replies.ts";
 import { encodeWatch } from "../protocol/requests.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
-import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { ConfinedRoot } from "../fs/confinement.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import { getPaths } from "./get.ts";
 import { PathFilter } from "../fs/filter.ts";
 import type { CommittedFile, TransferOptions } from "./transfer.ts";
+import { printable } from "../text.ts";
+import { joinRemotePath, splitRemotePath } from "../remote_path.ts";
 
 /** Options of `FerryClient.watch()`. */
 export interface WatchOptions {
@@ -240,7 +241,7 @@ async function removeLocal(root: ConfinedRoot, parts: string[]): Promise<void> {
 function remoteOf(localPath: string, local: string, top: string): string {
   const base = local.replace(/\/+$/, "");
   const below = localPath.startsWith(`${base}/`) ? localPath.slice(base.length + 1) : localPath;
-  return top === "" ? below : `${top}/${below}`;
+  return joinRemotePath(top, below);
 }
 
 /**

@@ -18,6 +18,7 @@
 import { parseRemote, type RemoteAddress } from "./address.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { configDir } from "./token.ts";
+import { dirname } from "node:path";
 
 /** One named host. */
 export interface HostEntry {
@@ -170,7 +171,7 @@ function expandPath(file: string, configFile: string): string {
     return `${home}/${file.slice(2)}`;
   }
   if (file.startsWith("/")) return file;
-  return `${configFile.slice(0, configFile.lastIndexOf("/") + 1) || "./"}${file}`;
+  return `${dirname(configFile)}/${file}`;
 }
 
 function configError(path: string, problem: string): FerryError {

@@ -10,8 +10,10 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { dirname, relative, resolve } from "node:path";
-import { isInside, printable, resolveInside, splitRemotePath } from "./safe_path.ts";
+import { basename, dirname, relative, resolve } from "node:path";
+import { isInside, resolveInside } from "./safe_path.ts";
+import { printable } from "../text.ts";
+import { joinRemotePath, splitRemotePath } from "../remote_path.ts";
 
 /** Where the backups of one transfer go. */
 export interface BackupPlace {
@@ -74,7 +76,7 @@ function keep(
 ): string {
   // Beside the file: in the folder that holds it, as reached (held, on a server).
   const folder = place.folder === undefined ? dirname(path) : backupFolder(real, place);
-  const name = path.slice(path.lastIndexOf("/") + 1);
+  const name = basename(path);
   // Two receivers may back up the same name at once: the loser takes the next number.
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
@@ -108,7 +110,7 @@ function backupFolder(path: string, place: BackupPlace): string {
   }
   const below = relative(root, parent);
   const base = isInside(root, folder) ? root : folder;
-  const parts = relative(base, below === "" ? folder : `${folder}/${below}`).split("/");
+  const parts = relative(base, joinRemotePath(folder, below)).split("/");
   let made: string;
   try {
     made = resolveInside(realPath(base), parts.filter((part) => part !== ""));

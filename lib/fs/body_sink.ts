@@ -12,7 +12,7 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import type { FsyncMode } from "./durability.ts";
 import type { SyncFunctions } from "./durability.ts";
 import { FileDigest, sameDigest } from "./digest.ts";
-import { printable } from "./safe_path.ts";
+import { printable } from "../text.ts";
 
 /** A body being received. */
 export interface BodySink {

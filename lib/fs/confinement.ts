@@ -38,8 +38,9 @@ import {
   RESOLVE_NO_MAGICLINKS,
   RESOLVE_NO_SYMLINKS,
 } from "./libc.ts";
-import { changedWhileUsed, EXISTING, printable, resolveInside } from "./safe_path.ts";
+import { changedWhileUsed, EXISTING, resolveInside } from "./safe_path.ts";
 import { Held, type HoldingRoot, notAFolder } from "./held.ts";
+import { printable } from "../text.ts";
 
 export { Held, openLookedUp, type WritableFile } from "./held.ts";
 

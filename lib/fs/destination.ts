@@ -9,7 +9,7 @@
 
 import { existsSync } from "node:fs";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { printable } from "./safe_path.ts";
+import { printable } from "../text.ts";
 
 /**
  * Refuses a destination that is a folder, or (with `keepExisting`) one that

@@ -9,7 +9,7 @@
 import { statfs } from "node:fs/promises";
 
 import { ErrorCode, FerryError } from "../errors.ts";
-import { formatBytes } from "../units.ts";
+import { formatBytes } from "../text.ts";
 
 /** Bytes available to an unprivileged writer on the file system of `path`. */
 export async function freeBytes(path: string): Promise<number> {

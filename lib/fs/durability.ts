@@ -10,6 +10,7 @@
  */
 
 import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 
 /**
  * How a received file is made durable before it is reported OK, strongest
@@ -93,15 +94,9 @@ export function missingFolders(path: string): string[] {
   let current = path.replace(/\/+$/, "");
   while (current !== "" && !existsSync(current)) {
     missing.push(current);
-    const cut = current.lastIndexOf("/");
-    if (cut <= 0) break;
-    current = current.slice(0, cut);
+    const parent = dirname(current);
+    if (parent === current) break;
+    current = parent;
   }
   return missing;
-}
-
-/** The folder holding `path` ("/" for a top-level name). */
-export function parentFolder(path: string): string {
-  const cut = path.lastIndexOf("/");
-  return cut <= 0 ? "/" : path.slice(0, cut);
 }

@@ -9,7 +9,7 @@
 
 import { digestHex, digestPrefix, FileDigest } from "./digest.ts";
 import { ErrorCode, FerryError } from "../errors.ts";
-import { printable } from "./safe_path.ts";
+import { printable } from "../text.ts";
 
 /** What a body is read from: a file, or standard input. */
 export interface BodySource {

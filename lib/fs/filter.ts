@@ -18,6 +18,7 @@
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
+import { joinRemotePath } from "../remote_path.ts";
 
 /** Rules a peer may send in one request, and the length of each. */
 export const MAX_FILTER_RULES = 1000;
@@ -74,7 +75,7 @@ export class PathFilter {
    * walk that skips excluded folders never asks about what is inside them.
    */
   excludes(path: string, isFolder: boolean): boolean {
-    if (this.#prefix !== "") path = path === "" ? this.#prefix : `${this.#prefix}/${path}`;
+    if (this.#prefix !== "") path = joinRemotePath(this.#prefix, path);
     for (const rule of this.#compiled) {
       if (rule.foldersOnly && !isFolder) continue;
       if (

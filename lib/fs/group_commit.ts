@@ -19,8 +19,9 @@
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { DIGEST_SIZE } from "./digest.ts";
 import type { BodySink, StagedFile } from "./body_sink.ts";
-import { printable } from "./safe_path.ts";
-import { type FsyncMode, parentFolder, type SyncFunctions, SYSTEM_SYNC } from "./durability.ts";
+import { type FsyncMode, type SyncFunctions, SYSTEM_SYNC } from "./durability.ts";
+import { printable } from "../text.ts";
+import { dirname } from "node:path";
 
 /** Files verified or being committed at once before the reader waits. */
 export const MAX_PENDING_COMMITS = 64;
@@ -122,7 +123,7 @@ export class GroupCommit {
    */
   async drain(): Promise<void> {
     while (this.#answers.size > 0) await Promise.all(this.#answers);
-    const parents = new Set([...this.#newFolders].map(parentFolder));
+    const parents = new Set([...this.#newFolders].map((folder) => dirname(folder)));
     this.#newFolders.clear();
     await Promise.all([...parents].map((folder) => this.#sync.folder(folder).catch(noop)));
   }
@@ -239,7 +240,7 @@ export class GroupCommit {
       let folder = fileFolder;
       add(folder, fileFolder);
       while (this.#newFolders.delete(folder)) {
-        folder = parentFolder(folder);
+        folder = dirname(folder);
         add(folder, fileFolder);
       }
     }

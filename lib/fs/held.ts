@@ -19,7 +19,8 @@ import {
   O_NOFOLLOW,
   O_RDWR,
 } from "./libc.ts";
-import { changedWhileUsed, confirmSame, printable, sameObject } from "./safe_path.ts";
+import { changedWhileUsed, confirmSame, sameObject } from "./safe_path.ts";
+import { printable } from "../text.ts";
 
 /** What a held folder needs of the root it was resolved beneath. */
 export interface HoldingRoot {

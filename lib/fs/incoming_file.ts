@@ -10,7 +10,7 @@
 
 import { FileDigest, sameDigest } from "./digest.ts";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { changedWhileUsed, printable } from "./safe_path.ts";
+import { changedWhileUsed } from "./safe_path.ts";
 import { checkDestination, checksDestinationEarly, folderInTheWay, kept } from "./destination.ts";
 import type { FsyncMode } from "./durability.ts";
 import { type BackupPlace, linkBackup } from "./backup.ts";
@@ -25,6 +25,7 @@ import {
   releasePartial,
   type ResumeOffer,
 } from "./temporary.ts";
+import { printable } from "../text.ts";
 
 /** What the sender announced about the file. */
 export interface IncomingMeta {

@@ -8,10 +8,12 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { changedWhileUsed, printable, sameObject, splitRemotePath } from "./safe_path.ts";
+import { changedWhileUsed, sameObject } from "./safe_path.ts";
 import type { ConfinedRoot, Held } from "./confinement.ts";
 import { refuseTemporaryName, tempName } from "./temporary.ts";
 import { type BackupPlace, moveToBackup } from "./backup.ts";
+import { printable } from "../text.ts";
+import { splitRemotePath } from "../remote_path.ts";
 
 /**
  * A client path resolved under the root, with the last component not

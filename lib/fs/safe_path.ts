@@ -8,42 +8,8 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-
-export const MAX_PATH_BYTES = 4096;
-export const MAX_NAME_BYTES = 255;
-export const MAX_DEPTH = 64;
-
-const encoder = new TextEncoder();
-
-function refuse(path: string, why: string): FerryError {
-  return new FerryError(ErrorCode.BadPath, `Refused path "${printable(path)}": ${why}`, { path });
-}
-
-/**
- * Splits a remote path into its components. "", "/" and "." name the root.
- * Every name a POSIX file system allows is accepted, as rsync and scp do
- * (tabs, newlines and escapes included: they are escaped wherever a name is
- * printed, see {@link printable}); refused are "..", NUL bytes, malformed
- * Unicode, and anything over the length and depth limits.
- */
-export function splitRemotePath(path: string): string[] {
-  if (path.includes("\0")) throw refuse(path, "it contains a NUL byte");
-  if (!path.isWellFormed()) throw refuse(path, "it is not valid Unicode");
-  if (encoder.encode(path).length > MAX_PATH_BYTES) {
-    throw refuse(path.slice(0, 40) + "...", `it is longer than ${MAX_PATH_BYTES} bytes`);
-  }
-  const parts: string[] = [];
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") throw refuse(path, `".." may not be used in remote paths`);
-    if (encoder.encode(part).length > MAX_NAME_BYTES) {
-      throw refuse(path.slice(0, 40) + "...", `a name is longer than ${MAX_NAME_BYTES} bytes`);
-    }
-    parts.push(part);
-  }
-  if (parts.length > MAX_DEPTH) throw refuse(path, `it is deeper than ${MAX_DEPTH} folders`);
-  return parts;
-}
+import { refusedPath } from "../remote_path.ts";
+import { printable } from "../text.ts";
 
 /** Whether `path` is `root` or below it. Both must be absolute and normalised. */
 export function isInside(root: string, path: string): boolean {
@@ -90,10 +56,10 @@ export function resolveInside(
       try {
         target = Deno.realPathSync(next);
       } catch {
-        throw refuse(shown, "it is a symlink whose target does not exist");
+        throw refusedPath(shown, "it is a symlink whose target does not exist");
       }
       if (!isInside(root, target)) {
-        throw refuse(shown, "it is a symlink that leads outside the root");
+        throw refusedPath(shown, "it is a symlink that leads outside the root");
       }
       current = target;
     } else {
@@ -101,17 +67,6 @@ export function resolveInside(
     }
   }
   return current;
-}
-
-// deno-lint-ignore no-control-regex
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
-
-/** A name made safe to print on a terminal: control characters become \xNN or \uNNNN escapes. */
-export function printable(name: string): string {
-  return name.replace(UNPRINTABLE, (c) => {
-    const code = c.charCodeAt(0);
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
-  });
 }
 
 /**
@@ -163,5 +118,5 @@ export function sameObject(
 
 /** The refusal of a path whose object changed between its lookup and its use. */
 export function changedWhileUsed(shown: string): FerryError {
-  return refuse(shown, "it changed while it was used (a folder replaced by a link?)");
+  return refusedPath(shown, "it changed while it was used (a folder replaced by a link?)");
 }

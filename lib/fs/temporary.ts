@@ -8,10 +8,11 @@
  */
 
 import { digestHex, digestPrefix, FileDigest } from "./digest.ts";
-import { printable, sameObject } from "./safe_path.ts";
+import { sameObject } from "./safe_path.ts";
 import { ErrorCode, FerryError } from "../errors.ts";
 import type { Held, WritableFile } from "./confinement.ts";
 import { Errno, errnoOf } from "./libc.ts";
+import { printable } from "../text.ts";
 
 /** Temporary files are named `.ferry-<16 hex digits>.part`, next to their destination. */
 export const TEMP_PREFIX = ".ferry-";

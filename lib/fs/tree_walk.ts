@@ -9,8 +9,9 @@
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { isTemporaryName } from "./temporary.ts";
-import { MAX_DEPTH, printable } from "./safe_path.ts";
 import type { PathFilter } from "./filter.ts";
+import { joinRemotePath, MAX_DEPTH } from "../remote_path.ts";
+import { printable } from "../text.ts";
 
 export type TreeEntry =
   /** `rel` is "/"-joined and relative to the walk's root; "" is the root itself. */
@@ -105,7 +106,7 @@ async function* walkChildren(
     options.confirm?.(rel, dirInfo);
     for (let i = 0; i < batch.length; i++) {
       const name = batch[i]!;
-      const childRel = rel === "" ? name : `${rel}/${name}`;
+      const childRel = joinRemotePath(rel, name);
       const info = looked === undefined ? look(name) : looked[i]!;
       yield* childEntries(folder, name, childRel, info, depth, options);
     }
@@ -137,7 +138,7 @@ function readNames(dir: string, countTemporaries: boolean): FolderNames {
 function* skippedTemporaries(dir: string, rel: string, names: string[]): Generator<TreeEntry> {
   for (const name of names) {
     const path = `${dir}/${name}`;
-    const childRel = rel === "" ? name : `${rel}/${name}`;
+    const childRel = joinRemotePath(rel, name);
     try {
       const info = Deno.lstatSync(path);
       yield { type: "skipped", rel: childRel, path, why: "named like a ferry temporary", info };
@@ -205,7 +206,7 @@ function lookUp(dir: string, rel: string): (name: string) => Deno.FileInfo | Fer
     try {
       return Deno.lstatSync(`${dir}/${name}`);
     } catch (error) {
-      return unreadable(error, rel === "" ? name : `${rel}/${name}`);
+      return unreadable(error, joinRemotePath(rel, name));
     }
   };
 }

@@ -9,6 +9,7 @@
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { listenTcp } from "../wire/transport.ts";
 import { requireKernelConfinement } from "../fs/confinement.ts";
+import { dirname } from "node:path";
 
 /**
  * Checks the folder to serve before the port is bound: it must be a folder,
@@ -37,7 +38,7 @@ export async function checkRoot(
       { path },
     );
   }
-  const parent = parentOf(path);
+  const parent = dirname(path);
   try {
     if ((await Deno.stat(parent)).isDirectory) return true;
   } catch { /* reported below */ }
@@ -46,12 +47,6 @@ export async function checkRoot(
     `Cannot create "${path}" to serve: its parent "${parent}" is not an existing folder (only the last folder is made)`,
     { path },
   );
-}
-
-function parentOf(path: string): string {
-  const trimmed = path.replace(/\/+$/, "");
-  const slash = trimmed.lastIndexOf("/");
-  return slash < 0 ? "." : slash === 0 ? "/" : trimmed.slice(0, slash);
 }
 
 /** The real path of the folder to serve, made first when `create` (its parent exists). */

@@ -14,11 +14,12 @@ import { encodeDir, encodeFile, encodeGetDone } from "../protocol/replies.ts";
 import { bodySource, matchPrefix } from "../fs/file_body.ts";
 import { sendFileBody } from "../wire/send_file_body.ts";
 import { ChunkCompressor } from "../wire/compression.ts";
-import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { type ConfinedRoot, type Held, openLookedUp } from "../fs/confinement.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import { refuseTemporaryName } from "../fs/temporary.ts";
 import type { Responder } from "./responder.ts";
+import { printable } from "../text.ts";
+import { joinRemotePath, splitRemotePath } from "../remote_path.ts";
 
 /** Answers one GET under `root`. */
 export async function serveGet(
@@ -113,7 +114,7 @@ async function sendFolder(
 
 /** The root-relative path of `rel` inside the folder shown as `folder`. */
 function below(folder: string, rel: string): string {
-  return folder === "" ? rel : rel === "" ? folder : `${folder}/${rel}`;
+  return joinRemotePath(folder, rel);
 }
 
 /**

@@ -12,7 +12,7 @@
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
-import { printable } from "../fs/safe_path.ts";
+import { printable } from "../text.ts";
 
 /** A file a client sent, as the hooks see it. */
 export interface ReceivedFile {

@@ -17,12 +17,13 @@ import {
   type StatReply,
 } from "../protocol/replies.ts";
 import { lstatEntry, type ResolvedEntry, resolveEntry } from "../fs/root_ops.ts";
-import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import { type ConfinedRoot, openLookedUp } from "../fs/confinement.ts";
 import { digestFileHex } from "../fs/digest.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import type { Responder } from "./responder.ts";
 import { PathFilter } from "../fs/filter.ts";
+import { printable } from "../text.ts";
+import { joinRemotePath, remoteName, splitRemotePath } from "../remote_path.ts";
 
 // Entries of a LIST reply are sent in batches of at most this many UTF-16 units
 // of JSON, which stays under the control-frame cap even when every one is 3 UTF-8 bytes.
@@ -144,12 +145,12 @@ export async function* listEntries(
   });
   for await (const item of walk) {
     if (item.rel === "") continue;
-    const path = entry.shown === "" ? item.rel : `${entry.shown}/${item.rel}`;
+    const path = joinRemotePath(entry.shown, item.rel);
     if (item.type === "error") {
       await onError(item.error);
       continue;
     }
-    const name = item.rel.slice(item.rel.lastIndexOf("/") + 1);
+    const name = remoteName(item.rel);
     const listed: RemoteEntry = { name, path, ...describe(item.info) };
     // Only --checksum pays for a read per file; a plain listing awaits nothing per entry.
     if (!options.digests) {

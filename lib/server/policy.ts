@@ -7,10 +7,9 @@
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
-import { printable } from "../fs/safe_path.ts";
-import { formatBytes } from "../units.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 import type { ResolvedServerOptions } from "./options.ts";
+import { formatBytes, printable } from "../text.ts";
 
 /** What the server lets clients change. */
 export interface ServerPolicy {

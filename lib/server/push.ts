@@ -11,9 +11,10 @@ import type { RemoteEntry } from "../protocol/replies.ts";
 import { FileDigest } from "../fs/digest.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { IncomingFile } from "../fs/incoming_file.ts";
-import { printable, splitRemotePath } from "../fs/safe_path.ts";
 import type { ConfinedRoot } from "../fs/confinement.ts";
 import { walkTree } from "../fs/tree_walk.ts";
+import { printable } from "../text.ts";
+import { joinRemotePath, splitRemotePath } from "../remote_path.ts";
 
 /** What `push` stores: a local file's path, bytes, or a stream of them. */
 export type PushSource = string | Uint8Array | ReadableStream<Uint8Array>;
@@ -40,7 +41,7 @@ export async function* pushedFiles(
   const base = splitRemotePath(remotePath).join("/");
   for await (const entry of walkTree(source, info)) {
     if (entry.type === "error") throw entry.error;
-    if (entry.type === "file") yield [entry.path, base === "" ? entry.rel : `${base}/${entry.rel}`];
+    if (entry.type === "file") yield [entry.path, joinRemotePath(base, entry.rel)];
   }
 }
 

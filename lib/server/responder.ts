@@ -11,8 +11,8 @@ import { ErrorCode, type FerryError, toFerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
 import { encodeError } from "../protocol/replies.ts";
 import type { FrameWriter } from "../wire/frame_writer.ts";
-import { printable } from "../fs/safe_path.ts";
 import type { ServerEvent, SessionEvent } from "./events.ts";
+import { printable } from "../text.ts";
 
 /** Answers the requests of one connection. */
 export class Responder {

@@ -11,7 +11,6 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import { decodeMkdir, decodeRemove, decodeRename, decodeWatch } from "../protocol/requests.ts";
 import { Watcher, type Watchers } from "./watchers.ts";
-import { splitRemotePath } from "../fs/safe_path.ts";
 import { backupPlace } from "../fs/backup.ts";
 import type { Hooks } from "./hooks.ts";
 import { EMPTY_OK, encodeError, encodeRemoveDone } from "../protocol/replies.ts";
@@ -25,6 +24,7 @@ import { checkChange, type ServerLimits, type ServerPolicy } from "./policy.ts";
 import { Responder } from "./responder.ts";
 import { Uploads } from "./uploads.ts";
 import type { ConfinedRoot } from "../fs/confinement.ts";
+import { remoteName, splitRemotePath } from "../remote_path.ts";
 
 /** Settings a session needs from its server. */
 export interface SessionContext {
@@ -243,7 +243,7 @@ export class ServerSession {
     try {
       const shown = splitRemotePath(path).join("/");
       if (watchers === undefined || shown === "" || !watchers.watched(shown)) return;
-      const name = shown.slice(shown.lastIndexOf("/") + 1);
+      const name = remoteName(shown);
       watchers.published({
         name,
         path: shown,

@@ -14,6 +14,7 @@ import { describe } from "./listing.ts";
 import { isTemporaryName } from "../fs/temporary.ts";
 import { isInside } from "../fs/safe_path.ts";
 import type { Watchers } from "./watchers.ts";
+import { remoteName } from "../remote_path.ts";
 
 // How often candidates are looked at again.
 const CHECK_MS = 250;
@@ -72,7 +73,7 @@ export class DiskWatcher {
 
   #note(path: string): void {
     if (!isInside(this.#root, path) || path === this.#root) return;
-    const name = path.slice(path.lastIndexOf("/") + 1);
+    const name = remoteName(path);
     if (isTemporaryName(name) || this.#candidates.size >= MAX_CANDIDATES) return;
     const rel = path.slice(this.#root.length + 1);
     if (!this.#watchers.watched(rel)) return;
@@ -104,7 +105,7 @@ export class DiskWatcher {
       if (now - candidate.since < this.#settleMs) continue;
       this.#candidates.delete(rel);
       const entry: RemoteEntry = {
-        name: rel.slice(rel.lastIndexOf("/") + 1),
+        name: remoteName(rel),
         path: rel,
         ...describe(info),
       };

@@ -28,7 +28,6 @@ import type { Watchers } from "./watchers.ts";
 import { IncomingFile, type IncomingOptions } from "../fs/incoming_file.ts";
 import { refuseTemporaryName, resumeKeyFor } from "../fs/temporary.ts";
 import { type FsyncMode, strongerFsync } from "../protocol/constants.ts";
-import { splitRemotePath } from "../fs/safe_path.ts";
 import type { ConfinedRoot, Held } from "../fs/confinement.ts";
 import {
   checkChange,
@@ -38,6 +37,8 @@ import {
   tooLarge,
 } from "./policy.ts";
 import type { Responder } from "./responder.ts";
+import { remoteName, splitRemotePath } from "../remote_path.ts";
+import { basename } from "node:path";
 
 // Bounds on what one connection may hold open at once.
 const MAX_OPEN_UPLOADS = 64;
@@ -299,7 +300,7 @@ export class Uploads {
    */
   #confirmCreated(upload: IncomingFile, folder: Held): void {
     if (folder.kernel) return;
-    const tempName = upload.tempPath.slice(upload.tempPath.lastIndexOf("/") + 1);
+    const tempName = basename(upload.tempPath);
     try {
       folder.confirm([tempName], upload.opened);
     } catch (error) {
@@ -332,7 +333,7 @@ function committedEntry(upload: IncomingFile): RemoteEntry {
   const path = upload.shownAs;
   const { size, mode, mtime } = upload.meta;
   return {
-    name: path.slice(path.lastIndexOf("/") + 1),
+    name: remoteName(path),
     path,
     type: "file",
     size,

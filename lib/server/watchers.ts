@@ -12,6 +12,7 @@
 import { Kind } from "../protocol/frame.ts";
 import { encodeEntries, entryJson, type RemoteEntry } from "../protocol/replies.ts";
 import type { Responder } from "./responder.ts";
+import { remoteName } from "../remote_path.ts";
 
 // Entries a watcher may have waiting before it is told to sync instead.
 const MAX_QUEUED = 1024;
@@ -68,7 +69,7 @@ export class Watcher {
     if (this.#closed) return;
     if (this.#queue.length >= MAX_QUEUED) {
       // Too far behind: one "sync the folder" replaces what was waiting.
-      const name = this.folder.slice(this.folder.lastIndexOf("/") + 1);
+      const name = remoteName(this.folder);
       this.#queue = [{ name, path: this.folder, type: "dir", size: 0, mode: 0o755, mtime: 0 }];
     } else {
       this.#queue.push(entry);

@@ -9,12 +9,12 @@
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { FileDigest } from "../fs/digest.ts";
 import { type BodySource, readFull } from "../fs/file_body.ts";
-import { printable } from "../fs/safe_path.ts";
 import { Kind } from "../protocol/frame.ts";
 import { encodeCancel } from "../protocol/requests.ts";
 import type { FrameWriter } from "./frame_writer.ts";
 import type { RateLimiter } from "./rate_limit.ts";
 import type { ChunkCompressor } from "./compression.ts";
+import { printable } from "../text.ts";
 
 /** How a body is sent. */
 export interface SendBodyOptions {
