@@ -34,21 +34,32 @@
  */
 
 export { connect, type HostOptions } from "./lib/client/connect.ts";
-export { FerryClient } from "./lib/client/client.ts";
-export type { ConnectOptions } from "./lib/client/connection.ts";
-export type {
-  CommittedFile,
-  Progress,
-  RetryNotice,
-  TransferChange,
-  TransferOptions,
-  TransferSummary,
+// A type only: a client is opened with connect(), never constructed.
+export type { FerryClient } from "./lib/client/client.ts";
+export { type ConnectOptions, DEFAULT_TIMEOUT_MS } from "./lib/client/connection.ts";
+export {
+  type CommittedFile,
+  type GetOptions,
+  type Progress,
+  type RetryNotice,
+  type SendOptions,
+  summaryError,
+  type TransferChange,
+  TransferError,
+  type TransferOptions,
+  type TransferSummary,
 } from "./lib/client/transfer.ts";
 export type { PutOptions } from "./lib/client/put.ts";
 export type { OpenOptions, RemoteFile } from "./lib/client/open.ts";
 export type { ListOptions, MkdirOptions, RemoveOptions } from "./lib/client/remote_ops.ts";
 export type { RemoteEntry, StatReply } from "./lib/protocol/replies.ts";
-export { DEFAULT_PORT, type FsyncMode } from "./lib/protocol/constants.ts";
+export {
+  COMPRESS_LEVELS,
+  DEFAULT_PORT,
+  FSYNC_MODES,
+  type FsyncMode,
+} from "./lib/protocol/constants.ts";
+export { checkFilter } from "./lib/fs/filter.ts";
 export { FerryServer, type ServerOptions } from "./lib/server/server.ts";
 export type { ServerEvent } from "./lib/server/events.ts";
 export type {

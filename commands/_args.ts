@@ -8,9 +8,9 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 import { UsageError } from "./_usage.ts";
-import { isClientName, MAX_CLIENT_NAME } from "../lib/wire/handshake.ts";
-import { FSYNC_MODES, type FsyncMode } from "../lib/protocol/constants.ts";
 import { printable } from "../lib/text.ts";
+import { isClientName, MAX_CLIENT_NAME } from "../lib/config/client_name.ts";
+import { FSYNC_MODES, type FsyncMode } from "../mod.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -136,7 +136,7 @@ export function remoteOpFlags(values: {
 }): {
   port: number | undefined;
   tokenFile: string | undefined;
-  timeoutSeconds: number;
+  timeoutSeconds: number | undefined;
   retries: number;
   name: string | undefined;
 } {
@@ -157,9 +157,9 @@ export function parseName(value: string | undefined): string | undefined {
   );
 }
 
-/** The --timeout value in seconds (default 30). */
-export function parseTimeout(value: string | undefined): number {
-  return parseCount(value, "--timeout", 1, 86_400) ?? 30;
+/** The --timeout value in seconds; undefined leaves the library's default (30 s). */
+export function parseTimeout(value: string | undefined): number | undefined {
+  return parseCount(value, "--timeout", 1, 86_400);
 }
 
 /** Parses a byte count such as "500K", "10M", "1.5G" or "123" (K = 1024), or undefined. */

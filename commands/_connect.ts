@@ -8,22 +8,19 @@
 
 import { UsageError } from "./_usage.ts";
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
-import { FerryClient } from "../lib/client/client.ts";
-import { Connection, type ConnectOptions } from "../lib/client/connection.ts";
-import { retrying } from "../lib/client/retry.ts";
-import type { RetryNotice } from "../lib/client/transfer.ts";
 import { loadConfig, type RemoteTarget, resolveTarget } from "../lib/config/config.ts";
+import { hostCredentials } from "../lib/config/host.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import { clientToken } from "../lib/config/token.ts";
 import { printErr, printOut } from "./_output.ts";
 import { printable } from "../lib/text.ts";
+import { connect, type ConnectOptions, type FerryClient, type RetryNotice } from "../mod.ts";
 
 /** Connection flags every client command accepts (see CLIENT_FLAGS). */
 export interface ConnectFlags {
   port: number | undefined;
   tokenFile: string | undefined;
   /** Seconds for connecting and for a stalled connection (send and get's --timeout). */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** Retries of a failed connection, for ls, mkdir, rm and mv (send and get retry the transfer). */
   retries?: number;
   /** No retry notices on stderr. */
@@ -118,27 +115,21 @@ export async function withClient<T>(
 }
 
 /**
- * Opens an authenticated connection to `target`. The port is the address's,
- * else --port, else the named host's, else the default; the token file is
- * --token-file, else the named host's, else FERRY_TOKEN or the default file.
+ * Opens an authenticated connection to `target` (host, port and token
+ * resolved as the library resolves a named host: lib/config/host.ts).
  */
 export async function connectTarget(
   target: RemoteTarget,
   flags: ConnectFlags,
   signal?: AbortSignal,
 ): Promise<FerryClient> {
-  const options = await targetOptions(target, flags, signal);
-  const connection = await retrying(
-    {
-      retries: flags.retries,
-      signal,
-      onRetry: (notice) => {
-        if (!flags.quiet && !flags.json) printRetry(notice);
-      },
+  return await connect({
+    ...await targetOptions(target, flags, signal),
+    retries: flags.retries,
+    onRetry: (notice) => {
+      if (!flags.quiet && !flags.json) printRetry(notice);
     },
-    () => Connection.open(options),
-  );
-  return new FerryClient(connection, options);
+  });
 }
 
 /** Says on stderr why the last attempt failed and when the next one starts. */
@@ -157,44 +148,19 @@ export async function clientFor(
   flags: ConnectFlags,
   signal?: AbortSignal,
 ): Promise<FerryClient> {
-  return new FerryClient(undefined, await targetOptions(target, flags, signal));
+  return await connect({ ...await targetOptions(target, flags, signal), deferred: true });
 }
 
+/** Where and how to connect; the timeouts are the library's unless --timeout names them. */
 async function targetOptions(
   target: RemoteTarget,
   flags: ConnectFlags,
   signal?: AbortSignal,
 ): Promise<ConnectOptions> {
-  const { token } = await tokenFor(target, flags);
-  const port = flags.port !== undefined && target.alias !== undefined
-    ? flags.port
-    : target.port ?? flags.port;
-  const timeoutMs = (flags.timeoutSeconds ?? 30) * 1000;
-  return {
-    host: target.host,
-    port,
-    token,
-    timeoutMs,
-    stallTimeoutMs: timeoutMs,
-    signal,
-    name: flags.name,
-  };
-}
-
-async function tokenFor(target: RemoteTarget, flags: ConnectFlags) {
-  const file = flags.tokenFile ?? target.tokenFile;
-  try {
-    return await clientToken(file);
-  } catch (error) {
-    if (flags.tokenFile === undefined && target.tokenFile !== undefined) {
-      // Name where the missing file was configured, not only the file.
-      const problem = error instanceof FerryError ? error.message : String(error);
-      throw new FerryError(
-        ErrorCode.AuthFailed,
-        `${problem} (the token file of host "${target.alias}" in the config file)`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
+  const credentials = await hostCredentials(target, {
+    port: flags.port,
+    tokenFile: flags.tokenFile,
+  });
+  const timeoutMs = flags.timeoutSeconds === undefined ? undefined : flags.timeoutSeconds * 1000;
+  return { ...credentials, timeoutMs, stallTimeoutMs: timeoutMs, signal, name: flags.name };
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { PathFilter } from "../lib/fs/filter.ts";
+import { checkFilter } from "../mod.ts";
 import { UsageError } from "./_usage.ts";
 
 export const FILTER_FLAGS = {
@@ -52,7 +52,7 @@ export function filterRules(tokens: readonly OptionToken[]): string[] | undefine
   if (listed !== undefined) rules.push(...onlyThese(listed));
   if (rules.length === 0) return undefined;
   try {
-    PathFilter.parse(rules);
+    checkFilter(rules);
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }

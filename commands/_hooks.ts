@@ -11,8 +11,8 @@
  * @module
  */
 
-import type { ReceivedFile, ReceivedHandler, Validator } from "../lib/server/hooks.ts";
 import { UsageError } from "./_usage.ts";
+import type { ReceivedFile, ReceivedHandler, Validator } from "../mod.ts";
 
 /** The variables of the environment a hook keeps (when set). */
 const KEPT_VARIABLES = ["PATH", "HOME", "LANG", "TZ"];

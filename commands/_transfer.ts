@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { FerryClient } from "../lib/client/client.ts";
 import type { RemoteTarget } from "../lib/config/config.ts";
 import { formatBytes, formatDuration, ProgressBar } from "./progress_bar.ts";
 import { printErr, printOut, shownName, terminalColumns } from "./_output.ts";
@@ -20,20 +19,25 @@ import {
   parseName,
   parseTimeout,
 } from "./_args.ts";
-import { FerryError } from "../lib/errors.ts";
-import { needsRecursive } from "../lib/client/send_plan.ts";
+import { FerryError, needsRecursive } from "../lib/errors.ts";
 import { UsageError } from "./_usage.ts";
-import { COMPRESS_LEVELS, type FsyncMode } from "../lib/protocol/constants.ts";
 import { FILTER_FLAGS, FILTER_FLAGS_HELP, filterRules } from "./_filters.ts";
 import { withHint } from "./_hints.ts";
+import { printable } from "../lib/text.ts";
 import {
+  COMPRESS_LEVELS,
+  type FerryClient,
+  type FsyncMode,
+  type GetOptions,
   type Progress,
+  type SendOptions,
   summaryError,
   type TransferChange,
-  type TransferOptions,
   type TransferSummary,
-} from "../lib/client/transfer.ts";
-import { printable } from "../lib/text.ts";
+} from "../mod.ts";
+
+/** What send and get pass to the library: each side's flags mean that side's own (fsync, backup). */
+export type CommandTransfer = SendOptions & GetOptions;
 
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 
@@ -50,7 +54,7 @@ export interface TransferFlags {
   /** Attempts after the first when the connection fails. */
   retries: number;
   /** Seconds for connecting, and for a transfer in which nothing moves. */
-  timeoutSeconds: number;
+  timeoutSeconds: number | undefined;
   /** Bytes per second, or undefined for no limit. */
   limitRate: number | undefined;
   /** Connections at once (-j). */
@@ -232,7 +236,7 @@ export async function runTransfer(
   verb: "Sent" | "Got",
   target: RemoteTarget,
   flags: TransferFlags,
-  transfer: (client: FerryClient, options: TransferOptions) => Promise<TransferSummary>,
+  transfer: (client: FerryClient, options: CommandTransfer) => Promise<TransferSummary>,
 ): Promise<void> {
   const controller = new AbortController();
   const interrupt = () => controller.abort();
@@ -267,7 +271,7 @@ export async function transferWith(
   client: FerryClient,
   flags: TransferFlags,
   signal: AbortSignal,
-  transfer: (client: FerryClient, options: TransferOptions) => Promise<TransferSummary>,
+  transfer: (client: FerryClient, options: CommandTransfer) => Promise<TransferSummary>,
 ): Promise<ShownTransfer> {
   if (!flags.quiet) {
     for (const warning of flags.warnings) {
@@ -407,7 +411,9 @@ export function printSummary(
   flags: { dryRun: boolean },
 ): void {
   for (const failure of summary.failures) {
-    if (failure !== thrown) printErr(`ferry: ${printable(failure.message)}`);
+    if (failure !== thrown && failure !== thrown?.cause) {
+      printErr(`ferry: ${printable(failure.message)}`);
+    }
   }
   if (line && flags.dryRun) {
     printErr(

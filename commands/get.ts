@@ -7,14 +7,10 @@
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "./_usage.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import type { FerryClient } from "../lib/client/client.ts";
-import type { TransferOptions, TransferSummary } from "../lib/client/transfer.ts";
-import { TransferTracker } from "../lib/client/tracker.ts";
-import { RateLimiter } from "../lib/wire/rate_limit.ts";
-import { writeAll } from "../lib/wire/transport.ts";
 import { parseFlags } from "./_args.ts";
 import { oneServer, resolveTargets } from "./_connect.ts";
 import {
+  type CommandTransfer,
   progressArgs,
   runTransfer,
   TRANSFER_FLAGS,
@@ -23,6 +19,7 @@ import {
   transferFlags,
 } from "./_transfer.ts";
 import { printable } from "../lib/text.ts";
+import type { FerryClient, TransferSummary } from "../mod.ts";
 
 export const HELP = `Usage: ferry get [-r] SRC... [DEST]
 
@@ -98,10 +95,9 @@ export async function get(options: GetOptions): Promise<void> {
 async function getToStdout(
   client: FerryClient,
   source: string,
-  transfer: TransferOptions,
+  transfer: CommandTransfer,
 ): Promise<TransferSummary> {
-  const tracker = new TransferTracker(transfer);
-  const file = await client.open(source, { signal: transfer.signal }).catch((error) => {
+  return await client.getInto(source, Deno.stdout.writable, transfer).catch((error) => {
     // The server's "ask for it recursively" is beside the point here, -r or not.
     if (!(error instanceof FerryError && error.code === ErrorCode.IsDirectory)) throw error;
     throw new FerryError(
@@ -110,15 +106,4 @@ async function getToStdout(
       { path: source },
     );
   });
-  tracker.planned(1, file.size);
-  tracker.started(source);
-  const limiter = RateLimiter.optional(transfer.limitRate);
-  for await (const chunk of file.readable) {
-    await writeAll(Deno.stdout, chunk);
-    tracker.moved(chunk.length);
-    const wait = limiter?.take(chunk.length);
-    if (wait !== undefined) await wait;
-  }
-  tracker.committed(source, file.size, "");
-  return tracker.summary();
 }

@@ -7,13 +7,13 @@
 import { UsageError } from "./_usage.ts";
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import type { RemoteEntry } from "../lib/protocol/replies.ts";
 import { formatBytes } from "./progress_bar.ts";
 import { parseFlags, REMOTE_OP_FLAGS, REMOTE_OP_FLAGS_HELP, remoteOpFlags } from "./_args.ts";
 import { type ConnectFlags, resolveTargets, withClient } from "./_connect.ts";
 import { OutputLines, printErr, shownName } from "./_output.ts";
 import { printable } from "../lib/text.ts";
 import { splitRemotePath } from "../lib/remote_path.ts";
+import type { RemoteEntry } from "../mod.ts";
 
 export const HELP = `Usage: ferry ls [-l] [-R] [-h] [--json] REMOTE
 

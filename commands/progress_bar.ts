@@ -10,8 +10,8 @@
  * @module
  */
 
-import type { Progress } from "../lib/client/transfer.ts";
 import { formatBytes } from "../lib/text.ts";
+import type { Progress } from "../mod.ts";
 
 export { formatBytes };
 

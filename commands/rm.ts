@@ -6,7 +6,6 @@
 
 import type { RemoteAddress } from "../lib/config/address.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import type { FerryClient } from "../lib/client/client.ts";
 import { printOut, shownName } from "./_output.ts";
 import { withHint } from "./_hints.ts";
 import {
@@ -19,6 +18,7 @@ import {
 import { type ConnectFlags, forEachTarget, remoteArguments, resolveTargets } from "./_connect.ts";
 import { printable } from "../lib/text.ts";
 import { checkRemovable, splitRemotePath } from "../lib/remote_path.ts";
+import type { FerryClient } from "../mod.ts";
 
 export const HELP = `Usage: ferry rm [-r] [-f] REMOTE...
 

@@ -7,14 +7,11 @@
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import { UsageError } from "./_usage.ts";
 import { startProducer } from "./_producer.ts";
-import type { FerryClient } from "../lib/client/client.ts";
-import { inspectSources } from "../lib/client/send_plan.ts";
-import type { TransferOptions, TransferSummary } from "../lib/client/transfer.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { parseFlags } from "./_args.ts";
 import { resolveTargets } from "./_connect.ts";
 import {
-  commandError,
+  type CommandTransfer,
   progressArgs,
   runTransfer,
   TRANSFER_FLAGS,
@@ -23,6 +20,7 @@ import {
   transferFlags,
 } from "./_transfer.ts";
 import { printable } from "../lib/text.ts";
+import type { FerryClient, TransferSummary } from "../mod.ts";
 
 export const HELP = `Usage: ferry send [-r] SRC... DEST
        ferry send --from-command CMD DEST
@@ -104,10 +102,6 @@ export async function send(options: SendOptions): Promise<void> {
     throw new UsageError(`"-" (standard input) must be the only source`);
   }
   const oneStream = fromStdin || options.fromCommand !== undefined;
-  // Usage errors (a folder without -r, a missing source) come before any connection.
-  if (!oneStream) {
-    await inspectSources(options.sources, options.recursive).catch(rethrowAs(options));
-  }
   const [dest] = await resolveTargets([options.dest]);
   await runTransfer(
     "Sent",
@@ -120,12 +114,6 @@ export async function send(options: SendOptions): Promise<void> {
   );
 }
 
-function rethrowAs(options: SendOptions): (error: unknown) => never {
-  return (error) => {
-    throw commandError(error, options);
-  };
-}
-
 /**
  * Stores standard input, or the output of `command`, as one remote file of
  * unknown size. The server commits it only after the input ended normally
@@ -135,7 +123,7 @@ function rethrowAs(options: SendOptions): (error: unknown) => never {
 async function putStream(
   client: FerryClient,
   path: string,
-  transfer: TransferOptions,
+  transfer: CommandTransfer,
   command: string | undefined,
 ): Promise<TransferSummary> {
   const started = performance.now();

@@ -6,20 +6,14 @@
 
 import { UsageError } from "./_usage.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import { checkRoot } from "../lib/server/bind.ts";
 import { withHint } from "./_hints.ts";
-import {
-  DEFAULT_PORT,
-  FerryServer,
-  type ServerEvent,
-  type ServerOptions,
-} from "../lib/server/server.ts";
+import { DEFAULT_PORT, FerryServer, type ServerEvent, type ServerOptions } from "../mod.ts";
 import { commandHandler, commandValidator } from "./_hooks.ts";
 import { looksHumanChosen, serverToken } from "../lib/config/token.ts";
 import { parseBytes, parseCount, parseFlags, parseFsync } from "./_args.ts";
-import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { printErr } from "./_output.ts";
 import { printable } from "../lib/text.ts";
+import type { FsyncMode } from "../mod.ts";
 
 export const HELP = `Usage: ferry serve [ROOT] [options]
 
@@ -225,13 +219,24 @@ export function formatEvent(event: ServerEvent, format: "text" | "json"): string
 export async function serve(options: ServeOptions): Promise<void> {
   for (const warning of options.warnings) printErr(`ferry: warning: ${warning}`);
   // The folder first: a first start that fails must not leave a token behind.
-  await checkRoot(options.root, options.create, { confined: options.requireConfinement });
-  const token = await serverToken(options.tokenFile);
-  const server = await FerryServer.listen({
+  await FerryServer.checkRoot({
     root: options.root,
     createRoot: options.create,
     requireConfinement: options.requireConfinement,
-    token: token.token,
+  });
+  const token = await serverToken(options.tokenFile);
+  const server = await listen(options, token.token);
+  printStart(server, token, options);
+  await untilSignalled(server, options.graceMs);
+  printErr("ferry: stopped");
+}
+
+function listen(options: ServeOptions, token: string): Promise<FerryServer> {
+  return FerryServer.listen({
+    root: options.root,
+    createRoot: options.create,
+    requireConfinement: options.requireConfinement,
+    token,
     ...(options.host === undefined ? {} : { host: options.host }),
     port: options.port,
     maxConnections: options.maxConnections,
@@ -248,6 +253,14 @@ export async function serve(options: ServeOptions): Promise<void> {
     const inUse = error instanceof FerryError && error.cause instanceof Deno.errors.AddrInUse;
     throw inUse ? withHint(error, ErrorCode.Io, "pick another with --port") : error;
   });
+}
+
+/** The start lines on stderr: what was made, where the token is, what is served and how confined. */
+function printStart(
+  server: FerryServer,
+  token: Awaited<ReturnType<typeof serverToken>>,
+  options: ServeOptions,
+): void {
   if (server.rootCreated) printErr(`ferry: created the folder "${server.root}" to serve.`);
   if (token.generated) {
     printErr(`ferry: created a new token in "${token.from}" (mode 0600).`);
@@ -271,12 +284,15 @@ export async function serve(options: ServeOptions): Promise<void> {
       ? "ferry: paths are confined beneath the root by the kernel (openat2)"
       : `ferry: warning: confinement beneath the root is not kernel-enforced (${why}): a local user who can write inside the root may race a request outside it; --require-confinement refuses to start so`,
   );
+}
+
+/** Serves until SIGINT or SIGTERM, then closes with the grace period (a second signal skips it). */
+async function untilSignalled(server: FerryServer, graceMs: number | undefined): Promise<void> {
   const stop = Promise.withResolvers<void>();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   let stopping = false;
   const onSignal = () => {
-    // A second signal skips the grace period.
-    void server.close(stopping ? 0 : options.graceMs).then(stop.resolve);
+    void server.close(stopping ? 0 : graceMs).then(stop.resolve);
     stopping = true;
   };
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
@@ -285,5 +301,4 @@ export async function serve(options: ServeOptions): Promise<void> {
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   }
-  printErr("ferry: stopped");
 }

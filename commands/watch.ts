@@ -7,17 +7,16 @@
 
 import { parseRemote, type RemoteAddress } from "../lib/config/address.ts";
 import type { RemoteTarget } from "../lib/config/config.ts";
-import type { WatchedFile } from "../lib/client/watch.ts";
 import { FerryError, isRetriableError, toFerryError } from "../lib/errors.ts";
-import type { FsyncMode } from "../lib/protocol/constants.ts";
 import { CLIENT_FLAGS, CLIENT_FLAGS_HELP, parseFlags, parseFsync, remoteOpFlags } from "./_args.ts";
 import { FILTER_FLAGS, FILTER_FLAGS_HELP, filterRules } from "./_filters.ts";
 import { type ConnectFlags, connectTarget, resolveTargets } from "./_connect.ts";
 import { baseEnvironment, runCommand, splitCommand } from "./_hooks.ts";
-import { sleep } from "../lib/client/retry.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 import { printErr, printOut } from "./_output.ts";
 import { UsageError } from "./_usage.ts";
 import { printable } from "../lib/text.ts";
+import type { FsyncMode, WatchedFile } from "../mod.ts";
 
 export const HELP = `Usage: ferry watch [options] REMOTE_FOLDER LOCAL_FOLDER
 
@@ -120,7 +119,7 @@ export async function watch(options: WatchCommandOptions): Promise<void> {
         const delay = Math.min(MAX_BACKOFF_SECONDS, 2 ** failures++);
         const message = error instanceof FerryError ? error.message : String(error);
         if (!options.quiet) printErr(`ferry: ${printable(message)}; reconnecting in ${delay} s`);
-        await sleep(delay * 1000, stop.signal);
+        await sleep(delay * 1000, undefined, { signal: stop.signal }).catch(() => {});
       }
     }
   } finally {
@@ -138,7 +137,9 @@ async function watchOnce(
   connected: () => void,
 ): Promise<void> {
   // A quiet folder gets a heartbeat every 5 s: the stall timeout must be longer.
-  const timeoutSeconds = Math.max(options.timeoutSeconds ?? 30, 15);
+  const timeoutSeconds = options.timeoutSeconds === undefined
+    ? undefined
+    : Math.max(options.timeoutSeconds, 15);
   await using client = await connectTarget(target, { ...options, timeoutSeconds });
   connected();
   const files = client.watch(target.path, options.local, {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { printable } from "./text.ts";
+
 /**
  * Stable error codes, shared by the wire protocol, the library and the CLI
  * (each maps to one documented exit code).
@@ -111,6 +113,77 @@ export class FerryError extends Error {
   }
 }
 
+/** How an error of the system reads as a FerryError: its code and what it says. */
+interface SystemError {
+  matches(error: unknown): boolean;
+  code: ErrorCode;
+  /** After "Cannot ACTION "PATH": ", or undefined for what the system said. */
+  says?: string;
+}
+
+const osError = (pattern: RegExp) => (error: unknown) =>
+  error instanceof Error && pattern.test(error.message);
+const withCode = (code: string) => (error: unknown) =>
+  (error as { code?: unknown } | null)?.code === code;
+
+/** The system's errors, tried in order; what matches none is an I/O error. */
+const SYSTEM_ERRORS: readonly SystemError[] = [
+  {
+    matches: (e) => e instanceof Deno.errors.NotFound,
+    code: ErrorCode.NotFound,
+    says: "no such file or folder",
+  },
+  {
+    matches: (e) =>
+      e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable,
+    code: ErrorCode.PermissionDenied,
+    says: "permission denied",
+  },
+  // Valid for the protocol, but too long once joined to the root here.
+  {
+    matches: withCode("ENAMETOOLONG"),
+    code: ErrorCode.BadPath,
+    says: "the path is too long for this file system",
+  },
+  {
+    matches: (e) => e instanceof Deno.errors.IsADirectory,
+    code: ErrorCode.IsDirectory,
+    says: "it is a folder",
+  },
+  {
+    matches: (e) => e instanceof Deno.errors.NotADirectory,
+    code: ErrorCode.NotDirectory,
+    says: "a parent is not a folder",
+  },
+  {
+    matches: (e) => e instanceof Deno.errors.AlreadyExists,
+    code: ErrorCode.AlreadyExists,
+    says: "it already exists",
+  },
+  { matches: osError(/\(os error 28\)|ENOSPC/), code: ErrorCode.NoSpace, says: "the disk is full" },
+  {
+    matches: osError(/\(os error 30\)|EROFS/),
+    code: ErrorCode.PermissionDenied,
+    says: "the file system is read-only",
+  },
+  {
+    matches: osError(/\(os error 122\)|EDQUOT/),
+    code: ErrorCode.NoSpace,
+    says: "the disk quota is used up",
+  },
+  {
+    matches: (e) => e instanceof Error && withCode("ENOTEMPTY")(e),
+    code: ErrorCode.NotEmpty,
+    says: "the folder is not empty",
+  },
+  { matches: isConnectionError, code: ErrorCode.Connection },
+  {
+    matches: (e) => e instanceof DOMException && e.name === "AbortError",
+    code: ErrorCode.Aborted,
+    says: "cancelled",
+  },
+];
+
 /**
  * Converts errors thrown by Deno's file system and network APIs into a
  * FerryError that names what failed, on which path.
@@ -118,86 +191,10 @@ export class FerryError extends Error {
 export function toFerryError(error: unknown, action: string, path?: string): FerryError {
   if (error instanceof FerryError) return error;
   const where = path === undefined ? "" : ` "${path}"`;
-  const detail = osDescription(error);
   const options = path === undefined ? { cause: error } : { path, cause: error };
-  if (error instanceof Deno.errors.NotFound) {
-    return new FerryError(
-      ErrorCode.NotFound,
-      `Cannot ${action}${where}: no such file or folder`,
-      options,
-    );
-  }
-  if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
-    return new FerryError(
-      ErrorCode.PermissionDenied,
-      `Cannot ${action}${where}: permission denied`,
-      options,
-    );
-  }
-  if ((error as { code?: unknown } | null)?.code === "ENAMETOOLONG") {
-    // Valid for the protocol, but too long once joined to the root here.
-    return new FerryError(
-      ErrorCode.BadPath,
-      `Cannot ${action}${where}: the path is too long for this file system`,
-      options,
-    );
-  }
-  if (error instanceof Deno.errors.IsADirectory) {
-    return new FerryError(
-      ErrorCode.IsDirectory,
-      `Cannot ${action}${where}: it is a folder`,
-      options,
-    );
-  }
-  if (error instanceof Deno.errors.NotADirectory) {
-    return new FerryError(
-      ErrorCode.NotDirectory,
-      `Cannot ${action}${where}: a parent is not a folder`,
-      options,
-    );
-  }
-  if (error instanceof Deno.errors.AlreadyExists) {
-    return new FerryError(
-      ErrorCode.AlreadyExists,
-      `Cannot ${action}${where}: it already exists`,
-      options,
-    );
-  }
-  if (error instanceof Error && /\(os error 28\)|ENOSPC/.test(error.message)) {
-    return new FerryError(
-      ErrorCode.NoSpace,
-      `Cannot ${action}${where}: the disk is full`,
-      options,
-    );
-  }
-  if (error instanceof Error && /\(os error 30\)|EROFS/.test(error.message)) {
-    return new FerryError(
-      ErrorCode.PermissionDenied,
-      `Cannot ${action}${where}: the file system is read-only`,
-      options,
-    );
-  }
-  if (error instanceof Error && /\(os error 122\)|EDQUOT/.test(error.message)) {
-    return new FerryError(
-      ErrorCode.NoSpace,
-      `Cannot ${action}${where}: the disk quota is used up`,
-      options,
-    );
-  }
-  if (error instanceof Error && (error as { code?: unknown }).code === "ENOTEMPTY") {
-    return new FerryError(
-      ErrorCode.NotEmpty,
-      `Cannot ${action}${where}: the folder is not empty`,
-      options,
-    );
-  }
-  if (isConnectionError(error)) {
-    return new FerryError(ErrorCode.Connection, `Cannot ${action}${where}: ${detail}`, options);
-  }
-  if (error instanceof DOMException && error.name === "AbortError") {
-    return new FerryError(ErrorCode.Aborted, `Cannot ${action}${where}: cancelled`, options);
-  }
-  return new FerryError(ErrorCode.Io, `Cannot ${action}${where}: ${detail}`, options);
+  const known = SYSTEM_ERRORS.find((kind) => kind.matches(error));
+  const says = known?.says ?? osDescription(error);
+  return new FerryError(known?.code ?? ErrorCode.Io, `Cannot ${action}${where}: ${says}`, options);
 }
 
 /**
@@ -253,4 +250,24 @@ export function isRetriableError(error: unknown): boolean {
  */
 export class UnknownHostError extends Error {
   override name = "UnknownHostError";
+}
+
+/**
+ * The error for a folder named as a source of a transfer that is not
+ * recursive: the same code, path and words for send and get, so that the
+ * command line can turn both into the same usage error.
+ */
+export function folderNeedsRecursive(path: string): FerryError {
+  return new FerryError(
+    ErrorCode.IsDirectory,
+    `"${printable(path || "/")}" is a folder: copy it recursively`,
+    { path, cause: RECURSIVE_NEEDED },
+  );
+}
+
+const RECURSIVE_NEEDED = Symbol("recursive needed");
+
+/** Whether `error` is a source folder named without `recursive` (see {@link folderNeedsRecursive}). */
+export function needsRecursive(error: unknown): boolean {
+  return error instanceof FerryError && error.cause === RECURSIVE_NEEDED;
 }

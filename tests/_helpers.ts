@@ -2,7 +2,6 @@
 // port 0, and raw protocol peers that speak ferry's codec directly (to send
 // what a well-behaved client or server never would).
 
-import type { FerryClient } from "../lib/client/client.ts";
 import { connect } from "../lib/client/connect.ts";
 import { Kind } from "../lib/protocol/frame.ts";
 import { type Frame, FrameReader } from "../lib/wire/frame_reader.ts";
@@ -11,6 +10,7 @@ import { handshakeAsClient, pskFor, ServerHandshake } from "../lib/wire/handshak
 import type { SecureTransport } from "../lib/wire/secure_transport.ts";
 import { FerryServer, type ServerEvent, type ServerOptions } from "../lib/server/server.ts";
 import type { Transport } from "../lib/wire/transport.ts";
+import type { FerryClient } from "../mod.ts";
 
 export const TOKEN = "test-token-0123456789abcdef";
 

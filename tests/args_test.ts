@@ -20,7 +20,7 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
       checksum: false,
       delete: false,
       retries: 3,
-      timeoutSeconds: 30,
+      timeoutSeconds: undefined,
       limitRate: undefined,
       jobs: 1,
       fsync: undefined,
@@ -75,15 +75,18 @@ Deno.test("parseSendArgs() reads sources, destination and flags", () => {
 });
 
 Deno.test("parseSendArgs() refuses a local destination, a remote source, unknown flags and bad ports", () => {
-  for (
-    const argv of [["a"], ["a", "b"], ["pi:a", "pi:b"], ["--frobnicate", "a", "pi:"], [
-      "-P",
-      "0",
-      "a",
-      "pi:",
-    ], ["--token", "x", "a", "pi:"]]
-  ) {
-    assertThrows(() => parseSendArgs(argv), UsageError);
+  // Each refusal says what was wrong, not only that something was.
+  const refusals: [string[], string][] = [
+    [["a"], "send needs at least one source and a destination"],
+    [["a", "b"], `The destination "b" is not a remote address`],
+    [["pi:a", "pi:b"], `"pi:a" is remote: send takes local sources`],
+    [["--frobnicate", "a", "pi:"], "Unknown option '--frobnicate'"],
+    [["-P", "0", "a", "pi:"], `--port needs a whole number from 1 to 65535, not "0"`],
+    [["--token", "x", "a", "pi:"], "Unknown option '--token'"],
+  ];
+  for (const [argv, says] of refusals) {
+    const error = assertThrows(() => parseSendArgs(argv), UsageError);
+    assert(error.message.includes(says), `${argv.join(" ")}: ${error.message}`);
   }
 });
 

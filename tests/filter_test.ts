@@ -192,13 +192,11 @@ Deno.test("watch with a filter: the catch-up and the live pushes leave excluded 
   await using sender = await connectTo(server);
   const stop = new AbortController();
   const got: string[] = [];
-  const running = Promise.resolve(
-    watcher.watch("outbox", local.path, {
-      signal: stop.signal,
-      filter: ["- *.tmp"],
-      onFile: (file) => void got.push(file.remotePath),
-    }),
-  );
+  const running = watcher.watch("outbox", local.path, {
+    signal: stop.signal,
+    filter: ["- *.tmp"],
+    onFile: (file) => void got.push(file.remotePath),
+  }).done();
   assert(await waitFor(() => Promise.resolve(got.includes("outbox/early.txt"))));
   await sender.put("outbox/late.tmp", new TextEncoder().encode("x"));
   await sender.put("outbox/late.txt", new TextEncoder().encode("y"));

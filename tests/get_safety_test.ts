@@ -199,7 +199,7 @@ Deno.test("a body whose END digest does not match is never committed: get keeps 
   assertEquals(error.code, ErrorCode.DigestMismatch);
 });
 
-Deno.test("get() fetches files while the listing still streams (memory does not grow with the tree)", async () => {
+Deno.test("get() fetches files while the listing still streams: it never waits for the whole listing", async () => {
   await using parent = await tempDir();
   const dest = `${parent.path}/dest`;
   // This server finishes the listing only once a file was asked for: a get that

@@ -12,7 +12,7 @@ import { FileDigest } from "../lib/fs/digest.ts";
 import { type SyncFunctions, SYSTEM_SYNC } from "../lib/fs/durability.ts";
 import { ConfinedRoot } from "../lib/fs/confinement.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
-import type { FsyncMode } from "../lib/protocol/constants.ts";
+import type { FsyncMode } from "../mod.ts";
 
 /** Real flushes that record what they flushed, and what was visible then. */
 class RecordingSync implements SyncFunctions {

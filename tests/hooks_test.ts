@@ -4,7 +4,6 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { connect } from "../lib/client/connect.ts";
 import { ErrorCode } from "../lib/errors.ts";
-import type { OfferedFile, ReceivedFile } from "../lib/server/hooks.ts";
 import { ferry, serveProcess } from "./_cli.ts";
 import {
   connectTo,
@@ -16,6 +15,7 @@ import {
   TOKEN,
   waitFor,
 } from "./_helpers.ts";
+import type { OfferedFile, ReceivedFile } from "../mod.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 

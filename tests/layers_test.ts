@@ -1,8 +1,10 @@
 // The layers of lib/ as the tree shows them: a lower layer never imports a
 // higher one, nothing in lib/ imports the command line, there are no import
-// cycles, and no module grows past the size where it stops being one concept.
+// cycles, the command line stands on the library, and functions keep the
+// shapes of the style (scripts/lint_shapes.ts, also run by deno lint).
 
 import { assert, assertEquals } from "./_assert.ts";
+import shapes, { MAX_FUNCTION_LINES } from "../scripts/lint_shapes.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -10,7 +12,8 @@ const ROOT = new URL("../", import.meta.url).pathname;
 // lib/fs knows files, not frames: the protocol and the wire stand on it.
 const RANK: Record<string, number> = {
   "text.ts": 0,
-  "errors.ts": 0,
+  // Error messages print the names they give.
+  "errors.ts": 0.25,
   // Remote paths are refused with errors that print their names.
   "remote_path.ts": 0.5,
   fs: 1,
@@ -20,7 +23,6 @@ const RANK: Record<string, number> = {
   client: 4,
   server: 4,
 };
-const MAX_MODULE_LINES = 400;
 
 async function sourceFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -71,6 +73,27 @@ Deno.test("lib/ layers import only downwards and never the command line", async 
   assertEquals(wrong, []);
 });
 
+// The command line stands on the library: what it does, a script can do through mod.ts.
+const COMMANDS_MAY_IMPORT = [
+  /^mod\.ts$/,
+  /^deno\.json$/,
+  /^lib\/config\//,
+  /^lib\/(errors|text|remote_path)\.ts$/,
+];
+
+Deno.test("commands/ import only mod.ts, lib/config and the base modules of lib/", async () => {
+  const wrong: string[] = [];
+  for (const file of [...await sourceFiles("commands"), "main.ts"]) {
+    for (const target of await importsOf(file)) {
+      if (target.startsWith("commands/")) continue;
+      if (!COMMANDS_MAY_IMPORT.some((allowed) => allowed.test(target))) {
+        wrong.push(`${file} imports ${target}`);
+      }
+    }
+  }
+  assertEquals(wrong, []);
+});
+
 Deno.test("no module of lib/, commands/, main.ts or mod.ts is part of an import cycle", async () => {
   const files = [
     ...await sourceFiles("lib"),
@@ -96,13 +119,44 @@ Deno.test("no module of lib/, commands/, main.ts or mod.ts is part of an import 
   assertEquals(cycles, []);
 });
 
-Deno.test(`no module of lib/ is over ${MAX_MODULE_LINES} lines`, async () => {
-  const long: string[] = [];
-  for (const file of await sourceFiles("lib")) {
-    const lines = (await Deno.readTextFile(`${ROOT}${file}`)).split("\n").length;
-    if (lines > MAX_MODULE_LINES) long.push(`${file}: ${lines} lines`);
+/**
+ * What the shape rules report in `file` (as `deno lint` does), without the
+ * places that say why they may differ: a "deno-lint-ignore" of the rule on
+ * the line before, with a reason after "--".
+ */
+function shapeProblems(file: string, source: string): string[] {
+  const lines = source.split("\n");
+  return Deno.lint.runPlugin(shapes, file, source).filter((problem) => {
+    const line = source.slice(0, problem.range[0]).split("\n").length;
+    const before = lines[line - 2] ?? "";
+    return !(before.includes(`deno-lint-ignore ${problem.id}`) && /--\s*\S/.test(before));
+  }).map((problem) => `${file}: ${problem.message}`);
+}
+
+Deno.test("no function of lib/ or commands/ is over 60 lines or nested over 4 deep without saying why", async () => {
+  const problems: string[] = [];
+  for (const file of [...await sourceFiles("lib"), ...await sourceFiles("commands")]) {
+    problems.push(...shapeProblems(`${ROOT}${file}`, await Deno.readTextFile(`${ROOT}${file}`)));
   }
-  assertEquals(long, []);
+  assertEquals(problems, []);
+});
+
+Deno.test("the shape rules see a long function and deep nesting, not an else-if chain", () => {
+  const body = (lines: number) => Array.from({ length: lines - 2 }, (_, i) => `  f(${i});`);
+  const long = ["function long() {", ...body(MAX_FUNCTION_LINES + 1), "}"].join("\n");
+  const fits = ["function fits() {", ...body(MAX_FUNCTION_LINES), "}"].join("\n");
+  const deep = "function deep(a: number) {\n" +
+    "  if (a) { for (;;) { while (a) { try { if (a) f(); } catch { /* */ } } } }\n}";
+  const chain = "function chain(a: number) {\n" +
+    "  if (a) { for (;;) { while (a) { if (a) f(); else if (a > 1) f(); else if (a > 2) f(); } } }\n}";
+  const said = "// deno-lint-ignore ferry-shapes/function-length -- a table\n" + long;
+  const file = `${ROOT}lib/shape_probe.ts`;
+  assertEquals(shapeProblems(file, long).length, 1);
+  assertEquals(shapeProblems(file, fits), []);
+  assertEquals(shapeProblems(file, deep).length, 1);
+  assertEquals(shapeProblems(file, chain), []);
+  assertEquals(shapeProblems(file, said), []);
+  assertEquals(shapeProblems(`${ROOT}tests/probe_test.ts`, long), []);
 });
 
 Deno.test("tests and scripts name no file outside the repository", async () => {

@@ -3,13 +3,12 @@
 // snapshots and per-file reports, and parallel lanes that stop together.
 
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { connect } from "../lib/client/connect.ts";
-import type { Progress, TransferOptions } from "../lib/client/transfer.ts";
-import { ErrorCode, FerryError } from "../lib/errors.ts";
+import { connect, ErrorCode, FerryError, TransferError } from "../mod.ts";
 import { digestFileHex } from "../lib/fs/digest.ts";
 import { parseRemote } from "../lib/config/address.ts";
 import { loadConfig, resolveTarget } from "../lib/config/config.ts";
 import {
+  concat,
   connectTo,
   corruptingProxy,
   exists,
@@ -20,6 +19,7 @@ import {
   TOKEN,
   waitFor,
 } from "./_helpers.ts";
+import type { Progress, TransferOptions } from "../mod.ts";
 
 const MiB = 1024 * 1024;
 
@@ -385,4 +385,106 @@ Deno.test("every call given an already aborted signal rejects with a FerryError,
   }
   assertEquals(await listTree(root.path), ["a.txt"]);
   assertEquals(await listTree(local.path), ["b.txt"]);
+});
+
+Deno.test("a script that imports mod.ts opens clients only through connect(): no public constructor, one options object, optional fields that take undefined", async () => {
+  await using dir = await tempDir();
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const script = `${dir.path}/script.ts`;
+  await Deno.writeTextFile(
+    script,
+    `import * as ferry from "${mod}";
+const maybe: number | undefined = undefined;
+// @ts-expect-error a client is opened with connect(), never constructed
+new ferry.FerryClient(undefined, { host: "h", token: "t" }, "");
+// @ts-expect-error options are one object: a second argument is for a host's name
+void ferry.connect({ host: "h", token: "t" }, { port: 1 });
+void ferry.connect("pi", { port: maybe, tokenFile: undefined });
+const server: ferry.ServerOptions = { root: "/", token: "t", port: maybe, host: undefined };
+const client: ferry.ConnectOptions = { host: "h", token: "t", port: maybe };
+void server;
+void client;
+`,
+  );
+  const check = await new Deno.Command(Deno.execPath(), {
+    args: ["check", "--quiet", script],
+    cwd: dir.path,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(new TextDecoder().decode(check.stderr), "");
+  assert(check.success);
+});
+
+Deno.test("every optional field of the public API admits undefined", async () => {
+  const doc = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--json", new URL("../mod.ts", import.meta.url).pathname],
+    stdout: "piped",
+  }).output();
+  const symbols = JSON.parse(new TextDecoder().decode(doc.stdout)).nodes[
+    new URL("../mod.ts", import.meta.url).href
+  ].symbols as { name: string; declarations: { kind: string; def: DocInterface }[] }[];
+  const strict: string[] = [];
+  for (const symbol of symbols) {
+    for (const declaration of symbol.declarations) {
+      if (declaration.kind !== "interface") continue;
+      for (const property of declaration.def.properties ?? []) {
+        const admits = JSON.stringify(property.tsType).includes('"undefined"');
+        if (property.optional && !admits) strict.push(`${symbol.name}.${property.name}`);
+      }
+    }
+  }
+  assert(symbols.length > 30);
+  assertEquals(strict, []);
+});
+
+/** What the test reads of `deno doc --json` for an interface. */
+interface DocInterface {
+  properties?: { name: string; optional: boolean; tsType: unknown }[];
+}
+
+Deno.test("watch() is not a promise: returning it waits for nothing, done() runs it", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const stop = new AbortController();
+  const run = client.watch("", local.path, { signal: stop.signal });
+  assert(!("then" in run));
+  // An async function that returns it resolves with the watch itself, at once.
+  const returned = await (async () => {
+    await Promise.resolve();
+    return run;
+  })();
+  assert(returned === run);
+  const done = run.done();
+  stop.abort();
+  await done;
+});
+
+Deno.test("throwOnFailure rejects with the summary attached; getInto streams one file with its digest checked", async () => {
+  await using root = await tempDir();
+  await using local = await tempDir();
+  await Deno.writeTextFile(`${root.path}/a.txt`, "alpha");
+  await Deno.mkdir(`${root.path}/d`);
+  await Deno.writeTextFile(`${root.path}/d/f1`, "one");
+  await Deno.writeTextFile(`${root.path}/d/f2`, "two");
+  // A folder in the way of d/f1: that file fails, d/f2 arrives.
+  await Deno.mkdir(`${local.path}/d/f1`, { recursive: true });
+  await Deno.writeTextFile(`${local.path}/d/f1/keep`, "kept");
+  await using server = await startServer(root.path);
+  await using client = await connectTo(server);
+  const error = await assertRejects(
+    () => client.get(["d"], `${local.path}/`, { recursive: true, throwOnFailure: true }),
+    TransferError,
+  );
+  assertEquals([error.code, error.summary.files, error.summary.errors], ["partial", 1, 1]);
+  assertEquals(await Deno.readTextFile(`${local.path}/d/f1/keep`), "kept");
+  assertEquals(await Deno.readTextFile(`${local.path}/d/f2`), "two");
+
+  const chunks: Uint8Array[] = [];
+  const into = new WritableStream<Uint8Array>({ write: (chunk) => void chunks.push(chunk) });
+  const summary = await client.getInto("a.txt", into, { limitRate: 1024 * 1024 });
+  assertEquals([summary.files, summary.bytes], [1, 5]);
+  assertEquals(new TextDecoder().decode(concat(chunks)), "alpha");
 });

@@ -8,9 +8,9 @@ import {
   ProgressBar,
   renderProgress,
 } from "../commands/progress_bar.ts";
-import type { Progress } from "../lib/client/transfer.ts";
 import { TransferTracker } from "../lib/client/tracker.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
+import type { Progress } from "../mod.ts";
 
 const progress = (fields: Partial<Progress> = {}): Progress => ({
   bytesDone: 512 * 1024 ** 2,

@@ -3,8 +3,8 @@
 
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { FerryError } from "../lib/errors.ts";
-import type { RemoteEntry } from "../lib/protocol/replies.ts";
 import { connectTo, exists, listTree, startServer, tempDir } from "./_helpers.ts";
+import type { RemoteEntry } from "../mod.ts";
 
 async function collect(iterable: AsyncIterable<RemoteEntry>): Promise<RemoteEntry[]> {
   const entries: RemoteEntry[] = [];

@@ -2,6 +2,7 @@
 // never sends. After each, the server must still serve a normal client, and
 // nothing may appear outside its root.
 
+import { MIN_PENDING_LOGINS } from "../lib/server/admission.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { connect } from "../lib/client/connect.ts";
@@ -226,9 +227,12 @@ Deno.test("a crowd of silent strangers cannot evict a held wrong login to learn 
     .then(() => "in", (error: FerryError) => error.code);
   // The guess is verified within milliseconds and then held for its delay.
   await new Promise((resolve) => setTimeout(resolve, 300));
-  // More strangers than the pool of logins holds (64): the oldest are dropped, not the held guess.
+  // More strangers than the pool of logins holds: the oldest are dropped, not the held guess.
   const strangers = await Promise.all(
-    Array.from({ length: 80 }, () => Deno.connect({ hostname: "127.0.0.1", port: server.port })),
+    Array.from(
+      { length: MIN_PENDING_LOGINS + 16 },
+      () => Deno.connect({ hostname: "127.0.0.1", port: server.port }),
+    ),
   );
   try {
     assertEquals(await guess, ErrorCode.AuthFailed, "answered auth_failed, not cut early");

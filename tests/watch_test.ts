@@ -4,7 +4,6 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { connect } from "../lib/client/connect.ts";
-import type { WatchedFile } from "../lib/client/watch.ts";
 import { ferryCommand, serveProcess } from "./_cli.ts";
 import {
   exists,
@@ -30,6 +29,7 @@ import {
   encodeStatReply,
   entryJson,
 } from "../lib/protocol/replies.ts";
+import type { WatchedFile } from "../mod.ts";
 
 const client = (port: number, name?: string) =>
   connect({ host: "127.0.0.1", port, token: TOKEN, ...(name ? { name } : {}) });
@@ -43,7 +43,7 @@ async function startWatch(port: number, folder: string, local: string, name?: st
     signal: stop.signal,
     onFile: (file) => void got.push(file),
   });
-  const done = Promise.resolve(running).catch((error) => error);
+  const done = running.done().catch((error) => error);
   return {
     got,
     async [Symbol.asyncDispose]() {
@@ -252,10 +252,10 @@ Deno.test("a hostile server's push of ../ or an absolute name writes nothing out
   try {
     await using watcher = await client(listener.addr.port);
     const stop = new AbortController();
-    const running = Promise.resolve(watcher.watch("", local, {
+    const running = watcher.watch("", local, {
       signal: stop.signal,
       onError: (error) => void errors.push(error.message),
-    })).catch((error) => error);
+    }).done().catch((error) => error);
     assert(
       await waitFor(() => Promise.resolve(errors.length >= hostile.length)),
       errors.join("; "),
@@ -336,8 +336,8 @@ Deno.test("with delete, a watcher mirrors removals and moves away as they happen
   await using other = await client(server.port);
   const stop = new AbortController();
   const runs = [
-    Promise.resolve(watcher.watch("outbox", mirror, { signal: stop.signal, delete: true })),
-    Promise.resolve(other.watch("outbox", keeper, { signal: stop.signal })),
+    watcher.watch("outbox", mirror, { signal: stop.signal, delete: true }).done(),
+    other.watch("outbox", keeper, { signal: stop.signal }).done(),
   ].map((run) => run.catch((error) => error));
   try {
     const tree = (path: string) => listTree(path).catch(() => [] as string[]);

@@ -14,7 +14,6 @@ import { withHint } from "../_hints.ts";
 import { shownName } from "../_output.ts";
 import { formatEntry, formatLong } from "../ls.ts";
 import {
-  commandError,
   printSummary,
   type ShownTransfer,
   summaryJson,
@@ -23,14 +22,12 @@ import {
   transferFlags,
   transferWith,
 } from "../_transfer.ts";
-import { inspectSources } from "../../lib/client/send_plan.ts";
-import { summaryError } from "../../lib/client/transfer.ts";
 import { ErrorCode, FerryError, toFerryError } from "../../lib/errors.ts";
-import type { RemoteEntry } from "../../lib/protocol/replies.ts";
 import { localPath, shownRemote } from "./paths.ts";
 import type { ShellSession } from "./session.ts";
 import { checkRemovable, joinRemotePath } from "../../lib/remote_path.ts";
 import { printable } from "../../lib/text.ts";
+import { type RemoteEntry, summaryError } from "../../mod.ts";
 
 /** What a positional argument names, for completion. */
 export type ArgumentKind = "remote" | "remote-folder" | "local" | "local-folder" | "command";
@@ -346,9 +343,6 @@ export const SHELL_COMMANDS: Record<string, ShellCommand> = {
       const { flags, positionals } = shellTransferFlags(session, "put", args);
       count("put", positionals, 1, 2);
       const local = localPath(positionals[0]!);
-      await inspectSources([local], flags.recursive).catch((error) => {
-        throw commandError(error, flags);
-      });
       const typed = positionals[1];
       const path = typed === undefined ? session.cwd : session.resolve(typed);
       // Into the folder when none was named or the name ends in "/", as send does

@@ -50,6 +50,55 @@ interface Line {
   draft: string;
 }
 
+/** The keys that edit the line in place: the cursor, deletions and kills (as readline's). */
+const EDITS: Record<string, (line: Line) => void> = {
+  backspace: (line) => {
+    const { chars } = line;
+    if (line.cursor > 0) chars.splice(--line.cursor, 1);
+  },
+  delete: (line) => {
+    const { chars } = line;
+    chars.splice(line.cursor, 1);
+  },
+  left: (line) => {
+    line.cursor = Math.max(0, line.cursor - 1);
+  },
+  right: (line) => {
+    const { chars } = line;
+    line.cursor = Math.min(chars.length, line.cursor + 1);
+  },
+  home: (line) => {
+    line.cursor = 0;
+  },
+  end: (line) => {
+    const { chars } = line;
+    line.cursor = chars.length;
+  },
+  "word-left": (line) => {
+    const { chars } = line;
+    line.cursor = wordStart(chars, line.cursor);
+  },
+  "word-right": (line) => {
+    const { chars } = line;
+    line.cursor = wordEnd(chars, line.cursor);
+  },
+  "kill-start": (line) => {
+    const { chars } = line;
+    chars.splice(0, line.cursor);
+    line.cursor = 0;
+  },
+  "kill-end": (line) => {
+    const { chars } = line;
+    chars.splice(line.cursor);
+  },
+  "kill-word": (line) => {
+    const { chars } = line;
+    const start = wordStart(chars, line.cursor);
+    chars.splice(start, line.cursor - start);
+    line.cursor = start;
+  },
+};
+
 export class LineEditor {
   #terminal: Terminal;
   #complete: Completer | undefined;
@@ -121,43 +170,6 @@ export class LineEditor {
         }
         chars.splice(line.cursor, 1);
         return;
-      case "backspace":
-        if (line.cursor > 0) chars.splice(--line.cursor, 1);
-        return;
-      case "delete":
-        chars.splice(line.cursor, 1);
-        return;
-      case "left":
-        line.cursor = Math.max(0, line.cursor - 1);
-        return;
-      case "right":
-        line.cursor = Math.min(chars.length, line.cursor + 1);
-        return;
-      case "home":
-        line.cursor = 0;
-        return;
-      case "end":
-        line.cursor = chars.length;
-        return;
-      case "word-left":
-        line.cursor = wordStart(chars, line.cursor);
-        return;
-      case "word-right":
-        line.cursor = wordEnd(chars, line.cursor);
-        return;
-      case "kill-start":
-        chars.splice(0, line.cursor);
-        line.cursor = 0;
-        return;
-      case "kill-end":
-        chars.splice(line.cursor);
-        return;
-      case "kill-word": {
-        const start = wordStart(chars, line.cursor);
-        chars.splice(start, line.cursor - start);
-        line.cursor = start;
-        return;
-      }
       case "up":
       case "down":
         this.#recall(line, name === "up" ? -1 : 1);
@@ -167,6 +179,9 @@ export class LineEditor {
         return;
       case "tab":
         await this.#completeWord(prompt, line);
+        return;
+      default:
+        EDITS[name]?.(line);
         return;
     }
   }

@@ -6,11 +6,11 @@
  * @module
  */
 
-import type { FerryClient } from "../../lib/client/client.ts";
 import { ErrorCode, FerryError } from "../../lib/errors.ts";
 import { printErr } from "../_output.ts";
 import { remotePath, shownRemote } from "./paths.ts";
 import { printable } from "../../lib/text.ts";
+import type { FerryClient } from "../../mod.ts";
 
 /** A name in a folder, for completion. */
 export interface FolderName {

@@ -8,11 +8,11 @@
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
-import { DEFAULT_PORT } from "../protocol/constants.ts";
-import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
+import { pathInFolder } from "../config/config.ts";
+import type { StatReply } from "../protocol/replies.ts";
 import { Connection, type ConnectOptions } from "./connection.ts";
 import { getPaths } from "./get.ts";
-import { type OpenOptions, openRemote, type RemoteFile } from "./open.ts";
+import { type OpenOptions, openRemote, readRemoteInto, type RemoteFile } from "./open.ts";
 import { putBody, type PutOptions } from "./put.ts";
 import {
   type ListOptions,
@@ -26,9 +26,18 @@ import {
 } from "./remote_ops.ts";
 import { withRetries } from "./retry.ts";
 import { sendPaths } from "./send.ts";
+import { inspectSources } from "./send_plan.ts";
 import { watchFolder, type WatchOptions, WatchRun } from "./watch.ts";
-import type { CommittedFile, TransferOptions, TransferSummary } from "./transfer.ts";
+import type { GetOptions, SendOptions, TransferSettings } from "./transfer.ts";
 import { checkRemovable } from "../remote_path.ts";
+import {
+  type CommittedFile,
+  summaryError,
+  type TransferOptions,
+  type TransferSummary,
+} from "./transfer.ts";
+import { DEFAULT_PORT } from "../protocol/constants.ts";
+import type { RemoteEntry } from "../protocol/replies.ts";
 
 /**
  * A client of one ferry server. Open one with `connect()`; close it with
@@ -72,8 +81,8 @@ export class FerryClient {
   #closed = false;
 
   /**
-   * Use `connect()`. Without a connection, the first call opens one (so
-   * that a transfer's retries also cover a server that is not up yet).
+   * Internal: open a client with `connect()` (mod.ts exports this class as
+   * a type only). Without a connection, the first call opens one.
    */
   constructor(connection: Connection | undefined, options: ConnectOptions, folder = "") {
     this.#connection = connection;
@@ -129,15 +138,18 @@ export class FerryClient {
   /**
    * Sends local files and folders. `dest` is a remote folder (the sources go
    * inside it) or, for one file, the remote file name, as with cp and scp.
-   * Resolves when the server has verified and committed every file; files
-   * that failed are listed in the summary's `failures`.
+   * The sources are checked before anything connects. Resolves when the
+   * server has verified and committed every file; files that failed are
+   * listed in the summary's `failures` (or, with `throwOnFailure`, reject).
    */
-  send(
+  async send(
     sources: readonly string[],
     dest: string,
-    options: TransferOptions = {},
+    options: SendOptions = {},
   ): Promise<TransferSummary> {
-    return this.#transfer(
+    // A missing source or a folder without `recursive` is refused before any connection.
+    await inspectSources(sources, options.recursive ?? false);
+    return await this.#transfer(
       this.#remoteBackup(options),
       (connection, attempt) =>
         sendPaths(connection, this.#openLane, sources, this.#remote(dest), attempt),
@@ -148,13 +160,28 @@ export class FerryClient {
   get(
     sources: readonly string[],
     dest: string,
-    options: TransferOptions = {},
+    options: GetOptions = {},
   ): Promise<TransferSummary> {
     const remote = sources.map((source) => this.#remote(source));
     return this.#transfer(
       options,
       (connection, attempt) => getPaths(connection, this.#openLane, remote, dest, attempt),
     );
+  }
+
+  /**
+   * Gets one remote file into a stream (standard output, a pipe), with
+   * progress and `limitRate` as for {@link FerryClient.get}; the stream is
+   * left open. The digest is checked at the end: a corrupted file rejects
+   * with `digest_mismatch`, though its bytes were written.
+   */
+  async getInto(
+    source: string,
+    into: WritableStream<Uint8Array>,
+    options: TransferOptions = {},
+  ): Promise<TransferSummary> {
+    const summary = await readRemoteInto(await this.#use(), this.#remote(source), into, options);
+    return options.throwOnFailure ? throwOnFailure(summary) : summary;
   }
 
   /**
@@ -185,9 +212,10 @@ export class FerryClient {
    * Mirrors the remote `folder` into the local `local` as files arrive:
    * catches up first (as `get -r --sync`), then receives every file
    * committed under the folder, pushed by the server over this connection.
-   * Iterate the result for the files, or await it with `onFile`; it ends
-   * when `signal` aborts (after the file in progress) and throws when the
-   * connection is lost (watch again to reconnect and catch up).
+   * Nothing runs until the result is iterated (for the files) or its
+   * `done()` is awaited (with `onFile`); it ends when `signal` aborts
+   * (after the file in progress) and throws when the connection is lost
+   * (watch again to reconnect and catch up).
    */
   watch(folder: string, local: string, options: WatchOptions = {}): WatchRun {
     const remote = this.#remote(folder);
@@ -210,8 +238,7 @@ export class FerryClient {
 
   /** A path as the server sees it: relative paths start in the named host's folder. */
   #remote(path: string): string {
-    if (this.#folder === "" || path.startsWith("/")) return path;
-    return path === "" ? `${this.#folder}/` : `${this.#folder}/${path}`;
+    return pathInFolder(this.#folder, path);
   }
 
   /** Options whose backup folder, a remote path, is made relative to the named host's folder. */
@@ -234,12 +261,23 @@ export class FerryClient {
 
   #openLane = (): Promise<Connection> => Connection.open(this.#options);
 
-  #transfer(
-    options: TransferOptions,
-    run: (connection: Connection, options: TransferOptions) => Promise<TransferSummary>,
+  async #transfer(
+    options: TransferSettings,
+    run: (connection: Connection, options: TransferSettings) => Promise<TransferSummary>,
   ): Promise<TransferSummary> {
-    return withRetries(options, async (attempt) => await run(await this.#use(), attempt));
+    const summary = await withRetries(
+      options,
+      async (attempt) => await run(await this.#use(), attempt),
+    );
+    return options.throwOnFailure ? throwOnFailure(summary) : summary;
   }
+}
+
+/** The summary, or with a failed file the error of {@link summaryError} with the summary attached. */
+function throwOnFailure(summary: TransferSummary): TransferSummary {
+  const error = summaryError(summary);
+  if (error === undefined) return summary;
+  throw error;
 }
 
 export type { ConnectOptions };

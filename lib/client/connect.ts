@@ -1,30 +1,26 @@
 /**
- * Opening a client: from explicit options, or from the name of a host in
- * the user's config file, which gives its address, port, token file and
- * starting folder in one call.
+ * Opening a client, the one way there is: from explicit options, or from the
+ * name of a host in the user's config file, which gives its address, port,
+ * token file and starting folder in one call (resolved as the command line
+ * resolves it, lib/config/host.ts).
  *
  * @module
  */
 
-import { loadConfig } from "../config/config.ts";
-import { clientToken } from "../config/token.ts";
-import { FerryClient } from "./client.ts";
+import { loadConfig, resolveTarget } from "../config/config.ts";
+import { hostCredentials } from "../config/host.ts";
 import { Connection, type ConnectOptions } from "./connection.ts";
+import { retrying } from "./retry.ts";
+import { FerryClient } from "./client.ts";
 
 /** How to connect to a host named by its name, beside what its config entry says. */
-export interface HostOptions {
+export interface HostOptions extends Omit<ConnectOptions, "host" | "port" | "token"> {
   /** Overrides the port of the config entry. */
   port?: number | undefined;
-  /** The token; default: the entry's token file, else FERRY_TOKEN, else the default token file. */
+  /** The token; default: the token file, else FERRY_TOKEN, else the default token file. */
   token?: string | undefined;
-  /** Gives up connecting and authenticating after this long. Default 15 seconds. */
-  timeoutMs?: number | undefined;
-  /** Fails a connection on which nothing moves for this long. Default 60 seconds; 0 turns it off. */
-  stallTimeoutMs?: number | undefined;
-  /** Cancels connecting. */
-  signal?: AbortSignal | undefined;
-  /** This client's name (see {@link ConnectOptions.name}). */
-  name?: string | undefined;
+  /** The token file; default: the entry's token file. */
+  tokenFile?: string | undefined;
 }
 
 /**
@@ -41,6 +37,12 @@ export interface HostOptions {
  * console.log((await client.stat("/"))?.type); // "dir"
  * await Deno.remove(root, { recursive: true });
  * ```
+ */
+export function connect(options: ConnectOptions): Promise<FerryClient>;
+/**
+ * Connects to a host by its name: a named host of the config file (its
+ * host, port, token file and folder apply; relative paths then start in its
+ * folder), or else a host name reached with the default token.
  *
  * @example By the name of a host in the config file
  * ```ts ignore
@@ -50,28 +52,22 @@ export interface HostOptions {
  * await using client = await connect("pi");
  * await client.put("db.sql", await Deno.readFile("db.sql")); // lands in backups/db.sql
  * ```
- *
- * `target` is either the options, or a name: a named host of the config
- * file (its host, port, token file and folder apply; relative paths then
- * start in its folder) or else a host name reached with the default token.
  */
+export function connect(name: string, options?: HostOptions): Promise<FerryClient>;
 export async function connect(
   target: string | ConnectOptions,
   options: HostOptions = {},
 ): Promise<FerryClient> {
-  if (typeof target !== "string") {
-    return new FerryClient(await Connection.open(target), target);
-  }
-  const entry = (await loadConfig()).hosts.get(target);
-  const token = options.token ?? (await clientToken(entry?.tokenFile)).token;
-  const resolved: ConnectOptions = {
-    host: entry?.host ?? target,
-    port: options.port ?? entry?.port,
-    token,
-    timeoutMs: options.timeoutMs,
-    stallTimeoutMs: options.stallTimeoutMs,
-    signal: options.signal,
-    name: options.name,
-  };
-  return new FerryClient(await Connection.open(resolved), resolved, entry?.folder ?? "");
+  if (typeof target !== "string") return await open(target, "");
+  const resolved = resolveTarget({ host: target, port: undefined, path: "" }, await loadConfig());
+  const credentials = await hostCredentials(resolved, options);
+  return await open({ ...options, ...credentials }, resolved.folder);
+}
+
+/** A client over a connection opened now (retried as asked), or at its first call. */
+async function open(options: ConnectOptions, folder: string): Promise<FerryClient> {
+  const connection = options.deferred
+    ? undefined
+    : await retrying(options, () => Connection.open(options));
+  return new FerryClient(connection, options, folder);
 }

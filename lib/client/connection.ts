@@ -9,7 +9,6 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import { DEFAULT_PORT } from "../protocol/constants.ts";
 import { Kind, kindName } from "../protocol/frame.ts";
 import { errorFromPayload } from "../protocol/replies.ts";
 import { type CancelMessage, encodeCancel } from "../protocol/requests.ts";
@@ -19,6 +18,15 @@ import { handshakeAsClient, pskFor } from "../wire/handshake.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
 import { connectTcp } from "../wire/transport.ts";
 import { Call, type CallLine, type CallOptions, type RequestHandler } from "./call.ts";
+import { DEFAULT_PORT } from "../protocol/constants.ts";
+import type { RetryNotice } from "./transfer.ts";
+
+/**
+ * Connecting and giving up, the one default for the library and the command
+ * line (`--timeout`): connecting and authenticating, and a connection on
+ * which requests wait and nothing moves.
+ */
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** Where and how to connect: see `connect()` in mod.ts. */
 export interface ConnectOptions {
@@ -28,11 +36,11 @@ export interface ConnectOptions {
   port?: number | undefined;
   /** The shared secret; the server proves it knows it too. */
   token: string;
-  /** Gives up connecting and authenticating after this long. Default 15 seconds. */
+  /** Gives up connecting and authenticating after this long. Default 30 seconds. */
   timeoutMs?: number | undefined;
   /**
    * Fails the connection when requests are waiting and nothing was sent or
-   * received for this long. Default 60 seconds; 0 turns it off.
+   * received for this long. Default 30 seconds; 0 turns it off.
    */
   stallTimeoutMs?: number | undefined;
   /** Cancels connecting. */
@@ -42,6 +50,18 @@ export interface ConnectOptions {
    * it to its hooks (and to `push` when it exists). Sent encrypted.
    */
   name?: string | undefined;
+  /**
+   * Connecting is retried this many times when it fails for a reason a
+   * retry can cure (refused, timed out), with backoff. Default 0.
+   */
+  retries?: number | undefined;
+  /** Told before each retry of connecting waits (to print a notice). */
+  onRetry?: ((notice: RetryNotice) => void) | undefined;
+  /**
+   * Connect at the first call instead of now: a transfer's own `retries`
+   * then also wait for a server that is not up yet.
+   */
+  deferred?: boolean | undefined;
 }
 
 // Abandoned request ids remembered; far more than a client ever has in flight.
@@ -77,7 +97,7 @@ export class Connection implements CallLine {
     this.#reader = reader;
     this.writer = writer;
     this.#loop = this.#readLoop();
-    const stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
+    const stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (stallTimeoutMs > 0) {
       this.#watchdog = setInterval(() => this.#checkStalled(stallTimeoutMs), 1000);
     }
@@ -86,7 +106,7 @@ export class Connection implements CallLine {
   /** Connects, and authenticates and encrypts with the token (Noise NNpsk0). */
   static async open(options: ConnectOptions): Promise<Connection> {
     const port = options.port ?? DEFAULT_PORT;
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? 15_000);
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const signal = options.signal === undefined
       ? timeout
       : AbortSignal.any([timeout, options.signal]);

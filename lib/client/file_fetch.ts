@@ -11,7 +11,6 @@ import { dirname } from "node:path";
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { Kind, MAX_DATA_PAYLOAD } from "../protocol/frame.ts";
 import { encodeGet, type GetRequest } from "../protocol/requests.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
 import { decodeFile } from "../protocol/replies.ts";
 import type { GroupCommit } from "../fs/group_commit.ts";
 import { digestHex } from "../fs/digest.ts";
@@ -27,6 +26,7 @@ import type { Wanted } from "./get_plan.ts";
 import { RESUME_MIN_BYTES } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 
 /** What the fetches of one connection share. */
 export interface FetchContext {

@@ -12,7 +12,6 @@ import { dirname } from "node:path";
 import type { BackupPlace } from "../fs/backup.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { PathFilter } from "../fs/filter.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
 import { type FetchContext, FileFetch } from "./file_fetch.ts";
@@ -39,12 +38,13 @@ import {
   checkCancelled,
   compressLevel,
   refuseCollisions,
-  type TransferOptions,
-  type TransferSummary,
+  type TransferSettings,
 } from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
 import { splitRemotePath } from "../remote_path.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
+import type { TransferSummary } from "./transfer.ts";
 
 // GET requests in flight at once on one connection: the server answers them
 // in order, so this only hides the round trip between files.
@@ -68,7 +68,7 @@ export async function getPaths(
   openLane: () => Promise<Connection>,
   sources: readonly string[],
   dest: string,
-  options: TransferOptions = {},
+  options: TransferSettings = {},
   asContents = false,
   filter: PathFilter | undefined = PathFilter.optional(options.filter),
   within?: HeldTarget,
@@ -212,7 +212,7 @@ async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerato
  * Whether the local file already matches (rsync's quick check, or the
  * digest), or is to be left as it is (`ignoreExisting`, `update`).
  */
-async function alreadyHere(item: Wanted, options: TransferOptions): Promise<boolean> {
+async function alreadyHere(item: Wanted, options: TransferSettings): Promise<boolean> {
   const local = await localInfo(item.local, false);
   if (local === null) return false;
   const mtime = local.mtime?.getTime() ?? 0;
@@ -239,7 +239,7 @@ async function fetchAll(
   wanted: WantedQueue,
   commits: GroupCommit,
   tracker: TransferTracker,
-  options: TransferOptions,
+  options: TransferSettings,
   backup: BackupPlace | undefined,
 ): Promise<GetLane[]> {
   const streams = Math.max(1, options.parallel ?? 1);
@@ -285,7 +285,7 @@ class GetLane implements FetchContext {
     limiter: RateLimiter | undefined,
     fsync: FsyncMode,
     backup: BackupPlace | undefined,
-    compress: TransferOptions["compress"],
+    compress: TransferSettings["compress"],
   ) {
     this.fsync = fsync;
     this.backup = backup;

@@ -8,8 +8,8 @@
  * @module
  */
 
-import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
+import { ErrorCode, FerryError, folderNeedsRecursive, toFerryError } from "../errors.ts";
+import type { StatReply } from "../protocol/replies.ts";
 import { basename, dirname } from "node:path";
 import { ConfinedRoot } from "../fs/confinement.ts";
 import type { GroupCommit } from "../fs/group_commit.ts";
@@ -26,12 +26,12 @@ import {
   mkdirLocal,
 } from "./local_tree.ts";
 import { listRemote, statRemote } from "./remote_ops.ts";
-import { folderNeedsRecursive } from "./send_plan.ts";
-import type { TransferOptions } from "./transfer.ts";
+import type { TransferSettings } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
 import { printable } from "../text.ts";
 import { splitRemotePath } from "../remote_path.ts";
+import type { RemoteEntry } from "../protocol/replies.ts";
 
 /** What a get needs of a listed file: its body's facts, not its names. */
 export type WantedEntry = Pick<RemoteEntry, "size" | "mode" | "mtime" | "digest">;
@@ -96,7 +96,7 @@ export interface GetPlan {
   lister: () => Promise<Connection>;
   /** Where the files will be committed: it flushes the folders made here. */
   commits: GroupCommit;
-  options: TransferOptions;
+  options: TransferSettings;
   tracker: TransferTracker;
   /** The local folders filled, with their names when `delete` keeps them. */
   trees: LocalTree[];

@@ -19,8 +19,8 @@ import type { GroupCommit } from "../fs/group_commit.ts";
 import { keepFolderMode, setTimes } from "../fs/root_ops.ts";
 import { isInside } from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
 import type { TransferTracker } from "./tracker.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 
 /** Where a file goes: a folder beneath a held local root, and its name in it. */
 export interface LocalPlace {

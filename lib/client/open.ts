@@ -16,7 +16,9 @@ import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import { checkCancelled } from "./transfer.ts";
+import { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
+import type { TransferOptions, TransferSummary } from "./transfer.ts";
 
 /** A remote file being read: its facts, and its bytes as they arrive. */
 export interface RemoteFile {
@@ -72,6 +74,31 @@ export async function openRemote(
     mode: announced.mode,
     readable: sink.readable,
   };
+}
+
+/**
+ * Reads the remote `path` into `into` (left open), with progress and
+ * `limitRate`; the summary counts the file once its digest matched.
+ */
+export async function readRemoteInto(
+  connection: Connection,
+  path: string,
+  into: WritableStream<Uint8Array>,
+  options: TransferOptions,
+): Promise<TransferSummary> {
+  const tracker = new TransferTracker(options);
+  const file = await openRemote(connection, path, options);
+  tracker.planned(1, file.size);
+  tracker.started(path);
+  const counted = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      controller.enqueue(chunk);
+      tracker.moved(chunk.length);
+    },
+  });
+  await file.readable.pipeThrough(counted).pipeTo(into, { preventClose: true, preventAbort: true });
+  tracker.committed(path, file.size, "");
+  return tracker.summary();
 }
 
 /** The body's frames into the stream; the stream errors when the read fails. */

@@ -9,23 +9,19 @@
 import { ErrorCode, FerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
 import { encodePut } from "../protocol/requests.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
 import { digestHex } from "../fs/digest.ts";
 import type { BodySource } from "../fs/file_body.ts";
 import { sendFileBody } from "../wire/send_file_body.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
+import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import { statRemote } from "./remote_ops.ts";
-import {
-  cancelled,
-  checkCancelled,
-  type CommittedFile,
-  compressorFor,
-  type Progress,
-} from "./transfer.ts";
+import { cancelled, checkCancelled, compressorFor } from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
 import { splitRemotePath } from "../remote_path.ts";
+import type { CommittedFile, Progress } from "./transfer.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 
 /** Options of `FerryClient.put()`. */
 export interface PutOptions {
@@ -39,7 +35,7 @@ export interface PutOptions {
   onProgress?: ((progress: Progress) => void) | undefined;
   /** Bytes per second. Default: no limit. */
   limitRate?: number | undefined;
-  /** How the server makes the file durable (see {@link TransferOptions.fsync}). */
+  /** How the server makes the file durable (see {@link SendOptions.fsync}). */
   fsync?: FsyncMode | undefined;
   /** zstd-compress the data on the way (see {@link TransferOptions.compress}). */
   compress?: boolean | number | undefined;
@@ -52,13 +48,10 @@ export async function putBody(
   body: Uint8Array | ReadableStream<Uint8Array>,
   options: PutOptions = {},
 ): Promise<CommittedFile> {
-  const signal = options.signal;
-  checkCancelled(signal);
+  checkCancelled(options.signal);
   const target = await fileTarget(connection, path);
   const known = body instanceof Uint8Array;
   const size = known ? body.length : 0;
-  const tracker = new TransferTracker(options);
-  tracker.planned(1, size);
   const mtime = options.mtime instanceof Date
     ? options.mtime.getTime()
     : options.mtime ?? Date.now();
@@ -74,42 +67,56 @@ export async function putBody(
     }),
     { flush: false },
   );
-  // A refusal can arrive while the body is still sent: stop sending then.
-  const reply = call.ok();
-  reply.catch(() => {});
   const source = known ? bytesSource(body) : streamSource(body);
   try {
-    tracker.started(target);
-    const digest = await sendFileBody(
-      connection.writer,
-      call.id,
-      source,
-      known ? size : Number.POSITIVE_INFINITY,
-      target,
-      {
-        stream: !known,
-        stopped: () => call.over || signal?.aborted === true,
-        limiter: RateLimiter.optional(options.limitRate, options.signal),
-        onBytes: (n) => tracker.moved(n),
-        compressor: compressorFor(options, connection),
-      },
-    );
-    await connection.writer.flush();
-    if (digest === null) {
-      if (signal?.aborted) {
-        // The CANCEL gets no reply: the request is over.
-        call.forget();
-        throw cancelled();
-      }
-      await reply;
-      throw new FerryError(ErrorCode.Protocol, `The server refused "${target}" without a reason`);
-    }
-    await reply;
-    tracker.committed(target, tracker.bytesDone, digestHex(digest));
-    return { path: target, size: tracker.bytesDone, digest: digestHex(digest) };
+    return await sendPut(connection, call, source, known ? size : undefined, target, options);
   } finally {
     await source.close();
   }
+}
+
+/** The body of a PUT (`size` undefined: a stream), then the server's OK. */
+async function sendPut(
+  connection: Connection,
+  call: Call,
+  source: BodySource,
+  size: number | undefined,
+  target: string,
+  options: PutOptions,
+): Promise<CommittedFile> {
+  const { signal } = options;
+  const tracker = new TransferTracker(options);
+  tracker.planned(1, size ?? 0);
+  // A refusal can arrive while the body is still sent: stop sending then.
+  const reply = call.ok();
+  reply.catch(() => {});
+  tracker.started(target);
+  const digest = await sendFileBody(
+    connection.writer,
+    call.id,
+    source,
+    size ?? Number.POSITIVE_INFINITY,
+    target,
+    {
+      stream: size === undefined,
+      stopped: () => call.over || signal?.aborted === true,
+      limiter: RateLimiter.optional(options.limitRate, signal),
+      onBytes: (n) => tracker.moved(n),
+      compressor: compressorFor(options, connection),
+    },
+  );
+  await connection.writer.flush();
+  if (digest === null && signal?.aborted) {
+    // The CANCEL gets no reply: the request is over.
+    call.forget();
+    throw cancelled();
+  }
+  await reply;
+  if (digest === null) {
+    throw new FerryError(ErrorCode.Protocol, `The server refused "${target}" without a reason`);
+  }
+  tracker.committed(target, tracker.bytesDone, digestHex(digest));
+  return { path: target, size: tracker.bytesDone, digest: digestHex(digest) };
 }
 
 /** The remote file a put writes: it must be a file name, not a folder. */

@@ -7,13 +7,14 @@
  */
 
 import { FerryError, isRetriableError, toFerryError } from "../errors.ts";
-import { cancelled, type TransferOptions, type TransferSummary } from "./transfer.ts";
+import { cancelled, type TransferSettings } from "./transfer.ts";
 import { noteUnconfirmed } from "./tracker.ts";
+import type { TransferSummary } from "./transfer.ts";
 
 const MAX_BACKOFF_SECONDS = 30;
 
 /** When and how often to try again. */
-export type RetryPolicy = Pick<TransferOptions, "retries" | "signal" | "onRetry">;
+export type RetryPolicy = Pick<TransferSettings, "retries" | "signal" | "onRetry">;
 
 /**
  * Runs `attempt` (given the number of attempts before it) until it
@@ -53,8 +54,8 @@ export async function retrying<T>(
  * lost with the connection, and `seconds` is the whole time.
  */
 export async function withRetries(
-  options: TransferOptions,
-  attempt: (options: TransferOptions) => Promise<TransferSummary>,
+  options: TransferSettings,
+  attempt: (options: TransferSettings) => Promise<TransferSummary>,
 ): Promise<TransferSummary> {
   const retries = options.retries ?? 0;
   const started = performance.now();
@@ -66,7 +67,7 @@ export async function withRetries(
   const summary = await retrying(options, (tried) => {
     committed = { files: 0, bytes: 0 };
     // Counting costs an object per file: only when a retry may need the count.
-    const counted: TransferOptions = retries === 0 ? options : {
+    const counted: TransferSettings = retries === 0 ? options : {
       ...options,
       ...(tried > 0 ? { sync: true } : {}),
       onFile: (file) => {

@@ -10,7 +10,6 @@
  * @module
  */
 
-import type { RemoteEntry } from "../protocol/replies.ts";
 import { PathFilter } from "../fs/filter.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
@@ -33,10 +32,11 @@ import {
   checkCancelled,
   dealBySize,
   refuseCollisions,
-  type TransferOptions,
-  type TransferSummary,
+  type TransferSettings,
 } from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
+import type { RemoteEntry } from "../protocol/replies.ts";
+import type { TransferSummary } from "./transfer.ts";
 
 /** Sends local files and folders to `dest`; `openLane` opens more connections for `parallel`. */
 export async function sendPaths(
@@ -44,7 +44,7 @@ export async function sendPaths(
   openLane: () => Promise<Connection>,
   sourcePaths: readonly string[],
   dest: string,
-  options: TransferOptions = {},
+  options: TransferSettings = {},
 ): Promise<TransferSummary> {
   const tracker = new TransferTracker(options);
   const signal = options.signal;
@@ -72,6 +72,25 @@ export async function sendPaths(
     options,
     filter,
   );
+  const files = await changedFiles(planned, remote, tracker, options);
+  if (options.dryRun) {
+    for (const file of files) tracker.wouldCopy(file.remote, file.size);
+    await deleteExtras(connection, planned, remote, tracker, options, filter);
+    return tracker.summary();
+  }
+  await sendPlanned(connection, openLane, planned, remote, files, tracker, options);
+  await deleteExtras(connection, planned, remote, tracker, options, filter);
+  await setFolderTimes(connection, tracker, options, planned.dirs);
+  return tracker.summary();
+}
+
+/** The planned files that the server does not already have (or is to keep), counted in. */
+async function changedFiles(
+  planned: SendPlan,
+  remote: Map<string, RemoteEntry>,
+  tracker: TransferTracker,
+  options: TransferSettings,
+): Promise<PlannedFile[]> {
   const files: PlannedFile[] = [];
   for (const file of planned.files) {
     const there = remote.get(file.remote);
@@ -82,12 +101,21 @@ export async function sendPaths(
     else files.push(file);
   }
   tracker.planned(files.length, files.reduce((sum, f) => sum + f.size, 0));
-  if (options.dryRun) {
-    for (const file of files) tracker.wouldCopy(file.remote, file.size);
-    await deleteExtras(connection, planned, remote, tracker, options, filter);
-    return tracker.summary();
-  }
-  const limiter = RateLimiter.optional(options.limitRate, options.signal);
+  return files;
+}
+
+/** Makes the missing folders, then sends `files` over one connection or, with `parallel`, several. */
+async function sendPlanned(
+  connection: Connection,
+  openLane: () => Promise<Connection>,
+  planned: SendPlan,
+  remote: Map<string, RemoteEntry>,
+  files: PlannedFile[],
+  tracker: TransferTracker,
+  options: TransferSettings,
+): Promise<void> {
+  const { signal } = options;
+  const limiter = RateLimiter.optional(options.limitRate, signal);
   const main = new Lane(connection, tracker, signal, putAsks(options), options.compress);
   try {
     // Folders first, so empty ones exist too and keep their permission bits.
@@ -103,9 +131,6 @@ export async function sendPaths(
   }
   if (signal?.aborted) throw cancelled(tracker.summary().files);
   if (main.failure !== undefined) throw main.failure;
-  await deleteExtras(connection, planned, remote, tracker, options, filter);
-  await setFolderTimes(connection, tracker, options, planned.dirs);
-  return tracker.summary();
 }
 
 /**
@@ -117,7 +142,7 @@ async function deleteExtras(
   planned: SendPlan,
   remote: Map<string, RemoteEntry>,
   tracker: TransferTracker,
-  options: TransferOptions,
+  options: TransferSettings,
   filter: PathFilter | undefined,
 ): Promise<void> {
   if (!options.delete || tracker.failures.length > 0) return;
@@ -132,7 +157,7 @@ async function deleteExtras(
 async function setFolderTimes(
   connection: Connection,
   tracker: TransferTracker,
-  options: TransferOptions,
+  options: TransferSettings,
   dirs: readonly PlannedDir[],
 ): Promise<void> {
   const lane = new Lane(connection, tracker, options.signal, putAsks(options), options.compress);
@@ -153,7 +178,7 @@ async function sendAsWalked(
   connection: Connection,
   walk: AsyncIterable<{ dir: PlannedDir } | { file: PlannedFile }>,
   tracker: TransferTracker,
-  options: TransferOptions,
+  options: TransferSettings,
 ): Promise<TransferSummary> {
   const lane = new Lane(connection, tracker, options.signal, putAsks(options), options.compress);
   try {
@@ -173,7 +198,7 @@ async function planAgainstRemote(
   sources: Awaited<ReturnType<typeof inspectSources>>,
   bases: string[][],
   tracker: TransferTracker,
-  options: TransferOptions,
+  options: TransferSettings,
   filter: PathFilter | undefined,
 ): Promise<{ planned: SendPlan; remote: Map<string, RemoteEntry> }> {
   const trees = sources.map((source, i) => ({

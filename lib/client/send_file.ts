@@ -8,7 +8,6 @@
 
 import { ErrorCode, type FerryError, toFerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
 import { encodePut, encodeResume, type ResumeMessage } from "../protocol/requests.ts";
 import { digestHex } from "../fs/digest.ts";
 import {
@@ -25,8 +24,9 @@ import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { PlannedFile } from "./send_plan.ts";
 import { backupRequest } from "./remote_ops.ts";
-import { compressorFor, RESUME_MIN_BYTES, type TransferOptions } from "./transfer.ts";
+import { compressorFor, RESUME_MIN_BYTES, type TransferSettings } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 
 /** A request awaiting OK or ERROR. */
 export interface Ack {
@@ -60,7 +60,7 @@ export interface PutAsks {
 }
 
 /** The PUT fields that a send's options ask for. */
-export function putAsks(options: TransferOptions): PutAsks {
+export function putAsks(options: TransferSettings): PutAsks {
   return { fsync: options.fsync, backup: backupRequest(options.backup) };
 }
 
@@ -71,7 +71,7 @@ export interface FileLane {
   readonly asks: PutAsks;
   readonly stopped: boolean;
   /** What the file data is sent with: `compress` from the options, when the server decodes it. */
-  readonly compress: TransferOptions["compress"];
+  readonly compress: TransferSettings["compress"];
   /** Sends a request that ends with OK or ERROR (see Lane.expectOk). */
   expectOk(
     kind: Kind,

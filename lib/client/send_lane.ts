@@ -15,7 +15,7 @@ import type { Connection } from "./connection.ts";
 import { InFlight } from "./in_flight.ts";
 import { type Ack, type AckOptions, type PutAsks, sendOne } from "./send_file.ts";
 import type { PlannedDir, PlannedFile, SendPlan } from "./send_plan.ts";
-import type { TransferOptions } from "./transfer.ts";
+import type { TransferSettings } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
 
 // Acknowledgements awaited at once; bounds the client's bookkeeping, not the wire.
@@ -33,7 +33,7 @@ export class Lane {
   readonly signal: AbortSignal | undefined;
   /** Asked of the server for every file. */
   readonly asks: PutAsks;
-  readonly compress: TransferOptions["compress"];
+  readonly compress: TransferSettings["compress"];
   failure: FerryError | undefined;
   /** The folders {@link Lane.sendWalk} made, in walk order. */
   readonly walkedDirs: PlannedDir[] = [];
@@ -48,7 +48,7 @@ export class Lane {
     tracker: TransferTracker,
     signal: AbortSignal | undefined,
     asks: PutAsks,
-    compress?: TransferOptions["compress"],
+    compress?: TransferSettings["compress"],
   ) {
     this.asks = asks;
     this.compress = compress;

@@ -6,8 +6,7 @@
  * @module
  */
 
-import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import type { RemoteEntry } from "../protocol/replies.ts";
+import { ErrorCode, FerryError, folderNeedsRecursive, toFerryError } from "../errors.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import { isBackupName } from "../fs/backup.ts";
 import type { Connection } from "./connection.ts";
@@ -22,6 +21,7 @@ import {
   splitRemotePath,
 } from "../remote_path.ts";
 import { basename } from "node:path";
+import type { RemoteEntry } from "../protocol/replies.ts";
 
 /** A source to send, after stat (symlinks followed, as scp does). */
 export interface LocalSource {
@@ -64,26 +64,6 @@ export async function inspectSources(
     });
   }
   return inspected;
-}
-
-/**
- * The error for a folder named as a source of a transfer that is not
- * recursive: the same code, path and words for send and get, so that the
- * command line can turn both into the same usage error.
- */
-export function folderNeedsRecursive(path: string): FerryError {
-  return new FerryError(
-    ErrorCode.IsDirectory,
-    `"${printable(path || "/")}" is a folder: copy it recursively`,
-    { path, cause: RECURSIVE_NEEDED },
-  );
-}
-
-const RECURSIVE_NEEDED = Symbol("recursive needed");
-
-/** Whether `error` is a source folder named without `recursive` (see {@link folderNeedsRecursive}). */
-export function needsRecursive(error: unknown): boolean {
-  return error instanceof FerryError && error.cause === RECURSIVE_NEEDED;
 }
 
 /** One file to send. */

@@ -7,7 +7,7 @@
  */
 
 import { digestFileHex } from "../fs/digest.ts";
-import type { TransferOptions } from "./transfer.ts";
+import type { TransferSettings } from "./transfer.ts";
 
 /** What is known about one side of a file. */
 export interface FileFacts {
@@ -40,7 +40,7 @@ export async function alreadyThere(
 
 /** The options that decide what the receiving side keeps. */
 type KeepOptions = Pick<
-  TransferOptions,
+  TransferSettings,
   "sync" | "checksum" | "delete" | "ignoreExisting" | "update"
 >;
 

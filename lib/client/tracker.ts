@@ -7,13 +7,8 @@
  */
 
 import type { FerryError } from "../errors.ts";
-import type {
-  CommittedFile,
-  Progress,
-  TransferChange,
-  TransferOptions,
-  TransferSummary,
-} from "./transfer.ts";
+import type { TransferSettings } from "./transfer.ts";
+import type { CommittedFile, Progress, TransferChange, TransferSummary } from "./transfer.ts";
 
 // The recent speed is measured over this window, from samples this far apart.
 const SPEED_WINDOW_MS = 5_000;
@@ -29,7 +24,7 @@ const SPEED_SAMPLE_MS = 250;
 const unconfirmedOf = new WeakMap<object, Set<string>>();
 
 /** Lets the trackers made with `options` note their unconfirmed files in `files`. */
-export function noteUnconfirmed(options: TransferOptions, files: Set<string>): void {
+export function noteUnconfirmed(options: TransferSettings, files: Set<string>): void {
   unconfirmedOf.set(options, files);
 }
 
@@ -57,7 +52,7 @@ export class TransferTracker {
   /** Started and not yet committed, while a retry may follow (see noteUnconfirmed). */
   #unconfirmed: Set<string> | undefined;
 
-  constructor(options: Pick<TransferOptions, "onProgress" | "onFile" | "onChange"> = {}) {
+  constructor(options: Pick<TransferSettings, "onProgress" | "onFile" | "onChange"> = {}) {
     this.#onProgress = options.onProgress;
     this.#onFile = options.onFile;
     this.#onChange = options.onChange;

@@ -6,9 +6,9 @@
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
-import { COMPRESS_LEVELS, type FsyncMode } from "../protocol/constants.ts";
 import { ChunkCompressor } from "../wire/compression.ts";
 import { printable } from "../text.ts";
+import { COMPRESS_LEVELS, type FsyncMode } from "../protocol/constants.ts";
 
 /** An immutable snapshot of a transfer in progress. */
 export interface Progress {
@@ -54,7 +54,7 @@ export interface TransferChange {
   /** Where: the remote path for send (from the server root), the local path for get. */
   readonly path: string;
   /** The file's size (not for deletions). */
-  readonly size?: number;
+  readonly size?: number | undefined;
 }
 
 /** A lost connection that will be retried (see {@link TransferOptions.retries}). */
@@ -69,7 +69,11 @@ export interface RetryNotice {
   readonly error: FerryError;
 }
 
-/** Options for `send` and `get`. */
+/**
+ * What `send` and `get` share: every field means the same in both
+ * directions. Where the two differ (durability, backups), see
+ * {@link SendOptions} and {@link GetOptions}.
+ */
 export interface TransferOptions {
   /** Copy folders and everything in them. Without it a folder is an is_directory error. */
   recursive?: boolean | undefined;
@@ -127,24 +131,6 @@ export interface TransferOptions {
    * files already committed are skipped and big files resume. Default 0.
    */
   retries?: number | undefined;
-  /**
-   * How each received file is made durable before it counts as done (on the
-   * server for send, here for get): `each` (default) flushes every file and
-   * its folder, `batch` flushes the file system once per group of files,
-   * `none` flushes nothing (rsync's default). A server may serve a send at a
-   * stronger mode than asked.
-   */
-  fsync?: FsyncMode | undefined;
-  /**
-   * Keep each file the transfer replaces, or (with `delete`) removes, on
-   * the receiving side as a numbered backup `NAME.~N~`, as
-   * `cp --backup=numbered` does: `true` beside it, or a folder (a path on
-   * the receiving side: remote for send, local for get) whose tree mirrors
-   * the destination's. Nothing stored is lost, so a server that runs with
-   * `noDelete` accepts such replacements and deletions. `delete` leaves
-   * backups alone.
-   */
-  backup?: boolean | string | undefined;
   /** Told before each retry waits (to print a notice). */
   onRetry?: ((notice: RetryNotice) => void) | undefined;
   /**
@@ -157,7 +143,51 @@ export interface TransferOptions {
    * receiving side.
    */
   filter?: readonly string[] | undefined;
+  /**
+   * Reject when a file failed, instead of resolving with the failures in
+   * the summary: with the error of {@link summaryError} (the file's own
+   * when it is the only file, else `partial`), whose `summary` is attached.
+   */
+  throwOnFailure?: boolean | undefined;
 }
+
+/** Options of `send`: files go to the server. */
+export interface SendOptions extends TransferOptions {
+  /**
+   * How the server makes each file durable before it counts as done:
+   * `each` (default) flushes every file and its folder, `batch` flushes the
+   * file system once per group of files, `none` flushes nothing (rsync's
+   * default). A server may serve the send at a stronger mode than asked.
+   */
+  fsync?: FsyncMode | undefined;
+  /**
+   * Keep each remote file the send replaces, or (with `delete`) removes, as
+   * a numbered backup `NAME.~N~`, as `cp --backup=numbered` does: `true`
+   * beside it, or a remote folder whose tree mirrors the destination's
+   * (relative to a named host's folder). Nothing stored is lost, so a
+   * server that runs with `noDelete` accepts such replacements and
+   * deletions. `delete` leaves backups alone.
+   */
+  backup?: boolean | string | undefined;
+}
+
+/** Options of `get`: files come here. */
+export interface GetOptions extends TransferOptions {
+  /**
+   * How each file received here is made durable before it counts as done
+   * (see {@link SendOptions.fsync}). Default `each`.
+   */
+  fsync?: FsyncMode | undefined;
+  /**
+   * Keep each local file the get replaces, or (with `delete`) removes, as a
+   * numbered backup `NAME.~N~`: `true` beside it, or a local folder whose
+   * tree mirrors the destination's. `delete` leaves backups alone.
+   */
+  backup?: boolean | string | undefined;
+}
+
+/** Either direction's options, as the shared code takes them. */
+export type TransferSettings = SendOptions | GetOptions;
 
 /**
  * Deals items into `count` shares of about equal size, biggest first to the
@@ -203,16 +233,35 @@ export interface TransferSummary {
   failures: FerryError[];
 }
 
-/** The error a whole transfer ends with when some files failed, or undefined. */
-export function summaryError(summary: TransferSummary): FerryError | undefined {
+/** The error a transfer with failed files ends with, the summary attached (see `throwOnFailure`). */
+export class TransferError extends FerryError {
+  /** What the transfer did, its failures included. */
+  readonly summary: TransferSummary;
+
+  /** The error `code` and `message` for `summary`; `cause` is the one failed file's error. */
+  constructor(code: ErrorCode, message: string, summary: TransferSummary, cause?: FerryError) {
+    super(code, message, { path: cause?.path, cause });
+    this.name = "TransferError";
+    this.summary = summary;
+  }
+}
+
+/**
+ * The error a whole transfer ends with when some files failed, or
+ * undefined: the file's own when it was the only file, else `partial`.
+ */
+export function summaryError(summary: TransferSummary): TransferError | undefined {
   const [first] = summary.failures;
   if (first === undefined) return undefined;
-  if (summary.failures.length === 1 && summary.files === 0) return first;
-  return new FerryError(
+  if (summary.failures.length === 1 && summary.files === 0) {
+    return new TransferError(first.code, first.message, summary, first);
+  }
+  return new TransferError(
     ErrorCode.Partial,
     `${summary.errors} of ${
       summary.errors + summary.files
     } files failed; the others were transferred`,
+    summary,
   );
 }
 

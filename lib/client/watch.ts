@@ -14,15 +14,16 @@ import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
 import { decodeEntries } from "../protocol/replies.ts";
 import { encodeWatch } from "../protocol/requests.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
 import { ConfinedRoot } from "../fs/confinement.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import { getPaths } from "./get.ts";
 import { PathFilter } from "../fs/filter.ts";
-import type { CommittedFile, TransferOptions } from "./transfer.ts";
+import type { TransferSettings } from "./transfer.ts";
 import { printable } from "../text.ts";
 import { joinRemotePath, splitRemotePath } from "../remote_path.ts";
+import type { CommittedFile } from "./transfer.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 
 /** Options of `FerryClient.watch()`. */
 export interface WatchOptions {
@@ -36,7 +37,7 @@ export interface WatchOptions {
    * away on the server as it happens.
    */
   delete?: boolean | undefined;
-  /** How received files are made durable (see `TransferOptions.fsync`). */
+  /** How received files are made durable (see `GetOptions.fsync`). */
   fsync?: FsyncMode | undefined;
   /** Told of a pushed entry that was refused (a bad name) or failed; the watch goes on. */
   onError?: ((error: FerryError) => void) | undefined;
@@ -107,65 +108,108 @@ export async function* watchFolder(
 ): AsyncGenerator<WatchedFile> {
   const top = splitRemotePath(folder).join("/");
   const pushed = new Pushed();
-  let localRoot: ConfinedRoot | undefined;
   const call = connection.call(Kind.Watch, encodeWatch({ path: top }));
   void receivePushes(call, pushed);
+  let mirror: Mirror | undefined;
   try {
     await call.sent;
     await Deno.mkdir(local, { recursive: true });
-    // What arrives is resolved beneath LOCAL, held: a link planted in it leads nowhere.
-    localRoot = ConfinedRoot.open(local);
-    const root = localRoot;
-    const received: WatchedFile[] = [];
-    const filter = PathFilter.optional(options.filter);
-    const fetch = (source: string, dest: string, asFolder: boolean, below: string[] = []) =>
-      getPaths(
-        connection,
-        openLane,
-        [source],
-        dest,
-        {
-          recursive: asFolder,
-          sync: true,
-          delete: asFolder && (options.delete ?? false),
-          fsync: options.fsync,
-          onFile: (file) => received.push({ ...file, remotePath: remoteOf(file.path, local, top) }),
-        } satisfies TransferOptions,
-        asFolder,
-        below.length === 0 ? filter : filter?.below(below.join("/")),
-        { root, parts: below },
-      );
+    mirror = new Mirror(connection, openLane, top, local, options);
     // The catch-up: what arrived while nobody watched.
-    await fetch(top, local, true);
-    yield* deliver(received, options);
+    await mirror.fetch(top, local, true);
+    yield* deliver(mirror.received, options);
     for (let entry; (entry = await pushed.next(options.signal)) !== null;) {
-      const below = relativeTo(top, entry.path);
-      if (below === null) {
-        options.onError?.(refusedName(entry.path));
-        continue;
-      }
-      if (filter?.excludesPath(below.join("/"), entry.type === "dir")) continue;
-      try {
-        if (entry.removed) {
-          // Mirrored only with `delete`, and never the local folder itself.
-          if (options.delete && below.length > 0) await removeLocal(root, below);
-          continue;
-        }
-        const dest = below.length === 0 ? local : `${local.replace(/\/+$/, "")}/${below.join("/")}`;
-        if (entry.type !== "dir") root.makeFolders(below.slice(0, -1)).folder.release();
-        await fetch(entry.path, dest, entry.type === "dir", below);
-      } catch (error) {
-        const failure = toFerryError(error, "get", entry.path);
-        if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Protocol) {
-          throw failure;
-        }
-        options.onError?.(failure);
-      }
-      yield* deliver(received, options);
+      await mirror.apply(entry);
+      yield* deliver(mirror.received, options);
     }
   } finally {
     call.cancel();
-    localRoot?.close();
+    mirror?.close();
+  }
+}
+
+/** The local side of a watch: what the server pushes is fetched (or removed) beneath LOCAL. */
+class Mirror {
+  /** Files committed and not yet delivered. */
+  readonly received: WatchedFile[] = [];
+  #connection: Connection;
+  #openLane: () => Promise<Connection>;
+  #top: string;
+  #local: string;
+  #options: WatchOptions;
+  /** LOCAL, held: a link planted in it leads nowhere. */
+  #root: ConfinedRoot;
+  #filter: PathFilter | undefined;
+
+  constructor(
+    connection: Connection,
+    openLane: () => Promise<Connection>,
+    top: string,
+    local: string,
+    options: WatchOptions,
+  ) {
+    this.#connection = connection;
+    this.#openLane = openLane;
+    this.#top = top;
+    this.#local = local;
+    this.#options = options;
+    this.#root = ConfinedRoot.open(local);
+    this.#filter = PathFilter.optional(options.filter);
+  }
+
+  close(): void {
+    this.#root.close();
+  }
+
+  /** Gets `source` into `dest` (at `below` beneath LOCAL) as `get --sync` would. */
+  async fetch(
+    source: string,
+    dest: string,
+    asFolder: boolean,
+    below: string[] = [],
+  ): Promise<void> {
+    const options = this.#options;
+    const settings: TransferSettings = {
+      recursive: asFolder,
+      sync: true,
+      delete: asFolder && (options.delete ?? false),
+      fsync: options.fsync,
+      onFile: (file) =>
+        this.received.push({ ...file, remotePath: remoteOf(file.path, this.#local, this.#top) }),
+    };
+    const filter = below.length === 0 ? this.#filter : this.#filter?.below(below.join("/"));
+    await getPaths(this.#connection, this.#openLane, [source], dest, settings, asFolder, filter, {
+      root: this.#root,
+      parts: below,
+    });
+  }
+
+  /** One pushed entry; what fails of it is told to `onError` unless the connection is lost. */
+  async apply(entry: PushedEntry): Promise<void> {
+    const below = relativeTo(this.#top, entry.path);
+    if (below === null) return this.#options.onError?.(refusedName(entry.path));
+    if (this.#filter?.excludesPath(below.join("/"), entry.type === "dir")) return;
+    try {
+      await this.#mirror(entry, below);
+    } catch (error) {
+      const failure = toFerryError(error, "get", entry.path);
+      if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Protocol) {
+        throw failure;
+      }
+      this.#options.onError?.(failure);
+    }
+  }
+
+  async #mirror(entry: PushedEntry, below: string[]): Promise<void> {
+    if (entry.removed) {
+      // Mirrored only with `delete`, and never the local folder itself.
+      if (this.#options.delete && below.length > 0) await removeLocal(this.#root, below);
+      return;
+    }
+    const local = this.#local;
+    const dest = below.length === 0 ? local : `${local.replace(/\/+$/, "")}/${below.join("/")}`;
+    if (entry.type !== "dir") this.#root.makeFolders(below.slice(0, -1)).folder.release();
+    await this.fetch(entry.path, dest, entry.type === "dir", below);
   }
 }
 
@@ -245,15 +289,17 @@ function remoteOf(localPath: string, local: string, top: string): string {
 }
 
 /**
- * A running watch: iterate it for the files as they arrive, or await it
- * (with `onFile`) until its signal ends it. It throws when the connection
- * is lost; call `watch` again to reconnect and catch up.
+ * A watch, not yet running: iterate it for the files as they arrive, or
+ * await `done()` (with `onFile`) until its signal ends it. It is plainly not
+ * a promise: returning it from an async function does not wait for it. It
+ * throws when the connection is lost; call `watch` again to reconnect and
+ * catch up.
  */
-export class WatchRun implements AsyncIterable<WatchedFile>, PromiseLike<void> {
+export class WatchRun implements AsyncIterable<WatchedFile> {
   #files: AsyncGenerator<WatchedFile>;
   #done: Promise<void> | undefined;
 
-  /** Wraps the watch's files; nothing runs until it is iterated or awaited. */
+  /** Wraps the watch's files; nothing runs until it is iterated or `done()` is called. */
   constructor(files: AsyncGenerator<WatchedFile>) {
     this.#files = files;
   }
@@ -264,13 +310,10 @@ export class WatchRun implements AsyncIterable<WatchedFile>, PromiseLike<void> {
   }
 
   /** Runs the watch to its end (`onFile` sees each file): resolves when its signal ends it. */
-  then<A = void, B = never>(
-    onDone?: ((value: void) => A | PromiseLike<A>) | null,
-    onFailed?: ((reason: unknown) => B | PromiseLike<B>) | null,
-  ): PromiseLike<A | B> {
+  done(): Promise<void> {
     this.#done ??= (async () => {
       for await (const _ of this.#files) { /* onFile sees each */ }
     })();
-    return this.#done.then(onDone, onFailed);
+    return this.#done;
   }
 }

@@ -144,19 +144,23 @@ export function resolveTarget(address: RemoteAddress, config: FerryConfig): Remo
     return { ...address, tokenFile: undefined, alias: undefined, folder: "" };
   }
   const fromRoot = address.path.startsWith("/") || !entry.folder;
-  const inFolder = fromRoot
-    ? address.path
-    : address.path === ""
-    ? `${entry.folder}/`
-    : `${entry.folder}/${address.path}`;
   return {
     host: entry.host,
     port: address.port ?? entry.port,
-    path: inFolder,
+    path: pathInFolder(fromRoot ? "" : entry.folder!, address.path),
     tokenFile: entry.tokenFile,
     alias: address.host,
     folder: fromRoot ? "" : entry.folder!,
   };
+}
+
+/**
+ * A remote path as the server sees it, for a named host's `folder`: a
+ * relative path starts in the folder, one starting with "/" at the root.
+ */
+export function pathInFolder(folder: string, path: string): string {
+  if (folder === "" || path.startsWith("/")) return path;
+  return path === "" ? `${folder}/` : `${folder}/${path}`;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -135,7 +135,7 @@ export class StreamSink implements BodySink {
     return Promise.reject(error);
   }
 
-  /** Ends the stream with `error` (the transfer failed), or quietly when none is given. */
+  /** Ends the stream with `error`: the transfer failed (once finished, nothing changes). */
   fail(error: FerryError): void {
     if (this.#finished) return;
     this.#finish();

@@ -39,6 +39,15 @@ interface Rule {
   alsoFolderItself: Token[] | undefined;
 }
 
+/**
+ * Checks include and exclude rules ("- PATTERN", "+ PATTERN"; see
+ * `TransferOptions.filter`) before they are used: throws a usage error
+ * naming the first malformed rule.
+ */
+export function checkFilter(rules: readonly string[]): void {
+  PathFilter.parse(rules);
+}
+
 /** A compiled list of rules; see the module doc. */
 export class PathFilter {
   /**

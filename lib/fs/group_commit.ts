@@ -40,6 +40,34 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
+/** The files of one commit round and how each fared. */
+class Round {
+  readonly waiting: Waiting[];
+  /** The files flushed to disk (not `none`). */
+  readonly durable: Waiting[];
+  /** The first failure of each file that failed. */
+  readonly failed = new Map<Waiting, unknown>();
+  /** Folders that received backups, with the folder of the file each was made for. */
+  readonly backups: [string, string][] = [];
+
+  constructor(waiting: Waiting[]) {
+    this.waiting = waiting;
+    this.durable = waiting.filter((file) => file.file.fsync !== "none");
+  }
+
+  fail(waiting: Waiting, error: unknown): void {
+    if (!this.failed.has(waiting)) this.failed.set(waiting, error);
+  }
+
+  /** Answers every file: OK only for those that reached the disk whole. */
+  settle(): void {
+    for (const waiting of this.waiting) {
+      if (this.failed.has(waiting)) waiting.reject(this.failed.get(waiting));
+      else waiting.resolve();
+    }
+  }
+}
+
 /** The group commit of one connection's (or one get's) received files; see the module doc. */
 export class GroupCommit {
   readonly #limit: number;
@@ -140,89 +168,92 @@ export class GroupCommit {
     this.#rounds = undefined;
   }
 
-  /** One round; it settles every file in it and never throws. */
-  async #round(round: Waiting[]): Promise<void> {
-    const sync = this.#sync;
-    const durable = round.filter((waiting) => waiting.file.fsync !== "none");
-    const failed = new Map<Waiting, unknown>();
-    // Folders that received backups, with the folder of the file each was made for.
-    const backups: [string, string][] = [];
-    const fail = (waiting: Waiting, error: unknown) => {
-      if (!failed.has(waiting)) failed.set(waiting, error);
-    };
+  /** One round, in its three phases; it settles every file in it and never throws. */
+  async #round(waiting: Waiting[]): Promise<void> {
+    const round = new Round(waiting);
+    const batched = await this.#flushData(round);
+    await this.#publish(round);
+    await this.#flushNames(round, batched);
+    round.settle();
+  }
 
-    // 1. Data on disk before any name changes. In batch mode one syncfs writes
-    // everything back first, so each file's own fsync (kept: it is what reports a
-    // writeback error for that file) finds nothing left to write.
+  /**
+   * 1. Data on disk before any name changes. In batch mode one syncfs writes
+   * everything back first, so each file's own fsync (kept: it is what reports
+   * a writeback error for that file) finds nothing left to write. Resolves
+   * with whether the batch flush ran.
+   */
+  async #flushData(round: Round): Promise<boolean> {
+    const { durable } = round;
     let batched = false;
     if (durable.some((waiting) => waiting.file.fsync === "batch")) {
       try {
         batched = await this.#syncFileSystems(durable.map((waiting) => waiting.file.folder));
       } catch (error) {
         for (const waiting of durable) {
-          fail(waiting, toFerryError(error, "flush to disk", waiting.file.shownAs));
+          round.fail(waiting, toFerryError(error, "flush to disk", waiting.file.shownAs));
         }
       }
     }
     await Promise.all(durable.map(async (waiting) => {
-      if (failed.has(waiting)) return;
+      if (round.failed.has(waiting)) return;
       try {
-        await waiting.file.flush(sync);
+        await waiting.file.flush(this.#sync);
       } catch (error) {
-        fail(waiting, error);
+        round.fail(waiting, error);
       }
     }));
-    for (const waiting of round) {
+    return batched;
+  }
+
+  /** 2. The names: each file renamed over its destination, or discarded when it failed. */
+  async #publish(round: Round): Promise<void> {
+    for (const waiting of round.waiting) {
       if (waiting.file.fsync === "none") {
         try {
           await waiting.file.flush(NO_SYNC);
         } catch (error) {
-          fail(waiting, error);
+          round.fail(waiting, error);
         }
       }
-      if (failed.has(waiting)) {
+      if (round.failed.has(waiting)) {
         await waiting.file.discard();
         continue;
       }
-      // 2. The names.
       try {
         const backedUpIn = waiting.file.publish();
-        if (backedUpIn !== undefined) backups.push([backedUpIn, waiting.file.folder]);
+        if (backedUpIn !== undefined) round.backups.push([backedUpIn, waiting.file.folder]);
       } catch (error) {
-        fail(waiting, error);
+        round.fail(waiting, error);
       }
     }
+  }
 
-    // 3. The names on disk: each touched folder once, with the parents of new folders.
-    const published = durable.filter((waiting) => !failed.has(waiting));
-    if (published.length > 0) {
-      const folders = this.#foldersToFlush(
-        published.map((waiting) => waiting.file.folder),
-        backups,
-      );
-      if (batched && published.every((waiting) => waiting.file.fsync === "batch")) {
-        try {
-          await this.#syncFileSystems(folders.keys());
-        } catch (error) {
-          for (const waiting of published) fail(waiting, folderError(error, waiting));
+  /** 3. The names on disk: each touched folder once, with the parents of new folders. */
+  async #flushNames(round: Round, batched: boolean): Promise<void> {
+    const published = round.durable.filter((waiting) => !round.failed.has(waiting));
+    if (published.length === 0) return;
+    const folders = this.#foldersToFlush(
+      published.map((waiting) => waiting.file.folder),
+      round.backups,
+    );
+    if (batched && published.every((waiting) => waiting.file.fsync === "batch")) {
+      try {
+        await this.#syncFileSystems(folders.keys());
+      } catch (error) {
+        for (const waiting of published) round.fail(waiting, folderError(error, waiting));
+      }
+      return;
+    }
+    await Promise.all([...folders].map(async ([folder, files]) => {
+      try {
+        await this.#sync.folder(folder);
+      } catch (error) {
+        for (const waiting of published) {
+          if (files.has(waiting.file.folder)) round.fail(waiting, folderError(error, waiting));
         }
-      } else {
-        await Promise.all([...folders].map(async ([folder, files]) => {
-          try {
-            await sync.folder(folder);
-          } catch (error) {
-            for (const waiting of published) {
-              if (files.has(waiting.file.folder)) fail(waiting, folderError(error, waiting));
-            }
-          }
-        }));
       }
-    }
-
-    for (const waiting of round) {
-      if (failed.has(waiting)) waiting.reject(failed.get(waiting));
-      else waiting.resolve();
-    }
+    }));
   }
 
   /**

@@ -1,8 +1,9 @@
 /**
- * The file system operations behind ls, mkdir, rm and mv on the server. Every
- * path is resolved inside the root with {@link resolveInside}; the last
- * component is never followed when it is a symlink, so rm and mv act on the
- * link itself and ls shows it as a link.
+ * File system operations beneath a held root: looking an entry up, and the
+ * mkdir, rm and mv behind the server's requests; the client's get sets folder
+ * times and modes with them too. The last component is never followed when
+ * it is a symlink, so rm and mv act on the link itself and ls shows it as a
+ * link.
  *
  * @module
  */

@@ -105,9 +105,9 @@ export interface RemoteEntry extends StatReply {
   /** Relative to the server root. */
   path: string;
   /** Hex xxh3-128 of a file's contents, when the LIST asked for digests. */
-  digest?: string;
+  digest?: string | undefined;
   /** In a WATCH reply only: it was removed (or moved away); type, size and times mean nothing. */
-  removed?: boolean;
+  removed?: boolean | undefined;
 }
 
 /** One entry as JSON text: the server batches many into one ENTRIES frame. */

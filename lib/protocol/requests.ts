@@ -19,8 +19,8 @@ import {
   str,
   strings,
 } from "./_json.ts";
-import { COMPRESS_LEVELS, FSYNC_MODES, type FsyncMode } from "./constants.ts";
 import { MAX_DATA_PAYLOAD } from "./frame.ts";
+import { COMPRESS_LEVELS, FSYNC_MODES, type FsyncMode } from "./constants.ts";
 
 /** PUT: the client announces a file it is about to stream. */
 export interface PutRequest {

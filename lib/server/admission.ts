@@ -32,7 +32,7 @@ const MAX_HELD_TOTAL = 256;
 const FAILURE_WINDOW_MS = 10 * 60_000;
 const MAX_TRACKED_ADDRESSES = 10_000;
 /** Connections logging in at once, at least; a larger session budget raises it. */
-const MIN_PENDING_LOGINS = 64;
+export const MIN_PENDING_LOGINS = 64;
 
 /** What a client is told when every session slot is taken, or the server is stopping. */
 export const BUSY: [ErrorCode, string] = [ErrorCode.Busy, "The server is busy: try again later"];

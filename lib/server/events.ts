@@ -29,21 +29,21 @@ export interface ServerEvent {
     | "watch"
     | "push";
   /** The name the client gave itself, if any. */
-  client?: string;
+  client?: string | undefined;
   /** The path it concerned, relative to the root. */
-  path?: string;
+  path?: string | undefined;
   /** Bytes of file bodies moved. */
-  bytes?: number;
+  bytes?: number | undefined;
   /** Files moved (a GET of a folder). */
-  files?: number;
+  files?: number | undefined;
   /** How a stored file was made durable (see `ServerOptions.fsync`): the mode served. */
-  fsync?: "each" | "batch" | "none";
+  fsync?: "each" | "batch" | "none" | undefined;
   /** Whether it succeeded. */
   ok: boolean;
   /** The error code of a refusal. */
-  code?: string;
+  code?: string | undefined;
   /** The message of a refusal. */
-  message?: string;
+  message?: string | undefined;
 }
 
 /** An event before the session adds the time and the client's address. */

@@ -7,9 +7,9 @@
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
 import type { ResolvedServerOptions } from "./options.ts";
 import { formatBytes, printable } from "../text.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
 
 /** What the server lets clients change. */
 export interface ServerPolicy {

@@ -7,7 +7,6 @@
  */
 
 import { ErrorCode, FerryError, toFerryError } from "../errors.ts";
-import type { RemoteEntry } from "../protocol/replies.ts";
 import { FileDigest } from "../fs/digest.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { IncomingFile } from "../fs/incoming_file.ts";
@@ -15,6 +14,7 @@ import type { ConfinedRoot } from "../fs/confinement.ts";
 import { walkTree } from "../fs/tree_walk.ts";
 import { printable } from "../text.ts";
 import { joinRemotePath, splitRemotePath } from "../remote_path.ts";
+import type { RemoteEntry } from "../protocol/replies.ts";
 
 /** What `push` stores: a local file's path, bytes, or a stream of them. */
 export type PushSource = string | Uint8Array | ReadableStream<Uint8Array>;

@@ -22,10 +22,10 @@ import { pushedFiles, type PushSource, storeFile } from "./push.ts";
 import { DiskWatcher } from "./settle.ts";
 import { type ResolvedServerOptions, resolveServerOptions, type ServerOptions } from "./options.ts";
 import type { SecureTransport } from "../wire/secure_transport.ts";
-import { DEFAULT_PORT } from "../protocol/constants.ts";
 import { bindPort, checkRoot, servedRoot } from "./bind.ts";
 import type { ServerEvent } from "./events.ts";
 import { ServerSession } from "./session.ts";
+import { DEFAULT_PORT } from "../protocol/constants.ts";
 
 export type { ServerEvent } from "./events.ts";
 export type { ServerOptions } from "./options.ts";
@@ -132,6 +132,20 @@ export class FerryServer {
     const stop = new AbortController();
     this.#staleSweep = { stop, done: sweepTree(root, stop.signal) };
     this.#accepting = this.#accept();
+  }
+
+  /**
+   * Checks that `root` can be served as `listen` would (a folder, or with
+   * `createRoot` a missing one whose parent is a folder; kernel confinement
+   * when required), without serving it: a start can refuse before it writes
+   * anything (a first start's token).
+   */
+  static async checkRoot(
+    options: Pick<ServerOptions, "root" | "createRoot" | "requireConfinement">,
+  ): Promise<void> {
+    await checkRoot(options.root, options.createRoot ?? false, {
+      confined: options.requireConfinement ?? false,
+    });
   }
 
   /**
@@ -293,46 +307,53 @@ export class FerryServer {
     try {
       await connection.handshake.greet();
       const secure = await this.#admit(connection, hostname, remote);
-      if (secure === null) return;
-      const reader = connection.reader = new FrameReader(secure);
-      reader.acceptCompressed = this.#options.compression;
-      const writer = connection.writer = new FrameWriter(secure);
-      const clientName = connection.clientName = connection.handshake.clientName;
-      connection.session = new ServerSession(
-        {
-          root: this.#root,
-          remote,
-          clientName,
-          compressOk: this.#options.compression && secure.peerDecompresses,
-          hooks: this.#hooks,
-          watchers: this.#watchers,
-          log: (e) => this.#log(clientName === undefined ? e : { ...e, client: clientName }),
-          policy: policyOf(this.#options),
-          limits: limitsOf(this.#options),
-        },
-        reader,
-        writer,
-      );
-      await connection.session.run(() => this.#draining);
+      if (secure !== null) await this.#session(connection, secure).run(() => this.#draining);
     } catch (error) {
-      if (error instanceof FerryError && error.code !== ErrorCode.Connection) {
-        this.#log({
-          time: new Date().toISOString(),
-          remote,
-          action: "connection",
-          ok: false,
-          code: error.code,
-          message: error.message,
-        });
-        // A broken handshake is told why, in plaintext (nothing secret), before the close.
-        if (connection.session === undefined && error.code === ErrorCode.Protocol) {
-          await connection.handshake.refuse(error.code, error.message).catch(() => {});
-        }
-      }
+      await this.#failed(connection, error);
     } finally {
       this.#drop(connection);
       this.#connections.delete(connection);
       this.#admission.leave(connection);
+    }
+  }
+
+  /** The session of a logged-in connection. */
+  #session(connection: Connection, secure: SecureTransport): ServerSession {
+    const reader = connection.reader = new FrameReader(secure);
+    reader.acceptCompressed = this.#options.compression;
+    const writer = connection.writer = new FrameWriter(secure);
+    const clientName = connection.clientName = connection.handshake.clientName;
+    return connection.session = new ServerSession(
+      {
+        root: this.#root,
+        remote: connection.remote,
+        clientName,
+        compressOk: this.#options.compression && secure.peerDecompresses,
+        hooks: this.#hooks,
+        watchers: this.#watchers,
+        log: (e) => this.#log(clientName === undefined ? e : { ...e, client: clientName }),
+        policy: policyOf(this.#options),
+        limits: limitsOf(this.#options),
+      },
+      reader,
+      writer,
+    );
+  }
+
+  /** Logs why a connection ended badly; a broken handshake is told why before the close. */
+  async #failed(connection: Connection, error: unknown): Promise<void> {
+    if (!(error instanceof FerryError) || error.code === ErrorCode.Connection) return;
+    this.#log({
+      time: new Date().toISOString(),
+      remote: connection.remote,
+      action: "connection",
+      ok: false,
+      code: error.code,
+      message: error.message,
+    });
+    // In plaintext: nothing secret.
+    if (connection.session === undefined && error.code === ErrorCode.Protocol) {
+      await connection.handshake.refuse(error.code, error.message).catch(() => {});
     }
   }
 

@@ -9,12 +9,12 @@
  * @module
  */
 
-import type { RemoteEntry } from "../protocol/replies.ts";
 import { describe } from "./listing.ts";
 import { isTemporaryName } from "../fs/temporary.ts";
 import { isInside } from "../fs/safe_path.ts";
 import type { Watchers } from "./watchers.ts";
 import { remoteName } from "../remote_path.ts";
+import type { RemoteEntry } from "../protocol/replies.ts";
 
 // How often candidates are looked at again.
 const CHECK_MS = 250;

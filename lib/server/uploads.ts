@@ -22,12 +22,11 @@ import { GroupCommit } from "../fs/group_commit.ts";
 import { checkFreeSpace } from "../fs/disk_space.ts";
 import { backupPlace } from "../fs/backup.ts";
 import { digestHex } from "../fs/digest.ts";
-import type { Hooks, OfferedFile, ReceivedFile } from "./hooks.ts";
-import type { RemoteEntry } from "../protocol/replies.ts";
+import type { Hooks } from "./hooks.ts";
 import type { Watchers } from "./watchers.ts";
 import { IncomingFile, type IncomingOptions } from "../fs/incoming_file.ts";
 import { refuseTemporaryName, resumeKeyFor } from "../fs/temporary.ts";
-import { type FsyncMode, strongerFsync } from "../protocol/constants.ts";
+import { strongerFsync } from "../protocol/constants.ts";
 import type { ConfinedRoot, Held } from "../fs/confinement.ts";
 import {
   checkChange,
@@ -39,6 +38,9 @@ import {
 import type { Responder } from "./responder.ts";
 import { remoteName, splitRemotePath } from "../remote_path.ts";
 import { basename } from "node:path";
+import type { FsyncMode } from "../protocol/constants.ts";
+import type { OfferedFile, ReceivedFile } from "./hooks.ts";
+import type { RemoteEntry } from "../protocol/replies.ts";
 
 // Bounds on what one connection may hold open at once.
 const MAX_OPEN_UPLOADS = 64;

@@ -19,6 +19,7 @@ import {
   preambleBytes,
 } from "../protocol/frame.ts";
 import { encodeError, errorFromPayload } from "../protocol/replies.ts";
+import { isClientName } from "../config/client_name.ts";
 import { type Frame, FrameReader } from "./frame_reader.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { Handshake } from "./noise.ts";
@@ -35,8 +36,6 @@ export { pskFor };
 // header that announces more is refused as soon as it is read.
 export const MAX_HANDSHAKE_PAYLOAD = 4096;
 const HANDSHAKE_BUFFER = PREAMBLE_SIZE + FRAME_HEADER_SIZE + MAX_HANDSHAKE_PAYLOAD;
-/** Longest client name carried in the handshake. */
-export const MAX_CLIENT_NAME = 64;
 
 /**
  * The encrypted payloads of messages 1 and 2, only readable by a peer that
@@ -69,13 +68,6 @@ function capabilitiesOf(payload: Uint8Array): { name?: string; decompresses: boo
   } catch {
     return { decompresses: false };
   }
-}
-
-/** Whether `name` may name a client: 1 to 64 characters, none of them a control character. */
-export function isClientName(name: unknown): name is string {
-  return typeof name === "string" && name.length > 0 && name.length <= MAX_CLIENT_NAME &&
-    // deno-lint-ignore no-control-regex
-    !/[\u0000-\u001f\u007f-\u009f]/.test(name);
 }
 
 function buffers(conn: Transport): { reader: FrameReader; writer: FrameWriter } {

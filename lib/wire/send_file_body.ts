@@ -82,24 +82,11 @@ export async function sendFileBody(
       if (n === 0) {
         await writer.frame(Kind.Cancel, id);
         // Rewritten shorter: the error that gives its sizes, as the check at the end would.
-        const changed = options.changed?.();
-        if (changed !== undefined) throw changed;
-        throw new FerryError(
-          ErrorCode.Io,
-          `"${
-            printable(shownAs)
-          }" shrank from ${size} to ${sent} bytes while it was sent; send it again`,
-          { path: shownAs },
-        );
+        throw options.changed?.() ?? shrank(shownAs, size, sent);
       }
       sent += n;
       options.onBytes?.(n);
-      const wait = options.limiter?.take(options.compressor?.lastWireBytes ?? n);
-      if (wait !== undefined) {
-        // What the budget was spent on goes out now, not after the wait.
-        await writer.flush();
-        await wait;
-      }
+      await paced(writer, options, n);
     }
     // A cancel during the last chunk's wait (--limit-rate) must not commit the file.
     if (options.stopped?.()) return await stop();
@@ -114,4 +101,20 @@ export async function sendFileBody(
   } finally {
     digest.release();
   }
+}
+
+/** Waits as --limit-rate asks after `n` bytes; what the budget was spent on goes out first. */
+async function paced(writer: FrameWriter, options: SendBodyOptions, n: number): Promise<void> {
+  const wait = options.limiter?.take(options.compressor?.lastWireBytes ?? n);
+  if (wait === undefined) return;
+  await writer.flush();
+  await wait;
+}
+
+function shrank(shownAs: string, size: number, sent: number): FerryError {
+  return new FerryError(
+    ErrorCode.Io,
+    `"${printable(shownAs)}" shrank from ${size} to ${sent} bytes while it was sent; send it again`,
+    { path: shownAs },
+  );
 }
