@@ -51,12 +51,13 @@ export interface CallLine {
 }
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+const EMPTY = new Uint8Array(0);
 
 /** One request's replies. Iterate it once. */
 export class Call implements AsyncIterableIterator<Frame>, RequestHandler {
   /** The request id, for the frames of a body that follows the request. */
   readonly id: number;
-  /** The request frame was written (rejects when the connection failed first). */
+  /** The request frame was written (rejects with the write's error when it could not be). */
   readonly sent: Promise<void>;
   #line: CallLine;
   #options: CallOptions;
@@ -70,17 +71,20 @@ export class Call implements AsyncIterableIterator<Frame>, RequestHandler {
   #over = false;
   #error: FerryError | undefined;
   #refused = false;
+  /** Only a call with a signal listens to it. */
+  #onAbort: (() => void) | undefined;
 
   constructor(line: CallLine, kind: Kind, payload: Uint8Array, options: CallOptions = {}) {
     this.#line = line;
     this.#options = options;
     this.id = line.register(this);
-    options.signal?.addEventListener("abort", this.#onAbort, { once: true });
-    this.sent = line.send(kind, this.id, payload, options.flush ?? true).catch((error) => {
-      this.#end(line.connectionError(error));
-      throw this.#error ?? line.connectionError(error);
-    });
-    this.sent.catch(() => {});
+    if (options.signal !== undefined) {
+      this.#onAbort = () => this.#aborted();
+      options.signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    // One promise per request: the write's own, the failure handled beside it.
+    this.sent = line.send(kind, this.id, payload, options.flush ?? true);
+    this.sent.then(undefined, (error) => this.#end(line.connectionError(error)));
   }
 
   /** The request ended with the server's ERROR (not a lost connection or a cancel). */
@@ -175,7 +179,7 @@ export class Call implements AsyncIterableIterator<Frame>, RequestHandler {
         return this.#end(undefined, {
           kind: frame.kind,
           id: frame.id,
-          payload: frame.payload.slice(),
+          payload: frame.payload.length === 0 ? EMPTY : frame.payload.slice(),
         });
       default:
         return this.#hand(frame);
@@ -208,7 +212,9 @@ export class Call implements AsyncIterableIterator<Frame>, RequestHandler {
     this.#over = true;
     this.#error = error;
     this.#line.unregister(this.id);
-    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#onAbort !== undefined) {
+      this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    }
     // A frame the consumer never took is dropped with the request.
     if (last === undefined) {
       this.#queued = undefined;
@@ -234,9 +240,9 @@ export class Call implements AsyncIterableIterator<Frame>, RequestHandler {
     return Promise.reject(error);
   }
 
-  #onAbort = (): void => {
+  #aborted(): void {
     if (this.#over) return;
     this.#line.abandon(this.id, {});
     this.#end(new FerryError(ErrorCode.Aborted, "The request was cancelled"));
-  };
+  }
 }

@@ -38,7 +38,7 @@ export interface Ack {
   /** A cancel asks the server to keep what it received, for the next attempt to resume. */
   resumable: boolean;
   /** Resolves when the request is over (OK, ERROR, cancelled or a lost connection). */
-  readonly replied: Promise<void>;
+  replied: Promise<void>;
 }
 
 /** How a request awaiting OK or ERROR is sent and answered (see Lane.expectOk). */

@@ -10,7 +10,6 @@ import type { FerryError } from "../errors.ts";
 import { Kind } from "../protocol/frame.ts";
 import { decodeResume, encodeMkdir } from "../protocol/requests.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
-import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import { InFlight } from "./in_flight.ts";
 import { type Ack, type AckOptions, type PutAsks, sendOne } from "./send_file.ts";
@@ -99,24 +98,28 @@ export class Lane {
       streaming: false,
       ended: false,
       resumable: false,
-      replied: this.#reply(call, shown, onOk, options),
+      replied: Promise.resolve(),
     };
     this.#acks.add(ack);
-    void ack.replied.finally(() => {
-      this.#acks.delete(ack);
-      this.#inFlight.done();
-    });
+    ack.replied = this.#reply(ack, shown, onOk, options);
     return ack;
   }
 
-  async #reply(call: Call, shown: string, onOk: () => void, options: AckOptions): Promise<void> {
+  /**
+   * Counts the reply in, then lets the request go: the next reply is read
+   * directly, no iterator per file (a send of small files makes thousands).
+   */
+  async #reply(ack: Ack, shown: string, onOk: () => void, options: AckOptions): Promise<void> {
+    const { call } = ack;
     try {
-      for await (const frame of call) {
-        if (frame.kind === Kind.Resume && options.onResume !== undefined) {
-          options.onResume(decodeResume(frame.payload));
-        } else if (frame.kind === Kind.Ok) onOk();
-        else throw call.unexpected(frame);
+      let reply = await call.next();
+      if (!reply.done && reply.value.kind === Kind.Resume && options.onResume !== undefined) {
+        options.onResume(decodeResume(reply.value.payload));
+        reply = await call.next();
       }
+      if (reply.done) return;
+      if (reply.value.kind !== Kind.Ok) throw call.unexpected(reply.value);
+      onOk();
     } catch (error) {
       const failure = error as FerryError;
       if (!call.refused) this.failure ??= failure;
@@ -125,6 +128,8 @@ export class Lane {
     } finally {
       // No offer came (an ERROR, a cancel or a lost connection instead).
       options.onResume?.(null);
+      this.#acks.delete(ack);
+      this.#inFlight.done();
     }
   }
 

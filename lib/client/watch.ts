@@ -112,7 +112,9 @@ export async function* watchFolder(
   void receivePushes(call, pushed);
   let mirror: Mirror | undefined;
   try {
-    await call.sent;
+    await call.sent.catch((error) => {
+      throw connection.connectionError(error);
+    });
     await Deno.mkdir(local, { recursive: true });
     mirror = new Mirror(connection, openLane, top, local, options);
     // The catch-up: what arrived while nobody watched.

@@ -86,7 +86,9 @@ export async function sendFileBody(
       }
       sent += n;
       options.onBytes?.(n);
-      await paced(writer, options, n);
+      // No await without a rate limit: the next chunk joins this one's record.
+      const pause = pacing(writer, options, n);
+      if (pause !== undefined) await pause;
     }
     // A cancel during the last chunk's wait (--limit-rate) must not commit the file.
     if (options.stopped?.()) return await stop();
@@ -103,12 +105,17 @@ export async function sendFileBody(
   }
 }
 
-/** Waits as --limit-rate asks after `n` bytes; what the budget was spent on goes out first. */
-async function paced(writer: FrameWriter, options: SendBodyOptions, n: number): Promise<void> {
+/**
+ * The wait --limit-rate asks for after `n` bytes, what the budget was spent
+ * on sent first; undefined when there is none.
+ */
+function pacing(
+  writer: FrameWriter,
+  options: SendBodyOptions,
+  n: number,
+): Promise<void> | undefined {
   const wait = options.limiter?.take(options.compressor?.lastWireBytes ?? n);
-  if (wait === undefined) return;
-  await writer.flush();
-  await wait;
+  return wait === undefined ? undefined : writer.flush().then(() => wait);
 }
 
 function shrank(shownAs: string, size: number, sent: number): FerryError {
