@@ -131,7 +131,7 @@ Deno.test("paths that leave the root exit 3; a missing remote file exits 4", asy
       "-P",
       String(server.port),
     ]);
-    assertEquals(run.code, 3, dest);
+    assertEquals(run.code, 3, `${dest}: ${run.stderr}`);
     assert(run.stderr.includes("Refused path"), run.stderr);
   }
   const missing = await ferry(["get", "127.0.0.1:nope.txt", local.path, "-P", String(server.port)]);

@@ -32,7 +32,8 @@ import {
 } from "./local_tree.ts";
 import { InFlight } from "./in_flight.ts";
 import { WantedQueue } from "./wanted_queue.ts";
-import { alreadyThere, comparesReceivingSide, keptByChoice } from "./sync_check.ts";
+import { comparesReceivingSide, keepsReceiving } from "./compare.ts";
+import { digestFileHex } from "../fs/digest.ts";
 import {
   cancelled,
   checkCancelled,
@@ -215,16 +216,8 @@ async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerato
 async function alreadyHere(item: Wanted, options: TransferSettings): Promise<boolean> {
   const local = await localInfo(item.local, false);
   if (local === null) return false;
-  const mtime = local.mtime?.getTime() ?? 0;
-  if (keptByChoice(item.entry, { isFile: local.isFile, mtime }, options)) return true;
-  return local.isFile &&
-    await alreadyThere(
-      item.entry,
-      { size: local.size, mtime },
-      options.checksum ?? false,
-      item.local,
-      false,
-    );
+  const receiving = { isFile: local.isFile, size: local.size, mtime: local.mtime?.getTime() ?? 0 };
+  return await keepsReceiving(item.entry, receiving, options, () => digestFileHex(item.local));
 }
 
 /**

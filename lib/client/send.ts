@@ -26,7 +26,8 @@ import {
   type SendPlan,
   walkSources,
 } from "./send_plan.ts";
-import { alreadyThere, comparesReceivingSide, keptByChoice } from "./sync_check.ts";
+import { comparesReceivingSide, keepsReceiving } from "./compare.ts";
+import { digestFileHex } from "../fs/digest.ts";
 import {
   cancelled,
   checkCancelled,
@@ -94,10 +95,9 @@ async function changedFiles(
   const files: PlannedFile[] = [];
   for (const file of planned.files) {
     const there = remote.get(file.remote);
-    const kept = there && { isFile: there.type === "file", mtime: there.mtime };
-    const same = keptByChoice(file, kept, options) || there?.type === "file" &&
-        await alreadyThere(file, there, options.checksum ?? false, file.local, true);
-    if (same) tracker.skip(file.remote, file.size);
+    const receiving = there && { ...there, isFile: there.type === "file" };
+    const kept = await keepsReceiving(file, receiving, options, () => digestFileHex(file.local));
+    if (kept) tracker.skip(file.remote, file.size);
     else files.push(file);
   }
   tracker.planned(files.length, files.reduce((sum, f) => sum + f.size, 0));

@@ -133,11 +133,16 @@ export class Lane {
     }
   }
 
+  /** Makes `dirs` in order; a lost connection fails the lane. */
   async makeFolders(dirs: SendPlan["dirs"]): Promise<void> {
-    for (const dir of dirs) {
-      if (this.stopped) return;
-      await this.#inFlight.below(MAX_IN_FLIGHT, this.#flush);
-      await this.#mkdir(dir);
+    try {
+      for (const dir of dirs) {
+        if (this.stopped) return;
+        await this.#inFlight.below(MAX_IN_FLIGHT, this.#flush);
+        await this.#mkdir(dir);
+      }
+    } catch (error) {
+      this.failure ??= this.connection.connectionError(error);
     }
   }
 
