@@ -91,8 +91,8 @@ export class Lane {
     onOk: () => void,
     options: AckOptions = {},
   ): Ack {
-    this.#inFlight.add();
     const call = this.connection.call(kind, payload, { flush: options.flush ?? false });
+    this.#inFlight.add();
     const ack: Ack = {
       call,
       streaming: false,
