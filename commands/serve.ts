@@ -7,13 +7,18 @@
 import { UsageError } from "./_usage.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { withHint } from "./_hints.ts";
-import { DEFAULT_PORT, FerryServer, type ServerEvent, type ServerOptions } from "../mod.ts";
+import {
+  DEFAULT_PORT,
+  FerryServer,
+  type FsyncMode,
+  type ServerEvent,
+  type ServerOptions,
+} from "../mod.ts";
 import { commandHandler, commandValidator } from "./_hooks.ts";
 import { looksHumanChosen, serverToken } from "../lib/config/token.ts";
 import { parseBytes, parseCount, parseFlags, parseFsync } from "./_args.ts";
 import { printErr } from "./_output.ts";
 import { printable } from "../lib/text.ts";
-import type { FsyncMode } from "../mod.ts";
 
 export const HELP = `Usage: ferry serve [ROOT] [options]
 

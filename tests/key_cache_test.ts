@@ -5,8 +5,7 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { createHash } from "node:crypto";
-import { ferry } from "./_cli.ts";
-import { serveProcess } from "./_cli.ts";
+import { ferry, serveProcess } from "./_cli.ts";
 import { exists, listTree, tempDir, TOKEN } from "./_helpers.ts";
 import { primeTokenKey, tokenFileIdentity } from "../lib/config/key_cache.ts";
 import { pskFor } from "../lib/config/psk.ts";

@@ -3,7 +3,14 @@
 // snapshots and per-file reports, and parallel lanes that stop together.
 
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { connect, ErrorCode, FerryError, TransferError } from "../mod.ts";
+import {
+  connect,
+  ErrorCode,
+  FerryError,
+  type Progress,
+  TransferError,
+  type TransferOptions,
+} from "../mod.ts";
 import { digestFileHex } from "../lib/fs/digest.ts";
 import { parseRemote } from "../lib/config/address.ts";
 import { loadConfig, resolveTarget } from "../lib/config/config.ts";
@@ -19,7 +26,6 @@ import {
   TOKEN,
   waitFor,
 } from "./_helpers.ts";
-import type { Progress, TransferOptions } from "../mod.ts";
 
 const MiB = 1024 * 1024;
 

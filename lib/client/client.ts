@@ -9,7 +9,7 @@
 
 import { ErrorCode, FerryError } from "../errors.ts";
 import { pathInFolder } from "../config/config.ts";
-import type { StatReply } from "../protocol/replies.ts";
+import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { Connection, type ConnectOptions } from "./connection.ts";
 import { getPaths } from "./get.ts";
 import { type OpenOptions, openRemote, readRemoteInto, type RemoteFile } from "./open.ts";
@@ -28,16 +28,17 @@ import { withRetries } from "./retry.ts";
 import { sendPaths } from "./send.ts";
 import { inspectSources } from "./send_plan.ts";
 import { watchFolder, type WatchOptions, WatchRun } from "./watch.ts";
-import type { GetOptions, SendOptions, TransferSettings } from "./transfer.ts";
-import { checkRemovable } from "../remote_path.ts";
 import {
   type CommittedFile,
+  type GetOptions,
+  type SendOptions,
   summaryError,
   type TransferOptions,
+  type TransferSettings,
   type TransferSummary,
 } from "./transfer.ts";
+import { checkRemovable } from "../remote_path.ts";
 import { DEFAULT_PORT } from "../protocol/constants.ts";
-import type { RemoteEntry } from "../protocol/replies.ts";
 
 /**
  * A client of one ferry server. Open one with `connect()`; close it with

@@ -40,12 +40,12 @@ import {
   compressLevel,
   refuseCollisions,
   type TransferSettings,
+  type TransferSummary,
 } from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
 import { splitRemotePath } from "../remote_path.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
-import type { TransferSummary } from "./transfer.ts";
 
 // GET requests in flight at once on one connection: the server answers them
 // in order, so this only hides the round trip between files.

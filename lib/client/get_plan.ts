@@ -9,7 +9,7 @@
  */
 
 import { ErrorCode, FerryError, folderNeedsRecursive, toFerryError } from "../errors.ts";
-import type { StatReply } from "../protocol/replies.ts";
+import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { basename, dirname } from "node:path";
 import { ConfinedRoot } from "../fs/confinement.ts";
 import type { GroupCommit } from "../fs/group_commit.ts";
@@ -31,7 +31,6 @@ import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
 import { printable } from "../text.ts";
 import { splitRemotePath } from "../remote_path.ts";
-import type { RemoteEntry } from "../protocol/replies.ts";
 
 /** What a get needs of a listed file: its body's facts, not its names. */
 export type WantedEntry = Pick<RemoteEntry, "size" | "mode" | "mtime" | "digest">;

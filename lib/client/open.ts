@@ -15,10 +15,9 @@ import { GroupCommit } from "../fs/group_commit.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
-import { checkCancelled } from "./transfer.ts";
+import { checkCancelled, type TransferOptions, type TransferSummary } from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
-import type { TransferOptions, TransferSummary } from "./transfer.ts";
 
 /** A remote file being read: its facts, and its bytes as they arrive. */
 export interface RemoteFile {

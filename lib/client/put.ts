@@ -16,11 +16,16 @@ import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import { statRemote } from "./remote_ops.ts";
-import { cancelled, checkCancelled, compressorFor } from "./transfer.ts";
+import {
+  cancelled,
+  checkCancelled,
+  type CommittedFile,
+  compressorFor,
+  type Progress,
+} from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
 import { splitRemotePath } from "../remote_path.ts";
-import type { CommittedFile, Progress } from "./transfer.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 
 /** Options of `FerryClient.put()`. */

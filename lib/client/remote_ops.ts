@@ -19,12 +19,12 @@ import {
   decodeListDone,
   decodeRemoveDone,
   decodeStatReply,
+  type RemoteEntry,
   type StatReply,
 } from "../protocol/replies.ts";
 import type { Connection } from "./connection.ts";
 import type { Call } from "./call.ts";
 import { checkCancelled } from "./transfer.ts";
-import type { RemoteEntry } from "../protocol/replies.ts";
 
 /** What is at a remote path, or null when nothing is. */
 export async function statRemote(connection: Connection, path: string): Promise<StatReply | null> {

@@ -7,9 +7,8 @@
  */
 
 import { FerryError, isRetriableError, toFerryError } from "../errors.ts";
-import { cancelled, type TransferSettings } from "./transfer.ts";
+import { cancelled, type TransferSettings, type TransferSummary } from "./transfer.ts";
 import { noteUnconfirmed } from "./tracker.ts";
-import type { TransferSummary } from "./transfer.ts";
 
 const MAX_BACKOFF_SECONDS = 30;
 

@@ -34,10 +34,10 @@ import {
   dealBySize,
   refuseCollisions,
   type TransferSettings,
+  type TransferSummary,
 } from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
 import type { RemoteEntry } from "../protocol/replies.ts";
-import type { TransferSummary } from "./transfer.ts";
 
 /** Sends local files and folders to `dest`; `openLane` opens more connections for `parallel`. */
 export async function sendPaths(

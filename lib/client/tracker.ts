@@ -7,8 +7,13 @@
  */
 
 import type { FerryError } from "../errors.ts";
-import type { TransferSettings } from "./transfer.ts";
-import type { CommittedFile, Progress, TransferChange, TransferSummary } from "./transfer.ts";
+import type {
+  CommittedFile,
+  Progress,
+  TransferChange,
+  TransferSettings,
+  TransferSummary,
+} from "./transfer.ts";
 
 // The recent speed is measured over this window, from samples this far apart.
 const SPEED_WINDOW_MS = 5_000;

@@ -19,10 +19,9 @@ import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import { getPaths } from "./get.ts";
 import { PathFilter } from "../fs/filter.ts";
-import type { TransferSettings } from "./transfer.ts";
+import type { CommittedFile, TransferSettings } from "./transfer.ts";
 import { printable } from "../text.ts";
 import { joinRemotePath, splitRemotePath } from "../remote_path.ts";
-import type { CommittedFile } from "./transfer.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 
 /** Options of `FerryClient.watch()`. */

@@ -9,8 +9,7 @@
  */
 
 import { ErrorCode, FerryError } from "../errors.ts";
-import type { FsyncMode } from "./durability.ts";
-import type { SyncFunctions } from "./durability.ts";
+import type { FsyncMode, SyncFunctions } from "./durability.ts";
 import { FileDigest, sameDigest } from "./digest.ts";
 import { printable } from "../text.ts";
 

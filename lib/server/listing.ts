@@ -13,6 +13,7 @@ import {
   encodeListDone,
   encodeStatReply,
   entryJson,
+  type RemoteEntry,
   type StatReply,
 } from "../protocol/replies.ts";
 import { lstatEntry, type ResolvedEntry, resolveEntry } from "../fs/root_ops.ts";
@@ -23,7 +24,6 @@ import type { Responder } from "./responder.ts";
 import { PathFilter } from "../fs/filter.ts";
 import { printable } from "../text.ts";
 import { joinRemotePath, remoteName, splitRemotePath } from "../remote_path.ts";
-import type { RemoteEntry } from "../protocol/replies.ts";
 
 // Entries of a LIST reply are sent in batches of at most this many UTF-16 units
 // of JSON, which stays under the control-frame cap even when every one is 3 UTF-8 bytes.

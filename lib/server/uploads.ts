@@ -17,16 +17,16 @@ import {
   encodeResume,
   type PutRequest,
 } from "../protocol/requests.ts";
-import { EMPTY_OK } from "../protocol/replies.ts";
+import { EMPTY_OK, type RemoteEntry } from "../protocol/replies.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { checkFreeSpace } from "../fs/disk_space.ts";
 import { backupPlace } from "../fs/backup.ts";
 import { digestHex } from "../fs/digest.ts";
-import type { Hooks } from "./hooks.ts";
+import type { Hooks, OfferedFile, ReceivedFile } from "./hooks.ts";
 import type { Watchers } from "./watchers.ts";
 import { IncomingFile, type IncomingOptions } from "../fs/incoming_file.ts";
 import { refuseTemporaryName, resumeKeyFor } from "../fs/temporary.ts";
-import { strongerFsync } from "../protocol/constants.ts";
+import { type FsyncMode, strongerFsync } from "../protocol/constants.ts";
 import type { ConfinedRoot, Held } from "../fs/confinement.ts";
 import {
   checkChange,
@@ -38,9 +38,6 @@ import {
 import type { Responder } from "./responder.ts";
 import { remoteName, splitRemotePath } from "../remote_path.ts";
 import { basename } from "node:path";
-import type { FsyncMode } from "../protocol/constants.ts";
-import type { OfferedFile, ReceivedFile } from "./hooks.ts";
-import type { RemoteEntry } from "../protocol/replies.ts";
 
 // Bounds on what one connection may hold open at once.
 const MAX_OPEN_UPLOADS = 64;

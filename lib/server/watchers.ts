@@ -10,10 +10,9 @@
  */
 
 import { Kind } from "../protocol/frame.ts";
-import { encodeEntries, entryJson } from "../protocol/replies.ts";
+import { encodeEntries, entryJson, type RemoteEntry } from "../protocol/replies.ts";
 import type { Responder } from "./responder.ts";
 import { remoteName } from "../remote_path.ts";
-import type { RemoteEntry } from "../protocol/replies.ts";
 
 // Entries a watcher may have waiting before it is told to sync instead.
 const MAX_QUEUED = 1024;
