@@ -401,7 +401,8 @@ export function summaryJson(
 
 /**
  * Prints each file's failure on stderr and, with `line`, the one-line
- * summary; `thrown` (printed by main as the exit's error) is not printed twice.
+ * summary; `thrown` (printed by main as the exit's error), or the one file error it
+ * stands for (its cause), is not printed twice.
  */
 export function printSummary(
   verb: string,

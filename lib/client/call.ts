@@ -114,21 +114,26 @@ export class Call implements AsyncIterableIterator<Frame>, RequestHandler {
     return this.#waiting.promise;
   }
 
-  /** The consumer stopped early: the server is told, and the rest of the reply is dropped. */
+  /**
+   * The consumer stopped early and holds no frame any more: the server is
+   * told, and the rest of the reply is dropped.
+   */
   return(): Promise<IteratorResult<Frame>> {
     this.cancel();
+    this.#letGo();
     return Promise.resolve(DONE);
   }
 
   /**
    * Gives up on the request without closing the connection: CANCEL (with
    * `keep`, a resumable upload keeps what arrived), and what still arrives
-   * is dropped. The iteration ends without an error.
+   * is dropped. The iteration ends without an error; a frame the consumer
+   * holds stays valid until its next `next()` (or `return()`).
    */
   cancel(message: CancelMessage = {}): void {
     if (this.#over) return;
     this.#line.abandon(this.id, message);
-    this.#end();
+    this.#end(undefined, undefined, true);
   }
 
   /**
@@ -138,7 +143,7 @@ export class Call implements AsyncIterableIterator<Frame>, RequestHandler {
   forget(): void {
     if (this.#over) return;
     this.#line.abandon(this.id, null);
-    this.#end();
+    this.#end(undefined, undefined, true);
   }
 
   /** The reply of a request answered with OK alone: its payload. */
@@ -207,7 +212,13 @@ export class Call implements AsyncIterableIterator<Frame>, RequestHandler {
     waiting.resolve({ value: frame, done: false });
   }
 
-  #end(error?: FerryError, last?: Frame): void {
+  /**
+   * Ends the request. A frame the consumer holds stays valid until it asks
+   * for the next one when the consumer itself ended it (`keepHeld`: a
+   * cancel while a chunk is still being written); a lost connection lets
+   * the read loop go at once.
+   */
+  #end(error?: FerryError, last?: Frame, keepHeld = false): void {
     if (this.#over) return;
     this.#over = true;
     this.#error = error;
@@ -215,11 +226,12 @@ export class Call implements AsyncIterableIterator<Frame>, RequestHandler {
     if (this.#onAbort !== undefined) {
       this.#options.signal?.removeEventListener("abort", this.#onAbort);
     }
-    // A frame the consumer never took is dropped with the request.
-    if (last === undefined) {
+    if (last !== undefined) this.#deliver(last);
+    else if (this.#queued !== undefined || !keepHeld) {
+      // A frame the consumer never took is dropped with the request.
       this.#queued = undefined;
       this.#letGo();
-    } else this.#deliver(last);
+    }
     const waiting = this.#waiting;
     if (waiting === undefined || last !== undefined) return;
     this.#waiting = undefined;
@@ -243,6 +255,6 @@ export class Call implements AsyncIterableIterator<Frame>, RequestHandler {
   #aborted(): void {
     if (this.#over) return;
     this.#line.abandon(this.id, {});
-    this.#end(new FerryError(ErrorCode.Aborted, "The request was cancelled"));
+    this.#end(new FerryError(ErrorCode.Aborted, "The request was cancelled"), undefined, true);
   }
 }

@@ -149,11 +149,11 @@ export class FerryClient {
     options: SendOptions = {},
   ): Promise<TransferSummary> {
     // A missing source or a folder without `recursive` is refused before any connection.
-    await inspectSources(sources, options.recursive ?? false);
+    const inspected = await inspectSources(sources, options.recursive ?? false);
     return await this.#transfer(
       this.#remoteBackup(options),
       (connection, attempt) =>
-        sendPaths(connection, this.#openLane, sources, this.#remote(dest), attempt),
+        sendPaths(connection, this.#openLane, inspected, this.#remote(dest), attempt),
     );
   }
 

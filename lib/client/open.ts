@@ -64,6 +64,14 @@ export async function openRemote(
     // A reader that cancels the stream abandons the rest of the reply.
     sink = await StreamSink.create(path, announced.size, () => call.cancel());
   } catch (error) {
+    // The read loop waits for the frame this side took: let it go, or, for a
+    // reply the protocol does not allow, fail the connection.
+    if (!call.over) {
+      const broken = error instanceof FerryError && error.code === ErrorCode.Protocol;
+      if (broken) call.broken(error);
+      else void call.return();
+    }
+    limiter?.stop();
     throw readFailure(error, path);
   }
   void receiveInto(call, sink, limiter, path);

@@ -142,7 +142,7 @@ export async function* listRemote(
   try {
     yield* listedEntries(call);
   } finally {
-    call.cancel();
+    void call.return();
   }
 }
 

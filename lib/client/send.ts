@@ -18,8 +18,8 @@ import { putAsks } from "./send_file.ts";
 import {
   deleteExtraRemote,
   destinationBases,
-  inspectSources,
   listDestinations,
+  type LocalSource,
   type PlannedDir,
   type PlannedFile,
   planSend,
@@ -43,7 +43,7 @@ import type { RemoteEntry } from "../protocol/replies.ts";
 export async function sendPaths(
   connection: Connection,
   openLane: () => Promise<Connection>,
-  sourcePaths: readonly string[],
+  sources: readonly LocalSource[],
   dest: string,
   options: TransferSettings = {},
 ): Promise<TransferSummary> {
@@ -51,7 +51,6 @@ export async function sendPaths(
   const signal = options.signal;
   checkCancelled(signal);
   const filter = PathFilter.optional(options.filter);
-  const sources = await inspectSources(sourcePaths, options.recursive ?? false);
   const bases = await destinationBases(connection, sources, dest);
   refuseCollisions(
     sources.map((source, i) => ({ source: source.path, target: bases[i]!.join("/") })),
@@ -195,7 +194,7 @@ async function sendAsWalked(
 /** Walks the sources while the server lists the destinations (for sync and delete). */
 async function planAgainstRemote(
   connection: Connection,
-  sources: Awaited<ReturnType<typeof inspectSources>>,
+  sources: readonly LocalSource[],
   bases: string[][],
   tracker: TransferTracker,
   options: TransferSettings,

@@ -115,7 +115,7 @@ export interface SendPlan {
 /** Where each source goes, following cp: into DEST when it is a folder, else as DEST. */
 export async function destinationBases(
   connection: Connection,
-  sources: LocalSource[],
+  sources: readonly LocalSource[],
   dest: string,
 ): Promise<string[][]> {
   const destParts = splitRemotePath(dest);
@@ -163,7 +163,7 @@ export interface WalkHow {
  * excludes is passed over (a named file by its name).
  */
 export async function* walkSources(
-  sources: LocalSource[],
+  sources: readonly LocalSource[],
   bases: string[][],
   tracker: TransferTracker,
   { keepNames, filter }: WalkHow,
@@ -198,7 +198,7 @@ export async function* walkSources(
 
 /** The whole walk at once, for sync, delete and -j, which need all of it before sending. */
 export async function planSend(
-  sources: LocalSource[],
+  sources: readonly LocalSource[],
   bases: string[][],
   tracker: TransferTracker,
   how: WalkHow,
