@@ -22,14 +22,8 @@ import {
   sourceFiles,
   type Wanted,
 } from "./get_plan.ts";
-import {
-  deleteExtraLocal,
-  type HeldTarget,
-  localInfo,
-  LocalRoots,
-  mkdirLocal,
-  setLocalFolderTimes,
-} from "./local_tree.ts";
+import { finish } from "./finish.ts";
+import { type HeldTarget, localInfo, LocalRoots, LocalSide, mkdirLocal } from "./local_side.ts";
 import { InFlight } from "./in_flight.ts";
 import { WantedQueue } from "./wanted_queue.ts";
 import { comparesReceivingSide, keepsReceiving } from "./compare.ts";
@@ -144,8 +138,7 @@ async function fetchPlanned(
   if (wanted.failure !== undefined) throw wanted.failure;
   const failure = lanes.find((lane) => lane.failure !== undefined)?.failure;
   if (failure !== undefined) throw failure;
-  await deleteExtras(plan, backup);
-  setLocalFolderTimes(plan.folderTimes, tracker);
+  await finishHere(plan, backup);
   return tracker.summary();
 }
 
@@ -164,21 +157,20 @@ async function dryRun(
   for await (const item of neededFiles(plan, found)) {
     plan.tracker.wouldCopy(item.shown, item.entry.size);
   }
-  await deleteExtras(plan, backup);
+  await finishHere(plan, backup);
   return plan.tracker.summary();
 }
 
-/**
- * With `delete`, and only when no file failed, removes (dry run: reports)
- * what the local folders hold beyond the sources.
- */
-async function deleteExtras(plan: GetPlan, backup: BackupPlace | undefined): Promise<void> {
+/** Removes (dry run: reports) what the local folders hold beyond the sources, then sets the folder times. */
+async function finishHere(plan: GetPlan, backup: BackupPlace | undefined): Promise<void> {
   const { options, tracker } = plan;
-  if (!options.delete || tracker.failures.length > 0) return;
-  const dryRun = options.dryRun ?? false;
-  for (const tree of plan.trees) {
-    await deleteExtraLocal(tree, tracker, { backup, filter: plan.filter, dryRun });
-  }
+  await finish(new LocalSide(backup), {
+    trees: plan.trees,
+    folderTimes: plan.folderTimes,
+    delete: options.delete ?? false,
+    dryRun: options.dryRun ?? false,
+    filter: plan.filter,
+  }, tracker);
 }
 
 /** Where a get keeps the local files it replaces or removes, when it does. */

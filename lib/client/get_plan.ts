@@ -15,7 +15,6 @@ import { ConfinedRoot } from "../fs/confinement.ts";
 import type { GroupCommit } from "../fs/group_commit.ts";
 import type { Connection } from "./connection.ts";
 import {
-  type FolderTime,
   type HeldTarget,
   localPath,
   type LocalPlace,
@@ -24,8 +23,9 @@ import {
   type LocalTree,
   makeHeldFolder,
   mkdirLocal,
-} from "./local_tree.ts";
+} from "./local_side.ts";
 import { listRemote, statRemote } from "./remote_ops.ts";
+import type { FolderTime } from "./side.ts";
 import type { TransferSettings } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
@@ -100,7 +100,7 @@ export interface GetPlan {
   /** The local folders filled, with their names when `delete` keeps them. */
   trees: LocalTree[];
   /** Each folder made or filled and its remote modification time, parents first. */
-  folderTimes: FolderTime[];
+  folderTimes: FolderTime<LocalTree>[];
   /** The local roots held for the get; it closes them when it is over. */
   roots: LocalRoots;
   /** The include and exclude rules, when there are any. */
@@ -229,10 +229,11 @@ async function* folderFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<
   const root = await treeRoot(plan, found);
   const base = splitRemotePath(source).join("/");
   const keep = new Set<string>();
-  plan.trees.push({ root, keep });
-  plan.folderTimes.push({ root, parts: [], mtime: info.mtime });
+  const tree = { root, keep };
+  plan.trees.push(tree);
+  plan.folderTimes.push({ tree, rel: "", mtime: info.mtime });
   const place = new LocalPlaces(
-    root,
+    tree,
     commits,
     options.fsync,
     dryRun ? [] : plan.folderTimes,

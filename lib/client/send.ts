@@ -16,7 +16,6 @@ import type { Connection } from "./connection.ts";
 import { Lane } from "./send_lane.ts";
 import { putAsks } from "./send_file.ts";
 import {
-  deleteExtraRemote,
   destinationBases,
   listDestinations,
   type LocalSource,
@@ -37,6 +36,8 @@ import {
   type TransferSummary,
 } from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
+import { finish } from "./finish.ts";
+import { RemoteSide } from "./remote_side.ts";
 import type { RemoteEntry } from "../protocol/replies.ts";
 
 /** Sends local files and folders to `dest`; `openLane` opens more connections for `parallel`. */
@@ -75,12 +76,11 @@ export async function sendPaths(
   const files = await changedFiles(planned, remote, tracker, options);
   if (options.dryRun) {
     for (const file of files) tracker.wouldCopy(file.remote, file.size);
-    await deleteExtras(connection, planned, remote, tracker, options, filter);
+    await finishThere(connection, planned, remote, tracker, options, filter);
     return tracker.summary();
   }
   await sendPlanned(connection, openLane, planned, remote, files, tracker, options);
-  await deleteExtras(connection, planned, remote, tracker, options, filter);
-  await setFolderTimes(connection, tracker, options, planned.dirs);
+  await finishThere(connection, planned, remote, tracker, options, filter);
   return tracker.summary();
 }
 
@@ -133,40 +133,26 @@ async function sendPlanned(
 }
 
 /**
- * With `delete`, and only when no file failed, removes (dry run: reports)
- * what the source folders do not have.
+ * Removes (dry run: reports) what the source folders do not have, with
+ * `delete`, then sets the folders' times.
  */
-async function deleteExtras(
+async function finishThere(
   connection: Connection,
-  planned: SendPlan,
-  remote: Map<string, RemoteEntry>,
+  planned: Pick<SendPlan, "trees" | "dirs">,
+  remote: ReadonlyMap<string, RemoteEntry>,
   tracker: TransferTracker,
   options: TransferSettings,
   filter: PathFilter | undefined,
 ): Promise<void> {
-  if (!options.delete || tracker.failures.length > 0) return;
-  await deleteExtraRemote(connection, planned.trees, remote, tracker, {
-    backup: options.backup,
-    filter,
+  const side = new RemoteSide(connection, remote, options.backup, options.signal);
+  await finish(side, {
+    trees: planned.trees.filter((tree) => tree.isFolder),
+    folderTimes: planned.dirs,
+    delete: options.delete ?? false,
     dryRun: options.dryRun ?? false,
-  });
-}
-
-/** Folder times last, after every file and deletion: those change them. */
-async function setFolderTimes(
-  connection: Connection,
-  tracker: TransferTracker,
-  options: TransferSettings,
-  dirs: readonly PlannedDir[],
-): Promise<void> {
-  const lane = new Lane(connection, tracker, options.signal, putAsks(options), options.compress);
-  try {
-    await lane.setFolderTimes(dirs);
-  } finally {
-    lane.dispose();
-  }
+    filter,
+  }, tracker);
   if (options.signal?.aborted) throw cancelled(tracker.summary().files);
-  if (lane.failure !== undefined) throw lane.failure;
 }
 
 /**
@@ -187,7 +173,8 @@ async function sendAsWalked(
   }
   if (options.signal?.aborted) throw cancelled(tracker.summary().files);
   if (lane.failure !== undefined) throw lane.failure;
-  await setFolderTimes(connection, tracker, options, lane.walkedDirs);
+  const walked = { trees: [], dirs: lane.walkedDirs };
+  await finishThere(connection, walked, new Map(), tracker, options, undefined);
   return tracker.summary();
 }
 

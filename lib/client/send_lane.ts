@@ -152,27 +152,6 @@ export class Lane {
   }
 
   /**
-   * Sets each folder's modification time, deepest first, once every file is
-   * in place (writing into a folder changes its time), then waits for the
-   * replies. Nothing is set after a failure.
-   */
-  async setFolderTimes(dirs: readonly PlannedDir[]): Promise<void> {
-    if (this.stopped || dirs.length === 0) return;
-    try {
-      for (let i = dirs.length - 1; i >= 0 && !this.stopped; i--) {
-        await this.#inFlight.below(MAX_IN_FLIGHT, this.#flush);
-        const { remote, mtime } = dirs[i]!;
-        const request = encodeMkdir({ path: remote, parents: true, mtime });
-        await this.expectOk(Kind.Mkdir, request, remote, () => {}).call.sent;
-      }
-      await this.connection.writer.flush();
-      await this.#inFlight.below(1);
-    } catch (error) {
-      this.failure ??= this.connection.connectionError(error);
-    }
-  }
-
-  /**
    * Makes each folder and sends each file as `walk` yields them, then waits
    * for every reply; the folders are kept in `walkedDirs` for their times.
    */

@@ -8,18 +8,14 @@
 
 import { ErrorCode, FerryError, folderNeedsRecursive, toFerryError } from "../errors.ts";
 import { walkTree } from "../fs/tree_walk.ts";
-import { isBackupName } from "../fs/backup.ts";
 import type { Connection } from "./connection.ts";
-import { listRemote, removeRemote, statRemote } from "./remote_ops.ts";
+import { listRemote, statRemote } from "./remote_ops.ts";
+import type { RemoteTree } from "./remote_side.ts";
+import type { FolderTime } from "./side.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
 import { printable } from "../text.ts";
-import {
-  canonicalRemotePath,
-  isWithinRemote,
-  joinRemotePath,
-  splitRemotePath,
-} from "../remote_path.ts";
+import { joinRemotePath, splitRemotePath } from "../remote_path.ts";
 import { basename } from "node:path";
 import type { RemoteEntry } from "../protocol/replies.ts";
 
@@ -104,12 +100,17 @@ class TreeFile implements PlannedFile {
   }
 }
 
+/** A source's place on the server: its destination, and (for a folder) every name it holds. */
+export interface SourceTree extends RemoteTree {
+  readonly isFolder: boolean;
+}
+
 /** Everything a send will create. */
 export interface SendPlan {
   dirs: PlannedDir[];
   files: PlannedFile[];
-  /** Remote paths the sources cover, and (for folders) every name they hold: for sync and delete. */
-  trees: { base: string; isFolder: boolean; keep: Set<string> }[];
+  /** Where the sources go, and (with `keepNames`) the names they hold: for sync and delete. */
+  trees: SourceTree[];
 }
 
 /** Where each source goes, following cp: into DEST when it is a folder, else as DEST. */
@@ -142,12 +143,10 @@ export async function destinationBases(
   return [destParts];
 }
 
-/** A folder a send creates. */
-export interface PlannedDir {
-  remote: string;
-  mode: number;
-  /** Modification time (ms), set on the server once the folder's files are there. */
-  mtime: number;
+/** A folder a send creates; its time (ms) is set on the server once its files are there. */
+export interface PlannedDir extends FolderTime<RemoteTree> {
+  readonly remote: string;
+  readonly mode: number;
 }
 
 /** How the sources are walked: with the names kept (for delete), and through a filter. */
@@ -173,7 +172,8 @@ export async function* walkSources(
     const base = bases[i]!.join("/");
     const remoteOf = (rel: string) => joinRemotePath(base, rel);
     const keep = new Set<string>();
-    trees.push({ base, isFolder: source.info.isDirectory, keep });
+    const placed: SourceTree = { base, isFolder: source.info.isDirectory, keep };
+    trees.push(placed);
     if (source.info.isFile) {
       if (filter?.excludes(source.name, false)) continue;
       yield { file: plannedFile(source.path, base, source.info) };
@@ -182,12 +182,12 @@ export async function* walkSources(
     const tree = { local: source.path.replace(/\/+$/, ""), remote: base };
     const walk = walkTree(source.path, source.info, { countTemporaries: true, filter });
     for await (const entry of walk) {
-      if (keepNames) keep.add(remoteOf(entry.rel));
+      if (keepNames) keep.add(entry.rel);
       if (entry.type === "dir") {
         // With the sticky bit: a shared folder arrives as shared as it was.
         const mode = (entry.info.mode ?? 0o755) & 0o1777;
         const mtime = entry.info.mtime?.getTime() ?? 0;
-        yield { dir: { remote: remoteOf(entry.rel), mode, mtime } };
+        yield { dir: { tree: placed, rel: entry.rel, remote: remoteOf(entry.rel), mode, mtime } };
       } else if (entry.type === "file") {
         yield { file: new TreeFile(tree, entry.rel, entry.info) };
       } else if (entry.type === "skipped") tracker.skipped++;
@@ -243,55 +243,4 @@ export async function listDestinations(
     }
   }
   return remote;
-}
-
-/** Removes remote entries under the source folders that the sources do not have. */
-export async function deleteExtraRemote(
-  connection: Connection,
-  trees: SendPlan["trees"],
-  remote: Map<string, RemoteEntry>,
-  tracker: TransferTracker,
-  { backup, filter, dryRun }: {
-    backup: boolean | string | undefined;
-    filter: PathFilter | undefined;
-    /** Report what would be removed, remove nothing. */
-    dryRun: boolean;
-  },
-): Promise<void> {
-  // With backups, the backups themselves (and the backup folder) are never removed.
-  const keptAsBackup = (path: string) =>
-    backup !== undefined && backup !== false &&
-    (path.split("/").some(isBackupName) ||
-      (typeof backup === "string" && isWithinRemote(canonicalRemotePath(backup), path)));
-  for (const tree of trees) {
-    if (!tree.isFolder) continue;
-    const removed: string[] = [];
-    const inside = tree.base === "" ? "" : `${tree.base}/`;
-    for (const path of remote.keys()) {
-      if (!path.startsWith(inside) || tree.keep.has(path) || keptAsBackup(path)) continue;
-      // What the rules exclude is not the transfer's to remove (a server that
-      // does not know filters lists it all).
-      if (filter?.excludesPath(path.slice(inside.length), remote.get(path)!.type === "dir")) {
-        continue;
-      }
-      if (removed.some((dir) => path.startsWith(`${dir}/`))) continue;
-      if (dryRun) {
-        removed.push(path);
-        tracker.deleted(path);
-        continue;
-      }
-      try {
-        await removeRemote(connection, path, { recursive: true, force: true, backup });
-        removed.push(path);
-        tracker.deleted(path);
-      } catch (error) {
-        const failure = toFerryError(error, "remove", path);
-        if (failure.code === ErrorCode.Connection) throw failure;
-        // A server that refuses one removal (no-delete) refuses them all: the
-        // whole delete was refused, which is the error the transfer ends with.
-        if (failure.code === ErrorCode.PermissionDenied) throw failure;
-        tracker.failed(failure);
-      }
-    }
-  }
 }

@@ -19,6 +19,7 @@ import type { GroupCommit } from "../fs/group_commit.ts";
 import { keepFolderMode, setTimes } from "../fs/root_ops.ts";
 import { isInside } from "../fs/safe_path.ts";
 import { walkTree } from "../fs/tree_walk.ts";
+import type { FolderTime, ReceivingSide, ReceivingTree, SideEntry } from "./side.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 
@@ -35,17 +36,14 @@ export interface HeldTarget {
   readonly parts: readonly string[];
 }
 
-/** A local folder a recursive get fills, and the names it should hold (kept for delete only). */
-export interface LocalTree {
-  root: ConfinedRoot;
-  keep: Set<string>;
+/** A local folder a recursive get fills: held as a root. */
+export interface LocalTree extends ReceivingTree {
+  readonly root: ConfinedRoot;
 }
 
-/** A local folder's time to set at the end: its root, its names under it, the remote mtime. */
-export interface FolderTime {
-  root: ConfinedRoot;
-  parts: readonly string[];
-  mtime: number;
+/** An entry below a local tree, with the path that reaches it through held folders. */
+export interface LocalEntry extends SideEntry {
+  readonly access: string;
 }
 
 /** The real local path of `parts` under `root`. */
@@ -114,23 +112,23 @@ export async function mkdirLocal(
   }
 }
 
-/** Local folders under a root, each one's names shared by its files (not one array per file). */
+/** Local folders under a tree's root, each one's names shared by its files (not one array per file). */
 export class LocalPlaces {
-  #root: ConfinedRoot;
+  #tree: LocalTree;
   #folders = new Map<string, readonly string[]>();
   #commits: GroupCommit;
   #fsync: FsyncMode;
-  #times: FolderTime[];
+  #times: FolderTime<LocalTree>[];
   #dryRun: boolean;
 
   constructor(
-    root: ConfinedRoot,
+    tree: LocalTree,
     commits: GroupCommit,
     fsync: FsyncMode | undefined,
-    times: FolderTime[],
+    times: FolderTime<LocalTree>[],
     dryRun: boolean,
   ) {
-    this.#root = root;
+    this.#tree = tree;
     this.#commits = commits;
     this.#fsync = fsync ?? "each";
     this.#times = times;
@@ -143,10 +141,12 @@ export class LocalPlaces {
    */
   folder(parts: string[], mode: number, mtime: number): void {
     if (!this.#dryRun) {
-      makeHeldFolder({ root: this.#root, parts }, this.#commits, this.#fsync, mode).release();
+      const target = { root: this.#tree.root, parts };
+      makeHeldFolder(target, this.#commits, this.#fsync, mode).release();
     }
-    this.#folders.set(parts.join("/"), parts);
-    this.#times.push({ root: this.#root, parts, mtime });
+    const rel = parts.join("/");
+    this.#folders.set(rel, parts);
+    this.#times.push({ tree: this.#tree, rel, mtime });
   }
 
   /**
@@ -158,7 +158,7 @@ export class LocalPlaces {
     const key = folderParts.join("/");
     let folder = this.#folders.get(key);
     if (folder === undefined) this.#folders.set(key, folder = folderParts);
-    return { root: this.#root, folder, name: parts.at(-1)! };
+    return { root: this.#tree.root, folder, name: parts.at(-1)! };
   }
 }
 
@@ -180,67 +180,70 @@ export function makeHeldFolder(
   return folder;
 }
 
-/**
- * Sets the folders' modification times, deepest first, once their files
- * are committed and extras deleted (both change them).
- */
-export function setLocalFolderTimes(times: FolderTime[], tracker: TransferTracker): void {
-  for (let i = times.length - 1; i >= 0; i--) {
-    const { root, parts, mtime } = times[i]!;
-    const shown = localPath(root, parts);
-    try {
-      using folder = root.folder(parts);
-      setTimes(folder.access, mtime, shown);
-    } catch (error) {
-      tracker.failed(toFerryError(error, "set the time of", shown));
+/** This machine as the receiving side of a get: its trees are held roots. */
+export class LocalSide implements ReceivingSide<LocalTree, LocalEntry> {
+  readonly #backup: BackupPlace | undefined;
+  readonly #backupFolder: string | undefined;
+
+  /** `backup`: where replaced and removed files are kept, when they are. */
+  constructor(backup: BackupPlace | undefined) {
+    this.#backup = backup;
+    this.#backupFolder = backup?.folder === undefined ? undefined : resolve(backup.folder);
+  }
+
+  /**
+   * Walked through held folders, so that a folder swapped for a link
+   * meanwhile cannot lead a removal outside; what the rules exclude is not
+   * entered, as rsync leaves it alone.
+   */
+  async *entries(tree: LocalTree, filter?: PathFilter): AsyncGenerator<LocalEntry> {
+    const rootInfo = await localInfo(tree.root.path, false);
+    // A dry run of a get into a new folder: nothing here yet.
+    if (rootInfo === null) return;
+    using top = tree.root.top();
+    for await (const entry of walkTree(top, rootInfo, { filter })) {
+      if (entry.rel === "" || entry.type === "error") continue;
+      yield { rel: entry.rel, isDir: entry.type === "dir", access: entry.path };
     }
   }
-}
 
-/**
- * Removes what `tree.root` holds beyond the names in `tree.keep` (never
- * following symlinks): walked through held folders, so a folder swapped for
- * a link meanwhile cannot lead the removal outside.
- */
-export async function deleteExtraLocal(
-  tree: LocalTree,
-  tracker: TransferTracker,
-  { backup, filter, dryRun }: {
-    backup: BackupPlace | undefined;
-    filter: PathFilter | undefined;
-    /** Report what would be removed, remove nothing. */
-    dryRun: boolean;
-  },
-): Promise<void> {
-  const rootInfo = await localInfo(tree.root.path, false);
-  // A dry run of a get into a new folder: nothing here to remove.
-  if (rootInfo === null) return;
-  const removed: string[] = [];
-  // With backups, the backups themselves (and the backup folder) are never removed.
-  const backupFolder = backup?.folder === undefined ? undefined : resolve(backup.folder);
-  const keptAsBackup = (rel: string, real: string) =>
-    backup !== undefined && (rel.split("/").some(isBackupName) ||
-      (backupFolder !== undefined && isInside(backupFolder, real)));
-  using top = tree.root.top();
-  // What the rules exclude here is left alone, as rsync leaves it.
-  for await (const entry of walkTree(top, rootInfo, { filter })) {
-    if (entry.rel === "" || entry.type === "error" || tree.keep.has(entry.rel)) continue;
-    const real = localPath(tree.root, entry.rel.split("/"));
-    if (keptAsBackup(entry.rel, real)) continue;
-    // Inside a folder just removed (its walk finds nothing or fails).
-    if (removed.some((dir) => entry.rel === dir || entry.rel.startsWith(`${dir}/`))) continue;
-    if (dryRun) {
-      removed.push(entry.rel);
-      tracker.deleted(real);
-      continue;
+  shown(tree: LocalTree, rel: string): string {
+    return localPath(tree.root, rel.split("/"));
+  }
+
+  isBackup(tree: LocalTree, rel: string): boolean {
+    if (this.#backup === undefined) return false;
+    return rel.split("/").some(isBackupName) ||
+      (this.#backupFolder !== undefined && isInside(this.#backupFolder, this.shown(tree, rel)));
+  }
+
+  /** `entry` is the one the walk just yielded: its access path is good until the next. */
+  async remove(tree: LocalTree, entry: LocalEntry): Promise<void> {
+    if (this.#backup !== undefined) {
+      moveToBackup(entry.access, this.#backup, this.shown(tree, entry.rel));
+    } else await Deno.remove(entry.access, { recursive: entry.isDir });
+  }
+
+  /** Each removal here stands alone. */
+  endsDeletion(): boolean {
+    return false;
+  }
+
+  setFolderTimes(
+    folders: readonly FolderTime<LocalTree>[],
+    tracker: TransferTracker,
+  ): Promise<void> {
+    for (let i = folders.length - 1; i >= 0; i--) {
+      const { tree, rel, mtime } = folders[i]!;
+      const parts = rel === "" ? [] : rel.split("/");
+      const shown = localPath(tree.root, parts);
+      try {
+        using folder = tree.root.folder(parts);
+        setTimes(folder.access, mtime, shown);
+      } catch (error) {
+        tracker.failed(toFerryError(error, "set the time of", shown));
+      }
     }
-    try {
-      if (backup !== undefined) moveToBackup(entry.path, backup, real);
-      else await Deno.remove(entry.path, { recursive: entry.type === "dir" });
-      removed.push(entry.rel);
-      tracker.deleted(real);
-    } catch (error) {
-      tracker.failed(toFerryError(error, "remove", real));
-    }
+    return Promise.resolve();
   }
 }
