@@ -1,8 +1,9 @@
 /**
  * `get`: remote files and folders to a local folder. Each source is looked
  * up, then listed as a stream; every file that is needed is asked for with
- * its own GET ({@link FileFetch}) as the listing finds it, many in flight at
- * once, over one connection or, with `parallel`, several that stop together.
+ * its own GET (receiver.ts) as the listing finds it, many in flight at
+ * once, over one connection or, with `parallel`, several that stop together
+ * (lane.ts).
  *
  * @module
  */
@@ -14,7 +15,8 @@ import { GroupCommit } from "../fs/group_commit.ts";
 import { PathFilter } from "../fs/filter.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
-import { type FetchContext, FileFetch } from "./file_fetch.ts";
+import { Receiver } from "./receiver.ts";
+import { runLanes } from "./lane.ts";
 import {
   type GetPlan,
   lookUpSource,
@@ -24,14 +26,12 @@ import {
 } from "./get_plan.ts";
 import { finish } from "./finish.ts";
 import { type HeldTarget, localInfo, LocalRoots, LocalSide, mkdirLocal } from "./local_side.ts";
-import { InFlight } from "./in_flight.ts";
-import { WantedQueue } from "./wanted_queue.ts";
+import { JobQueue } from "./job_queue.ts";
 import { comparesReceivingSide, keepsReceiving } from "./compare.ts";
 import { digestFileHex } from "../fs/digest.ts";
 import {
   cancelled,
   checkCancelled,
-  compressLevel,
   refuseCollisions,
   type TransferSettings,
   type TransferSummary,
@@ -39,16 +39,6 @@ import {
 import { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
 import { splitRemotePath } from "../remote_path.ts";
-import type { FsyncMode } from "../protocol/constants.ts";
-
-// GET requests in flight at once on one connection: the server answers them
-// in order, so this only hides the round trip between files.
-const MAX_GETS_IN_FLIGHT = 64;
-// A full lane asks for more once this many have been answered, all in one
-// write: one record and one system call on each side instead of one per file.
-const GET_GROUP = 16;
-// A lane takes no further file while this many bytes are on their way to it.
-const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 /**
  * Gets remote files and folders into `dest`, following cp's rules for where
@@ -127,16 +117,15 @@ async function fetchPlanned(
 ): Promise<TransferSummary> {
   const { commits, options, tracker } = plan;
   if (options.dryRun) return await dryRun(plan, found, backup);
-  const wanted = new WantedQueue(neededFiles(plan, found));
-  let lanes: GetLane[];
+  const wanted = new JobQueue(neededFiles(plan, found));
+  let failure: FerryError | undefined;
   try {
-    lanes = await fetchAll(connection, openLane, wanted, commits, tracker, options, backup);
+    failure = await fetchAll(connection, openLane, wanted, commits, tracker, options, backup);
   } finally {
     await wanted.close();
   }
   if (options.signal?.aborted) throw cancelled(tracker.summary().files);
   if (wanted.failure !== undefined) throw wanted.failure;
-  const failure = lanes.find((lane) => lane.failure !== undefined)?.failure;
   if (failure !== undefined) throw failure;
   await finishHere(plan, backup);
   return tracker.summary();
@@ -214,126 +203,29 @@ async function alreadyHere(item: Wanted, options: TransferSettings): Promise<boo
 
 /**
  * Fetches the wanted files over one connection, or with `parallel` over
- * several, each taking the next file when it has room. The first lane to
- * fail stops every lane, and this resolves only when all of them have
- * stopped and their commits are done: nothing is written afterwards.
+ * several, each taking the next file when it has room. Resolves only when
+ * every lane has stopped and the commits are done (nothing is written
+ * afterwards), with the first connection failure.
  */
 async function fetchAll(
   connection: Connection,
   openLane: () => Promise<Connection>,
-  wanted: WantedQueue,
+  wanted: JobQueue<Wanted>,
   commits: GroupCommit,
   tracker: TransferTracker,
   options: TransferSettings,
   backup: BackupPlace | undefined,
-): Promise<GetLane[]> {
+): Promise<FerryError | undefined> {
   const streams = Math.max(1, options.parallel ?? 1);
   const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
   const limiter = RateLimiter.optional(options.limitRate, options.signal);
-  const fsync = options.fsync ?? "each";
-  const lanes = [connection, ...extra].map((c) =>
-    new GetLane(c, tracker, commits, limiter, fsync, backup, options.compress)
-  );
-  const stopAll = () => {
-    limiter?.stop();
-    lanes.forEach((lane) => lane.stop());
-  };
-  options.signal?.addEventListener("abort", stopAll, { once: true });
+  const how = { fsync: options.fsync ?? "each", backup, limiter, compress: options.compress };
+  const movers = [connection, ...extra].map((c) => new Receiver(c, tracker, commits, how));
   try {
-    await Promise.all(lanes.map((lane) => lane.fetchEach(wanted, stopAll)));
+    const failure = await runLanes(movers, wanted, options.signal, limiter);
     await commits.drain();
+    return failure;
   } finally {
-    options.signal?.removeEventListener("abort", stopAll);
     await Promise.all(extra.map((c) => c.close()));
-  }
-  return lanes;
-}
-
-/** One connection's share of a get. */
-class GetLane implements FetchContext {
-  readonly connection: Connection;
-  readonly tracker: TransferTracker;
-  readonly commits: GroupCommit;
-  readonly limiter: RateLimiter | undefined;
-  readonly fsync: FsyncMode;
-  readonly backup: BackupPlace | undefined;
-  readonly compressLevel: number | undefined;
-  failure: FerryError | undefined;
-  #stopped = false;
-  /** Fetches waiting for their reply: stop() abandons them. */
-  #open = new Set<FileFetch>();
-
-  constructor(
-    connection: Connection,
-    tracker: TransferTracker,
-    commits: GroupCommit,
-    limiter: RateLimiter | undefined,
-    fsync: FsyncMode,
-    backup: BackupPlace | undefined,
-    compress: TransferSettings["compress"],
-  ) {
-    this.fsync = fsync;
-    this.backup = backup;
-    this.compressLevel = compressLevel({ compress }, connection);
-    this.connection = connection;
-    this.tracker = tracker;
-    this.commits = commits;
-    this.limiter = limiter;
-  }
-
-  get stopped(): boolean {
-    return this.#stopped;
-  }
-
-  /** Asks for nothing more, and abandons what is in flight (temporaries are removed). */
-  stop(): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    for (const fetch of this.#open) void fetch.abandon();
-    this.#open.clear();
-  }
-
-  /** Fetches files from `wanted` while it has them; settles only when every fetch of this lane has. */
-  async fetchEach(wanted: WantedQueue, onFailure: () => void): Promise<void> {
-    const inFlight = new InFlight();
-    // Fetches not yet settled (replied and committed): a set, so a tree of
-    // 100,000 files does not keep 100,000 settled promises until the end.
-    const fetches = new Set<Promise<void>>();
-    const failed = (error: unknown) => {
-      this.failure ??= this.connection.connectionError(error);
-      onFailure();
-    };
-    for (;;) {
-      await inFlight.below(MAX_GETS_IN_FLIGHT - GET_GROUP + 1, undefined, MAX_BYTES_IN_FLIGHT);
-      if (this.#stopped) break;
-      if (!await wanted.ready()) {
-        if (wanted.failure !== undefined) onFailure();
-        break;
-      }
-      // Few bytes in flight per lane, so that with -j big files spread over the lanes.
-      let item: Wanted | undefined;
-      while (
-        !this.#stopped && inFlight.hasRoom(MAX_GETS_IN_FLIGHT, MAX_BYTES_IN_FLIGHT) &&
-        (item = wanted.take()) !== undefined
-      ) {
-        const bytes = item.entry.size;
-        inFlight.add(bytes);
-        const fetch = new FileFetch(this, item);
-        this.#open.add(fetch);
-        const { outcome, answered } = await fetch.start();
-        // The window holds requests the server has yet to answer, not files
-        // committing here (the commit queue bounds those): the server never
-        // runs dry while this side flushes to disk.
-        void answered.then(() => inFlight.done(bytes));
-        const settled: Promise<void> = outcome.catch(failed).finally(() => {
-          this.#open.delete(fetch);
-          fetches.delete(settled);
-        });
-        fetches.add(settled);
-      }
-      // The GETs queued together leave in one write.
-      this.connection.writer.flushSoon();
-    }
-    await Promise.all(fetches);
   }
 }

@@ -44,6 +44,8 @@ export interface Wanted {
   /** How it is named in messages. */
   readonly shown: string;
   readonly entry: WantedEntry;
+  /** The listed size: what the lane's window counts. */
+  readonly size: number;
 }
 
 /**
@@ -54,6 +56,7 @@ export interface Wanted {
 class ListedFile implements Wanted {
   readonly remote: string;
   readonly entry: WantedEntry;
+  readonly size: number;
   readonly #root: ConfinedRoot;
   readonly #folder: readonly string[];
   readonly #name: string;
@@ -69,6 +72,7 @@ class ListedFile implements Wanted {
     this.remote = entry.path;
     const { size, mode, mtime, digest } = entry;
     this.entry = digest === undefined ? { size, mode, mtime } : { size, mode, mtime, digest };
+    this.size = size;
     this.#root = root;
     this.#folder = folder;
     this.#name = name;
@@ -178,12 +182,12 @@ async function* singleFile(
   };
   if (!options.checksum) {
     const { size, mode, mtime } = info;
-    yield { ...file, entry: { size, mode, mtime } };
+    yield { ...file, size, entry: { size, mode, mtime } };
     return;
   }
   const onNotice = (error: FerryError) => tracker.failed(error);
   for await (const entry of listRemote(await lister(), source, { digests: true, onNotice })) {
-    if (entry.type === "file") yield { ...file, entry };
+    if (entry.type === "file") yield { ...file, size: entry.size, entry };
   }
 }
 

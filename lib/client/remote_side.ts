@@ -1,8 +1,8 @@
 /**
  * The server as the receiving side of a send: what it holds under the
  * destinations comes from one listing made for the comparison, removals are
- * RM requests (as numbered backups with `backup`), and the folders' times
- * are MKDIR requests, pipelined.
+ * RM requests (as numbered backups with `backup`), and folders and their
+ * times are MKDIR requests, pipelined with the files.
  *
  * @module
  */
@@ -34,6 +34,9 @@ export class RemoteSide implements ReceivingSide<RemoteTree> {
   readonly #listed: ReadonlyMap<string, RemoteEntry>;
   readonly #backup: boolean | string | undefined;
   readonly #signal: AbortSignal | undefined;
+  readonly #inFlight = new InFlight();
+  readonly #flush = () => this.#connection.writer.flush();
+  #lost: FerryError | undefined;
 
   /** `listed`: what the server held under the destinations, by path, in listing order. */
   constructor(
@@ -82,37 +85,51 @@ export class RemoteSide implements ReceivingSide<RemoteTree> {
     return error.code === ErrorCode.Connection || error.code === ErrorCode.PermissionDenied;
   }
 
+  /**
+   * Makes the folder (and its parents) with its permission bits, pipelined
+   * with what follows on the connection: a refusal is a failure in
+   * `tracker`; a lost connection rejects this or a later request.
+   */
+  async makeFolder(path: string, mode: number, tracker: TransferTracker): Promise<void> {
+    await this.#pipelined(encodeMkdir({ path, parents: true, mode }), tracker);
+  }
+
   /** Pipelined: the replies are awaited together; a lost connection rejects. */
   async setFolderTimes(
     folders: readonly FolderTime<RemoteTree>[],
     tracker: TransferTracker,
   ): Promise<void> {
-    const inFlight = new InFlight();
-    const writer = this.#connection.writer;
-    const flush = () => writer.flush();
-    let lost: FerryError | undefined;
-    for (let i = folders.length - 1; i >= 0 && lost === undefined; i--) {
+    for (let i = folders.length - 1; i >= 0; i--) {
       if (this.#signal?.aborted) break;
-      await inFlight.below(MAX_IN_FLIGHT, flush);
       const { tree, rel, mtime } = folders[i]!;
       const path = joinRemotePath(tree.base, rel);
-      const call = this.#connection.call(
-        Kind.Mkdir,
-        encodeMkdir({ path, parents: true, mtime }),
-        { flush: false },
-      );
-      inFlight.add();
-      void call.ok().then(
-        () => {},
-        (error) => {
-          if (call.refused) tracker.failed(error);
-          else lost ??= this.#connection.connectionError(error);
-        },
-      ).finally(() => inFlight.done());
-      await call.sent.catch((error) => lost ??= this.#connection.connectionError(error));
+      await this.#pipelined(encodeMkdir({ path, parents: true, mtime }), tracker);
     }
-    await flush().catch((error) => lost ??= this.#connection.connectionError(error));
-    await inFlight.below(1);
-    if (lost !== undefined) throw lost;
+    await this.settle();
+  }
+
+  /** Waits for every reply; rejects when the connection was lost. */
+  async settle(): Promise<void> {
+    await this.#connection.writer.flush().catch((error) => this.#lose(error));
+    await this.#inFlight.below(1);
+    if (this.#lost !== undefined) throw this.#lost;
+  }
+
+  /** Queues an MKDIR whose reply is counted in later (see {@link settle}). */
+  async #pipelined(request: Uint8Array, tracker: TransferTracker): Promise<void> {
+    if (this.#lost !== undefined) throw this.#lost;
+    await this.#inFlight.below(MAX_IN_FLIGHT, this.#flush);
+    const call = this.#connection.call(Kind.Mkdir, request, { flush: false });
+    this.#inFlight.add();
+    void call.ok().then(
+      () => {},
+      (error) => call.refused ? tracker.failed(error) : this.#lose(error),
+    ).finally(() => this.#inFlight.done());
+    await call.sent.catch((error) => this.#lose(error));
+    if (this.#lost !== undefined) throw this.#lost;
+  }
+
+  #lose(error: unknown): void {
+    this.#lost ??= this.#connection.connectionError(error);
   }
 }

@@ -1,11 +1,11 @@
 /**
  * `send`: local files and folders to a server. Without sync, delete or -j,
  * folders and files are sent as the walk finds them; otherwise the walk is
- * made first (for the comparison with the server's listing, or to deal files
- * to connections). Every file is streamed as PUT, DATA and END without
- * waiting for the previous acknowledgement ({@link Lane}); the server
- * acknowledges each file only after it verified the digest and committed it
- * to disk.
+ * made first (for the comparison with the server's listing, or to send the
+ * biggest first over several connections). Every file is streamed as PUT,
+ * DATA and END without waiting for the previous acknowledgement (sender.ts,
+ * on the lanes of lane.ts); the server acknowledges each file only after it
+ * verified the digest and committed it to disk.
  *
  * @module
  */
@@ -13,8 +13,9 @@
 import { PathFilter } from "../fs/filter.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
-import { Lane } from "./send_lane.ts";
-import { putAsks } from "./send_file.ts";
+import { JobQueue } from "./job_queue.ts";
+import { runLanes } from "./lane.ts";
+import { putAsks, Sender } from "./sender.ts";
 import {
   destinationBases,
   listDestinations,
@@ -30,7 +31,6 @@ import { digestFileHex } from "../fs/digest.ts";
 import {
   cancelled,
   checkCancelled,
-  dealBySize,
   refuseCollisions,
   type TransferSettings,
   type TransferSummary,
@@ -58,12 +58,19 @@ export async function sendPaths(
   );
   if (!comparesReceivingSide(options) && !options.dryRun && (options.parallel ?? 1) <= 1) {
     // Nothing to compare and one connection: send as the walk goes.
-    return await sendAsWalked(
+    const there = new RemoteSide(connection, new Map(), options.backup, signal);
+    const walked: PlannedDir[] = [];
+    const walk = walkSources(sources, bases, tracker, { keepNames: false, filter });
+    await sendFiles(
       connection,
-      walkSources(sources, bases, tracker, { keepNames: false, filter }),
+      openLane,
+      walkedFiles(there, walk, walked, tracker),
+      1,
       tracker,
       options,
     );
+    await finishThere(there, { trees: [], dirs: walked }, tracker, options, filter);
+    return tracker.summary();
   }
   const { planned, remote } = await planAgainstRemote(
     connection,
@@ -74,13 +81,16 @@ export async function sendPaths(
     filter,
   );
   const files = await changedFiles(planned, remote, tracker, options);
+  const there = new RemoteSide(connection, remote, options.backup, signal);
   if (options.dryRun) {
     for (const file of files) tracker.wouldCopy(file.remote, file.size);
-    await finishThere(connection, planned, remote, tracker, options, filter);
-    return tracker.summary();
+  } else {
+    const streams = Math.min(options.parallel ?? 1, files.length);
+    const missing = planned.dirs.filter((dir) => remote.get(dir.remote)?.type !== "dir");
+    const jobs = plannedFiles(there, missing, files, streams, tracker);
+    await sendFiles(connection, openLane, jobs, streams, tracker, options);
   }
-  await sendPlanned(connection, openLane, planned, remote, files, tracker, options);
-  await finishThere(connection, planned, remote, tracker, options, filter);
+  await finishThere(there, planned, tracker, options, filter);
   return tracker.summary();
 }
 
@@ -103,33 +113,66 @@ async function changedFiles(
   return files;
 }
 
-/** Makes the missing folders, then sends `files` over one connection or, with `parallel`, several. */
-async function sendPlanned(
+/** The files as the walk finds them, each folder made on the server before what it holds. */
+async function* walkedFiles(
+  there: RemoteSide,
+  walk: AsyncIterable<{ dir: PlannedDir } | { file: PlannedFile }>,
+  walked: PlannedDir[],
+  tracker: TransferTracker,
+): AsyncGenerator<PlannedFile> {
+  for await (const item of walk) {
+    if ("dir" in item) {
+      walked.push(item.dir);
+      await there.makeFolder(item.dir.remote, item.dir.mode, tracker);
+    } else {
+      tracker.planned(1, item.file.size);
+      yield item.file;
+    }
+  }
+}
+
+/**
+ * The missing folders first, so empty ones exist too and keep their
+ * permission bits; then the files, biggest first over several lanes (each
+ * takes the next when it has room: they end near each other).
+ */
+async function* plannedFiles(
+  there: RemoteSide,
+  folders: readonly PlannedDir[],
+  files: PlannedFile[],
+  streams: number,
+  tracker: TransferTracker,
+): AsyncGenerator<PlannedFile> {
+  for (const dir of folders) await there.makeFolder(dir.remote, dir.mode, tracker);
+  yield* streams > 1 ? [...files].sort((a, b) => b.size - a.size) : files;
+}
+
+/** Sends what `files` yields over `streams` lanes (at least one). */
+async function sendFiles(
   connection: Connection,
   openLane: () => Promise<Connection>,
-  planned: SendPlan,
-  remote: Map<string, RemoteEntry>,
-  files: PlannedFile[],
+  files: AsyncGenerator<PlannedFile>,
+  streams: number,
   tracker: TransferTracker,
   options: TransferSettings,
 ): Promise<void> {
   const { signal } = options;
   const limiter = RateLimiter.optional(options.limitRate, signal);
-  const main = new Lane(connection, tracker, signal, putAsks(options), options.compress);
+  const asks = putAsks(options);
+  const queue = new JobQueue(files);
+  const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
   try {
-    // Folders first, so empty ones exist too and keep their permission bits.
-    await main.makeFolders(planned.dirs.filter((dir) => remote.get(dir.remote)?.type !== "dir"));
-    const streams = Math.min(options.parallel ?? 1, files.length);
-    if (streams <= 1) {
-      await main.sendFiles(files, limiter);
-    } else {
-      await sendInParallel(main, openLane, streams, files, limiter);
-    }
+    const movers = [connection, ...extra].map((c) =>
+      new Sender(c, tracker, asks, limiter, options.compress)
+    );
+    const failure = await runLanes(movers, queue, signal, limiter);
+    if (signal?.aborted) throw cancelled(tracker.summary().files);
+    if (failure !== undefined) throw failure;
+    if (queue.failure !== undefined) throw queue.failure;
   } finally {
-    main.dispose();
+    await queue.close();
+    await Promise.all(extra.map((c) => c.close()));
   }
-  if (signal?.aborted) throw cancelled(tracker.summary().files);
-  if (main.failure !== undefined) throw main.failure;
 }
 
 /**
@@ -137,15 +180,13 @@ async function sendPlanned(
  * `delete`, then sets the folders' times.
  */
 async function finishThere(
-  connection: Connection,
+  there: RemoteSide,
   planned: Pick<SendPlan, "trees" | "dirs">,
-  remote: ReadonlyMap<string, RemoteEntry>,
   tracker: TransferTracker,
   options: TransferSettings,
   filter: PathFilter | undefined,
 ): Promise<void> {
-  const side = new RemoteSide(connection, remote, options.backup, options.signal);
-  await finish(side, {
+  await finish(there, {
     trees: planned.trees.filter((tree) => tree.isFolder),
     folderTimes: planned.dirs,
     delete: options.delete ?? false,
@@ -153,29 +194,6 @@ async function finishThere(
     filter,
   }, tracker);
   if (options.signal?.aborted) throw cancelled(tracker.summary().files);
-}
-
-/**
- * Sends folders and files as the walk finds them, so memory does not grow
- * with the tree; the totals grow with the walk.
- */
-async function sendAsWalked(
-  connection: Connection,
-  walk: AsyncIterable<{ dir: PlannedDir } | { file: PlannedFile }>,
-  tracker: TransferTracker,
-  options: TransferSettings,
-): Promise<TransferSummary> {
-  const lane = new Lane(connection, tracker, options.signal, putAsks(options), options.compress);
-  try {
-    await lane.sendWalk(walk, RateLimiter.optional(options.limitRate, options.signal));
-  } finally {
-    lane.dispose();
-  }
-  if (options.signal?.aborted) throw cancelled(tracker.summary().files);
-  if (lane.failure !== undefined) throw lane.failure;
-  const walked = { trees: [], dirs: lane.walkedDirs };
-  await finishThere(connection, walked, new Map(), tracker, options, undefined);
-  return tracker.summary();
 }
 
 /** Walks the sources while the server lists the destinations (for sync and delete). */
@@ -202,29 +220,4 @@ async function planAgainstRemote(
   });
   checkCancelled(options.signal);
   return { planned, remote: await listing };
-}
-
-/** -j N: the files are dealt to N connections, biggest first to the least loaded. */
-async function sendInParallel(
-  main: Lane,
-  openLane: () => Promise<Connection>,
-  streams: number,
-  files: PlannedFile[],
-  limiter: RateLimiter | undefined,
-): Promise<void> {
-  const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
-  const lanes = [
-    main,
-    ...extra.map((c) => new Lane(c, main.tracker, main.signal, main.asks, main.compress)),
-  ];
-  try {
-    const shares = dealBySize(files, lanes.length, (file) => file.size);
-    // The first lane to fail stops the others: nothing more is sent.
-    const stopAll = () => lanes.forEach((lane) => lane.stop());
-    await Promise.all(lanes.map((lane, i) => lane.sendFiles(shares[i]!, limiter, stopAll)));
-    for (const lane of lanes) if (lane.failure !== undefined) throw lane.failure;
-  } finally {
-    for (const lane of lanes.slice(1)) lane.dispose();
-    await Promise.all(extra.map((c) => c.close()));
-  }
 }

@@ -121,8 +121,9 @@ export interface TransferOptions {
   /** Bytes per second for file data. Default: no limit. */
   limitRate?: number | undefined;
   /**
-   * Connections to use at once, for many large files: files are dealt to
-   * them by size. Default 1; small files gain little from more.
+   * Connections to use at once, for many large files: each takes the next
+   * file when it has room (a send's biggest first). Default 1; small files
+   * gain little from more.
    */
   parallel?: number | undefined;
   /**
@@ -188,25 +189,6 @@ export interface GetOptions extends TransferOptions {
 
 /** Either direction's options, as the shared code takes them. */
 export type TransferSettings = SendOptions | GetOptions;
-
-/**
- * Deals items into `count` shares of about equal size, biggest first to the
- * lightest share (`parallel`). With one share the order is kept.
- */
-export function dealBySize<T>(
-  items: readonly T[],
-  count: number,
-  size: (item: T) => number,
-): T[][] {
-  if (count <= 1) return [[...items]];
-  const shares = Array.from({ length: count }, () => ({ bytes: 0, items: [] as T[] }));
-  for (const item of [...items].sort((a, b) => size(b) - size(a))) {
-    const lightest = shares.reduce((a, b) => (b.bytes < a.bytes ? b : a));
-    lightest.items.push(item);
-    lightest.bytes += size(item);
-  }
-  return shares.map((share) => share.items);
-}
 
 /** Files at least this big are resumable: what arrived before a failure is kept and reused. */
 export const RESUME_MIN_BYTES = 4 * 1024 * 1024;

@@ -1,8 +1,10 @@
 /**
- * One file of a get: a GET request whose FILE, DATA and END frames land in
- * an {@link IncomingFile} (temporary, verified, synced, renamed), with the
- * commit running in the get's {@link GroupCommit} while later files arrive.
- * Failures of this file go to the tracker; failures of the connection reject.
+ * The receiver role on this side (a get): the server reads each file and
+ * it is received here. A GET request whose FILE, DATA and END frames land
+ * in an {@link IncomingFile} (temporary, verified, synced, renamed), with
+ * the commit running in the get's {@link GroupCommit} while later files
+ * arrive. Failures of a file go to the tracker; failures of the connection
+ * reject.
  *
  * @module
  */
@@ -23,28 +25,65 @@ import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { Wanted } from "./get_plan.ts";
-import { RESUME_MIN_BYTES } from "./transfer.ts";
+import type { Mover, Moving, Window } from "./lane.ts";
+import { compressLevel, RESUME_MIN_BYTES, type TransferSettings } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 
-/** What the fetches of one connection share. */
-export interface FetchContext {
-  connection: Connection;
-  tracker: TransferTracker;
-  commits: GroupCommit;
+// GET requests in flight at once on one connection: the server answers them
+// in order, so this only hides the round trip between files. A full lane
+// asks for more once 16 have been answered, all in one write: one record and
+// one system call on each side instead of one per file. And it takes no
+// further file while 16 MiB are on their way to it, so that with -j big
+// files spread over the lanes.
+const WINDOW: Window = { requests: 64, bytes: 16 * 1024 * 1024, group: 16 };
+
+/** The get's mover over one connection: what its fetches share. */
+export class Receiver implements Mover<Wanted> {
+  readonly window: Window = WINDOW;
+  readonly connection: Connection;
+  readonly tracker: TransferTracker;
+  readonly commits: GroupCommit;
   /** How received files are made durable. */
-  fsync: FsyncMode;
+  readonly fsync: FsyncMode;
   /** Where replaced files are kept, when they are (`backup`). */
-  backup: BackupPlace | undefined;
-  limiter: RateLimiter | undefined;
+  readonly backup: BackupPlace | undefined;
+  readonly limiter: RateLimiter | undefined;
   /** zstd level the server is asked to send data at, when `-z` and it can. */
-  compressLevel: number | undefined;
+  readonly compressLevel: number | undefined;
+
+  constructor(
+    connection: Connection,
+    tracker: TransferTracker,
+    commits: GroupCommit,
+    { fsync, backup, limiter, compress }: {
+      fsync: FsyncMode;
+      backup: BackupPlace | undefined;
+      limiter: RateLimiter | undefined;
+      compress: TransferSettings["compress"];
+    },
+  ) {
+    this.connection = connection;
+    this.tracker = tracker;
+    this.commits = commits;
+    this.fsync = fsync;
+    this.backup = backup;
+    this.limiter = limiter;
+    this.compressLevel = compressLevel({ compress }, connection);
+  }
+
+  start(item: Wanted): Moving {
+    return new FileFetch(this, item);
+  }
 }
 
 /** One wanted file being fetched. */
-export class FileFetch {
-  #context: FetchContext;
+class FileFetch implements Moving {
+  readonly queued: Promise<void>;
+  readonly settled: Promise<void>;
+  readonly answered: Promise<void>;
+  #context: Receiver;
   #item: Wanted;
   #incoming: IncomingFile | null = null;
   #call: Call | undefined;
@@ -54,49 +93,54 @@ export class FileFetch {
   /** The server's reply is complete (or the fetch is over before it was). */
   #answered = Promise.withResolvers<void>();
 
-  constructor(context: FetchContext, item: Wanted) {
+  /**
+   * Queues the GET (with a resume offer when a partial of this version is
+   * kept); the lane flushes it with the others it queues.
+   */
+  constructor(context: Receiver, item: Wanted) {
     this.#context = context;
     this.#item = item;
+    this.answered = this.#answered.promise;
     // What an earlier, killed get left in this folder goes (once per folder and run).
     sweepOnce(dirname(item.local));
+    const begun = this.#begin();
+    this.queued = begun.then(() => {});
+    this.settled = begun.then(({ receiving }) => receiving);
   }
 
   /**
-   * Queues the GET (with a resume offer when a partial of this version is
-   * kept); the caller flushes it with the others it queues. Resolves once
-   * it is queued, with the fetch's outcome: done once the file is committed
-   * or has failed, rejected when the connection fails; and `answered`, done
-   * once the server's reply is all here (the commit may still run).
+   * Resolves once the GET is queued, with the reply being received (in an
+   * object: a promise resolved with a promise would wait for the reply).
    */
-  async start(): Promise<{ outcome: Promise<void>; answered: Promise<void> }> {
-    const answered = this.#answered.promise;
+  async #begin(): Promise<{ receiving: Promise<void> }> {
+    const nothing = { receiving: Promise.resolve() };
     let request: GetRequest;
     try {
       request = await this.#request();
     } catch (error) {
       this.#failed(toFerryError(error, "write", this.#item.shown));
       this.#answered.resolve();
-      return { outcome: Promise.resolve(), answered };
+      return nothing;
     }
     // Stopped while the partial was looked at: ask for nothing.
     if (this.#abandoned) {
       await this.#incoming?.discard({ keepPartial: true });
       this.#answered.resolve();
-      return { outcome: Promise.resolve(), answered };
+      return nothing;
     }
     const { connection, tracker } = this.#context;
     const call = this.#call = connection.call(Kind.Get, encodeGet(request), {
       flush: false,
       onNotice: (notice) => tracker.failed(notice),
     });
-    return { outcome: this.#receive(call), answered };
+    return { receiving: this.#receive(call) };
   }
 
   /** Gives up on this file (the server is told); a resumable partial is kept. */
-  async abandon(): Promise<void> {
+  abandon(): void {
     this.#abandoned = true;
     this.#call?.cancel();
-    await this.#incoming?.discard({ keepPartial: true });
+    void this.#incoming?.discard({ keepPartial: true });
     this.#incoming = null;
   }
 

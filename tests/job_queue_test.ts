@@ -1,9 +1,9 @@
-// The queue a get's lanes take their files from: it reads the listing ahead
+// The queue a transfer's lanes take their files from: it reads the listing ahead
 // so a lane can take several files at once, keeps a failure of the listing
 // for the get to throw, and closes without waiting on a listing that stalls.
 
 import { assert, assertEquals } from "./_assert.ts";
-import { WantedQueue } from "../lib/client/wanted_queue.ts";
+import { JobQueue } from "../lib/client/job_queue.ts";
 import type { Wanted } from "../lib/client/get_plan.ts";
 import { ConfinedRoot } from "../lib/fs/confinement.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
@@ -16,11 +16,12 @@ function wanted(n: number): Wanted {
     into: { root: ConfinedRoot.unopened("/tmp"), folder: [], name },
     shown: name,
     entry: { size: n, mode: 0o644, mtime: 0 },
+    size: n,
   };
 }
 
 /** Takes what is ready without waiting. */
-function takeReady(queue: WantedQueue): string[] {
+function takeReady(queue: JobQueue<Wanted>): string[] {
   const taken: string[] = [];
   for (let item = queue.take(); item !== undefined; item = queue.take()) taken.push(item.remote);
   return taken;
@@ -33,7 +34,7 @@ Deno.test("a lane that waited for one file finds the next ones already there, in
       yield wanted(i);
     }
   }
-  const queue = new WantedQueue(listing());
+  const queue = new JobQueue(listing());
   assert(await queue.ready());
   // Let the read-ahead run: everything found is taken at once.
   await new Promise((resolve) => setTimeout(resolve, 0));
@@ -48,7 +49,7 @@ Deno.test("a listing that fails ends the queue for every lane and keeps the fail
     yield wanted(1);
     throw new FerryError(ErrorCode.Protocol, "the listing broke");
   }
-  const queue = new WantedQueue(listing());
+  const queue = new JobQueue(listing());
   assert(await queue.ready());
   await new Promise((resolve) => setTimeout(resolve, 0));
   assertEquals(takeReady(queue), ["f1"]);
@@ -69,7 +70,7 @@ Deno.test("close() returns while a read still waits on a stalled listing, and th
       closed = true;
     }
   }
-  const queue = new WantedQueue(listing());
+  const queue = new JobQueue(listing());
   assert(await queue.ready());
   assertEquals(queue.take()?.remote, "f1"); // the next read now waits on the listing
   await queue.close();

@@ -1,32 +1,33 @@
 /**
- * The stream of files a get wants, shared by its lanes, read a little ahead
- * of them: a lane that has room takes every file already found at once, so
- * its GETs leave together in one write (and one record) instead of one each.
+ * The stream of files a transfer moves, shared by its lanes, read a little
+ * ahead of them: a lane that has room takes every file already found at
+ * once, so that its requests leave together in one write (and one record)
+ * instead of one each.
  *
  * @module
  */
 
 import { type FerryError, toFerryError } from "../errors.ts";
-import type { Wanted } from "./get_plan.ts";
 
 // Files found before any lane asks: enough for a lane's whole window of GETs,
 // few enough that the folders made and files counted stay near the fetching.
 const READ_AHEAD = 128;
 
 /**
- * Wanted files, found ahead of the lanes. A failure of the listing itself
- * is kept for the get to throw, and ends the stream for every lane.
+ * Files to move, found ahead of the lanes. A failure of the walk or
+ * listing itself is kept for the transfer to throw, and ends the stream for
+ * every lane.
  */
-export class WantedQueue {
+export class JobQueue<Job> {
   failure: FerryError | undefined;
-  #files: AsyncGenerator<Wanted>;
-  #ready: Wanted[] = [];
+  #files: AsyncGenerator<Job>;
+  #ready: Job[] = [];
   /** Nothing more will come: the listing ended, failed, or the queue was closed. */
   #ended = false;
   #reading: Promise<void> | undefined;
   #waiters: (() => void)[] = [];
 
-  constructor(files: AsyncGenerator<Wanted>) {
+  constructor(files: AsyncGenerator<Job>) {
     this.#files = files;
   }
 
@@ -41,21 +42,19 @@ export class WantedQueue {
   }
 
   /** The next file already found, if any; taking one reads further ahead. */
-  take(): Wanted | undefined {
+  take(): Job | undefined {
     const item = this.#ready.shift();
     this.#readAhead();
     return item;
   }
 
-  /**
-   * Stops the listing (its LIST is abandoned) when the get ended early.
-   */
+  /** Stops the walk or listing (a LIST is abandoned) when the transfer ended early. */
   async close(): Promise<void> {
     this.#ended = true;
     this.#ready.length = 0;
     this.#wake();
-    // Runs after a read still waiting on the listing, which ends when the get
-    // closes the listing's connection next: waiting for it here could hang.
+    // Runs after a read still waiting on the listing, which ends when the
+    // transfer closes the listing's connection next: waiting here could hang.
     const returned = this.#files.return(undefined).catch(() => {});
     if (this.#reading === undefined) await returned;
   }

@@ -1,0 +1,321 @@
+/**
+ * The sender role on this side (a send): each file is read here and
+ * received by the server. PUT, then (for a big file) the server's resume
+ * offer checked against the local file, then the body as DATA and END. A
+ * file rewritten while it is read is sent once more, then fails.
+ *
+ * @module
+ */
+
+import { ErrorCode, type FerryError, toFerryError } from "../errors.ts";
+import { Kind } from "../protocol/frame.ts";
+import { decodeResume, encodePut, encodeResume, type ResumeMessage } from "../protocol/requests.ts";
+import { digestHex } from "../fs/digest.ts";
+import {
+  bodySource,
+  changedWhileRead,
+  type FileVersion,
+  fileVersion,
+  matchPrefix,
+  openForReading,
+} from "../fs/file_body.ts";
+import { sendFileBody } from "../wire/send_file_body.ts";
+import type { RateLimiter } from "../wire/rate_limit.ts";
+import type { Call } from "./call.ts";
+import type { Connection } from "./connection.ts";
+import type { Mover, Moving, Window } from "./lane.ts";
+import type { PlannedFile } from "./send_plan.ts";
+import { backupRequest } from "./remote_ops.ts";
+import { compressorFor, RESUME_MIN_BYTES, type TransferSettings } from "./transfer.ts";
+import type { TransferTracker } from "./tracker.ts";
+import type { FsyncMode } from "../protocol/constants.ts";
+
+// PUTs awaiting their reply at once; bounds the client's bookkeeping, not the wire.
+const WINDOW: Window = { requests: 1024, bytes: Infinity, group: 1 };
+
+/** What every PUT of a send asks of the server. */
+export interface PutAsks {
+  /** How the file is made durable (the server may serve a stronger mode). */
+  fsync: FsyncMode | undefined;
+  /** Keep a replaced file as a numbered backup (see {@link backupRequest}). */
+  backup: string | undefined;
+}
+
+/** The PUT fields that a send's options ask for. */
+export function putAsks(options: TransferSettings): PutAsks {
+  return { fsync: options.fsync, backup: backupRequest(options.backup) };
+}
+
+/** One PUT awaiting OK or ERROR. */
+interface Ack {
+  readonly call: Call;
+  /** The body is being sent: only the sender may cancel it (no DATA may follow a CANCEL). */
+  streaming: boolean;
+  /** END was queued: the server commits the file whatever follows, so its reply is awaited. */
+  ended: boolean;
+  /** A cancel asks the server to keep what it received, for the next attempt to resume. */
+  readonly resumable: boolean;
+  /** Resolves once the request is over (OK, ERROR or cancelled); rejects when the connection fails. */
+  replied: Promise<void>;
+}
+
+/** A file this side sends, on its way: the PUT of the version being sent. */
+class Upload implements Moving {
+  readonly queued: Promise<void>;
+  readonly settled: Promise<void>;
+  readonly answered: Promise<void>;
+  ack: Ack | undefined;
+
+  constructor(send: (upload: Upload) => Promise<void>) {
+    this.queued = send(this);
+    this.settled = this.queued.then(() => this.ack?.replied);
+    this.answered = this.settled.catch(() => {});
+  }
+
+  /**
+   * Sends nothing more of it: a request waiting for the server's resume
+   * offer is abandoned (the server keeps what a resumable upload received).
+   * A body being sent ends with CANCEL when it sees the lane stopped; a
+   * file whose END was sent is committed by the server whatever follows:
+   * its reply is still awaited, so that the summary counts what was stored.
+   */
+  abandon(): void {
+    const ack = this.ack;
+    if (ack === undefined || ack.streaming || ack.ended) return;
+    ack.call.cancel(ack.resumable ? { keep: true } : {});
+  }
+}
+
+/**
+ * The send's mover: this side reads each file and the server receives it
+ * (PUT, then for a big file the server's resume offer checked against the
+ * local file, then the body as DATA and END), pipelined without waiting
+ * for the previous file's acknowledgement.
+ */
+export class Sender implements Mover<PlannedFile> {
+  readonly connection: Connection;
+  readonly window: Window = WINDOW;
+  readonly tracker: TransferTracker;
+  readonly #asks: PutAsks;
+  readonly #limiter: RateLimiter | undefined;
+  readonly #compress: TransferSettings["compress"];
+
+  constructor(
+    connection: Connection,
+    tracker: TransferTracker,
+    asks: PutAsks,
+    limiter: RateLimiter | undefined,
+    compress: TransferSettings["compress"],
+  ) {
+    this.connection = connection;
+    this.tracker = tracker;
+    this.#asks = asks;
+    this.#limiter = limiter;
+    this.#compress = compress;
+  }
+
+  start(file: PlannedFile, stopped: () => boolean): Moving {
+    return new Upload((upload) => this.#sendOne(upload, file, stopped));
+  }
+
+  /**
+   * A file rewritten while it was read is sent once more, as it is then; a
+   * file that keeps changing fails (tar's "file changed as we read it").
+   */
+  async #sendOne(upload: Upload, planned: PlannedFile, stopped: () => boolean): Promise<void> {
+    const changed = await this.#sendVersion(upload, planned, stopped);
+    if (changed === undefined) return;
+    const again = await this.#sendVersion(upload, planned, stopped);
+    if (again !== undefined) this.tracker.fileFailed(again, planned.remote, planned.size);
+  }
+
+  /**
+   * Sends the file as it is when opened; resolves with the error when it
+   * changed while it was read (the server was told to drop it).
+   */
+  async #sendVersion(
+    upload: Upload,
+    listed: PlannedFile,
+    stopped: () => boolean,
+  ): Promise<FerryError | undefined> {
+    const { tracker } = this;
+    let file: Deno.FsFile;
+    let before: FileVersion;
+    try {
+      file = await openForReading(listed.local, listed.size);
+      before = fileVersion(file);
+    } catch (error) {
+      tracker.fileFailed(toFerryError(error, "read", listed.local), listed.remote, listed.size);
+      return undefined;
+    }
+    // What is sent is the version opened, whatever the walk saw.
+    const planned: PlannedFile = {
+      local: listed.local,
+      remote: listed.remote,
+      size: before.size,
+      mode: listed.mode,
+      mtime: before.mtime,
+    };
+    let changed: FerryError | undefined;
+    const check = () => changed = changedWhileRead(planned.local, before, fileVersion(file));
+    try {
+      const sending = { file, planned, stopped, check };
+      const sent = await this.#put(upload, sending);
+      return sent ? changed : undefined;
+    } finally {
+      file.close();
+    }
+  }
+
+  /** PUT, the resume offer and the body; false when the request was settled before its body. */
+  async #put(upload: Upload, sending: Sending): Promise<boolean> {
+    const { planned } = sending;
+    // A big file first hears what the server kept of an earlier attempt.
+    const resumable = planned.size >= RESUME_MIN_BYTES;
+    const offer = Promise.withResolvers<ResumeMessage | null>();
+    let digest = "";
+    const { remote: path, size, mode, mtime } = planned;
+    const call = this.connection.call(
+      Kind.Put,
+      encodePut({ path, size, mode, mtime, resume: resumable, ...this.#asks }),
+      { flush: resumable },
+    );
+    const ack: Ack = {
+      call,
+      streaming: false,
+      ended: false,
+      resumable,
+      replied: Promise.resolve(),
+    };
+    upload.ack = ack;
+    ack.replied = this.#reply(
+      ack,
+      planned,
+      resumable ? offer.resolve : undefined,
+      () => this.tracker.committed(planned.remote, planned.size, digest),
+    );
+    // Awaited through the upload, unless its body never left or a later version replaced it.
+    ack.replied.catch(() => {});
+    this.tracker.started(planned.remote);
+    await call.sent;
+    const start = resumable ? await this.#resumeAt(ack, sending, offer.promise) : null;
+    if (start === undefined) return false;
+    const sent = await this.#streamBody(ack, sending, start);
+    if (sent !== null) digest = digestHex(sent);
+    // The body ended with CANCEL, which gets no reply: stop waiting for one.
+    else call.forget();
+    return true;
+  }
+
+  /**
+   * Counts the reply in: the offer (for a resumable PUT), then OK, or an
+   * ERROR that fails the file; a lost connection rejects. The next reply is
+   * read directly, no iterator per file (a send of small files makes thousands).
+   */
+  async #reply(
+    ack: Ack,
+    planned: PlannedFile,
+    onResume: ((offer: ResumeMessage | null) => void) | undefined,
+    onOk: () => void,
+  ): Promise<void> {
+    const { call } = ack;
+    try {
+      let reply = await call.next();
+      if (!reply.done && reply.value.kind === Kind.Resume && onResume !== undefined) {
+        onResume(decodeResume(reply.value.payload));
+        reply = await call.next();
+      }
+      if (reply.done) return;
+      if (reply.value.kind !== Kind.Ok) throw call.unexpected(reply.value);
+      onOk();
+    } catch (error) {
+      if (!call.refused) throw error;
+      this.tracker.fileFailed(error as FerryError, planned.remote, planned.size);
+    } finally {
+      // No offer came (an ERROR, a cancel or a lost connection instead).
+      onResume?.(null);
+    }
+  }
+
+  /**
+   * Waits for the server's offer, checks it against the local file and says
+   * where the body starts. Undefined when the request was settled meanwhile
+   * (an ERROR, a cancel or a lost connection instead of an offer).
+   */
+  async #resumeAt(
+    ack: Ack,
+    { file, planned }: Sending,
+    offer: Promise<ResumeMessage | null>,
+  ): Promise<Start | undefined> {
+    const kept = await offer;
+    if (kept === null || ack.call.over) return undefined;
+    const start = await matchPrefix(
+      file,
+      planned.size,
+      kept,
+      (n) => this.tracker.moved(n, true, planned.remote),
+    );
+    if (ack.call.over) return undefined;
+    await this.connection.writer.frame(
+      Kind.Resume,
+      ack.call.id,
+      encodeResume({ offset: start?.offset ?? 0 }),
+    );
+    return start;
+  }
+
+  /**
+   * Sends the body from `start`; returns its digest, or null when it was
+   * cancelled (by a refusal, a stop, or a file that could not be read).
+   */
+  async #streamBody(
+    ack: Ack,
+    { file, planned, stopped, check }: Sending,
+    start: Start,
+  ): Promise<Uint8Array | null> {
+    ack.streaming = true;
+    let change: FerryError | undefined;
+    try {
+      const sent = await sendFileBody(
+        this.connection.writer,
+        ack.call.id,
+        bodySource(file, planned.size),
+        planned.size,
+        planned.local,
+        {
+          start,
+          limiter: this.#limiter,
+          onBytes: (n) => this.tracker.moved(n, false, planned.remote),
+          compressor: compressorFor({ compress: this.#compress }, this.connection),
+          // A reply before the body ends is a refusal: stop reading the file.
+          stopped: () => stopped() || ack.call.over,
+          keepOnStop: ack.resumable,
+          changed: () => change = check(),
+        },
+      );
+      ack.ended = sent !== null;
+      return sent;
+    } catch (error) {
+      // Rewritten while it was read: the caller decides what next.
+      if (error === change) return null;
+      const failure = toFerryError(error, "read", planned.local);
+      if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Aborted) {
+        throw failure;
+      }
+      this.tracker.fileFailed(failure, planned.remote, planned.size);
+      return null;
+    } finally {
+      ack.streaming = false;
+    }
+  }
+}
+
+type Start = Awaited<ReturnType<typeof matchPrefix>>;
+
+/** A file being sent: the version opened, and how to tell a stop or a change. */
+interface Sending {
+  readonly file: Deno.FsFile;
+  readonly planned: PlannedFile;
+  readonly stopped: () => boolean;
+  readonly check: () => FerryError | undefined;
+}
