@@ -3,7 +3,7 @@
 // for the get to throw, and closes without waiting on a listing that stalls.
 
 import { assert, assertEquals } from "./_assert.ts";
-import { JobQueue } from "../lib/client/job_queue.ts";
+import { GET_READ_AHEAD, JobQueue } from "../lib/client/job_queue.ts";
 import type { Wanted } from "../lib/client/get_plan.ts";
 import { ConfinedRoot } from "../lib/fs/confinement.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
@@ -34,7 +34,7 @@ Deno.test("a lane that waited for one file finds the next ones already there, in
       yield wanted(i);
     }
   }
-  const queue = new JobQueue(listing());
+  const queue = new JobQueue(listing(), GET_READ_AHEAD);
   assert(await queue.ready());
   // Let the read-ahead run: everything found is taken at once.
   await new Promise((resolve) => setTimeout(resolve, 0));
@@ -49,7 +49,7 @@ Deno.test("a listing that fails ends the queue for every lane and keeps the fail
     yield wanted(1);
     throw new FerryError(ErrorCode.Protocol, "the listing broke");
   }
-  const queue = new JobQueue(listing());
+  const queue = new JobQueue(listing(), GET_READ_AHEAD);
   assert(await queue.ready());
   await new Promise((resolve) => setTimeout(resolve, 0));
   assertEquals(takeReady(queue), ["f1"]);
@@ -70,7 +70,7 @@ Deno.test("close() returns while a read still waits on a stalled listing, and th
       closed = true;
     }
   }
-  const queue = new JobQueue(listing());
+  const queue = new JobQueue(listing(), GET_READ_AHEAD);
   assert(await queue.ready());
   assertEquals(queue.take()?.remote, "f1"); // the next read now waits on the listing
   await queue.close();

@@ -26,7 +26,7 @@ import {
 } from "./get_plan.ts";
 import { finish } from "./finish.ts";
 import { type HeldTarget, localInfo, LocalRoots, LocalSide, mkdirLocal } from "./local_side.ts";
-import { JobQueue } from "./job_queue.ts";
+import { GET_READ_AHEAD, JobQueue } from "./job_queue.ts";
 import { comparesReceivingSide, keepsReceiving } from "./compare.ts";
 import { digestFileHex } from "../fs/digest.ts";
 import {
@@ -117,7 +117,7 @@ async function fetchPlanned(
 ): Promise<TransferSummary> {
   const { commits, options, tracker } = plan;
   if (options.dryRun) return await dryRun(plan, found, backup);
-  const wanted = new JobQueue(neededFiles(plan, found));
+  const wanted = new JobQueue(neededFiles(plan, found), GET_READ_AHEAD);
   let failure: FerryError | undefined;
   try {
     failure = await fetchAll(connection, openLane, wanted, commits, tracker, options, backup);

@@ -9,9 +9,12 @@
 
 import { type FerryError, toFerryError } from "../errors.ts";
 
-// Files found before any lane asks: enough for a lane's whole window of GETs,
-// few enough that the folders made and files counted stay near the fetching.
-const READ_AHEAD = 128;
+/**
+ * Files found before any lane asks, for a get: enough for a lane's whole
+ * window of GETs, few enough that the folders made and files counted stay
+ * near the fetching.
+ */
+export const GET_READ_AHEAD = 128;
 
 /**
  * Files to move, found ahead of the lanes. A failure of the walk or
@@ -27,8 +30,16 @@ export class JobQueue<Job> {
   #reading: Promise<void> | undefined;
   #waiters: (() => void)[] = [];
 
-  constructor(files: AsyncGenerator<Job>) {
+  readonly #ahead: number;
+
+  /**
+   * `readAhead`: files found before a lane asks. 0 finds each when a lane
+   * asks (a send, whose lanes take one file at a time: reading ahead would
+   * only interleave the walk's system calls with the bodies').
+   */
+  constructor(files: AsyncGenerator<Job>, readAhead: number) {
     this.#files = files;
+    this.#ahead = readAhead;
   }
 
   /** Waits until a file can be taken; false when there are no more (or the listing failed). */
@@ -41,10 +52,15 @@ export class JobQueue<Job> {
     return this.#ready.length > 0;
   }
 
+  /** Whether a file can be taken now, without waiting. */
+  get hasReady(): boolean {
+    return this.#ready.length > 0;
+  }
+
   /** The next file already found, if any; taking one reads further ahead. */
   take(): Job | undefined {
     const item = this.#ready.shift();
-    this.#readAhead();
+    if (this.#ahead > 0) this.#readAhead();
     return item;
   }
 
@@ -60,12 +76,17 @@ export class JobQueue<Job> {
   }
 
   #readAhead(): void {
-    if (this.#reading !== undefined || this.#ended || this.#ready.length >= READ_AHEAD) return;
+    if (this.#reading !== undefined || this.#ended || this.#full) return;
     this.#reading = this.#read().finally(() => this.#reading = undefined);
   }
 
+  /** As many found as it reads ahead (at least the one a waiting lane asked for). */
+  get #full(): boolean {
+    return this.#ready.length >= Math.max(1, this.#ahead);
+  }
+
   async #read(): Promise<void> {
-    while (!this.#ended && this.#ready.length < READ_AHEAD) {
+    while (!this.#ended && !this.#full) {
       try {
         const next = await this.#files.next();
         if (next.done) this.#ended = true;
@@ -79,6 +100,7 @@ export class JobQueue<Job> {
   }
 
   #wake(): void {
+    if (this.#waiters.length === 0) return;
     for (const wake of this.#waiters.splice(0)) wake();
   }
 }

@@ -24,19 +24,21 @@ export interface Window {
   readonly bytes: number;
   /** A full lane takes more once this many were answered, all in one write. */
   readonly group: number;
+  /**
+   * The files taken at once leave in one write right away: requests the
+   * peer must see to answer (GET). Otherwise (PUT and its body) the writer
+   * sends when it is full or the lane waits for room.
+   */
+  readonly flushTaken: boolean;
 }
 
-/** One file on its way. */
+/** One file on its way, as its mover started it. */
 export interface Moving {
-  /** Its request is queued (for a file this side sends, its body written too). */
-  readonly queued: Promise<void>;
-  /** Done once the file is committed or has failed (the tracker has it); rejects when the connection fails. */
-  readonly settled: Promise<void>;
   /**
-   * The peer answered all it will (a commit here may still run): the
-   * window counts the file until then. Never rejects.
+   * Its request is queued (for a file this side sends, its body written
+   * too); rejects when the connection failed.
    */
-  readonly answered: Promise<void>;
+  readonly queued: Promise<void>;
   /** Gives up on the file, the lane stopped: the peer is told, a resumable partial is kept. */
   abandon(): void;
 }
@@ -45,8 +47,8 @@ export interface Moving {
 export interface Mover<Job> {
   readonly connection: Connection;
   readonly window: Window;
-  /** Starts moving `job`; `stopped` says when the lane stopped, for a body being written. */
-  start(job: Job, stopped: () => boolean): Moving;
+  /** Starts moving `job`, reporting through `slot` until it settles. */
+  start(job: Job, slot: Slot): Moving;
 }
 
 /** What a lane needs of a job: the bytes it will move, for the window. */
@@ -54,25 +56,82 @@ export interface Sized {
   readonly size: number;
 }
 
+/**
+ * A lane's hold on one file: its mover reports through it (callbacks, not
+ * promises: a send of small files starts thousands a second).
+ */
+export class Slot {
+  readonly #lane: LaneCount;
+  readonly #size: number;
+  #answered = false;
+  #settled = false;
+  moving: Moving | undefined;
+
+  constructor(lane: LaneCount, size: number) {
+    this.#lane = lane;
+    this.#size = size;
+  }
+
+  /** The lane stopped: a body being written ends early. */
+  get stopped(): boolean {
+    return this.#lane.stopped;
+  }
+
+  /**
+   * The peer answered all it will (a commit here may still run): the
+   * window lets the file go. The window holds requests the peer has yet to
+   * answer, not files committing here (the commit queue bounds those).
+   */
+  answered(): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    this.#lane.answered(this.#size);
+  }
+
+  /**
+   * The file is committed or has failed (the tracker has it), or, with
+   * `lost`, the connection failed. Answered too, if it was not yet.
+   */
+  settled(lost?: unknown): void {
+    if (this.#settled) return;
+    this.answered();
+    this.#settled = true;
+    this.#lane.settled(this, lost);
+  }
+}
+
+/** What a slot tells its lane. */
+interface LaneCount {
+  readonly stopped: boolean;
+  answered(size: number): void;
+  settled(slot: Slot, lost: unknown): void;
+}
+
 /** One connection's share: see the module doc. */
-export class Lane<Job extends Sized> {
+export class Lane<Job extends Sized> implements LaneCount {
   failure: FerryError | undefined;
   readonly #mover: Mover<Job>;
   #stopped = false;
+  readonly #inFlight = new InFlight();
   /** Files on their way: stop() abandons them. */
-  readonly #open = new Set<Moving>();
-  readonly #isStopped = () => this.#stopped;
+  readonly #open = new Set<Slot>();
+  #onFailure: () => void = () => {};
+  /** Resolves run() once the last file settled. */
+  #drained: (() => void) | undefined;
 
   constructor(mover: Mover<Job>) {
     this.#mover = mover;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
   }
 
   /** Takes nothing more, and abandons what is on its way. */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const moving of this.#open) moving.abandon();
-    this.#open.clear();
+    for (const slot of this.#open) slot.moving?.abandon();
   }
 
   /**
@@ -81,59 +140,60 @@ export class Lane<Job extends Sized> {
    */
   async run(queue: JobQueue<Job>, onFailure: () => void): Promise<void> {
     const { connection, window } = this.#mover;
-    const inFlight = new InFlight();
+    this.#onFailure = onFailure;
     const flush = () => connection.writer.flush();
-    // Files not yet settled: a set, so a tree of 100,000 files does not keep
-    // 100,000 settled promises until the end.
-    const settling = new Set<Promise<void>>();
-    const failed = (error: unknown) => {
-      this.failure ??= connection.connectionError(error);
-      onFailure();
-    };
     try {
       for (;;) {
-        await inFlight.below(window.requests - window.group + 1, flush, window.bytes);
+        await this.#inFlight.below(window.requests - window.group + 1, flush, window.bytes);
         if (this.#stopped) break;
-        if (!await queue.ready()) {
+        if (!queue.hasReady && !await queue.ready()) {
           if (queue.failure !== undefined) onFailure();
           break;
         }
-        await this.#takeReady(queue, inFlight, settling, failed);
+        await this.#takeReady(queue);
         // The requests queued together leave in one write.
-        connection.writer.flushSoon();
+        if (window.flushTaken) connection.writer.flushSoon();
       }
       await flush();
     } catch (error) {
-      failed(error);
+      this.#failed(error);
     }
-    await Promise.all(settling);
+    if (this.#open.size > 0) await new Promise<void>((resolve) => this.#drained = resolve);
+  }
+
+  answered(size: number): void {
+    this.#inFlight.done(size);
+  }
+
+  settled(slot: Slot, lost: unknown): void {
+    this.#open.delete(slot);
+    if (lost !== undefined) this.#failed(lost);
+    if (this.#open.size === 0) this.#drained?.();
+  }
+
+  #failed(error: unknown): void {
+    this.failure ??= this.#mover.connection.connectionError(error);
+    this.#onFailure();
   }
 
   /** Starts every file already found while the window has room. */
-  async #takeReady(
-    queue: JobQueue<Job>,
-    inFlight: InFlight,
-    settling: Set<Promise<void>>,
-    failed: (error: unknown) => void,
-  ): Promise<void> {
+  async #takeReady(queue: JobQueue<Job>): Promise<void> {
     const { requests, bytes } = this.#mover.window;
     let job: Job | undefined;
     while (
-      !this.#stopped && inFlight.hasRoom(requests, bytes) && (job = queue.take()) !== undefined
+      !this.#stopped && this.#inFlight.hasRoom(requests, bytes) &&
+      (job = queue.take()) !== undefined
     ) {
-      const size = job.size;
-      inFlight.add(size);
-      const moving = this.#mover.start(job, this.#isStopped);
-      this.#open.add(moving);
-      // The window holds requests the peer has yet to answer, not files
-      // committing here (the commit queue bounds those).
-      void moving.answered.then(() => inFlight.done(size));
-      const settled: Promise<void> = moving.settled.catch(failed).finally(() => {
-        this.#open.delete(moving);
-        settling.delete(settled);
-      });
-      settling.add(settled);
-      await moving.queued;
+      const slot = new Slot(this, job.size);
+      this.#inFlight.add(job.size);
+      this.#open.add(slot);
+      const moving = slot.moving = this.#mover.start(job, slot);
+      try {
+        await moving.queued;
+      } catch (error) {
+        slot.settled(error);
+        throw error;
+      }
     }
   }
 }

@@ -25,7 +25,7 @@ import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { Wanted } from "./get_plan.ts";
-import type { Mover, Moving, Window } from "./lane.ts";
+import type { Mover, Moving, Slot, Window } from "./lane.ts";
 import { compressLevel, RESUME_MIN_BYTES, type TransferSettings } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
@@ -37,7 +37,7 @@ import type { FsyncMode } from "../protocol/constants.ts";
 // one system call on each side instead of one per file. And it takes no
 // further file while 16 MiB are on their way to it, so that with -j big
 // files spread over the lanes.
-const WINDOW: Window = { requests: 64, bytes: 16 * 1024 * 1024, group: 16 };
+const WINDOW: Window = { requests: 64, bytes: 16 * 1024 * 1024, group: 16, flushTaken: true };
 
 /** The get's mover over one connection: what its fetches share. */
 export class Receiver implements Mover<Wanted> {
@@ -73,16 +73,15 @@ export class Receiver implements Mover<Wanted> {
     this.compressLevel = compressLevel({ compress }, connection);
   }
 
-  start(item: Wanted): Moving {
-    return new FileFetch(this, item);
+  start(item: Wanted, slot: Slot): Moving {
+    return new FileFetch(this, item, slot);
   }
 }
 
 /** One wanted file being fetched. */
 class FileFetch implements Moving {
   readonly queued: Promise<void>;
-  readonly settled: Promise<void>;
-  readonly answered: Promise<void>;
+  readonly #slot: Slot;
   #context: Receiver;
   #item: Wanted;
   #incoming: IncomingFile | null = null;
@@ -90,50 +89,40 @@ class FileFetch implements Moving {
   /** Given up (the get stopped): frames still in flight are dropped quietly. */
   #abandoned = false;
   #committing: Promise<void> | undefined;
-  /** The server's reply is complete (or the fetch is over before it was). */
-  #answered = Promise.withResolvers<void>();
 
   /**
    * Queues the GET (with a resume offer when a partial of this version is
    * kept); the lane flushes it with the others it queues.
    */
-  constructor(context: Receiver, item: Wanted) {
+  constructor(context: Receiver, item: Wanted, slot: Slot) {
     this.#context = context;
     this.#item = item;
-    this.answered = this.#answered.promise;
+    this.#slot = slot;
     // What an earlier, killed get left in this folder goes (once per folder and run).
     sweepOnce(dirname(item.local));
-    const begun = this.#begin();
-    this.queued = begun.then(() => {});
-    this.settled = begun.then(({ receiving }) => receiving);
+    this.queued = this.#begin();
   }
 
-  /**
-   * Resolves once the GET is queued, with the reply being received (in an
-   * object: a promise resolved with a promise would wait for the reply).
-   */
-  async #begin(): Promise<{ receiving: Promise<void> }> {
-    const nothing = { receiving: Promise.resolve() };
+  /** Resolves once the GET is queued; the reply is received meanwhile, and settles the slot. */
+  async #begin(): Promise<void> {
     let request: GetRequest;
     try {
       request = await this.#request();
     } catch (error) {
       this.#failed(toFerryError(error, "write", this.#item.shown));
-      this.#answered.resolve();
-      return nothing;
+      return this.#slot.settled();
     }
     // Stopped while the partial was looked at: ask for nothing.
     if (this.#abandoned) {
       await this.#incoming?.discard({ keepPartial: true });
-      this.#answered.resolve();
-      return nothing;
+      return this.#slot.settled();
     }
     const { connection, tracker } = this.#context;
     const call = this.#call = connection.call(Kind.Get, encodeGet(request), {
       flush: false,
       onNotice: (notice) => tracker.failed(notice),
     });
-    return { receiving: this.#receive(call) };
+    void this.#receive(call).then(() => this.#slot.settled(), (lost) => this.#slot.settled(lost));
   }
 
   /** Gives up on this file (the server is told); a resumable partial is kept. */
@@ -176,7 +165,7 @@ class FileFetch implements Moving {
       if (call.refused) this.#failed(error as FerryError);
       else if (!this.#abandoned) return await this.#lost(call, error);
     }
-    this.#answered.resolve();
+    this.#slot.answered();
     await this.#incoming?.discard({ keepPartial: true });
     this.#incoming = null;
     await this.#committing;
@@ -218,7 +207,6 @@ class FileFetch implements Moving {
     const broken = failure instanceof FerryError && failure.code === ErrorCode.Protocol;
     await this.#incoming?.discard({ keepPartial: !broken });
     this.#incoming = null;
-    this.#answered.resolve();
     throw failure;
   }
 

@@ -60,15 +60,14 @@ export async function sendPaths(
     // Nothing to compare and one connection: send as the walk goes.
     const there = new RemoteSide(connection, new Map(), options.backup, signal);
     const walked: PlannedDir[] = [];
-    const walk = walkSources(sources, bases, tracker, { keepNames: false, filter });
-    await sendFiles(
-      connection,
-      openLane,
-      walkedFiles(there, walk, walked, tracker),
-      1,
-      tracker,
-      options,
-    );
+    // Each folder is made before what it holds, pipelined with the files.
+    const onFolder = (dir: PlannedDir) => {
+      walked.push(dir);
+      return there.makeFolder(dir.remote, dir.mode, tracker);
+    };
+    const how = { keepNames: false, filter, onFolder, countAsFound: true };
+    const walk = walkSources(sources, bases, tracker, how);
+    await sendFiles(connection, openLane, walk, 1, tracker, options);
     await finishThere(there, { trees: [], dirs: walked }, tracker, options, filter);
     return tracker.summary();
   }
@@ -113,24 +112,6 @@ async function changedFiles(
   return files;
 }
 
-/** The files as the walk finds them, each folder made on the server before what it holds. */
-async function* walkedFiles(
-  there: RemoteSide,
-  walk: AsyncIterable<{ dir: PlannedDir } | { file: PlannedFile }>,
-  walked: PlannedDir[],
-  tracker: TransferTracker,
-): AsyncGenerator<PlannedFile> {
-  for await (const item of walk) {
-    if ("dir" in item) {
-      walked.push(item.dir);
-      await there.makeFolder(item.dir.remote, item.dir.mode, tracker);
-    } else {
-      tracker.planned(1, item.file.size);
-      yield item.file;
-    }
-  }
-}
-
 /**
  * The missing folders first, so empty ones exist too and keep their
  * permission bits; then the files, biggest first over several lanes (each
@@ -159,7 +140,7 @@ async function sendFiles(
   const { signal } = options;
   const limiter = RateLimiter.optional(options.limitRate, signal);
   const asks = putAsks(options);
-  const queue = new JobQueue(files);
+  const queue = new JobQueue(files, 0);
   const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
   try {
     const movers = [connection, ...extra].map((c) =>

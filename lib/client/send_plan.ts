@@ -153,47 +153,60 @@ export interface PlannedDir extends FolderTime<RemoteTree> {
 export interface WalkHow {
   keepNames: boolean;
   filter: PathFilter | undefined;
+  /** Told of each folder before what it holds (to make it, or plan it). */
+  onFolder: (dir: PlannedDir) => void | Promise<void>;
+  /** Count each file into the totals as it is found (a send as the walk goes). */
+  countAsFound: boolean;
 }
 
 /**
- * Walks the sources, yielding each folder before what it holds and each
- * file, by remote path, as the walk finds them. The names each folder
- * holds are added to `trees` only for `keepNames` (delete); what the filter
- * excludes is passed over (a named file by its name).
+ * Walks the sources, yielding each file, by remote path, as the walk finds
+ * it; each folder goes to `onFolder` before what it holds. The names each
+ * folder holds are added to `trees` only for `keepNames` (delete); what
+ * the filter excludes is passed over (a named file by its name).
  */
 export async function* walkSources(
   sources: readonly LocalSource[],
   bases: string[][],
   tracker: TransferTracker,
-  { keepNames, filter }: WalkHow,
+  { keepNames, filter, onFolder, countAsFound }: WalkHow,
   trees: SendPlan["trees"] = [],
-): AsyncGenerator<{ dir: PlannedDir } | { file: PlannedFile }> {
+): AsyncGenerator<PlannedFile> {
   for (const [i, source] of sources.entries()) {
     const base = bases[i]!.join("/");
-    const remoteOf = (rel: string) => joinRemotePath(base, rel);
     const keep = new Set<string>();
     const placed: SourceTree = { base, isFolder: source.info.isDirectory, keep };
     trees.push(placed);
     if (source.info.isFile) {
       if (filter?.excludes(source.name, false)) continue;
-      yield { file: plannedFile(source.path, base, source.info) };
+      if (countAsFound) tracker.planned(1, source.info.size);
+      yield plannedFile(source.path, base, source.info);
       continue;
     }
     const tree = { local: source.path.replace(/\/+$/, ""), remote: base };
     const walk = walkTree(source.path, source.info, { countTemporaries: true, filter });
     for await (const entry of walk) {
       if (keepNames) keep.add(entry.rel);
-      if (entry.type === "dir") {
-        // With the sticky bit: a shared folder arrives as shared as it was.
-        const mode = (entry.info.mode ?? 0o755) & 0o1777;
-        const mtime = entry.info.mtime?.getTime() ?? 0;
-        yield { dir: { tree: placed, rel: entry.rel, remote: remoteOf(entry.rel), mode, mtime } };
-      } else if (entry.type === "file") {
-        yield { file: new TreeFile(tree, entry.rel, entry.info) };
+      if (entry.type === "dir") await onFolder(plannedDir(placed, entry.rel, entry.info));
+      else if (entry.type === "file") {
+        if (countAsFound) tracker.planned(1, entry.info.size);
+        yield new TreeFile(tree, entry.rel, entry.info);
       } else if (entry.type === "skipped") tracker.skipped++;
       else tracker.failed(entry.error);
     }
   }
+}
+
+/** A folder found by the walk; with the sticky bit, a shared folder arrives as shared as it was. */
+function plannedDir(tree: SourceTree, rel: string, info: Deno.FileInfo): PlannedDir {
+  const mode = (info.mode ?? 0o755) & 0o1777;
+  return {
+    tree,
+    rel,
+    remote: joinRemotePath(tree.base, rel),
+    mode,
+    mtime: info.mtime?.getTime() ?? 0,
+  };
 }
 
 /** The whole walk at once, for sync, delete and -j, which need all of it before sending. */
@@ -201,12 +214,20 @@ export async function planSend(
   sources: readonly LocalSource[],
   bases: string[][],
   tracker: TransferTracker,
-  how: WalkHow,
+  how: Pick<WalkHow, "keepNames" | "filter">,
 ): Promise<SendPlan> {
   const result: SendPlan = { dirs: [], files: [], trees: [] };
-  for await (const item of walkSources(sources, bases, tracker, how, result.trees)) {
-    if ("dir" in item) result.dirs.push(item.dir);
-    else result.files.push(item.file);
+  const onFolder = (dir: PlannedDir) => void result.dirs.push(dir);
+  for await (
+    const file of walkSources(
+      sources,
+      bases,
+      tracker,
+      { ...how, onFolder, countAsFound: false },
+      result.trees,
+    )
+  ) {
+    result.files.push(file);
   }
   return result;
 }

@@ -23,15 +23,18 @@ import { sendFileBody } from "../wire/send_file_body.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
-import type { Mover, Moving, Window } from "./lane.ts";
+import type { Mover, Moving, Slot, Window } from "./lane.ts";
 import type { PlannedFile } from "./send_plan.ts";
 import { backupRequest } from "./remote_ops.ts";
 import { compressorFor, RESUME_MIN_BYTES, type TransferSettings } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 
+/** The reply of a request that has none yet. */
+const NONE: Promise<unknown> = Promise.resolve(undefined);
+
 // PUTs awaiting their reply at once; bounds the client's bookkeeping, not the wire.
-const WINDOW: Window = { requests: 1024, bytes: Infinity, group: 1 };
+const WINDOW: Window = { requests: 1024, bytes: Infinity, group: 1, flushTaken: false };
 
 /** What every PUT of a send asks of the server. */
 export interface PutAsks {
@@ -55,21 +58,21 @@ interface Ack {
   ended: boolean;
   /** A cancel asks the server to keep what it received, for the next attempt to resume. */
   readonly resumable: boolean;
-  /** Resolves once the request is over (OK, ERROR or cancelled); rejects when the connection fails. */
-  replied: Promise<void>;
+  /** The digest of the body sent, once it ended. */
+  digest: string;
+  /** Resolves once the request is over: with the error when the connection failed. */
+  replied: Promise<unknown>;
 }
 
 /** A file this side sends, on its way: the PUT of the version being sent. */
 class Upload implements Moving {
-  readonly queued: Promise<void>;
-  readonly settled: Promise<void>;
-  readonly answered: Promise<void>;
+  queued: Promise<void> = Promise.resolve();
+  readonly slot: Slot;
+  /** The PUT of the version being sent, once there is one. */
   ack: Ack | undefined;
 
-  constructor(send: (upload: Upload) => Promise<void>) {
-    this.queued = send(this);
-    this.settled = this.queued.then(() => this.ack?.replied);
-    this.answered = this.settled.catch(() => {});
+  constructor(slot: Slot) {
+    this.slot = slot;
   }
 
   /**
@@ -114,30 +117,34 @@ export class Sender implements Mover<PlannedFile> {
     this.#compress = compress;
   }
 
-  start(file: PlannedFile, stopped: () => boolean): Moving {
-    return new Upload((upload) => this.#sendOne(upload, file, stopped));
+  start(file: PlannedFile, slot: Slot): Moving {
+    const upload = new Upload(slot);
+    upload.queued = this.#sendOne(upload, file);
+    return upload;
   }
 
   /**
    * A file rewritten while it was read is sent once more, as it is then; a
    * file that keeps changing fails (tar's "file changed as we read it").
+   * The file settles with the reply to its last PUT.
    */
-  async #sendOne(upload: Upload, planned: PlannedFile, stopped: () => boolean): Promise<void> {
-    const changed = await this.#sendVersion(upload, planned, stopped);
-    if (changed === undefined) return;
-    const again = await this.#sendVersion(upload, planned, stopped);
-    if (again !== undefined) this.tracker.fileFailed(again, planned.remote, planned.size);
+  async #sendOne(upload: Upload, planned: PlannedFile): Promise<void> {
+    const changed = await this.#sendVersion(upload, planned);
+    if (changed !== undefined) {
+      upload.ack = undefined;
+      const again = await this.#sendVersion(upload, planned);
+      if (again !== undefined) this.tracker.fileFailed(again, planned.remote, planned.size);
+    }
+    const { ack, slot } = upload;
+    if (ack === undefined) slot.settled();
+    else void ack.replied.then((lost) => slot.settled(lost));
   }
 
   /**
    * Sends the file as it is when opened; resolves with the error when it
    * changed while it was read (the server was told to drop it).
    */
-  async #sendVersion(
-    upload: Upload,
-    listed: PlannedFile,
-    stopped: () => boolean,
-  ): Promise<FerryError | undefined> {
+  async #sendVersion(upload: Upload, listed: PlannedFile): Promise<FerryError | undefined> {
     const { tracker } = this;
     let file: Deno.FsFile;
     let before: FileVersion;
@@ -159,65 +166,52 @@ export class Sender implements Mover<PlannedFile> {
     let changed: FerryError | undefined;
     const check = () => changed = changedWhileRead(planned.local, before, fileVersion(file));
     try {
-      const sending = { file, planned, stopped, check };
-      const sent = await this.#put(upload, sending);
-      return sent ? changed : undefined;
+      const sending = { file, planned, slot: upload.slot, check };
+      const { ack, offer } = this.#request(upload, planned);
+      await ack.call.sent;
+      const start = offer === undefined ? null : await this.#resumeAt(ack, sending, offer);
+      if (start === undefined) return undefined;
+      const sent = await this.#streamBody(ack, sending, start);
+      if (sent !== null) ack.digest = digestHex(sent);
+      // The body ended with CANCEL, which gets no reply: stop waiting for one.
+      else ack.call.forget();
+      return changed;
     } finally {
       file.close();
     }
   }
 
-  /** PUT, the resume offer and the body; false when the request was settled before its body. */
-  async #put(upload: Upload, sending: Sending): Promise<boolean> {
-    const { planned } = sending;
-    // A big file first hears what the server kept of an earlier attempt.
+  /** Queues the PUT; a big file first hears what the server kept of an earlier attempt (`offer`). */
+  #request(
+    upload: Upload,
+    planned: PlannedFile,
+  ): { ack: Ack; offer: Promise<ResumeMessage | null> | undefined } {
     const resumable = planned.size >= RESUME_MIN_BYTES;
-    const offer = Promise.withResolvers<ResumeMessage | null>();
-    let digest = "";
+    const offer = resumable ? Promise.withResolvers<ResumeMessage | null>() : undefined;
     const { remote: path, size, mode, mtime } = planned;
     const call = this.connection.call(
       Kind.Put,
       encodePut({ path, size, mode, mtime, resume: resumable, ...this.#asks }),
       { flush: resumable },
     );
-    const ack: Ack = {
-      call,
-      streaming: false,
-      ended: false,
-      resumable,
-      replied: Promise.resolve(),
-    };
+    const ack: Ack = { call, streaming: false, ended: false, resumable, digest: "", replied: NONE };
     upload.ack = ack;
-    ack.replied = this.#reply(
-      ack,
-      planned,
-      resumable ? offer.resolve : undefined,
-      () => this.tracker.committed(planned.remote, planned.size, digest),
-    );
-    // Awaited through the upload, unless its body never left or a later version replaced it.
-    ack.replied.catch(() => {});
+    ack.replied = this.#reply(ack, planned, offer?.resolve);
     this.tracker.started(planned.remote);
-    await call.sent;
-    const start = resumable ? await this.#resumeAt(ack, sending, offer.promise) : null;
-    if (start === undefined) return false;
-    const sent = await this.#streamBody(ack, sending, start);
-    if (sent !== null) digest = digestHex(sent);
-    // The body ended with CANCEL, which gets no reply: stop waiting for one.
-    else call.forget();
-    return true;
+    return { ack, offer: offer?.promise };
   }
 
   /**
    * Counts the reply in: the offer (for a resumable PUT), then OK, or an
-   * ERROR that fails the file; a lost connection rejects. The next reply is
-   * read directly, no iterator per file (a send of small files makes thousands).
+   * ERROR that fails the file; resolves with the error of a lost
+   * connection. The next reply is read directly, no iterator per file (a
+   * send of small files makes thousands).
    */
   async #reply(
     ack: Ack,
     planned: PlannedFile,
     onResume: ((offer: ResumeMessage | null) => void) | undefined,
-    onOk: () => void,
-  ): Promise<void> {
+  ): Promise<unknown> {
     const { call } = ack;
     try {
       let reply = await call.next();
@@ -225,11 +219,11 @@ export class Sender implements Mover<PlannedFile> {
         onResume(decodeResume(reply.value.payload));
         reply = await call.next();
       }
-      if (reply.done) return;
+      if (reply.done) return undefined;
       if (reply.value.kind !== Kind.Ok) throw call.unexpected(reply.value);
-      onOk();
+      this.tracker.committed(planned.remote, planned.size, ack.digest);
     } catch (error) {
-      if (!call.refused) throw error;
+      if (!call.refused) return error;
       this.tracker.fileFailed(error as FerryError, planned.remote, planned.size);
     } finally {
       // No offer came (an ERROR, a cancel or a lost connection instead).
@@ -270,7 +264,7 @@ export class Sender implements Mover<PlannedFile> {
    */
   async #streamBody(
     ack: Ack,
-    { file, planned, stopped, check }: Sending,
+    { file, planned, slot, check }: Sending,
     start: Start,
   ): Promise<Uint8Array | null> {
     ack.streaming = true;
@@ -288,7 +282,7 @@ export class Sender implements Mover<PlannedFile> {
           onBytes: (n) => this.tracker.moved(n, false, planned.remote),
           compressor: compressorFor({ compress: this.#compress }, this.connection),
           // A reply before the body ends is a refusal: stop reading the file.
-          stopped: () => stopped() || ack.call.over,
+          stopped: () => slot.stopped || ack.call.over,
           keepOnStop: ack.resumable,
           changed: () => change = check(),
         },
@@ -316,6 +310,6 @@ type Start = Awaited<ReturnType<typeof matchPrefix>>;
 interface Sending {
   readonly file: Deno.FsFile;
   readonly planned: PlannedFile;
-  readonly stopped: () => boolean;
+  readonly slot: Slot;
   readonly check: () => FerryError | undefined;
 }
