@@ -13,7 +13,6 @@ import { dirname } from "node:path";
 import type { BackupPlace } from "../fs/backup.ts";
 import { GroupCommit } from "../fs/group_commit.ts";
 import { PathFilter } from "../fs/filter.ts";
-import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
 import { Receiver } from "./receiver.ts";
 import { runLanes } from "./lane.ts";
@@ -27,7 +26,8 @@ import {
 import { finish } from "./finish.ts";
 import { type HeldTarget, localInfo, LocalRoots, LocalSide, mkdirLocal } from "./local_side.ts";
 import { GET_READ_AHEAD, JobQueue } from "./job_queue.ts";
-import { comparesReceivingSide, keepsReceiving } from "./compare.ts";
+import { keepsReceiving } from "./compare.ts";
+import { resolvePolicy, type SelectionPolicy, type TransferPolicy } from "./policy.ts";
 import { digestFileHex } from "../fs/digest.ts";
 import {
   cancelled,
@@ -60,6 +60,8 @@ export async function getPaths(
 ): Promise<TransferSummary> {
   const tracker = new TransferTracker(options);
   checkCancelled(options.signal);
+  const policy = resolvePolicy(options, filter);
+  const { selection, commit, dryRun } = policy;
   const destInfo = await localInfo(dest, true);
   const intoFolder = !asContents &&
     (destInfo?.isDirectory === true || dest.endsWith("/") || sources.length > 1);
@@ -75,13 +77,13 @@ export async function getPaths(
   for (const source of sources) {
     const name = splitRemotePath(source).at(-1);
     const target = intoFolder && name !== undefined ? `${dest.replace(/\/+$/, "")}/${name}` : dest;
-    found.push(await lookUpSource(connection, source, target, options.recursive ?? false));
+    found.push(await lookUpSource(connection, source, target, selection.recursive));
   }
   refuseCollisions(found);
-  const backup = localBackup(options.backup, intoFolder ? dest : dirname(dest));
+  const backup = localBackup(commit.backup, intoFolder ? dest : dirname(dest));
   const commits = new GroupCommit();
-  if (intoFolder && destInfo === null && !options.dryRun) {
-    await mkdirLocal(dest, commits, options.fsync);
+  if (intoFolder && destInfo === null && !dryRun) {
+    await mkdirLocal(dest, commits, commit.fsync);
   }
   // Listings stream on a connection of their own: on the fetching one, the server
   // would answer the GETs only after the whole listing, which waits for them.
@@ -89,12 +91,11 @@ export async function getPaths(
   const plan: GetPlan = {
     lister: () => lister ??= openLane(),
     commits,
-    options,
+    policy,
     tracker,
     trees: [],
     folderTimes: [],
-    roots: new LocalRoots(options.dryRun ?? false),
-    filter,
+    roots: new LocalRoots(dryRun),
   };
   try {
     // Into a folder, each source goes beneath it by its name, never through a link planted there.
@@ -115,16 +116,16 @@ async function fetchPlanned(
   connection: Connection,
   openLane: () => Promise<Connection>,
 ): Promise<TransferSummary> {
-  const { commits, options, tracker } = plan;
-  if (options.dryRun) return await dryRun(plan, found, backup);
+  const { commits, policy, tracker } = plan;
+  if (policy.dryRun) return await dryRun(plan, found, backup);
   const wanted = new JobQueue(neededFiles(plan, found), GET_READ_AHEAD);
   let failure: FerryError | undefined;
   try {
-    failure = await fetchAll(connection, openLane, wanted, commits, tracker, options, backup);
+    failure = await fetchAll(connection, openLane, wanted, commits, tracker, policy, backup);
   } finally {
     await wanted.close();
   }
-  if (options.signal?.aborted) throw cancelled(tracker.summary().files);
+  if (policy.signal?.aborted) throw cancelled(tracker.summary().files);
   if (wanted.failure !== undefined) throw wanted.failure;
   if (failure !== undefined) throw failure;
   await finishHere(plan, backup);
@@ -152,13 +153,13 @@ async function dryRun(
 
 /** Removes (dry run: reports) what the local folders hold beyond the sources, then sets the folder times. */
 async function finishHere(plan: GetPlan, backup: BackupPlace | undefined): Promise<void> {
-  const { options, tracker } = plan;
+  const { policy, tracker } = plan;
   await finish(new LocalSide(backup), {
     trees: plan.trees,
     folderTimes: plan.folderTimes,
-    delete: options.delete ?? false,
-    dryRun: options.dryRun ?? false,
-    filter: plan.filter,
+    delete: policy.selection.delete,
+    dryRun: policy.dryRun,
+    filter: policy.selection.filter,
   }, tracker);
 }
 
@@ -176,11 +177,11 @@ function localBackup(
  * the totals as they are found: the totals grow while the listing streams.
  */
 async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerator<Wanted> {
-  const { options, tracker } = plan;
-  const syncing = comparesReceivingSide(options);
+  const { policy, tracker } = plan;
+  const { selection } = policy;
   for (const source of found) {
     for await (const item of sourceFiles(plan, source)) {
-      if (syncing && await alreadyHere(item, options)) {
+      if (selection.compares && await alreadyHere(item, selection)) {
         tracker.skip(item.shown, item.entry.size);
         continue;
       }
@@ -194,11 +195,11 @@ async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerato
  * Whether the local file already matches (rsync's quick check, or the
  * digest), or is to be left as it is (`ignoreExisting`, `update`).
  */
-async function alreadyHere(item: Wanted, options: TransferSettings): Promise<boolean> {
+async function alreadyHere(item: Wanted, rules: SelectionPolicy): Promise<boolean> {
   const local = await localInfo(item.local, false);
   if (local === null) return false;
   const receiving = { isFile: local.isFile, size: local.size, mtime: local.mtime?.getTime() ?? 0 };
-  return await keepsReceiving(item.entry, receiving, options, () => digestFileHex(item.local));
+  return await keepsReceiving(item.entry, receiving, rules, () => digestFileHex(item.local));
 }
 
 /**
@@ -213,16 +214,15 @@ async function fetchAll(
   wanted: JobQueue<Wanted>,
   commits: GroupCommit,
   tracker: TransferTracker,
-  options: TransferSettings,
+  { commit, move, signal }: TransferPolicy,
   backup: BackupPlace | undefined,
 ): Promise<FerryError | undefined> {
-  const streams = Math.max(1, options.parallel ?? 1);
-  const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
-  const limiter = RateLimiter.optional(options.limitRate, options.signal);
-  const how = { fsync: options.fsync ?? "each", backup, limiter, compress: options.compress };
+  const extra = await Promise.all(Array.from({ length: move.parallel - 1 }, openLane));
+  const { limiter, compress } = move;
+  const how = { fsync: commit.fsync ?? "each", backup, limiter, compress };
   const movers = [connection, ...extra].map((c) => new Receiver(c, tracker, commits, how));
   try {
-    const failure = await runLanes(movers, wanted, options.signal, limiter);
+    const failure = await runLanes(movers, wanted, signal, limiter);
     await commits.drain();
     return failure;
   } finally {

@@ -26,9 +26,8 @@ import {
 } from "./local_side.ts";
 import { listRemote, statRemote } from "./remote_ops.ts";
 import type { FolderTime } from "./side.ts";
-import type { TransferSettings } from "./transfer.ts";
+import type { TransferPolicy } from "./policy.ts";
 import type { TransferTracker } from "./tracker.ts";
-import type { PathFilter } from "../fs/filter.ts";
 import { printable } from "../text.ts";
 import { splitRemotePath } from "../remote_path.ts";
 
@@ -99,7 +98,8 @@ export interface GetPlan {
   lister: () => Promise<Connection>;
   /** Where the files will be committed: it flushes the folders made here. */
   commits: GroupCommit;
-  options: TransferSettings;
+  /** The get's options, resolved. */
+  policy: TransferPolicy;
   tracker: TransferTracker;
   /** The local folders filled, with their names when `delete` keeps them. */
   trees: LocalTree[];
@@ -107,8 +107,6 @@ export interface GetPlan {
   folderTimes: FolderTime<LocalTree>[];
   /** The local roots held for the get; it closes them when it is over. */
   roots: LocalRoots;
-  /** The include and exclude rules, when there are any. */
-  filter: PathFilter | undefined;
 }
 
 /** A source, looked up before anything is fetched. */
@@ -172,7 +170,8 @@ async function* singleFile(
   plan: GetPlan,
   { source, target, into, info }: RemoteSource,
 ): AsyncGenerator<Wanted> {
-  const { lister, options, tracker, filter } = plan;
+  const { lister, policy, tracker } = plan;
+  const { filter } = policy.selection;
   if (filter?.excludes(splitRemotePath(source).at(-1) ?? "", false)) return;
   const file = {
     remote: source,
@@ -180,7 +179,7 @@ async function* singleFile(
     shown: target,
     into: singlePlace(plan, target, into),
   };
-  if (!options.checksum) {
+  if (!policy.selection.checksum) {
     const { size, mode, mtime } = info;
     yield { ...file, size, entry: { size, mode, mtime } };
     return;
@@ -214,13 +213,14 @@ async function treeRoot(
   plan: GetPlan,
   { target, into, info }: RemoteSource,
 ): Promise<ConfinedRoot> {
-  const { options, commits, roots } = plan;
-  const fsync = options.fsync ?? "each";
+  const { policy, commits, roots } = plan;
+  const { dryRun } = policy;
+  const fsync = policy.commit.fsync ?? "each";
   if (into === undefined) {
-    if (!options.dryRun) await mkdirLocal(target, commits, fsync, info.mode);
+    if (!dryRun) await mkdirLocal(target, commits, fsync, info.mode);
     return roots.open(target);
   }
-  if (options.dryRun) return ConfinedRoot.unopened(localPath(into.root, into.parts));
+  if (dryRun) return ConfinedRoot.unopened(localPath(into.root, into.parts));
   using folder = makeHeldFolder(into, commits, fsync, info.mode);
   return roots.within(into.root, folder);
 }
@@ -228,8 +228,8 @@ async function treeRoot(
 /** A remote folder, listed recursively: its folders are made now, its files yielded. */
 async function* folderFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<Wanted> {
   const { source, target, info } = found;
-  const { lister, options, tracker, commits } = plan;
-  const dryRun = options.dryRun ?? false;
+  const { lister, policy, tracker, commits } = plan;
+  const { dryRun, selection } = policy;
   const root = await treeRoot(plan, found);
   const base = splitRemotePath(source).join("/");
   const keep = new Set<string>();
@@ -239,24 +239,24 @@ async function* folderFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<
   const place = new LocalPlaces(
     tree,
     commits,
-    options.fsync,
+    policy.commit.fsync,
     dryRun ? [] : plan.folderTimes,
     dryRun,
   );
   const listing = listRemote(await lister(), source, {
     recursive: true,
-    digests: options.checksum ?? false,
+    digests: selection.checksum,
     onNotice: (error) => tracker.failed(error),
-    signal: options.signal,
-    filter: plan.filter?.rules,
+    signal: policy.signal,
+    filter: selection.filter?.rules,
   });
   const shownPrefix = `${target}/`;
   const baseLength = base === "" ? 0 : base.length + 1;
   for await (const entry of listing) {
     const parts = namesBelow(entry.path, base, source);
     // The server applies the rules too; one that does not know them lists everything.
-    if (plan.filter?.excludesPath(parts.join("/"), entry.type === "dir")) continue;
-    if (options.delete) keep.add(parts.join("/"));
+    if (selection.filter?.excludesPath(parts.join("/"), entry.type === "dir")) continue;
+    if (selection.delete) keep.add(parts.join("/"));
     let file: ListedFile | undefined;
     try {
       if (entry.type === "dir") place.folder(parts, entry.mode, entry.mtime);

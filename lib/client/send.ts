@@ -10,8 +10,6 @@
  * @module
  */
 
-import { PathFilter } from "../fs/filter.ts";
-import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
 import { JobQueue } from "./job_queue.ts";
 import { runLanes } from "./lane.ts";
@@ -26,7 +24,8 @@ import {
   type SendPlan,
   walkSources,
 } from "./send_plan.ts";
-import { comparesReceivingSide, keepsReceiving } from "./compare.ts";
+import { keepsReceiving } from "./compare.ts";
+import { resolvePolicy, type SelectionPolicy, type TransferPolicy } from "./policy.ts";
 import { digestFileHex } from "../fs/digest.ts";
 import {
   cancelled,
@@ -49,26 +48,26 @@ export async function sendPaths(
   options: TransferSettings = {},
 ): Promise<TransferSummary> {
   const tracker = new TransferTracker(options);
-  const signal = options.signal;
-  checkCancelled(signal);
-  const filter = PathFilter.optional(options.filter);
+  checkCancelled(options.signal);
+  const policy = resolvePolicy(options);
+  const { selection, commit, signal } = policy;
   const bases = await destinationBases(connection, sources, dest);
   refuseCollisions(
     sources.map((source, i) => ({ source: source.path, target: bases[i]!.join("/") })),
   );
-  if (!comparesReceivingSide(options) && !options.dryRun && (options.parallel ?? 1) <= 1) {
+  if (!selection.compares && !policy.dryRun && policy.move.parallel === 1) {
     // Nothing to compare and one connection: send as the walk goes.
-    const there = new RemoteSide(connection, new Map(), options.backup, signal);
+    const there = new RemoteSide(connection, new Map(), commit.backup, signal);
     const walked: PlannedDir[] = [];
     // Each folder is made before what it holds, pipelined with the files.
     const onFolder = (dir: PlannedDir) => {
       walked.push(dir);
       return there.makeFolder(dir.remote, dir.mode, tracker);
     };
-    const how = { keepNames: false, filter, onFolder, countAsFound: true };
+    const how = { keepNames: false, filter: selection.filter, onFolder, countAsFound: true };
     const walk = walkSources(sources, bases, tracker, how);
-    await sendFiles(connection, openLane, walk, 1, tracker, options);
-    await finishThere(there, { trees: [], dirs: walked }, tracker, options, filter);
+    await sendFiles(connection, openLane, walk, 1, tracker, policy);
+    await finishThere(there, { trees: [], dirs: walked }, tracker, policy);
     return tracker.summary();
   }
   const { planned, remote } = await planAgainstRemote(
@@ -76,20 +75,19 @@ export async function sendPaths(
     sources,
     bases,
     tracker,
-    options,
-    filter,
+    policy,
   );
-  const files = await changedFiles(planned, remote, tracker, options);
-  const there = new RemoteSide(connection, remote, options.backup, signal);
-  if (options.dryRun) {
+  const files = await changedFiles(planned, remote, tracker, selection);
+  const there = new RemoteSide(connection, remote, commit.backup, signal);
+  if (policy.dryRun) {
     for (const file of files) tracker.wouldCopy(file.remote, file.size);
   } else {
-    const streams = Math.min(options.parallel ?? 1, files.length);
+    const streams = Math.min(policy.move.parallel, files.length);
     const missing = planned.dirs.filter((dir) => remote.get(dir.remote)?.type !== "dir");
     const jobs = plannedFiles(there, missing, files, streams, tracker);
-    await sendFiles(connection, openLane, jobs, streams, tracker, options);
+    await sendFiles(connection, openLane, jobs, streams, tracker, policy);
   }
-  await finishThere(there, planned, tracker, options, filter);
+  await finishThere(there, planned, tracker, policy);
   return tracker.summary();
 }
 
@@ -98,13 +96,13 @@ async function changedFiles(
   planned: SendPlan,
   remote: Map<string, RemoteEntry>,
   tracker: TransferTracker,
-  options: TransferSettings,
+  rules: SelectionPolicy,
 ): Promise<PlannedFile[]> {
   const files: PlannedFile[] = [];
   for (const file of planned.files) {
     const there = remote.get(file.remote);
     const receiving = there && { ...there, isFile: there.type === "file" };
-    const kept = await keepsReceiving(file, receiving, options, () => digestFileHex(file.local));
+    const kept = await keepsReceiving(file, receiving, rules, () => digestFileHex(file.local));
     if (kept) tracker.skip(file.remote, file.size);
     else files.push(file);
   }
@@ -135,16 +133,15 @@ async function sendFiles(
   files: AsyncGenerator<PlannedFile>,
   streams: number,
   tracker: TransferTracker,
-  options: TransferSettings,
+  { commit, move, signal }: TransferPolicy,
 ): Promise<void> {
-  const { signal } = options;
-  const limiter = RateLimiter.optional(options.limitRate, signal);
-  const asks = putAsks(options);
+  const { limiter, compress } = move;
+  const asks = putAsks(commit);
   const queue = new JobQueue(files, 0);
   const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
   try {
     const movers = [connection, ...extra].map((c) =>
-      new Sender(c, tracker, asks, limiter, options.compress)
+      new Sender(c, tracker, asks, limiter, compress)
     );
     const failure = await runLanes(movers, queue, signal, limiter);
     if (signal?.aborted) throw cancelled(tracker.summary().files);
@@ -164,17 +161,16 @@ async function finishThere(
   there: RemoteSide,
   planned: Pick<SendPlan, "trees" | "dirs">,
   tracker: TransferTracker,
-  options: TransferSettings,
-  filter: PathFilter | undefined,
+  { selection, dryRun, signal }: TransferPolicy,
 ): Promise<void> {
   await finish(there, {
     trees: planned.trees.filter((tree) => tree.isFolder),
     folderTimes: planned.dirs,
-    delete: options.delete ?? false,
-    dryRun: options.dryRun ?? false,
-    filter,
+    delete: selection.delete,
+    dryRun,
+    filter: selection.filter,
   }, tracker);
-  if (options.signal?.aborted) throw cancelled(tracker.summary().files);
+  if (signal?.aborted) throw cancelled(tracker.summary().files);
 }
 
 /** Walks the sources while the server lists the destinations (for sync and delete). */
@@ -183,22 +179,22 @@ async function planAgainstRemote(
   sources: readonly LocalSource[],
   bases: string[][],
   tracker: TransferTracker,
-  options: TransferSettings,
-  filter: PathFilter | undefined,
+  { selection, signal }: TransferPolicy,
 ): Promise<{ planned: SendPlan; remote: Map<string, RemoteEntry> }> {
+  const { filter } = selection;
   const trees = sources.map((source, i) => ({
     base: bases[i]!.join("/"),
     isFolder: source.info.isDirectory,
   }));
-  const listing = comparesReceivingSide(options)
-    ? listDestinations(connection, trees, options.checksum ?? false, filter)
+  const listing = selection.compares
+    ? listDestinations(connection, trees, selection.checksum, filter)
     : Promise.resolve(new Map<string, RemoteEntry>());
   // A failed listing is reported after the walk, not as an unhandled rejection.
   listing.catch(() => {});
   const planned = await planSend(sources, bases, tracker, {
-    keepNames: options.delete ?? false,
+    keepNames: selection.delete,
     filter,
   });
-  checkCancelled(options.signal);
+  checkCancelled(signal);
   return { planned, remote: await listing };
 }

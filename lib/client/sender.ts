@@ -24,6 +24,7 @@ import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { Mover, Moving, Slot, Window } from "./lane.ts";
+import type { CommitPolicy } from "./policy.ts";
 import type { PlannedFile } from "./send_plan.ts";
 import { backupRequest } from "./remote_ops.ts";
 import { compressorFor, RESUME_MIN_BYTES, type TransferSettings } from "./transfer.ts";
@@ -44,9 +45,9 @@ export interface PutAsks {
   backup: string | undefined;
 }
 
-/** The PUT fields that a send's options ask for. */
-export function putAsks(options: TransferSettings): PutAsks {
-  return { fsync: options.fsync, backup: backupRequest(options.backup) };
+/** The PUT fields that a send's commit policy asks for. */
+export function putAsks(commit: CommitPolicy): PutAsks {
+  return { fsync: commit.fsync, backup: backupRequest(commit.backup) };
 }
 
 /** One PUT awaiting OK or ERROR. */
