@@ -4,26 +4,27 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { GET_READ_AHEAD, JobQueue } from "../lib/client/job_queue.ts";
-import type { Wanted } from "../lib/client/get_plan.ts";
+import type { LocalJob } from "../lib/client/tree_file.ts";
 import { ConfinedRoot } from "../lib/fs/confinement.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 
-function wanted(n: number): Wanted {
+function wanted(n: number): LocalJob {
   const name = `f${n}`;
   return {
-    remote: name,
+    source: name,
+    target: name,
     local: `/tmp/${name}`,
-    into: { root: ConfinedRoot.unopened("/tmp"), folder: [], name },
-    shown: name,
-    entry: { size: n, mode: 0o644, mtime: 0 },
+    place: { root: ConfinedRoot.unopened("/tmp"), folder: [], name },
     size: n,
+    mode: 0o644,
+    mtime: 0,
   };
 }
 
 /** Takes what is ready without waiting. */
-function takeReady(queue: JobQueue<Wanted>): string[] {
+function takeReady(queue: JobQueue<LocalJob>): string[] {
   const taken: string[] = [];
-  for (let item = queue.take(); item !== undefined; item = queue.take()) taken.push(item.remote);
+  for (let item = queue.take(); item !== undefined; item = queue.take()) taken.push(item.source);
   return taken;
 }
 
@@ -72,7 +73,7 @@ Deno.test("close() returns while a read still waits on a stalled listing, and th
   }
   const queue = new JobQueue(listing(), GET_READ_AHEAD);
   assert(await queue.ready());
-  assertEquals(queue.take()?.remote, "f1"); // the next read now waits on the listing
+  assertEquals(queue.take()?.source, "f1"); // the next read now waits on the listing
   await queue.close();
   assertEquals(await queue.ready(), false, "nothing is handed out after close");
   // The get closes the listing's connection next; the read ends, and the generator with it.

@@ -16,13 +16,7 @@ import { PathFilter } from "../fs/filter.ts";
 import type { Connection } from "./connection.ts";
 import { Receiver } from "./receiver.ts";
 import { runLanes } from "./lane.ts";
-import {
-  type GetPlan,
-  lookUpSource,
-  type RemoteSource,
-  sourceFiles,
-  type Wanted,
-} from "./get_plan.ts";
+import { type GetPlan, lookUpSource, type RemoteSource, sourceFiles } from "./get_plan.ts";
 import { finish } from "./finish.ts";
 import { type HeldTarget, localInfo, LocalRoots, LocalSide, mkdirLocal } from "./local_side.ts";
 import { GET_READ_AHEAD, JobQueue } from "./job_queue.ts";
@@ -37,6 +31,7 @@ import {
   type TransferSummary,
 } from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
+import type { LocalJob } from "./tree_file.ts";
 import { printable } from "../text.ts";
 import { splitRemotePath } from "../remote_path.ts";
 
@@ -145,7 +140,7 @@ async function dryRun(
   backup: BackupPlace | undefined,
 ): Promise<TransferSummary> {
   for await (const item of neededFiles(plan, found)) {
-    plan.tracker.wouldCopy(item.shown, item.entry.size);
+    plan.tracker.wouldCopy(item.target, item.size);
   }
   await finishHere(plan, backup);
   return plan.tracker.summary();
@@ -176,16 +171,16 @@ function localBackup(
  * The files of every source that are not already here (sync), counted into
  * the totals as they are found: the totals grow while the listing streams.
  */
-async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerator<Wanted> {
+async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerator<LocalJob> {
   const { policy, tracker } = plan;
   const { selection } = policy;
   for (const source of found) {
     for await (const item of sourceFiles(plan, source)) {
       if (selection.compares && await alreadyHere(item, selection)) {
-        tracker.skip(item.shown, item.entry.size);
+        tracker.skip(item.target, item.size);
         continue;
       }
-      tracker.planned(1, item.entry.size);
+      tracker.planned(1, item.size);
       yield item;
     }
   }
@@ -195,11 +190,11 @@ async function* neededFiles(plan: GetPlan, found: RemoteSource[]): AsyncGenerato
  * Whether the local file already matches (rsync's quick check, or the
  * digest), or is to be left as it is (`ignoreExisting`, `update`).
  */
-async function alreadyHere(item: Wanted, rules: SelectionPolicy): Promise<boolean> {
+async function alreadyHere(item: LocalJob, rules: SelectionPolicy): Promise<boolean> {
   const local = await localInfo(item.local, false);
   if (local === null) return false;
   const receiving = { isFile: local.isFile, size: local.size, mtime: local.mtime?.getTime() ?? 0 };
-  return await keepsReceiving(item.entry, receiving, rules, () => digestFileHex(item.local));
+  return await keepsReceiving(item, receiving, rules, () => digestFileHex(item.local));
 }
 
 /**
@@ -211,7 +206,7 @@ async function alreadyHere(item: Wanted, rules: SelectionPolicy): Promise<boolea
 async function fetchAll(
   connection: Connection,
   openLane: () => Promise<Connection>,
-  wanted: JobQueue<Wanted>,
+  wanted: JobQueue<LocalJob>,
   commits: GroupCommit,
   tracker: TransferTracker,
   { commit, move, signal }: TransferPolicy,

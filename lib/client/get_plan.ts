@@ -9,7 +9,7 @@
  */
 
 import { ErrorCode, FerryError, folderNeedsRecursive, toFerryError } from "../errors.ts";
-import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
+import type { StatReply } from "../protocol/replies.ts";
 import { basename, dirname } from "node:path";
 import { ConfinedRoot } from "../fs/confinement.ts";
 import type { GroupCommit } from "../fs/group_commit.ts";
@@ -27,70 +27,10 @@ import {
 import { listRemote, statRemote } from "./remote_ops.ts";
 import type { FolderTime } from "./side.ts";
 import type { TransferPolicy } from "./policy.ts";
+import { type LocalJob, LocalTreeFile } from "./tree_file.ts";
 import type { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
 import { splitRemotePath } from "../remote_path.ts";
-
-/** What a get needs of a listed file: its body's facts, not its names. */
-export type WantedEntry = Pick<RemoteEntry, "size" | "mode" | "mtime" | "digest">;
-
-/** One file to fetch. */
-export interface Wanted {
-  readonly remote: string;
-  /** Its real local path, for messages and the checks of what is there. */
-  readonly local: string;
-  readonly into: LocalPlace;
-  /** How it is named in messages. */
-  readonly shown: string;
-  readonly entry: WantedEntry;
-  /** The listed size: what the lane's window counts. */
-  readonly size: number;
-}
-
-/**
- * A file of a listed folder, kept small because a get holds one per file
- * of the tree: the folder strings are shared by the files in them, and the
- * full local path and shown name are made only when asked for.
- */
-class ListedFile implements Wanted {
-  readonly remote: string;
-  readonly entry: WantedEntry;
-  readonly size: number;
-  readonly #root: ConfinedRoot;
-  readonly #folder: readonly string[];
-  readonly #name: string;
-  readonly #shownPrefix: string;
-  readonly #baseLength: number;
-
-  constructor(
-    entry: RemoteEntry,
-    { root, folder, name }: LocalPlace,
-    shownPrefix: string,
-    baseLength: number,
-  ) {
-    this.remote = entry.path;
-    const { size, mode, mtime, digest } = entry;
-    this.entry = digest === undefined ? { size, mode, mtime } : { size, mode, mtime, digest };
-    this.size = size;
-    this.#root = root;
-    this.#folder = folder;
-    this.#name = name;
-    this.#shownPrefix = shownPrefix;
-    this.#baseLength = baseLength;
-  }
-
-  get local(): string {
-    return localPath(this.#root, [...this.#folder, this.#name]);
-  }
-
-  get into(): LocalPlace {
-    return { root: this.#root, folder: this.#folder, name: this.#name };
-  }
-
-  get shown(): string {
-    return this.#shownPrefix + this.remote.slice(this.#baseLength);
-  }
-}
 
 /** What planning a get works with. */
 export interface GetPlan {
@@ -161,7 +101,7 @@ export async function lookUpSource(
 }
 
 /** The files of one looked-up source, as the listing streams in; folders are made on the way. */
-export function sourceFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<Wanted> {
+export function sourceFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<LocalJob> {
   return found.info.type === "file" ? singleFile(plan, found) : folderFiles(plan, found);
 }
 
@@ -169,24 +109,20 @@ export function sourceFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<
 async function* singleFile(
   plan: GetPlan,
   { source, target, into, info }: RemoteSource,
-): AsyncGenerator<Wanted> {
+): AsyncGenerator<LocalJob> {
   const { lister, policy, tracker } = plan;
   const { filter } = policy.selection;
   if (filter?.excludes(splitRemotePath(source).at(-1) ?? "", false)) return;
-  const file = {
-    remote: source,
-    local: target,
-    shown: target,
-    into: singlePlace(plan, target, into),
-  };
+  const file = { source, target, local: target, place: singlePlace(plan, target, into) };
   if (!policy.selection.checksum) {
     const { size, mode, mtime } = info;
-    yield { ...file, size, entry: { size, mode, mtime } };
+    yield { ...file, size, mode, mtime };
     return;
   }
   const onNotice = (error: FerryError) => tracker.failed(error);
   for await (const entry of listRemote(await lister(), source, { digests: true, onNotice })) {
-    if (entry.type === "file") yield { ...file, size: entry.size, entry };
+    const { size, mode, mtime, digest } = entry;
+    if (entry.type === "file") yield { ...file, size, mode, mtime, digest };
   }
 }
 
@@ -226,7 +162,7 @@ async function treeRoot(
 }
 
 /** A remote folder, listed recursively: its folders are made now, its files yielded. */
-async function* folderFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<Wanted> {
+async function* folderFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<LocalJob> {
   const { source, target, info } = found;
   const { lister, policy, tracker, commits } = plan;
   const { dryRun, selection } = policy;
@@ -250,21 +186,20 @@ async function* folderFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<
     signal: policy.signal,
     filter: selection.filter?.rules,
   });
-  const shownPrefix = `${target}/`;
-  const baseLength = base === "" ? 0 : base.length + 1;
+  const ends = { source: base === "" ? "" : `${base}/`, target: `${target}/` };
   for await (const entry of listing) {
     const parts = namesBelow(entry.path, base, source);
     // The server applies the rules too; one that does not know them lists everything.
     if (selection.filter?.excludesPath(parts.join("/"), entry.type === "dir")) continue;
     if (selection.delete) keep.add(parts.join("/"));
-    let file: ListedFile | undefined;
+    let file: LocalTreeFile | undefined;
     try {
       if (entry.type === "dir") place.folder(parts, entry.mode, entry.mtime);
       else if (entry.type === "file") {
-        file = new ListedFile(entry, place.of(parts), shownPrefix, baseLength);
+        file = new LocalTreeFile(ends, parts.join("/"), entry, place.of(parts));
       } else tracker.skipped++;
     } catch (error) {
-      tracker.failed(toFerryError(error, "write", `${shownPrefix}${parts.join("/")}`));
+      tracker.failed(toFerryError(error, "write", `${ends.target}${parts.join("/")}`));
     }
     if (file !== undefined) yield file;
   }

@@ -24,7 +24,7 @@ import type { BackupPlace } from "../fs/backup.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
-import type { Wanted } from "./get_plan.ts";
+import type { LocalJob } from "./tree_file.ts";
 import type { Mover, Moving, Slot, Window } from "./lane.ts";
 import { compressLevel, RESUME_MIN_BYTES, type TransferSettings } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
@@ -40,7 +40,7 @@ import type { FsyncMode } from "../protocol/constants.ts";
 const WINDOW: Window = { requests: 64, bytes: 16 * 1024 * 1024, group: 16, flushTaken: true };
 
 /** The get's mover over one connection: what its fetches share. */
-export class Receiver implements Mover<Wanted> {
+export class Receiver implements Mover<LocalJob> {
   readonly window: Window = WINDOW;
   readonly connection: Connection;
   readonly tracker: TransferTracker;
@@ -73,7 +73,7 @@ export class Receiver implements Mover<Wanted> {
     this.compressLevel = compressLevel({ compress }, connection);
   }
 
-  start(item: Wanted, slot: Slot): Moving {
+  start(item: LocalJob, slot: Slot): Moving {
     return new FileFetch(this, item, slot);
   }
 }
@@ -83,7 +83,7 @@ class FileFetch implements Moving {
   readonly queued: Promise<void>;
   readonly #slot: Slot;
   #context: Receiver;
-  #item: Wanted;
+  #item: LocalJob;
   #incoming: IncomingFile | null = null;
   #call: Call | undefined;
   /** Given up (the get stopped): frames still in flight are dropped quietly. */
@@ -94,7 +94,7 @@ class FileFetch implements Moving {
    * Queues the GET (with a resume offer when a partial of this version is
    * kept); the lane flushes it with the others it queues.
    */
-  constructor(context: Receiver, item: Wanted, slot: Slot) {
+  constructor(context: Receiver, item: LocalJob, slot: Slot) {
     this.#context = context;
     this.#item = item;
     this.#slot = slot;
@@ -109,7 +109,7 @@ class FileFetch implements Moving {
     try {
       request = await this.#request();
     } catch (error) {
-      this.#failed(toFerryError(error, "write", this.#item.shown));
+      this.#failed(toFerryError(error, "write", this.#item.target));
       return this.#slot.settled();
     }
     // Stopped while the partial was looked at: ask for nothing.
@@ -134,7 +134,7 @@ class FileFetch implements Moving {
   }
 
   async #request(): Promise<GetRequest> {
-    const request: GetRequest = { path: this.#item.remote, recursive: false };
+    const request: GetRequest = { path: this.#item.source, recursive: false };
     const level = this.#context.compressLevel;
     if (level !== undefined) request.compress = level;
     // Rate-limited: small pieces keep data flowing instead of a burst and a silence.
@@ -142,10 +142,10 @@ class FileFetch implements Moving {
     if (limiter !== undefined && limiter.chunkBytes < MAX_DATA_PAYLOAD) {
       request.chunk = limiter.chunkBytes;
     }
-    const { entry, local } = this.#item;
-    if (entry.size < RESUME_MIN_BYTES) return request;
-    this.#incoming = await openIncoming(this.#item, entry, {
-      resumeKey: await resumeKeyFor(local, entry.size, entry.mtime),
+    const { size, mode, mtime, local } = this.#item;
+    if (size < RESUME_MIN_BYTES) return request;
+    this.#incoming = await openIncoming(this.#item, { size, mode, mtime }, {
+      resumeKey: await resumeKeyFor(local, size, mtime),
       fsync: this.#context.fsync,
       backup: this.#context.backup,
     });
@@ -188,8 +188,8 @@ class FileFetch implements Moving {
         this.#failed(
           new FerryError(
             ErrorCode.Protocol,
-            `The server ended "${printable(this.#item.shown)}" without sending it whole`,
-            { path: this.#item.shown },
+            `The server ended "${printable(this.#item.target)}" without sending it whole`,
+            { path: this.#item.target },
           ),
         );
       }
@@ -203,7 +203,9 @@ class FileFetch implements Moving {
    * the protocol, and the fetch rejects.
    */
   async #lost(call: Call, error: unknown): Promise<never> {
-    const failure = call.over ? error : call.broken(toFerryError(error, "write", this.#item.shown));
+    const failure = call.over
+      ? error
+      : call.broken(toFerryError(error, "write", this.#item.target));
     const broken = failure instanceof FerryError && failure.code === ErrorCode.Protocol;
     await this.#incoming?.discard({ keepPartial: !broken });
     this.#incoming = null;
@@ -212,7 +214,7 @@ class FileFetch implements Moving {
 
   /** This file failed: it leaves the totals, and its bytes no longer count as done. */
   #failed(error: FerryError): void {
-    this.#context.tracker.fileFailed(error, this.#item.shown, this.#item.entry.size);
+    this.#context.tracker.fileFailed(error, this.#item.target, this.#item.size);
   }
 
   /** Opens the file announced by FILE; false when it cannot be written (its frames are dropped). */
@@ -220,7 +222,7 @@ class FileFetch implements Moving {
     const file = decodeFile(frame.payload);
     if (file.path !== "" || this.#call === undefined) throw call.unexpected(frame);
     const { tracker } = this.#context;
-    const { shown } = this.#item;
+    const shown = this.#item.target;
     tracker.started(shown);
     try {
       if (this.#incoming !== null && file.size !== this.#incoming.meta.size) {
@@ -249,7 +251,7 @@ class FileFetch implements Moving {
   async #onData(call: Call, frame: Frame): Promise<void> {
     if (this.#incoming === null) throw call.unexpected(frame);
     await this.#incoming.write(frame.payload);
-    this.#context.tracker.moved(frame.payload.length, false, this.#item.shown);
+    this.#context.tracker.moved(frame.payload.length, false, this.#item.target);
     // --limit-rate counts what crossed the link: compressed data moves more per second.
     const wait = this.#context.limiter?.take(frame.wireBytes ?? frame.payload.length);
     if (wait !== undefined) await wait;
@@ -278,10 +280,11 @@ class FileFetch implements Moving {
 
 /** Opens where `item` goes, its folder resolved beneath the local root now (and held by the file). */
 async function openIncoming(
-  item: Wanted,
+  item: LocalJob,
   meta: IncomingMeta,
   options: IncomingOptions,
 ): Promise<IncomingFile> {
-  using folder = item.into.root.folder(item.into.folder);
-  return await IncomingFile.open(folder, item.into.name, item.shown, meta, options);
+  const { root, folder: names } = item.place;
+  using folder = root.folder(names);
+  return await IncomingFile.open(folder, item.place.name, item.target, meta, options);
 }

@@ -19,7 +19,6 @@ import {
   listDestinations,
   type LocalSource,
   type PlannedDir,
-  type PlannedFile,
   planSend,
   type SendPlan,
   walkSources,
@@ -35,6 +34,7 @@ import {
   type TransferSummary,
 } from "./transfer.ts";
 import { TransferTracker } from "./tracker.ts";
+import type { FileJob } from "./tree_file.ts";
 import { finish } from "./finish.ts";
 import { RemoteSide } from "./remote_side.ts";
 import type { RemoteEntry } from "../protocol/replies.ts";
@@ -80,7 +80,7 @@ export async function sendPaths(
   const files = await changedFiles(planned, remote, tracker, selection);
   const there = new RemoteSide(connection, remote, commit.backup, signal);
   if (policy.dryRun) {
-    for (const file of files) tracker.wouldCopy(file.remote, file.size);
+    for (const file of files) tracker.wouldCopy(file.target, file.size);
   } else {
     const streams = Math.min(policy.move.parallel, files.length);
     const missing = planned.dirs.filter((dir) => remote.get(dir.remote)?.type !== "dir");
@@ -97,13 +97,13 @@ async function changedFiles(
   remote: Map<string, RemoteEntry>,
   tracker: TransferTracker,
   rules: SelectionPolicy,
-): Promise<PlannedFile[]> {
-  const files: PlannedFile[] = [];
+): Promise<FileJob[]> {
+  const files: FileJob[] = [];
   for (const file of planned.files) {
-    const there = remote.get(file.remote);
+    const there = remote.get(file.target);
     const receiving = there && { ...there, isFile: there.type === "file" };
-    const kept = await keepsReceiving(file, receiving, rules, () => digestFileHex(file.local));
-    if (kept) tracker.skip(file.remote, file.size);
+    const kept = await keepsReceiving(file, receiving, rules, () => digestFileHex(file.source));
+    if (kept) tracker.skip(file.target, file.size);
     else files.push(file);
   }
   tracker.planned(files.length, files.reduce((sum, f) => sum + f.size, 0));
@@ -118,10 +118,10 @@ async function changedFiles(
 async function* plannedFiles(
   there: RemoteSide,
   folders: readonly PlannedDir[],
-  files: PlannedFile[],
+  files: FileJob[],
   streams: number,
   tracker: TransferTracker,
-): AsyncGenerator<PlannedFile> {
+): AsyncGenerator<FileJob> {
   for (const dir of folders) await there.makeFolder(dir.remote, dir.mode, tracker);
   yield* streams > 1 ? [...files].sort((a, b) => b.size - a.size) : files;
 }
@@ -130,7 +130,7 @@ async function* plannedFiles(
 async function sendFiles(
   connection: Connection,
   openLane: () => Promise<Connection>,
-  files: AsyncGenerator<PlannedFile>,
+  files: AsyncGenerator<FileJob>,
   streams: number,
   tracker: TransferTracker,
   { commit, move, signal }: TransferPolicy,

@@ -12,6 +12,7 @@ import type { Connection } from "./connection.ts";
 import { listRemote, statRemote } from "./remote_ops.ts";
 import type { RemoteTree } from "./remote_side.ts";
 import type { FolderTime } from "./side.ts";
+import { type FileJob, type FoundFacts, TreeFile } from "./tree_file.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
 import { printable } from "../text.ts";
@@ -62,44 +63,6 @@ export async function inspectSources(
   return inspected;
 }
 
-/** One file to send. */
-export interface PlannedFile {
-  readonly local: string;
-  readonly remote: string;
-  readonly size: number;
-  readonly mode: number;
-  readonly mtime: number;
-}
-
-/**
- * A file found in a source folder, kept small because a send holds one per
- * file of the tree: it stores its path below the folder once, and makes the
- * local and remote paths only when asked for.
- */
-class TreeFile implements PlannedFile {
-  readonly size: number;
-  readonly mode: number;
-  readonly mtime: number;
-  readonly #tree: { local: string; remote: string };
-  readonly #rel: string;
-
-  constructor(tree: { local: string; remote: string }, rel: string, info: Deno.FileInfo) {
-    this.#tree = tree;
-    this.#rel = rel;
-    this.size = info.size;
-    this.mode = (info.mode ?? 0o644) & 0o777;
-    this.mtime = info.mtime?.getTime() ?? Date.now();
-  }
-
-  get local(): string {
-    return `${this.#tree.local}/${this.#rel}`;
-  }
-
-  get remote(): string {
-    return joinRemotePath(this.#tree.remote, this.#rel);
-  }
-}
-
 /** A source's place on the server: its destination, and (for a folder) every name it holds. */
 export interface SourceTree extends RemoteTree {
   readonly isFolder: boolean;
@@ -108,7 +71,7 @@ export interface SourceTree extends RemoteTree {
 /** Everything a send will create. */
 export interface SendPlan {
   dirs: PlannedDir[];
-  files: PlannedFile[];
+  files: FileJob[];
   /** Where the sources go, and (with `keepNames`) the names they hold: for sync and delete. */
   trees: SourceTree[];
 }
@@ -171,7 +134,7 @@ export async function* walkSources(
   tracker: TransferTracker,
   { keepNames, filter, onFolder, countAsFound }: WalkHow,
   trees: SendPlan["trees"] = [],
-): AsyncGenerator<PlannedFile> {
+): AsyncGenerator<FileJob> {
   for (const [i, source] of sources.entries()) {
     const base = bases[i]!.join("/");
     const keep = new Set<string>();
@@ -183,14 +146,14 @@ export async function* walkSources(
       yield plannedFile(source.path, base, source.info);
       continue;
     }
-    const tree = { local: source.path.replace(/\/+$/, ""), remote: base };
+    const ends = { source: `${source.path.replace(/\/+$/, "")}/`, target: remoteBelow(base) };
     const walk = walkTree(source.path, source.info, { countTemporaries: true, filter });
     for await (const entry of walk) {
       if (keepNames) keep.add(entry.rel);
       if (entry.type === "dir") await onFolder(plannedDir(placed, entry.rel, entry.info));
       else if (entry.type === "file") {
         if (countAsFound) tracker.planned(1, entry.info.size);
-        yield new TreeFile(tree, entry.rel, entry.info);
+        yield new TreeFile(ends, entry.rel, facts(entry.info));
       } else if (entry.type === "skipped") tracker.skipped++;
       else tracker.failed(entry.error);
     }
@@ -232,14 +195,22 @@ export async function planSend(
   return result;
 }
 
-function plannedFile(local: string, remote: string, info: Deno.FileInfo): PlannedFile {
+function plannedFile(local: string, remote: string, info: Deno.FileInfo): FileJob {
+  return { source: local, target: remote, ...facts(info) };
+}
+
+/** What a send tells the server of a file it found. */
+function facts(info: Deno.FileInfo): FoundFacts {
   return {
-    local,
-    remote,
     size: info.size,
     mode: (info.mode ?? 0o644) & 0o777,
     mtime: info.mtime?.getTime() ?? Date.now(),
   };
+}
+
+/** What goes before a name below the remote folder `base`. */
+function remoteBelow(base: string): string {
+  return base === "" ? "" : `${base}/`;
 }
 
 /**

@@ -25,7 +25,7 @@ import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { Mover, Moving, Slot, Window } from "./lane.ts";
 import type { CommitPolicy } from "./policy.ts";
-import type { PlannedFile } from "./send_plan.ts";
+import type { FileJob } from "./tree_file.ts";
 import { backupRequest } from "./remote_ops.ts";
 import { compressorFor, RESUME_MIN_BYTES, type TransferSettings } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
@@ -96,7 +96,7 @@ class Upload implements Moving {
  * local file, then the body as DATA and END), pipelined without waiting
  * for the previous file's acknowledgement.
  */
-export class Sender implements Mover<PlannedFile> {
+export class Sender implements Mover<FileJob> {
   readonly connection: Connection;
   readonly window: Window = WINDOW;
   readonly tracker: TransferTracker;
@@ -118,7 +118,7 @@ export class Sender implements Mover<PlannedFile> {
     this.#compress = compress;
   }
 
-  start(file: PlannedFile, slot: Slot): Moving {
+  start(file: FileJob, slot: Slot): Moving {
     const upload = new Upload(slot);
     upload.queued = this.#sendOne(upload, file);
     return upload;
@@ -129,12 +129,12 @@ export class Sender implements Mover<PlannedFile> {
    * file that keeps changing fails (tar's "file changed as we read it").
    * The file settles with the reply to its last PUT.
    */
-  async #sendOne(upload: Upload, planned: PlannedFile): Promise<void> {
+  async #sendOne(upload: Upload, planned: FileJob): Promise<void> {
     const changed = await this.#sendVersion(upload, planned);
     if (changed !== undefined) {
       upload.ack = undefined;
       const again = await this.#sendVersion(upload, planned);
-      if (again !== undefined) this.tracker.fileFailed(again, planned.remote, planned.size);
+      if (again !== undefined) this.tracker.fileFailed(again, planned.target, planned.size);
     }
     const { ack, slot } = upload;
     if (ack === undefined) slot.settled();
@@ -145,27 +145,27 @@ export class Sender implements Mover<PlannedFile> {
    * Sends the file as it is when opened; resolves with the error when it
    * changed while it was read (the server was told to drop it).
    */
-  async #sendVersion(upload: Upload, listed: PlannedFile): Promise<FerryError | undefined> {
+  async #sendVersion(upload: Upload, listed: FileJob): Promise<FerryError | undefined> {
     const { tracker } = this;
     let file: Deno.FsFile;
     let before: FileVersion;
     try {
-      file = await openForReading(listed.local, listed.size);
+      file = await openForReading(listed.source, listed.size);
       before = fileVersion(file);
     } catch (error) {
-      tracker.fileFailed(toFerryError(error, "read", listed.local), listed.remote, listed.size);
+      tracker.fileFailed(toFerryError(error, "read", listed.source), listed.target, listed.size);
       return undefined;
     }
     // What is sent is the version opened, whatever the walk saw.
-    const planned: PlannedFile = {
-      local: listed.local,
-      remote: listed.remote,
+    const planned: FileJob = {
+      source: listed.source,
+      target: listed.target,
       size: before.size,
       mode: listed.mode,
       mtime: before.mtime,
     };
     let changed: FerryError | undefined;
-    const check = () => changed = changedWhileRead(planned.local, before, fileVersion(file));
+    const check = () => changed = changedWhileRead(planned.source, before, fileVersion(file));
     try {
       const sending = { file, planned, slot: upload.slot, check };
       const { ack, offer } = this.#request(upload, planned);
@@ -185,11 +185,11 @@ export class Sender implements Mover<PlannedFile> {
   /** Queues the PUT; a big file first hears what the server kept of an earlier attempt (`offer`). */
   #request(
     upload: Upload,
-    planned: PlannedFile,
+    planned: FileJob,
   ): { ack: Ack; offer: Promise<ResumeMessage | null> | undefined } {
     const resumable = planned.size >= RESUME_MIN_BYTES;
     const offer = resumable ? Promise.withResolvers<ResumeMessage | null>() : undefined;
-    const { remote: path, size, mode, mtime } = planned;
+    const { target: path, size, mode, mtime } = planned;
     const call = this.connection.call(
       Kind.Put,
       encodePut({ path, size, mode, mtime, resume: resumable, ...this.#asks }),
@@ -198,7 +198,7 @@ export class Sender implements Mover<PlannedFile> {
     const ack: Ack = { call, streaming: false, ended: false, resumable, digest: "", replied: NONE };
     upload.ack = ack;
     ack.replied = this.#reply(ack, planned, offer?.resolve);
-    this.tracker.started(planned.remote);
+    this.tracker.started(planned.target);
     return { ack, offer: offer?.promise };
   }
 
@@ -210,7 +210,7 @@ export class Sender implements Mover<PlannedFile> {
    */
   async #reply(
     ack: Ack,
-    planned: PlannedFile,
+    planned: FileJob,
     onResume: ((offer: ResumeMessage | null) => void) | undefined,
   ): Promise<unknown> {
     const { call } = ack;
@@ -222,10 +222,10 @@ export class Sender implements Mover<PlannedFile> {
       }
       if (reply.done) return undefined;
       if (reply.value.kind !== Kind.Ok) throw call.unexpected(reply.value);
-      this.tracker.committed(planned.remote, planned.size, ack.digest);
+      this.tracker.committed(planned.target, planned.size, ack.digest);
     } catch (error) {
       if (!call.refused) return error;
-      this.tracker.fileFailed(error as FerryError, planned.remote, planned.size);
+      this.tracker.fileFailed(error as FerryError, planned.target, planned.size);
     } finally {
       // No offer came (an ERROR, a cancel or a lost connection instead).
       onResume?.(null);
@@ -248,7 +248,7 @@ export class Sender implements Mover<PlannedFile> {
       file,
       planned.size,
       kept,
-      (n) => this.tracker.moved(n, true, planned.remote),
+      (n) => this.tracker.moved(n, true, planned.target),
     );
     if (ack.call.over) return undefined;
     await this.connection.writer.frame(
@@ -276,11 +276,11 @@ export class Sender implements Mover<PlannedFile> {
         ack.call.id,
         bodySource(file, planned.size),
         planned.size,
-        planned.local,
+        planned.source,
         {
           start,
           limiter: this.#limiter,
-          onBytes: (n) => this.tracker.moved(n, false, planned.remote),
+          onBytes: (n) => this.tracker.moved(n, false, planned.target),
           compressor: compressorFor({ compress: this.#compress }, this.connection),
           // A reply before the body ends is a refusal: stop reading the file.
           stopped: () => slot.stopped || ack.call.over,
@@ -293,11 +293,11 @@ export class Sender implements Mover<PlannedFile> {
     } catch (error) {
       // Rewritten while it was read: the caller decides what next.
       if (error === change) return null;
-      const failure = toFerryError(error, "read", planned.local);
+      const failure = toFerryError(error, "read", planned.source);
       if (failure.code === ErrorCode.Connection || failure.code === ErrorCode.Aborted) {
         throw failure;
       }
-      this.tracker.fileFailed(failure, planned.remote, planned.size);
+      this.tracker.fileFailed(failure, planned.target, planned.size);
       return null;
     } finally {
       ack.streaming = false;
@@ -310,7 +310,7 @@ type Start = Awaited<ReturnType<typeof matchPrefix>>;
 /** A file being sent: the version opened, and how to tell a stop or a change. */
 interface Sending {
   readonly file: Deno.FsFile;
-  readonly planned: PlannedFile;
+  readonly planned: FileJob;
   readonly slot: Slot;
   readonly check: () => FerryError | undefined;
 }
