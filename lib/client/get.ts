@@ -213,11 +213,11 @@ async function fetchAll(
   backup: BackupPlace | undefined,
 ): Promise<FerryError | undefined> {
   const extra = await Promise.all(Array.from({ length: move.parallel - 1 }, openLane));
-  const { limiter, compress } = move;
-  const how = { fsync: commit.fsync ?? "each", backup, limiter, compress };
-  const movers = [connection, ...extra].map((c) => new Receiver(c, tracker, commits, how));
+  const movers = [connection, ...extra].map((c) =>
+    new Receiver(c, tracker, commits, { commit, move, backup })
+  );
   try {
-    const failure = await runLanes(movers, wanted, signal, limiter);
+    const failure = await runLanes(movers, wanted, signal, move.limiter);
     await commits.drain();
     return failure;
   } finally {

@@ -26,7 +26,8 @@ import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { LocalJob } from "./tree_file.ts";
 import type { Mover, Moving, Slot, Window } from "./lane.ts";
-import { compressLevel, RESUME_MIN_BYTES, type TransferSettings } from "./transfer.ts";
+import { compressLevel, RESUME_MIN_BYTES } from "./transfer.ts";
+import type { CommitPolicy, MovePolicy } from "./policy.ts";
 import type { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
@@ -57,20 +58,20 @@ export class Receiver implements Mover<LocalJob> {
     connection: Connection,
     tracker: TransferTracker,
     commits: GroupCommit,
-    { fsync, backup, limiter, compress }: {
-      fsync: FsyncMode;
+    { commit, move, backup }: {
+      commit: CommitPolicy;
+      move: MovePolicy;
+      /** Where replaced files are kept, resolved from `commit.backup` against DEST. */
       backup: BackupPlace | undefined;
-      limiter: RateLimiter | undefined;
-      compress: TransferSettings["compress"];
     },
   ) {
     this.connection = connection;
     this.tracker = tracker;
     this.commits = commits;
-    this.fsync = fsync;
+    this.fsync = commit.fsync ?? "each";
     this.backup = backup;
-    this.limiter = limiter;
-    this.compressLevel = compressLevel({ compress }, connection);
+    this.limiter = move.limiter;
+    this.compressLevel = compressLevel(move, connection);
   }
 
   start(item: LocalJob, slot: Slot): Moving {

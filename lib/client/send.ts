@@ -13,7 +13,7 @@
 import type { Connection } from "./connection.ts";
 import { JobQueue } from "./job_queue.ts";
 import { runLanes } from "./lane.ts";
-import { putAsks, Sender } from "./sender.ts";
+import { Sender } from "./sender.ts";
 import {
   destinationBases,
   listDestinations,
@@ -135,15 +135,11 @@ async function sendFiles(
   tracker: TransferTracker,
   { commit, move, signal }: TransferPolicy,
 ): Promise<void> {
-  const { limiter, compress } = move;
-  const asks = putAsks(commit);
   const queue = new JobQueue(files, 0);
   const extra = await Promise.all(Array.from({ length: streams - 1 }, openLane));
   try {
-    const movers = [connection, ...extra].map((c) =>
-      new Sender(c, tracker, asks, limiter, compress)
-    );
-    const failure = await runLanes(movers, queue, signal, limiter);
+    const movers = [connection, ...extra].map((c) => new Sender(c, tracker, commit, move));
+    const failure = await runLanes(movers, queue, signal, move.limiter);
     if (signal?.aborted) throw cancelled(tracker.summary().files);
     if (failure !== undefined) throw failure;
     if (queue.failure !== undefined) throw queue.failure;

@@ -24,10 +24,10 @@ import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { Mover, Moving, Slot, Window } from "./lane.ts";
-import type { CommitPolicy } from "./policy.ts";
+import type { CommitPolicy, MovePolicy } from "./policy.ts";
 import type { FileJob } from "./tree_file.ts";
 import { backupRequest } from "./remote_ops.ts";
-import { compressorFor, RESUME_MIN_BYTES, type TransferSettings } from "./transfer.ts";
+import { compressorFor, RESUME_MIN_BYTES } from "./transfer.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 
@@ -37,17 +37,12 @@ const NONE: Promise<unknown> = Promise.resolve(undefined);
 // PUTs awaiting their reply at once; bounds the client's bookkeeping, not the wire.
 const WINDOW: Window = { requests: 1024, bytes: Infinity, group: 1, flushTaken: false };
 
-/** What every PUT of a send asks of the server. */
-export interface PutAsks {
+/** The PUT fields that a send's commit policy asks of the server for every file. */
+interface PutAsks {
   /** How the file is made durable (the server may serve a stronger mode). */
   fsync: FsyncMode | undefined;
   /** Keep a replaced file as a numbered backup (see {@link backupRequest}). */
   backup: string | undefined;
-}
-
-/** The PUT fields that a send's commit policy asks for. */
-export function putAsks(commit: CommitPolicy): PutAsks {
-  return { fsync: commit.fsync, backup: backupRequest(commit.backup) };
 }
 
 /** One PUT awaiting OK or ERROR. */
@@ -102,18 +97,17 @@ export class Sender implements Mover<FileJob> {
   readonly tracker: TransferTracker;
   readonly #asks: PutAsks;
   readonly #limiter: RateLimiter | undefined;
-  readonly #compress: TransferSettings["compress"];
+  readonly #compress: MovePolicy["compress"];
 
   constructor(
     connection: Connection,
     tracker: TransferTracker,
-    asks: PutAsks,
-    limiter: RateLimiter | undefined,
-    compress: TransferSettings["compress"],
+    commit: CommitPolicy,
+    { limiter, compress }: MovePolicy,
   ) {
     this.connection = connection;
     this.tracker = tracker;
-    this.#asks = asks;
+    this.#asks = { fsync: commit.fsync, backup: backupRequest(commit.backup) };
     this.#limiter = limiter;
     this.#compress = compress;
   }
