@@ -58,6 +58,11 @@ export function joinRemotePath(folder: string, below: string): string {
   return below === "" ? folder : `${folder}/${below}`;
 }
 
+/** What goes before a name inside the canonical remote folder `folder`: "a/b/", or "" at the root. */
+export function remotePrefix(folder: string): string {
+  return folder === "" ? "" : `${folder}/`;
+}
+
 /** The last name of a remote path ("" for the root), without validating it. */
 export function remoteName(path: string): string {
   const trimmed = path.replace(/\/+$/, "");

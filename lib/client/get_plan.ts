@@ -30,7 +30,7 @@ import type { TransferPolicy } from "./policy.ts";
 import { type LocalJob, LocalTreeFile } from "./tree_file.ts";
 import type { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
-import { splitRemotePath } from "../remote_path.ts";
+import { remotePrefix, splitRemotePath } from "../remote_path.ts";
 
 /** What planning a get works with. */
 export interface GetPlan {
@@ -186,7 +186,7 @@ async function* folderFiles(plan: GetPlan, found: RemoteSource): AsyncGenerator<
     signal: policy.signal,
     filter: selection.filter?.rules,
   });
-  const ends = { source: base === "" ? "" : `${base}/`, target: `${target}/` };
+  const ends = { source: remotePrefix(base), target: `${target}/` };
   for await (const entry of listing) {
     const parts = namesBelow(entry.path, base, source);
     // The server applies the rules too; one that does not know them lists everything.

@@ -12,7 +12,12 @@ import { isBackupName } from "../fs/backup.ts";
 import { Kind } from "../protocol/frame.ts";
 import { encodeMkdir } from "../protocol/requests.ts";
 import type { RemoteEntry } from "../protocol/replies.ts";
-import { canonicalRemotePath, isWithinRemote, joinRemotePath } from "../remote_path.ts";
+import {
+  canonicalRemotePath,
+  isWithinRemote,
+  joinRemotePath,
+  remotePrefix,
+} from "../remote_path.ts";
 import type { Connection } from "./connection.ts";
 import { InFlight } from "./in_flight.ts";
 import { removeRemote } from "./remote_ops.ts";
@@ -33,6 +38,8 @@ export class RemoteSide implements ReceivingSide<RemoteTree> {
   readonly #connection: Connection;
   readonly #listed: ReadonlyMap<string, RemoteEntry>;
   readonly #backup: boolean | string | undefined;
+  /** The backup folder, canonical, once asked for (the server refuses a bad one first). */
+  #backupFolder: string | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #inFlight = new InFlight();
   readonly #flush = () => this.#connection.writer.flush();
@@ -52,7 +59,7 @@ export class RemoteSide implements ReceivingSide<RemoteTree> {
   }
 
   async *entries(tree: RemoteTree): AsyncGenerator<SideEntry> {
-    const inside = tree.base === "" ? "" : `${tree.base}/`;
+    const inside = remotePrefix(tree.base);
     for (const [path, entry] of this.#listed) {
       if (!path.startsWith(inside)) continue;
       yield { rel: path.slice(inside.length), isDir: entry.type === "dir" };
@@ -68,7 +75,8 @@ export class RemoteSide implements ReceivingSide<RemoteTree> {
     if (backup === undefined || backup === false) return false;
     const path = joinRemotePath(tree.base, rel);
     return path.split("/").some(isBackupName) ||
-      (typeof backup === "string" && isWithinRemote(canonicalRemotePath(backup), path));
+      (typeof backup === "string" &&
+        isWithinRemote(this.#backupFolder ??= canonicalRemotePath(backup), path));
   }
 
   async remove(tree: RemoteTree, entry: SideEntry): Promise<void> {

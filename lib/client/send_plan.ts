@@ -16,7 +16,7 @@ import { type FileJob, type FoundFacts, TreeFile } from "./tree_file.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { PathFilter } from "../fs/filter.ts";
 import { printable } from "../text.ts";
-import { joinRemotePath, splitRemotePath } from "../remote_path.ts";
+import { joinRemotePath, remotePrefix, splitRemotePath } from "../remote_path.ts";
 import { basename } from "node:path";
 import type { RemoteEntry } from "../protocol/replies.ts";
 
@@ -146,7 +146,7 @@ export async function* walkSources(
       yield plannedFile(source.path, base, source.info);
       continue;
     }
-    const ends = { source: `${source.path.replace(/\/+$/, "")}/`, target: remoteBelow(base) };
+    const ends = { source: `${source.path.replace(/\/+$/, "")}/`, target: remotePrefix(base) };
     const walk = walkTree(source.path, source.info, { countTemporaries: true, filter });
     for await (const entry of walk) {
       if (keepNames) keep.add(entry.rel);
@@ -206,11 +206,6 @@ function facts(info: Deno.FileInfo): FoundFacts {
     mode: (info.mode ?? 0o644) & 0o777,
     mtime: info.mtime?.getTime() ?? Date.now(),
   };
-}
-
-/** What goes before a name below the remote folder `base`. */
-function remoteBelow(base: string): string {
-  return base === "" ? "" : `${base}/`;
 }
 
 /**

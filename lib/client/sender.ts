@@ -20,7 +20,6 @@ import {
   openForReading,
 } from "../fs/file_body.ts";
 import { sendFileBody } from "../wire/send_file_body.ts";
-import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { Mover, Moving, Slot, Window } from "./lane.ts";
@@ -62,13 +61,14 @@ interface Ack {
 
 /** A file this side sends, on its way: the PUT of the version being sent. */
 class Upload implements Moving {
-  queued: Promise<void> = Promise.resolve();
+  readonly queued: Promise<void>;
   readonly slot: Slot;
   /** The PUT of the version being sent, once there is one. */
   ack: Ack | undefined;
 
-  constructor(slot: Slot) {
+  constructor(slot: Slot, send: (upload: Upload) => Promise<void>) {
     this.slot = slot;
+    this.queued = send(this);
   }
 
   /**
@@ -96,26 +96,22 @@ export class Sender implements Mover<FileJob> {
   readonly window: Window = WINDOW;
   readonly tracker: TransferTracker;
   readonly #asks: PutAsks;
-  readonly #limiter: RateLimiter | undefined;
-  readonly #compress: MovePolicy["compress"];
+  readonly #move: MovePolicy;
 
   constructor(
     connection: Connection,
     tracker: TransferTracker,
     commit: CommitPolicy,
-    { limiter, compress }: MovePolicy,
+    move: MovePolicy,
   ) {
     this.connection = connection;
     this.tracker = tracker;
     this.#asks = { fsync: commit.fsync, backup: backupRequest(commit.backup) };
-    this.#limiter = limiter;
-    this.#compress = compress;
+    this.#move = move;
   }
 
   start(file: FileJob, slot: Slot): Moving {
-    const upload = new Upload(slot);
-    upload.queued = this.#sendOne(upload, file);
-    return upload;
+    return new Upload(slot, (upload) => this.#sendOne(upload, file));
   }
 
   /**
@@ -273,9 +269,9 @@ export class Sender implements Mover<FileJob> {
         planned.source,
         {
           start,
-          limiter: this.#limiter,
+          limiter: this.#move.limiter,
           onBytes: (n) => this.tracker.moved(n, false, planned.target),
-          compressor: compressorFor({ compress: this.#compress }, this.connection),
+          compressor: compressorFor(this.#move, this.connection),
           // A reply before the body ends is a refusal: stop reading the file.
           stopped: () => slot.stopped || ack.call.over,
           keepOnStop: ack.resumable,
