@@ -48,7 +48,7 @@ export {
   TransferError,
   type TransferOptions,
   type TransferSummary,
-} from "./lib/client/transfer.ts";
+} from "./lib/client/options.ts";
 export type { PutOptions } from "./lib/client/put.ts";
 export type { OpenOptions, RemoteFile } from "./lib/client/open.ts";
 export type { ListOptions, MkdirOptions, RemoveOptions } from "./lib/client/remote_ops.ts";

@@ -97,3 +97,18 @@ export function checkRemovable(path: string, folder: string): void {
     path,
   });
 }
+
+/**
+ * Splits a name announced by a server. Unlike a path typed by the user, it
+ * must be relative: an absolute name is refused, not quietly re-rooted.
+ */
+export function splitAnnouncedName(name: string): string[] {
+  if (name.startsWith("/")) {
+    throw new FerryError(
+      ErrorCode.BadPath,
+      `Refused name "${printable(name)}" from the server: it is absolute`,
+      { path: name },
+    );
+  }
+  return splitRemotePath(name);
+}

@@ -4,7 +4,7 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { GET_READ_AHEAD, JobQueue } from "../lib/client/job_queue.ts";
-import type { LocalJob } from "../lib/client/tree_file.ts";
+import type { LocalJob } from "../lib/client/receiver.ts";
 import { ConfinedRoot } from "../lib/fs/confinement.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 

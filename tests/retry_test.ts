@@ -4,7 +4,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { withRetries } from "../lib/client/retry.ts";
 import { TransferTracker } from "../lib/client/tracker.ts";
-import type { TransferSettings } from "../lib/client/transfer.ts";
+import type { TransferSettings } from "../lib/client/options.ts";
 import { ErrorCode, FerryError, type RetryNotice } from "../mod.ts";
 
 const lost = () => new FerryError(ErrorCode.Connection, "the link dropped");

@@ -1,10 +1,9 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";
 import { resolveInside } from "../lib/fs/safe_path.ts";
-import { splitAnnouncedName } from "../lib/client/get_plan.ts";
 import { tempDir } from "./_helpers.ts";
 import { printable } from "../lib/text.ts";
-import { splitRemotePath } from "../lib/remote_path.ts";
+import { splitAnnouncedName, splitRemotePath } from "../lib/remote_path.ts";
 
 Deno.test("splitRemotePath() treats /, . and empty parts as the root and keeps plain names", () => {
   assertEquals(splitRemotePath(""), []);

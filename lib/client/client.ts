@@ -11,7 +11,6 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import { pathInFolder } from "../config/config.ts";
 import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { Connection, type ConnectOptions } from "./connection.ts";
-import { getPaths } from "./get.ts";
 import { type OpenOptions, openRemote, readRemoteInto, type RemoteFile } from "./open.ts";
 import { putBody, type PutOptions } from "./put.ts";
 import {
@@ -25,8 +24,8 @@ import {
   statRemote,
 } from "./remote_ops.ts";
 import { withRetries } from "./retry.ts";
-import { sendPaths } from "./send.ts";
-import { inspectSources } from "./send_plan.ts";
+import { getPaths, sendPaths } from "./transfer.ts";
+import { inspectSources } from "./local_side.ts";
 import { watchFolder, type WatchOptions, WatchRun } from "./watch.ts";
 import {
   type CommittedFile,
@@ -36,7 +35,7 @@ import {
   type TransferOptions,
   type TransferSettings,
   type TransferSummary,
-} from "./transfer.ts";
+} from "./options.ts";
 import { checkRemovable } from "../remote_path.ts";
 import { DEFAULT_PORT } from "../protocol/constants.ts";
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { TransferSettings } from "./transfer.ts";
+import type { TransferSettings } from "./options.ts";
 
 /** What is known about a file on one side. */
 export interface FileFacts {
@@ -32,16 +32,6 @@ export type CompareRules = Pick<
 
 /** What to do with a file: copy it, leave it, or compare contents (checksum, same size). */
 export type Verdict = "copy" | "skip" | "digests";
-
-/**
- * Whether a transfer compares with the receiving side (so lists it, or
- * looks each file up there) before it sends anything.
- */
-export function comparesReceivingSide(rules: CompareRules): boolean {
-  return Boolean(
-    rules.sync || rules.checksum || rules.delete || rules.ignoreExisting || rules.update,
-  );
-}
 
 /**
  * The verdict for `source` against what the receiving side holds (undefined:

@@ -19,7 +19,7 @@ import type { SecureTransport } from "../wire/secure_transport.ts";
 import { connectTcp } from "../wire/transport.ts";
 import { Call, type CallLine, type CallOptions, type RequestHandler } from "./call.ts";
 import { DEFAULT_PORT } from "../protocol/constants.ts";
-import type { RetryNotice } from "./transfer.ts";
+import type { RetryNotice } from "./options.ts";
 
 /**
  * Connecting and giving up, the one default for the library and the command

@@ -13,7 +13,6 @@
 import type { FerryError } from "../errors.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Connection } from "./connection.ts";
-import { InFlight } from "./in_flight.ts";
 import type { JobQueue } from "./job_queue.ts";
 
 /** How much a lane keeps in flight. */
@@ -30,6 +29,11 @@ export interface Window {
    * sends when it is full or the lane waits for room.
    */
   readonly flushTaken: boolean;
+  /**
+   * Files the shared queue finds before a lane asks (job_queue.ts): 0 for
+   * lanes that take one file at a time.
+   */
+  readonly readAhead: number;
 }
 
 /** One file on its way, as its mover started it. */
@@ -222,4 +226,42 @@ export async function runLanes<Job extends Sized>(
     signal?.removeEventListener("abort", stopAll);
   }
   return lanes.find((lane) => lane.failure !== undefined)?.failure;
+}
+
+/** Counts requests awaiting their reply, and lets the sender wait for room or for none. */
+export class InFlight {
+  #count = 0;
+  #bytes = 0;
+  #waiters: (() => void)[] = [];
+
+  /** One more request, of `bytes` (what its reply or body will move). */
+  add(bytes = 0): void {
+    this.#count++;
+    this.#bytes += bytes;
+  }
+
+  done(bytes = 0): void {
+    this.#count--;
+    this.#bytes -= bytes;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /**
+   * Waits until fewer than `limit` are in flight, and (when any is) fewer
+   * than `maxBytes` bytes. When it has to wait,
+   * `flush` runs first: the replies awaited may be to requests still in the
+   * writer's buffer, which nothing else would send.
+   */
+  async below(limit: number, flush?: () => Promise<void>, maxBytes = Infinity): Promise<void> {
+    if (this.hasRoom(limit, maxBytes)) return;
+    await flush?.();
+    while (!this.hasRoom(limit, maxBytes)) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  /** Whether fewer than `limit` are in flight and (when any is) fewer than `maxBytes` bytes. */
+  hasRoom(limit: number, maxBytes = Infinity): boolean {
+    return this.#count < limit && (this.#count === 0 || this.#bytes < maxBytes);
+  }
 }

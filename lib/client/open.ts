@@ -15,7 +15,7 @@ import { GroupCommit } from "../fs/group_commit.ts";
 import { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
-import { checkCancelled, type TransferOptions, type TransferSummary } from "./transfer.ts";
+import { checkCancelled, type TransferOptions, type TransferSummary } from "./options.ts";
 import { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
 

@@ -22,7 +22,7 @@ import {
   type CommittedFile,
   compressorFor,
   type Progress,
-} from "./transfer.ts";
+} from "./options.ts";
 import { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
 import { splitRemotePath } from "../remote_path.ts";

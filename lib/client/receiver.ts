@@ -24,13 +24,30 @@ import type { BackupPlace } from "../fs/backup.ts";
 import type { RateLimiter } from "../wire/rate_limit.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
-import type { LocalJob } from "./tree_file.ts";
+import { GET_READ_AHEAD } from "./job_queue.ts";
+import type { ConfinedRoot } from "../fs/confinement.ts";
+import type { FileJob } from "./side.ts";
 import type { Mover, Moving, Slot, Window } from "./lane.ts";
-import { compressLevel, RESUME_MIN_BYTES } from "./transfer.ts";
-import type { CommitPolicy, MovePolicy } from "./policy.ts";
+import { compressLevel, RESUME_MIN_BYTES } from "./options.ts";
+import type { CommitPolicy, MovePolicy } from "./options.ts";
 import type { TransferTracker } from "./tracker.ts";
 import { printable } from "../text.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
+
+/** Where a file goes: a folder beneath a held local root, and its name in it. */
+export interface LocalPlace {
+  readonly root: ConfinedRoot;
+  readonly folder: readonly string[];
+  readonly name: string;
+}
+
+/** A file that lands on this side (a get). */
+export interface LocalJob extends FileJob {
+  /** Where it goes: a folder beneath a held local root, and its name there. */
+  readonly place: LocalPlace;
+  /** Its real local path, for the checks of what is there. */
+  readonly local: string;
+}
 
 // GET requests in flight at once on one connection: the server answers them
 // in order, so this only hides the round trip between files. A full lane
@@ -38,7 +55,13 @@ import type { FsyncMode } from "../protocol/constants.ts";
 // one system call on each side instead of one per file. And it takes no
 // further file while 16 MiB are on their way to it, so that with -j big
 // files spread over the lanes.
-const WINDOW: Window = { requests: 64, bytes: 16 * 1024 * 1024, group: 16, flushTaken: true };
+const WINDOW: Window = {
+  requests: 64,
+  bytes: 16 * 1024 * 1024,
+  group: 16,
+  flushTaken: true,
+  readAhead: GET_READ_AHEAD,
+};
 
 /** The get's mover over one connection: what its fetches share. */
 export class Receiver implements Mover<LocalJob> {

@@ -24,7 +24,7 @@ import {
 } from "../protocol/replies.ts";
 import type { Connection } from "./connection.ts";
 import type { Call } from "./call.ts";
-import { checkCancelled } from "./transfer.ts";
+import { checkCancelled } from "./options.ts";
 
 /** What is at a remote path, or null when nothing is. */
 export async function statRemote(connection: Connection, path: string): Promise<StatReply | null> {

@@ -7,7 +7,7 @@
  */
 
 import { FerryError, isRetriableError, toFerryError } from "../errors.ts";
-import { cancelled, type TransferSettings, type TransferSummary } from "./transfer.ts";
+import { cancelled, type TransferSettings, type TransferSummary } from "./options.ts";
 import { noteUnconfirmed } from "./tracker.ts";
 
 const MAX_BACKOFF_SECONDS = 30;

@@ -23,10 +23,10 @@ import { sendFileBody } from "../wire/send_file_body.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
 import type { Mover, Moving, Slot, Window } from "./lane.ts";
-import type { CommitPolicy, MovePolicy } from "./policy.ts";
-import type { FileJob } from "./tree_file.ts";
+import type { CommitPolicy, MovePolicy } from "./options.ts";
+import type { FileJob } from "./side.ts";
 import { backupRequest } from "./remote_ops.ts";
-import { compressorFor, RESUME_MIN_BYTES } from "./transfer.ts";
+import { compressorFor, RESUME_MIN_BYTES } from "./options.ts";
 import type { TransferTracker } from "./tracker.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
 
@@ -34,7 +34,15 @@ import type { FsyncMode } from "../protocol/constants.ts";
 const NONE: Promise<unknown> = Promise.resolve(undefined);
 
 // PUTs awaiting their reply at once; bounds the client's bookkeeping, not the wire.
-const WINDOW: Window = { requests: 1024, bytes: Infinity, group: 1, flushTaken: false };
+// A lane takes one file at a time, and the walk finds it then: reading ahead
+// would only interleave the walk's system calls with the bodies'.
+const WINDOW: Window = {
+  requests: 1024,
+  bytes: Infinity,
+  group: 1,
+  flushTaken: false,
+  readAhead: 0,
+};
 
 /** The PUT fields that a send's commit policy asks of the server for every file. */
 interface PutAsks {

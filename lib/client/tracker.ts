@@ -13,7 +13,7 @@ import type {
   TransferChange,
   TransferSettings,
   TransferSummary,
-} from "./transfer.ts";
+} from "./options.ts";
 
 // The recent speed is measured over this window, from samples this far apart.
 const SPEED_WINDOW_MS = 5_000;

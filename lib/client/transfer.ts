@@ -1,307 +1,252 @@
 /**
- * What send, get and put have in common: their options, the progress
- * snapshots and per-file reports they give, and the summary they resolve with.
+ * One transfer, the same for send and get: only which side is the source
+ * differs (side.ts). The receiving side places each source; the source
+ * side yields what it holds; folders are made as they are found, before
+ * what they hold; each file the receiving side does not keep (compare.ts)
+ * is moved on the lanes (lane.ts), many in flight at once, over one
+ * connection or, with `parallel`, several; then the receiving side is
+ * finished: with `delete`, what the sources do not have is removed (or, in
+ * a dry run, reported), and each folder gets its source's modification
+ * time, deepest first, since files arriving and entries removed change it.
  *
  * @module
  */
 
-import { ErrorCode, FerryError } from "../errors.ts";
-import { ChunkCompressor } from "../wire/compression.ts";
-import { printable } from "../text.ts";
-import { COMPRESS_LEVELS, type FsyncMode } from "../protocol/constants.ts";
+import { toFerryError } from "../errors.ts";
+import { PathFilter } from "../fs/filter.ts";
+import type { Connection } from "./connection.ts";
+import { JobQueue } from "./job_queue.ts";
+import { runLanes } from "./lane.ts";
+import { type LocalLanding, LocalSide, type LocalSource } from "./local_side.ts";
+import {
+  cancelled,
+  checkCancelled,
+  type GetOptions,
+  resolvePolicy,
+  type SendOptions,
+  type TransferPolicy,
+  type TransferSummary,
+} from "./options.ts";
+import { RemoteSide } from "./remote_side.ts";
+import type {
+  FileJob,
+  FolderTime,
+  FoundSource,
+  Placement,
+  ReceivingSide,
+  ReceivingTree,
+  SideEntry,
+  SourceSide,
+} from "./side.ts";
+import { TransferTracker } from "./tracker.ts";
 
-/** An immutable snapshot of a transfer in progress. */
-export interface Progress {
-  /** Bytes of file bodies sent or received so far, with those resumed (not moved again). */
-  readonly bytesDone: number;
-  /** Bytes that crossed the network so far: `bytesDone` without resumed prefixes. */
-  readonly bytesTransferred: number;
-  /** Bytes of all planned file bodies; grows while a recursive get discovers them. */
-  readonly bytesTotal: number;
-  /** Files committed and verified so far. */
-  readonly filesDone: number;
-  /** Files planned; grows while a recursive get discovers them. */
-  readonly filesTotal: number;
-  /** The file being transferred ("" before the first). */
-  readonly path: string;
-  /**
-   * Recent speed: bytes moved per second over the last few seconds, not the
-   * whole run's average, and not counting resumed bytes.
-   */
-  readonly bytesPerSecond: number;
-  /** Seconds left at the recent speed; undefined while it is unknown. */
-  readonly etaSeconds: number | undefined;
+/** The two ends of a transfer, and how it runs. */
+export interface Transfer<
+  Source extends FoundSource,
+  Tree extends ReceivingTree,
+  Job extends FileJob,
+> {
+  readonly from: SourceSide<Source>;
+  readonly to: ReceivingSide<Tree, Job, SideEntry>;
+  /** The first connection: the lanes' first, and the one the sides use. */
+  readonly connection: Connection;
+  /** Opens another connection, for `parallel`. */
+  readonly openLane: () => Promise<Connection>;
+  readonly policy: TransferPolicy;
+  readonly tracker: TransferTracker;
 }
 
-/** A file verified and committed on the receiving side. */
-export interface CommittedFile {
-  /** Where it was committed: the remote path for send and put, the local path for get. */
-  readonly path: string;
-  /** Bytes in the file. */
-  readonly size: number;
-  /** xxh3-128 of its contents, lower-case hex. */
-  readonly digest: string;
+/** What a transfer filled on the receiving side, for its last step. */
+interface Filled<Tree> {
+  /** The trees that source folders filled. */
+  readonly trees: Tree[];
+  /** Every folder made or filled, parents first, with its source's time. */
+  readonly folderTimes: FolderTime<Tree>[];
 }
 
-/**
- * What a transfer did, or with `dryRun` would do, to one entry on the
- * receiving side: a file copied (verified and committed), one left as it
- * was, or one removed by `delete`.
- */
-export interface TransferChange {
-  /** Copied (verified and committed), skipped (left as it was), or deleted. */
-  readonly action: "copy" | "skip" | "delete";
-  /** Where: the remote path for send (from the server root), the local path for get. */
-  readonly path: string;
-  /** The file's size (not for deletions). */
-  readonly size?: number | undefined;
-}
-
-/** A lost connection that will be retried (see {@link TransferOptions.retries}). */
-export interface RetryNotice {
-  /** 1 for the first retry. */
-  readonly attempt: number;
-  /** The retries allowed in all. */
-  readonly retries: number;
-  /** The wait before this retry connects. */
-  readonly delaySeconds: number;
-  /** What ended the attempt before. */
-  readonly error: FerryError;
-}
-
-/**
- * What `send` and `get` share: every field means the same in both
- * directions. Where the two differ (durability, backups), see
- * {@link SendOptions} and {@link GetOptions}.
- */
-export interface TransferOptions {
-  /** Copy folders and everything in them. Without it a folder is an is_directory error. */
-  recursive?: boolean | undefined;
-  /** Called with a new snapshot as bytes move and files complete; keep it cheap. */
-  onProgress?: ((progress: Progress) => void) | undefined;
-  /** Called once per file verified and committed on the receiving side. */
-  onFile?: ((file: CommittedFile) => void) | undefined;
-  /**
-   * Called for each file copied, left as it was (sync, `update`,
-   * `ignoreExisting`) or removed (`delete`), as it happens: for `-v`.
-   */
-  onChange?: ((change: TransferChange) => void) | undefined;
-  /**
-   * Plan and compare only: list, compare and report through `onChange` and
-   * the summary what would be copied, skipped and deleted, changing nothing
-   * on either side. The summary's `files` and `bytes` count what would be
-   * copied; `transferred` is 0.
-   */
-  dryRun?: boolean | undefined;
-  /** Never replace a file that exists on the receiving side. */
-  ignoreExisting?: boolean | undefined;
-  /** Skip files whose copy on the receiving side is newer (rsync's `--update`). */
-  update?: boolean | undefined;
-  /**
-   * zstd-compress file data on the way (`true`, or a level from 1 to 19;
-   * default level 3), chunk by chunk, where a chunk shrinks by at least 5%.
-   * Only with a peer that decodes it; otherwise data goes as it is.
-   * Worth it on slow links with text-like data.
-   */
-  compress?: boolean | number | undefined;
-  /**
-   * Cancels this transfer only: files not yet committed are discarded, the
-   * promise rejects with `aborted`, and the client stays usable.
-   */
-  signal?: AbortSignal | undefined;
-  /** Skip files whose size and modification time match on the receiving side (rsync's quick check). */
-  sync?: boolean | undefined;
-  /** Skip files whose contents match (compares digests; implies `sync`). */
-  checksum?: boolean | undefined;
-  /**
-   * Remove files and folders on the receiving side that the source folders
-   * do not have (implies `sync`). Nothing is removed when a file failed.
-   */
-  delete?: boolean | undefined;
-  /** Bytes per second for file data. Default: no limit. */
-  limitRate?: number | undefined;
-  /**
-   * Connections to use at once, for many large files: each takes the next
-   * file when it has room (a send's biggest first). Default 1; small files
-   * gain little from more.
-   */
-  parallel?: number | undefined;
-  /**
-   * Retries after a lost connection, each on a new connection with
-   * exponential backoff (1 s, 2 s, 4 s, at most 30 s). A retry syncs, so
-   * files already committed are skipped and big files resume. Default 0.
-   */
-  retries?: number | undefined;
-  /** Told before each retry waits (to print a notice). */
-  onRetry?: ((notice: RetryNotice) => void) | undefined;
-  /**
-   * Include and exclude rules, as rsync's `--include` and `--exclude`:
-   * "- PATTERN" or "+ PATTERN", tried in order, the first that matches a
-   * path (below the top of each source folder) deciding; `*`, `**`, `?`,
-   * `[…]`, a trailing "/" for folders only, a leading "/" to anchor at the
-   * top. Excluded files are neither sent nor listed, excluded folders not
-   * entered, and `delete` never removes what the rules exclude on the
-   * receiving side.
-   */
-  filter?: readonly string[] | undefined;
-  /**
-   * Reject when a file failed, instead of resolving with the failures in
-   * the summary: with the error of {@link summaryError} (the file's own
-   * when it is the only file, else `partial`), whose `summary` is attached.
-   */
-  throwOnFailure?: boolean | undefined;
-}
-
-/** Options of `send`: files go to the server. */
-export interface SendOptions extends TransferOptions {
-  /**
-   * How the server makes each file durable before it counts as done:
-   * `each` (default) flushes every file and its folder, `batch` flushes the
-   * file system once per group of files, `none` flushes nothing (rsync's
-   * default). A server may serve the send at a stronger mode than asked.
-   */
-  fsync?: FsyncMode | undefined;
-  /**
-   * Keep each remote file the send replaces, or (with `delete`) removes, as
-   * a numbered backup `NAME.~N~`, as `cp --backup=numbered` does: `true`
-   * beside it, or a remote folder whose tree mirrors the destination's
-   * (relative to a named host's folder). Nothing stored is lost, so a
-   * server that runs with `noDelete` accepts such replacements and
-   * deletions. `delete` leaves backups alone.
-   */
-  backup?: boolean | string | undefined;
-}
-
-/** Options of `get`: files come here. */
-export interface GetOptions extends TransferOptions {
-  /**
-   * How each file received here is made durable before it counts as done
-   * (see {@link SendOptions.fsync}). Default `each`.
-   */
-  fsync?: FsyncMode | undefined;
-  /**
-   * Keep each local file the get replaces, or (with `delete`) removes, as a
-   * numbered backup `NAME.~N~`: `true` beside it, or a local folder whose
-   * tree mirrors the destination's. `delete` leaves backups alone.
-   */
-  backup?: boolean | string | undefined;
-}
-
-/** Either direction's options, as the shared code takes them. */
-export type TransferSettings = SendOptions | GetOptions;
-
-/** Files at least this big are resumable: what arrived before a failure is kept and reused. */
-export const RESUME_MIN_BYTES = 4 * 1024 * 1024;
-
-/** How a transfer ended. `errors` counts the files in `failures`. */
-export interface TransferSummary {
-  /** Files committed and verified. */
-  files: number;
-  /** Their total size. */
-  bytes: number;
-  /** File data that crossed the network: less than `bytes` when files were resumed. */
-  transferred: number;
-  /** Entries left out: unchanged files (sync), symlinks, special files. */
-  skipped: number;
-  /** Entries removed on the receiving side (`delete`). */
-  deleted: number;
-  /** Their paths (remote for send, local for get); a removed folder is one path. */
-  deletedPaths: string[];
-  /** Files that failed: the length of `failures`. */
-  errors: number;
-  /** How long the transfer took. */
-  seconds: number;
-  /** Why each failed file failed. */
-  failures: FerryError[];
-}
-
-/** The error a transfer with failed files ends with, the summary attached (see `throwOnFailure`). */
-export class TransferError extends FerryError {
-  /** What the transfer did, its failures included. */
-  readonly summary: TransferSummary;
-
-  /** The error `code` and `message` for `summary`; `cause` is the one failed file's error. */
-  constructor(code: ErrorCode, message: string, summary: TransferSummary, cause?: FerryError) {
-    super(code, message, { path: cause?.path, cause });
-    this.name = "TransferError";
-    this.summary = summary;
+/** Moves the looked-up `sources` to `dest` on the receiving side; both sides are closed after. */
+export async function transfer<
+  Source extends FoundSource,
+  Tree extends ReceivingTree,
+  Job extends FileJob,
+>(
+  run: Transfer<Source, Tree, Job>,
+  sources: readonly Source[],
+  dest: string,
+): Promise<TransferSummary> {
+  const { from, to, policy, tracker } = run;
+  const filled: Filled<Tree> = { trees: [], folderTimes: [] };
+  try {
+    const placed = await to.place(sources, dest);
+    const files = selected(run, found(run, placed, filled));
+    if (policy.dryRun) {
+      for await (const file of files) tracker.wouldCopy(file.target, file.size);
+    } else if (from.ordersBySize && policy.move.parallel > 1) {
+      const all = await Array.fromAsync(files);
+      all.sort((a, b) => b.size - a.size);
+      await move(run, each(all), Math.min(policy.move.parallel, all.length));
+    } else await move(run, files, policy.move.parallel);
+    await finish(run, filled);
+    if (policy.signal?.aborted) throw cancelled(tracker.summary().files);
+    return tracker.summary();
+  } finally {
+    await from.close();
+    await to.close();
   }
 }
 
 /**
- * The error a whole transfer ends with when some files failed, or
- * undefined: the file's own when it was the only file, else `partial`.
+ * The files of every source, as the source side finds them; each folder is
+ * made on the receiving side before what it holds, and noted in `filled`.
  */
-export function summaryError(summary: TransferSummary): TransferError | undefined {
-  const [first] = summary.failures;
-  if (first === undefined) return undefined;
-  if (summary.failures.length === 1 && summary.files === 0) {
-    return new TransferError(first.code, first.message, summary, first);
-  }
-  return new TransferError(
-    ErrorCode.Partial,
-    `${summary.errors} of ${
-      summary.errors + summary.files
-    } files failed; the others were transferred`,
-    summary,
-  );
-}
-
-/**
- * Refuses, before anything moves, sources that would land on the same
- * destination (`a/same.txt b/same.txt pi:inbox/`, or two folders of one
- * name): one would silently overwrite the other, yet both be reported
- * stored. cp refuses the same ("will not overwrite just-created").
- */
-export function refuseCollisions(placed: readonly { source: string; target: string }[]): void {
-  const seen = new Map<string, string>();
-  for (const { source, target } of placed) {
-    const earlier = seen.get(target);
-    if (earlier !== undefined) {
-      throw new FerryError(
-        ErrorCode.Usage,
-        `"${printable(earlier)}" and "${printable(source)}" would both be stored as "${
-          printable(target || "/")
-        }": give them different destinations`,
-        { path: target },
-      );
+async function* found<Source extends FoundSource, Tree extends ReceivingTree, Job extends FileJob>(
+  { from, to, policy, tracker }: Transfer<Source, Tree, Job>,
+  placed: readonly Placement<Source, Tree>[],
+  filled: Filled<Tree>,
+): AsyncGenerator<Job> {
+  const { filter } = policy.selection;
+  const keepNames = policy.selection.delete;
+  for (const { source, open } of placed) {
+    // A named file is passed over by its name, as the walk passes over what it holds.
+    if (!source.isFolder && filter?.excludes(source.name, false)) continue;
+    const tree = await open(from.prefixOf(source));
+    if (source.isFolder) filled.trees.push(tree);
+    for await (const { rel, type, facts } of from.contents(source, tracker)) {
+      if (keepNames) tree.keep.add(rel);
+      if (type === "dir") {
+        filled.folderTimes.push({ tree, rel, mtime: facts.mtime });
+        await to.folder(tree, rel, facts, tracker);
+      } else if (type === "file") yield to.job(tree, rel, facts);
+      else tracker.skipped++;
     }
-    seen.set(target, source);
   }
 }
 
-/** The error a cancelled transfer rejects with. */
-export function cancelled(copied?: number): FerryError {
-  const before = copied === undefined
-    ? ""
-    : copied === 0
-    ? "; no file was copied"
-    : `; ${copied} file${copied === 1 ? " was" : "s were"} copied before it`;
-  return new FerryError(ErrorCode.Aborted, `The transfer was cancelled${before}`);
+/** The files the receiving side does not keep, counted into the totals as they are found. */
+async function* selected<Job extends FileJob>(
+  { to, policy, tracker }: Transfer<FoundSource, ReceivingTree, Job>,
+  files: AsyncIterable<Job>,
+): AsyncGenerator<Job> {
+  const { selection } = policy;
+  for await (const file of files) {
+    if (selection.compares && await to.keeps(file, selection)) {
+      tracker.skip(file.target, file.size);
+      continue;
+    }
+    tracker.planned(1, file.size);
+    yield file;
+  }
+}
+
+async function* each<Job>(jobs: readonly Job[]): AsyncGenerator<Job> {
+  yield* jobs;
 }
 
 /**
- * Rejects a call whose signal is already aborted with `aborted`, like every
- * other cancellation (`throwIfAborted()` would throw a DOMException).
+ * Moves what `files` yields over `streams` lanes (at least one), each taking
+ * the next file when it has room. Resolves only when every lane has stopped
+ * and the receiving side committed what arrived (nothing is written
+ * afterwards); rejects with the first failure of the lanes or of the walk
+ * or listing.
  */
-export function checkCancelled(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw cancelled();
+async function move<Job extends FileJob>(
+  { to, connection, openLane, policy, tracker }: Transfer<FoundSource, ReceivingTree, Job>,
+  files: AsyncGenerator<Job>,
+  streams: number,
+): Promise<void> {
+  const { signal, move } = policy;
+  const extra = await Promise.all(Array.from({ length: Math.max(0, streams - 1) }, openLane));
+  const movers = [connection, ...extra].map((c) => to.mover(c, tracker));
+  const queue = new JobQueue(files, movers[0]!.window.readAhead);
+  try {
+    const failure = await runLanes(movers, queue, signal, move.limiter);
+    await to.drain();
+    if (signal?.aborted) throw cancelled(tracker.summary().files);
+    if (queue.failure !== undefined) throw queue.failure;
+    if (failure !== undefined) throw failure;
+  } finally {
+    await queue.close();
+    await Promise.all(extra.map((c) => c.close()));
+  }
 }
 
-/** The zstd level `options.compress` asks for with a peer, or undefined for none. */
-export function compressLevel(
-  options: Pick<TransferOptions, "compress">,
-  peer: { peerDecompresses: boolean },
-): number | undefined {
-  if (!options.compress || !peer.peerDecompresses) return undefined;
-  return options.compress === true ? COMPRESS_LEVELS.default : options.compress;
+/** Removes the extras (with `delete`, when no file failed), then sets the folders' times. */
+async function finish<Tree extends ReceivingTree>(
+  { to, policy, tracker }: Transfer<FoundSource, Tree, FileJob>,
+  { trees, folderTimes }: Filled<Tree>,
+): Promise<void> {
+  if (policy.selection.delete && tracker.failures.length === 0) {
+    for (const tree of trees) await deleteExtras(to, tree, policy, tracker);
+  }
+  if (!policy.dryRun) await to.setFolderTimes(folderTimes, tracker);
 }
 
-/** A compressor for one body sent to `peer`, when `options.compress` asks and it decodes zstd. */
-export function compressorFor(
-  options: Pick<TransferOptions, "compress">,
-  peer: { peerDecompresses: boolean },
-): ChunkCompressor | undefined {
-  const level = compressLevel(options, peer);
-  return level === undefined ? undefined : new ChunkCompressor(level);
+/** Removes what `tree` holds beyond the names it keeps, its backups and what the rules exclude. */
+async function deleteExtras<Tree extends ReceivingTree>(
+  side: ReceivingSide<Tree, FileJob, SideEntry>,
+  tree: Tree,
+  { selection: { filter }, dryRun }: TransferPolicy,
+  tracker: TransferTracker,
+): Promise<void> {
+  // Folders removed: what was inside them went with them.
+  const removed: string[] = [];
+  for await (const entry of side.held(tree, filter)) {
+    const { rel } = entry;
+    if (tree.keep.has(rel) || side.isBackup(tree, rel)) continue;
+    if (filter?.excludesPath(rel, entry.isDir)) continue;
+    if (removed.some((dir) => rel.startsWith(`${dir}/`))) continue;
+    const shown = side.shown(tree, rel);
+    if (!dryRun) {
+      try {
+        await side.remove(tree, entry);
+      } catch (error) {
+        const failure = toFerryError(error, "remove", shown);
+        if (side.endsDeletion(failure)) throw failure;
+        tracker.failed(failure);
+        continue;
+      }
+    }
+    removed.push(rel);
+    tracker.deleted(shown);
+  }
+}
+
+/** Sends the inspected local `sources` to `dest` on the server (a remote path from its root). */
+export function sendPaths(
+  connection: Connection,
+  openLane: () => Promise<Connection>,
+  sources: readonly LocalSource[],
+  dest: string,
+  options: SendOptions = {},
+): Promise<TransferSummary> {
+  checkCancelled(options.signal);
+  const policy = resolvePolicy(options);
+  const tracker = new TransferTracker(options);
+  const from = new LocalSide(policy);
+  const to = new RemoteSide(connection, openLane, policy);
+  return transfer({ from, to, connection, openLane, policy, tracker }, sources, dest);
+}
+
+/**
+ * Gets the remote `sources` into the local `dest`, following cp's rules
+ * for where they go, or as `landing` says (a watch). `filter` is
+ * `options.filter` compiled, or a view of it below a folder.
+ */
+export async function getPaths(
+  connection: Connection,
+  openLane: () => Promise<Connection>,
+  sources: readonly string[],
+  dest: string,
+  options: GetOptions = {},
+  landing: LocalLanding = {},
+  filter: PathFilter | undefined = PathFilter.optional(options.filter),
+): Promise<TransferSummary> {
+  checkCancelled(options.signal);
+  const policy = resolvePolicy(options, filter);
+  const tracker = new TransferTracker(options);
+  const from = new RemoteSide(connection, openLane, policy);
+  // Every source is looked up before anything is fetched or made.
+  const found = await from.lookUp(sources);
+  const to = new LocalSide(policy, landing);
+  return await transfer({ from, to, connection, openLane, policy, tracker }, found, dest);
 }

@@ -17,9 +17,9 @@ import { encodeWatch } from "../protocol/requests.ts";
 import { ConfinedRoot } from "../fs/confinement.ts";
 import type { Call } from "./call.ts";
 import type { Connection } from "./connection.ts";
-import { getPaths } from "./get.ts";
+import { getPaths } from "./transfer.ts";
 import { PathFilter } from "../fs/filter.ts";
-import type { CommittedFile, TransferSettings } from "./transfer.ts";
+import type { CommittedFile, TransferSettings } from "./options.ts";
 import { printable } from "../text.ts";
 import { joinRemotePath, splitRemotePath } from "../remote_path.ts";
 import type { FsyncMode } from "../protocol/constants.ts";
@@ -179,10 +179,8 @@ class Mirror {
         this.received.push({ ...file, remotePath: remoteOf(file.path, this.#local, this.#top) }),
     };
     const filter = below.length === 0 ? this.#filter : this.#filter?.below(below.join("/"));
-    await getPaths(this.#connection, this.#openLane, [source], dest, settings, asFolder, filter, {
-      root: this.#root,
-      parts: below,
-    });
+    const landing = { asContents: asFolder, within: { root: this.#root, parts: below } };
+    await getPaths(this.#connection, this.#openLane, [source], dest, settings, landing, filter);
   }
 
   /** One pushed entry; what fails of it is told to `onError` unless the connection is lost. */
