@@ -49,8 +49,7 @@ export {
   type TransferOptions,
   type TransferSummary,
 } from "./lib/client/options.ts";
-export type { PutOptions } from "./lib/client/put.ts";
-export type { OpenOptions, RemoteFile } from "./lib/client/open.ts";
+export type { OpenOptions, PutOptions, RemoteFile } from "./lib/client/remote_file.ts";
 export type { ListOptions, MkdirOptions, RemoveOptions } from "./lib/client/remote_ops.ts";
 export type { RemoteEntry, StatReply } from "./lib/protocol/replies.ts";
 export {

@@ -1,8 +1,10 @@
 // The copy-or-keep decision both directions share, without I/O: every rule
-// of rsync's that ferry follows, and the digest asked for only when it decides.
+// of rsync's that ferry follows, and the digest asked for only when it decides;
+// and what delete removes.
 
 import { assertEquals } from "./_assert.ts";
-import { compare, keepsReceiving, type ReceivingEntry } from "../lib/client/compare.ts";
+import { compare, isExtra, keepsReceiving, type ReceivingEntry } from "../lib/client/compare.ts";
+import { PathFilter } from "../lib/fs/filter.ts";
 
 const source = { size: 10, mtime: 1_000_000 };
 const same: ReceivingEntry = { isFile: true, size: 10, mtime: 1_000_000 };
@@ -50,4 +52,23 @@ Deno.test("keepsReceiving: the known digest, from either side, against the local
   assertEquals(await keepsReceiving(source, { ...same, size: 1 }, rules, local("d")), false);
   assertEquals(await keepsReceiving(source, same, { sync: true }, local("d")), true);
   assertEquals(hashed, 3);
+});
+
+Deno.test("isExtra: delete removes only what the source lacks, never a backup, what the rules exclude, or what a removed folder held", () => {
+  const filter = PathFilter.optional(["- *.tmp"]);
+  const extras = { keep: new Set(["a", "a/b.txt"]), filter, removed: ["old"] };
+  const held = (rel: string, isDir = false, isBackup = false) => ({ rel, isDir, isBackup });
+  assertEquals(isExtra(held("a/b.txt"), extras), false, "the source has it");
+  assertEquals(isExtra(held("a", true), extras), false, "the source has the folder");
+  assertEquals(isExtra(held("a/c.txt"), extras), true, "the source lacks it");
+  assertEquals(isExtra(held("gone", true), extras), true, "a folder the source lacks");
+  assertEquals(isExtra(held("a/c.txt", false, true), extras), false, "a backup is kept");
+  assertEquals(isExtra(held("a/x.tmp"), extras), false, "excluded: not the transfer's to remove");
+  assertEquals(isExtra(held("old/inner.txt"), extras), false, "went with its removed folder");
+  assertEquals(
+    isExtra(held("older.txt"), extras),
+    true,
+    "a name that only starts like a removed one",
+  );
+  assertEquals(isExtra(held("a/c.txt"), { ...extras, filter: undefined }), true);
 });

@@ -3,7 +3,7 @@
 // for the get to throw, and closes without waiting on a listing that stalls.
 
 import { assert, assertEquals } from "./_assert.ts";
-import { GET_READ_AHEAD, JobQueue } from "../lib/client/job_queue.ts";
+import { GET_READ_AHEAD, JobQueue } from "../lib/client/lane.ts";
 import type { LocalJob } from "../lib/client/receiver.ts";
 import { ConfinedRoot } from "../lib/fs/confinement.ts";
 import { ErrorCode, FerryError } from "../lib/errors.ts";

@@ -11,8 +11,14 @@ import { ErrorCode, FerryError } from "../errors.ts";
 import { pathInFolder } from "../config/config.ts";
 import type { RemoteEntry, StatReply } from "../protocol/replies.ts";
 import { Connection, type ConnectOptions } from "./connection.ts";
-import { type OpenOptions, openRemote, readRemoteInto, type RemoteFile } from "./open.ts";
-import { putBody, type PutOptions } from "./put.ts";
+import {
+  type OpenOptions,
+  openRemote,
+  putBody,
+  type PutOptions,
+  readRemoteInto,
+  type RemoteFile,
+} from "./remote_file.ts";
 import {
   type ListOptions,
   listRemote,

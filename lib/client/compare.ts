@@ -4,10 +4,13 @@
  * side's entry as it is (rsync's quick check of size and modification time,
  * `--checksum`, `--ignore-existing`, `--update`). {@link compare} is pure;
  * the one fact it cannot know, the local file's digest, is asked for last.
+ * With `--delete`, {@link isExtra} decides, as purely, what of the
+ * receiving side's entries the sources do not have.
  *
  * @module
  */
 
+import type { PathFilter } from "../fs/filter.ts";
 import type { TransferSettings } from "./options.ts";
 
 /** What is known about a file on one side. */
@@ -67,4 +70,31 @@ export async function keepsReceiving(
   if (verdict !== "digests") return verdict === "skip";
   const known = source.digest ?? receiving!.digest;
   return known !== undefined && await localDigest() === known;
+}
+
+/** An entry the receiving side holds below a tree's top, as `delete` sees it. */
+export interface HeldEntry {
+  /** Its names below the top, "/"-joined. */
+  readonly rel: string;
+  readonly isDir: boolean;
+  /** A backup that transfers keep (`backup`). */
+  readonly isBackup: boolean;
+}
+
+/** What the deletion of one tree knows so far. */
+export interface Extras {
+  /** The names the source has below the tree's top. */
+  readonly keep: ReadonlySet<string>;
+  /** What the rules exclude is not the transfer's to remove (rsync leaves it alone). */
+  readonly filter: PathFilter | undefined;
+  /** The folders removed so far: what they held went with them. */
+  readonly removed: readonly string[];
+}
+
+/** Whether `delete` removes `entry`: the sources do not have it, and nothing else keeps it. */
+export function isExtra(entry: HeldEntry, { keep, filter, removed }: Extras): boolean {
+  const { rel } = entry;
+  if (keep.has(rel) || entry.isBackup) return false;
+  if (filter?.excludesPath(rel, entry.isDir)) return false;
+  return !removed.some((dir) => rel.startsWith(`${dir}/`));
 }

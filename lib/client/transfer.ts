@@ -15,8 +15,8 @@
 import { toFerryError } from "../errors.ts";
 import { PathFilter } from "../fs/filter.ts";
 import type { Connection } from "./connection.ts";
-import { JobQueue } from "./job_queue.ts";
-import { runLanes } from "./lane.ts";
+import { isExtra } from "./compare.ts";
+import { JobQueue, runLanes } from "./lane.ts";
 import { type LocalLanding, LocalSide, type LocalSource } from "./local_side.ts";
 import {
   cancelled,
@@ -78,7 +78,7 @@ export async function transfer<
   const filled: Filled<Tree> = { trees: [], folderTimes: [] };
   try {
     const placed = await to.place(sources, dest);
-    const files = selected(run, found(run, placed, filled));
+    const files = wanted(run, placed, filled);
     if (policy.dryRun) {
       for await (const file of files) tracker.wouldCopy(file.target, file.size);
     } else if (from.ordersBySize && policy.move.parallel > 1) {
@@ -96,45 +96,39 @@ export async function transfer<
 }
 
 /**
- * The files of every source, as the source side finds them; each folder is
- * made on the receiving side before what it holds, and noted in `filled`.
+ * The files of every source the receiving side does not keep, as the
+ * source side finds them, counted into the totals as they are found; each
+ * folder is made on the receiving side before what it holds, and noted in
+ * `filled`.
  */
-async function* found<Source extends FoundSource, Tree extends ReceivingTree, Job extends FileJob>(
+async function* wanted<Source extends FoundSource, Tree extends ReceivingTree, Job extends FileJob>(
   { from, to, policy, tracker }: Transfer<Source, Tree, Job>,
   placed: readonly Placement<Source, Tree>[],
   filled: Filled<Tree>,
 ): AsyncGenerator<Job> {
-  const { filter } = policy.selection;
-  const keepNames = policy.selection.delete;
+  const { selection } = policy;
+  const { filter } = selection;
   for (const { source, open } of placed) {
     // A named file is passed over by its name, as the walk passes over what it holds.
     if (!source.isFolder && filter?.excludes(source.name, false)) continue;
     const tree = await open(from.prefixOf(source));
     if (source.isFolder) filled.trees.push(tree);
     for await (const { rel, type, facts } of from.contents(source, tracker)) {
-      if (keepNames) tree.keep.add(rel);
+      if (selection.delete) tree.keep.add(rel);
       if (type === "dir") {
         filled.folderTimes.push({ tree, rel, mtime: facts.mtime });
         await to.folder(tree, rel, facts, tracker);
-      } else if (type === "file") yield to.job(tree, rel, facts);
-      else tracker.skipped++;
+      } else if (type === "other") tracker.skipped++;
+      else {
+        const job = to.job(tree, rel, facts);
+        if (selection.compares && await to.keeps(job, selection)) {
+          tracker.skip(job.target, job.size);
+          continue;
+        }
+        tracker.planned(1, job.size);
+        yield job;
+      }
     }
-  }
-}
-
-/** The files the receiving side does not keep, counted into the totals as they are found. */
-async function* selected<Job extends FileJob>(
-  { to, policy, tracker }: Transfer<FoundSource, ReceivingTree, Job>,
-  files: AsyncIterable<Job>,
-): AsyncGenerator<Job> {
-  const { selection } = policy;
-  for await (const file of files) {
-    if (selection.compares && await to.keeps(file, selection)) {
-      tracker.skip(file.target, file.size);
-      continue;
-    }
-    tracker.planned(1, file.size);
-    yield file;
   }
 }
 
@@ -188,13 +182,18 @@ async function deleteExtras<Tree extends ReceivingTree>(
   { selection: { filter }, dryRun }: TransferPolicy,
   tracker: TransferTracker,
 ): Promise<void> {
-  // Folders removed: what was inside them went with them.
   const removed: string[] = [];
   for await (const entry of side.held(tree, filter)) {
-    const { rel } = entry;
-    if (tree.keep.has(rel) || side.isBackup(tree, rel)) continue;
-    if (filter?.excludesPath(rel, entry.isDir)) continue;
-    if (removed.some((dir) => rel.startsWith(`${dir}/`))) continue;
+    const { rel, isDir } = entry;
+    // Asked only of what the source does not have: most entries are kept by name.
+    const held = {
+      rel,
+      isDir,
+      get isBackup() {
+        return side.isBackup(tree, rel);
+      },
+    };
+    if (!isExtra(held, { keep: tree.keep, filter, removed })) continue;
     const shown = side.shown(tree, rel);
     if (!dryRun) {
       try {
