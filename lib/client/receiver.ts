@@ -294,8 +294,8 @@ class FileFetch implements Moving {
     // The commit (fsync, rename) runs while the next files arrive; a few at most.
     await commits.end(done, frame.payload, (committed) =>
       this.#committing = committed.then(
-        () => tracker.committed(done.path, done.meta.size, digest, done.shownAs),
-        (error) => this.#failed(toFerryError(error, "write", done.shownAs)),
+        () => tracker.committed(done.path, done.meta.size, digest, done.reportedPath),
+        (error) => this.#failed(toFerryError(error, "write", done.reportedPath)),
       ));
     return true;
   }

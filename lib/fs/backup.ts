@@ -54,7 +54,7 @@ export function linkBackup(path: string, place: BackupPlace, real = path): strin
     info = Deno.lstatSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
-    throw toFerryError(error, "back up", shown(real, place));
+    throw toFerryError(error, "back up", belowRoot(real, place));
   }
   if (info.isDirectory) return undefined;
   return keep(path, real, place, (backup) => Deno.linkSync(path, backup));
@@ -85,12 +85,12 @@ function keep(
       return place.folder === undefined ? dirname(resolve(real)) : folder;
     } catch (error) {
       if (error instanceof Deno.errors.AlreadyExists) continue;
-      throw toFerryError(error, "back up", shown(real, place));
+      throw toFerryError(error, "back up", belowRoot(real, place));
     }
   }
   throw new FerryError(
     ErrorCode.Io,
-    `Cannot back up "${printable(shown(real, place))}": no free backup number`,
+    `Cannot back up "${printable(belowRoot(real, place))}": no free backup number`,
   );
 }
 
@@ -116,7 +116,7 @@ function backupFolder(path: string, place: BackupPlace): string {
     made = resolveInside(realPath(base), parts.filter((part) => part !== ""));
     Deno.mkdirSync(made, { recursive: true });
   } catch (error) {
-    throw toFerryError(error, "create the backup folder for", shown(path, place));
+    throw toFerryError(error, "create the backup folder for", belowRoot(path, place));
   }
   return made;
 }
@@ -142,7 +142,7 @@ function nextNumber(folder: string, name: string): number {
   return highest + 1;
 }
 
-function shown(path: string, place: BackupPlace): string {
+function belowRoot(path: string, place: BackupPlace): string {
   const below = relative(resolve(place.root), resolve(path));
   return below.startsWith("..") ? path : below;
 }

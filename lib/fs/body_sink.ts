@@ -15,8 +15,11 @@ import { printable } from "../text.ts";
 
 /** A body being received. */
 export interface BodySink {
-  /** How the destination is named in messages (relative, printable). */
-  readonly shownAs: string;
+  /**
+   * The path errors and reports name the destination by: its path from the
+   * root on a server, the local path as the user named it on a client.
+   */
+  readonly reportedPath: string;
   /** Bytes received so far (with what a resumed transfer kept). */
   readonly received: number;
   /** The announced size; undefined when the body ends only at END. */
@@ -36,7 +39,7 @@ export interface BodySink {
 /** A verified file that the group commit makes durable and visible. */
 export interface StagedFile {
   /** How the destination is named in messages. */
-  readonly shownAs: string;
+  readonly reportedPath: string;
   /** The folder it is renamed into. */
   readonly folder: string;
   /** How it is made durable. */
@@ -60,7 +63,7 @@ export interface StagedFile {
  * reader, which is TCP's flow control).
  */
 export class StreamSink implements BodySink {
-  readonly shownAs: string;
+  readonly reportedPath: string;
   readonly expectedSize: number;
   readonly readable: ReadableStream<Uint8Array>;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -70,8 +73,13 @@ export class StreamSink implements BodySink {
   #finished = false;
   #onCancel: () => void;
 
-  private constructor(shownAs: string, size: number, digest: FileDigest, onCancel: () => void) {
-    this.shownAs = shownAs;
+  private constructor(
+    reportedPath: string,
+    size: number,
+    digest: FileDigest,
+    onCancel: () => void,
+  ) {
+    this.reportedPath = reportedPath;
     this.expectedSize = size;
     this.#digest = digest;
     this.#onCancel = onCancel;
@@ -92,8 +100,12 @@ export class StreamSink implements BodySink {
   }
 
   /** A sink for a body of `size` bytes; `onCancel` runs when the reader cancels the stream. */
-  static async create(shownAs: string, size: number, onCancel: () => void): Promise<StreamSink> {
-    return new StreamSink(shownAs, size, await FileDigest.start(), onCancel);
+  static async create(
+    reportedPath: string,
+    size: number,
+    onCancel: () => void,
+  ): Promise<StreamSink> {
+    return new StreamSink(reportedPath, size, await FileDigest.start(), onCancel);
   }
 
   get received(): number {
@@ -105,7 +117,7 @@ export class StreamSink implements BodySink {
     if (this.#received + chunk.length > this.expectedSize) {
       throw new FerryError(
         ErrorCode.Protocol,
-        `More bytes arrived for "${printable(this.shownAs)}" than announced`,
+        `More bytes arrived for "${printable(this.reportedPath)}" than announced`,
       );
     }
     this.#digest.update(chunk);
@@ -127,8 +139,8 @@ export class StreamSink implements BodySink {
     }
     const error = new FerryError(
       ErrorCode.DigestMismatch,
-      `"${printable(this.shownAs)}" arrived corrupted (digest mismatch)`,
-      { path: this.shownAs },
+      `"${printable(this.reportedPath)}" arrived corrupted (digest mismatch)`,
+      { path: this.reportedPath },
     );
     this.#controller.error(error);
     return Promise.reject(error);
@@ -143,7 +155,10 @@ export class StreamSink implements BodySink {
 
   discard(): Promise<void> {
     this.fail(
-      new FerryError(ErrorCode.Io, `The transfer of "${printable(this.shownAs)}" was abandoned`),
+      new FerryError(
+        ErrorCode.Io,
+        `The transfer of "${printable(this.reportedPath)}" was abandoned`,
+      ),
     );
     return Promise.resolve();
   }

@@ -160,16 +160,16 @@ export class ConfinedRoot implements HoldingRoot {
    * (STAT, GET), and its stat. In user space, the stat is of the resolved path.
    */
   object(parts: readonly string[]): { held: Held; info: Deno.FileInfo } {
-    const shown = parts.join("/") || "/";
+    const rootPath = parts.join("/") || "/";
     if (this.#fd === undefined) {
       const path = resolveInside(this.path, parts, EXISTING);
       const held = new Held(this, parts, this.#realOf(parts), undefined, path);
-      return { held, info: statOrThrow(path, shown, Deno.lstatSync) };
+      return { held, info: statOrThrow(path, rootPath, Deno.lstatSync) };
     }
     const fd = this.openBeneath(this.#fd, parts.join("/") || ".", 0, parts, false);
     const held = new Held(this, parts, this.#realOf(parts), fd);
     try {
-      return { held, info: statOrThrow(held.access, shown, Deno.statSync) };
+      return { held, info: statOrThrow(held.access, rootPath, Deno.statSync) };
     } catch (error) {
       held.release();
       throw error;
@@ -267,36 +267,36 @@ export class ConfinedRoot implements HoldingRoot {
   }
 }
 
-/** stat (or lstat) with the error naming `shown`. */
+/** stat (or lstat) with the error naming `rootPath`. */
 function statOrThrow(
   path: string,
-  shown: string,
+  rootPath: string,
   stat: (path: string) => Deno.FileInfo,
 ): Deno.FileInfo {
   try {
     return stat(path);
   } catch (error) {
-    throw toFerryError(error, "find", shown);
+    throw toFerryError(error, "find", rootPath);
   }
 }
 
-/** What an openat2 failure means for the request at `shown`. */
+/** What an openat2 failure means for the request at `rootPath`. */
 function refusalOf(
   error: unknown,
   errno: number | undefined,
-  shown: string,
+  rootPath: string,
   noLinks: boolean,
 ): FerryError {
   const refuse = (why: string) =>
-    new FerryError(ErrorCode.BadPath, `Refused path "${printable(shown)}": ${why}`, {
-      path: shown,
+    new FerryError(ErrorCode.BadPath, `Refused path "${printable(rootPath)}": ${why}`, {
+      path: rootPath,
     });
   if (errno === Errno.EXDEV) return refuse("it leads outside the root (a symlink?)");
   if (errno === Errno.ELOOP) {
-    return noLinks ? changedWhileUsed(shown) : refuse("it goes through too many symlinks");
+    return noLinks ? changedWhileUsed(rootPath) : refuse("it goes through too many symlinks");
   }
   // A walk's step (O_NOFOLLOW) finds a link, or a file, where a folder was looked up.
-  if (errno === Errno.ENOTDIR) return noLinks ? changedWhileUsed(shown) : notAFolder(shown);
-  if (errno === Errno.EAGAIN) return changedWhileUsed(shown);
-  return toFerryError(error, "find", shown);
+  if (errno === Errno.ENOTDIR) return noLinks ? changedWhileUsed(rootPath) : notAFolder(rootPath);
+  if (errno === Errno.EAGAIN) return changedWhileUsed(rootPath);
+  return toFerryError(error, "find", rootPath);
 }

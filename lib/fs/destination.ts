@@ -17,7 +17,7 @@ import { printable } from "../text.ts";
  */
 export function checkDestination(
   path: string,
-  shownAs: string,
+  reportedPath: string,
   keepExisting: string | undefined,
 ): void {
   try {
@@ -25,10 +25,10 @@ export function checkDestination(
     // case, costs no NotFound error. (A dangling symlink reads as missing; the
     // commit's rename replaces it, and its link() refuses it for keepExisting.)
     if (!existsSync(path)) return;
-    if (Deno.lstatSync(path).isDirectory) throw folderInTheWay(shownAs);
-    if (keepExisting !== undefined) throw kept(shownAs, keepExisting);
+    if (Deno.lstatSync(path).isDirectory) throw folderInTheWay(reportedPath);
+    if (keepExisting !== undefined) throw kept(reportedPath, keepExisting);
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "write", shownAs);
+    if (!(error instanceof Deno.errors.NotFound)) throw toFerryError(error, "write", reportedPath);
   }
 }
 
@@ -51,19 +51,19 @@ export function checksDestinationEarly(
 const EARLY_CHECK_MIN_BYTES = 64 * 1024;
 
 /** The refusal of a destination that is a folder. */
-export function folderInTheWay(shownAs: string): FerryError {
+export function folderInTheWay(reportedPath: string): FerryError {
   return new FerryError(
     ErrorCode.IsDirectory,
-    `Cannot write "${printable(shownAs)}": a folder is in the way`,
-    { path: shownAs },
+    `Cannot write "${printable(reportedPath)}": a folder is in the way`,
+    { path: reportedPath },
   );
 }
 
 /** The refusal to replace an existing file, saying why it is kept. */
-export function kept(shownAs: string, why: string): FerryError {
+export function kept(reportedPath: string, why: string): FerryError {
   return new FerryError(
     ErrorCode.PermissionDenied,
-    `Cannot replace "${printable(shownAs)}": ${why}`,
-    { path: shownAs },
+    `Cannot replace "${printable(reportedPath)}": ${why}`,
+    { path: reportedPath },
   );
 }

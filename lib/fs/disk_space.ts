@@ -22,17 +22,17 @@ export async function checkFreeSpace(
   path: string,
   more: number,
   minFree: number,
-  shownAs: string,
+  reportedPath: string,
 ): Promise<void> {
   if (minFree <= 0) return;
   const free = await freeBytes(path);
   if (free - more < minFree) {
     throw new FerryError(
       ErrorCode.NoSpace,
-      `Cannot store "${shownAs}": it would leave less than ${
+      `Cannot store "${reportedPath}": it would leave less than ${
         formatBytes(minFree)
       } free on the server (serve --min-free); ${formatBytes(free)} is free`,
-      { path: shownAs },
+      { path: reportedPath },
     );
   }
 }

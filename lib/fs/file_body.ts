@@ -56,7 +56,7 @@ export function fileVersion(file: Deno.FsFile): FileVersion {
 
 /** The error for a file rewritten while it was read, giving its new size. */
 export function changedWhileRead(
-  shownAs: string,
+  reportedPath: string,
   before: FileVersion,
   after: FileVersion,
 ): FerryError | undefined {
@@ -68,8 +68,8 @@ export function changedWhileRead(
     : ` (it was ${before.size} bytes, it is now ${after.size})`;
   return new FerryError(
     ErrorCode.Io,
-    `"${printable(shownAs)}" changed as it was read${sizes}; nothing was stored`,
-    { path: shownAs },
+    `"${printable(reportedPath)}" changed as it was read${sizes}; nothing was stored`,
+    { path: reportedPath },
   );
 }
 

@@ -109,7 +109,9 @@ export class GroupCommit {
       await sink.discard();
       throw new FerryError(
         ErrorCode.Protocol,
-        `"${printable(sink.shownAs)}" ended after ${sink.received} of ${sink.expectedSize} bytes`,
+        `"${
+          printable(sink.reportedPath)
+        }" ended after ${sink.received} of ${sink.expectedSize} bytes`,
       );
     }
     if (sentDigest.length !== DIGEST_SIZE) {
@@ -191,7 +193,7 @@ export class GroupCommit {
         batched = await this.#syncFileSystems(durable.map((waiting) => waiting.file.folder));
       } catch (error) {
         for (const waiting of durable) {
-          round.fail(waiting, toFerryError(error, "flush to disk", waiting.file.shownAs));
+          round.fail(waiting, toFerryError(error, "flush to disk", waiting.file.reportedPath));
         }
       }
     }
@@ -302,7 +304,7 @@ const NO_SYNC: SyncFunctions = {
 
 // The file is already under its name, but that name may not survive a power cut.
 function folderError(error: unknown, waiting: Waiting): FerryError {
-  return toFerryError(error, "flush to disk the folder holding", waiting.file.shownAs);
+  return toFerryError(error, "flush to disk the folder holding", waiting.file.reportedPath);
 }
 
 function noop(): void {}

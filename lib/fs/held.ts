@@ -226,11 +226,11 @@ export interface WritableFile {
  * lstat in a held folder), and refuses anything else: a name swapped for a
  * link, or for another file, since.
  */
-export function openLookedUp(path: string, info: Deno.FileInfo, shown: string): Deno.FsFile {
+export function openLookedUp(path: string, info: Deno.FileInfo, rootPath: string): Deno.FsFile {
   const file = Deno.openSync(path, { read: true });
   if (sameObject(file.statSync(), info)) return file;
   file.close();
-  throw changedWhileUsed(shown);
+  throw changedWhileUsed(rootPath);
 }
 
 /** lstat of what was just made at `path`; gone again means a parent was swapped meanwhile. */
@@ -243,10 +243,10 @@ function lstatOrChanged(path: string, parts: readonly string[]): Deno.FileInfo {
 }
 
 /** The refusal of a path that is not a folder where one is needed. */
-export function notAFolder(shown: string): FerryError {
+export function notAFolder(rootPath: string): FerryError {
   return new FerryError(
     ErrorCode.NotDirectory,
-    `"${printable(shown)}" is not a folder (or a file is in the way)`,
-    { path: shown },
+    `"${printable(rootPath)}" is not a folder (or a file is in the way)`,
+    { path: rootPath },
   );
 }

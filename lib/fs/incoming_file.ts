@@ -71,8 +71,11 @@ export class IncomingFile implements BodySink, StagedFile {
   #tempAccess: string;
   #temporary: BodyTemporary;
   readonly meta: IncomingMeta;
-  /** How the destination is named in messages (relative, printable). */
-  readonly shownAs: string;
+  /**
+   * The path errors and reports name the destination by: its path from the
+   * root on a server, the local path as the user named it on a client.
+   */
+  readonly reportedPath: string;
   /** Set by a discard that kept the partial for the next attempt to resume. */
   partialKept = false;
   #file: Deno.FsFile;
@@ -95,7 +98,7 @@ export class IncomingFile implements BodySink, StagedFile {
   private constructor(
     folder: Held,
     name: string,
-    shownAs: string,
+    reportedPath: string,
     meta: IncomingMeta,
     opened: BodyTemporary,
     digest: FileDigest,
@@ -118,7 +121,7 @@ export class IncomingFile implements BodySink, StagedFile {
     this.offer = opened.offer;
     this.#received = opened.offer.offset;
     this.tempPath = opened.tempPath;
-    this.shownAs = shownAs;
+    this.reportedPath = reportedPath;
     this.meta = meta;
     this.#file = opened.file;
     this.#writer = new BodyWriter(opened.file);
@@ -133,14 +136,14 @@ export class IncomingFile implements BodySink, StagedFile {
   static async open(
     folder: Held,
     name: string,
-    shownAs: string,
+    reportedPath: string,
     meta: IncomingMeta,
     options: IncomingOptions = {},
   ): Promise<IncomingFile> {
     // Metadata calls here and in commit() are synchronous: each takes microseconds, and
     // for small files the hop to Deno's blocking thread pool cost more than the call.
     if (checksDestinationEarly(meta.size, options)) {
-      checkDestination(folder.at(name), shownAs, options.keepExisting);
+      checkDestination(folder.at(name), reportedPath, options.keepExisting);
     }
     const digest = await FileDigest.start();
     let opened: BodyTemporary;
@@ -148,9 +151,9 @@ export class IncomingFile implements BodySink, StagedFile {
       opened = await openBodyTemporary(folder, options.resumeKey, meta.size, digest);
     } catch (error) {
       digest.release();
-      throw toFerryError(error, "open the temporary file of", shownAs);
+      throw toFerryError(error, "open the temporary file of", reportedPath);
     }
-    return new IncomingFile(folder, name, shownAs, meta, opened, digest, options);
+    return new IncomingFile(folder, name, reportedPath, meta, opened, digest, options);
   }
 
   /**
@@ -183,21 +186,26 @@ export class IncomingFile implements BodySink, StagedFile {
    */
   async startAt(offset: number): Promise<void> {
     if (this.#started) {
-      throw new FerryError(ErrorCode.Protocol, `"${printable(this.shownAs)}" was started twice`);
+      throw new FerryError(
+        ErrorCode.Protocol,
+        `"${printable(this.reportedPath)}" was started twice`,
+      );
     }
     this.#started = true;
     if (offset === this.offer.offset) return;
     if (offset !== 0) {
       throw new FerryError(
         ErrorCode.Protocol,
-        `Resume of "${printable(this.shownAs)}" at ${offset}, but ${this.offer.offset} was offered`,
+        `Resume of "${
+          printable(this.reportedPath)
+        }" at ${offset}, but ${this.offer.offset} was offered`,
       );
     }
     try {
       await this.#file.truncate(0);
       await this.#file.seek(0, Deno.SeekMode.Start);
     } catch (error) {
-      throw toFerryError(error, "write", this.shownAs);
+      throw toFerryError(error, "write", this.reportedPath);
     }
     this.#digest.release();
     this.#digest = await FileDigest.start();
@@ -230,24 +238,24 @@ export class IncomingFile implements BodySink, StagedFile {
 
   /** Appends one chunk; refuses bytes beyond the announced size. */
   async write(chunk: Uint8Array): Promise<void> {
-    if (this.#lost) throw takenOver(this.shownAs);
+    if (this.#lost) throw takenOver(this.reportedPath);
     if (!this.#started) {
       throw new FerryError(
         ErrorCode.Protocol,
-        `Data for "${printable(this.shownAs)}" before its resume offset`,
+        `Data for "${printable(this.reportedPath)}" before its resume offset`,
       );
     }
     if (!this.#stream && this.#received + chunk.length > this.meta.size) {
       throw new FerryError(
         ErrorCode.Protocol,
-        `More bytes arrived for "${printable(this.shownAs)}" than announced`,
+        `More bytes arrived for "${printable(this.reportedPath)}" than announced`,
       );
     }
     this.#digest.update(chunk);
     try {
       await this.#writer.write(chunk);
     } catch (error) {
-      throw toFerryError(error, "write", this.shownAs);
+      throw toFerryError(error, "write", this.reportedPath);
     }
     this.#received += chunk.length;
   }
@@ -259,32 +267,36 @@ export class IncomingFile implements BodySink, StagedFile {
    */
   async verify(expected: Uint8Array): Promise<StagedFile> {
     try {
-      if (this.#lost) throw takenOver(this.shownAs);
+      if (this.#lost) throw takenOver(this.reportedPath);
       if (this.#stream) this.meta.size = this.#received;
       if (this.#received !== this.meta.size) {
         throw new FerryError(
           ErrorCode.Protocol,
-          `"${printable(this.shownAs)}" ended after ${this.#received} of ${this.meta.size} bytes`,
+          `"${
+            printable(this.reportedPath)
+          }" ended after ${this.#received} of ${this.meta.size} bytes`,
         );
       }
       this.#done = true;
       if (!sameDigest(this.#digest.finish(), expected)) {
         throw new FerryError(
           ErrorCode.DigestMismatch,
-          `"${printable(this.shownAs)}" arrived corrupted (digest mismatch); the old file was kept`,
-          { path: this.shownAs },
+          `"${
+            printable(this.reportedPath)
+          }" arrived corrupted (digest mismatch); the old file was kept`,
+          { path: this.reportedPath },
         );
       }
       // The last write must land before the times are set: a write after utime moves mtime.
       await this.#writer.settled().catch((error) => {
-        throw toFerryError(error, "write", this.shownAs);
+        throw toFerryError(error, "write", this.reportedPath);
       });
       try {
         this.#temporary.chmod(this.meta.mode & 0o777);
         const mtime = new Date(this.meta.mtime);
         this.#file.utimeSync(mtime, mtime);
       } catch (error) {
-        throw storeFailure(error, this.shownAs);
+        throw storeFailure(error, this.reportedPath);
       }
       return this;
     } catch (error) {
@@ -300,7 +312,7 @@ export class IncomingFile implements BodySink, StagedFile {
       // Durable before it is visible: the safety rule that makes OK mean "on disk".
       await sync.file(this.#file, this.tempPath);
     } catch (error) {
-      throw toFerryError(error, "flush to disk", this.shownAs);
+      throw toFerryError(error, "flush to disk", this.reportedPath);
     }
   }
 
@@ -327,11 +339,11 @@ export class IncomingFile implements BodySink, StagedFile {
     } catch (error) {
       void this.discard();
       if (error instanceof Deno.errors.AlreadyExists && this.#keepExisting !== undefined) {
-        throw kept(this.shownAs, this.#keepExisting);
+        throw kept(this.reportedPath, this.#keepExisting);
       }
       // rename() of a file over a folder: the check that open() left to this.
-      if (error instanceof Deno.errors.IsADirectory) throw folderInTheWay(this.shownAs);
-      throw storeFailure(error, this.shownAs);
+      if (error instanceof Deno.errors.IsADirectory) throw folderInTheWay(this.reportedPath);
+      throw storeFailure(error, this.reportedPath);
     }
   }
 
@@ -373,16 +385,18 @@ export class IncomingFile implements BodySink, StagedFile {
  * made had its folder swapped (in user space) or was removed: the path
  * changed while it was used.
  */
-function storeFailure(error: unknown, shownAs: string): FerryError {
-  if (error instanceof Deno.errors.NotFound) return changedWhileUsed(shownAs);
-  return toFerryError(error, "store", shownAs);
+function storeFailure(error: unknown, reportedPath: string): FerryError {
+  if (error instanceof Deno.errors.NotFound) return changedWhileUsed(reportedPath);
+  return toFerryError(error, "store", reportedPath);
 }
 
 /** Why an upload whose partial a newer upload of the same file took over goes no further. */
-function takenOver(shownAs: string): FerryError {
+function takenOver(reportedPath: string): FerryError {
   return new FerryError(
     ErrorCode.Connection,
-    `A newer upload of "${printable(shownAs)}" took its partial over (this connection was idle)`,
-    { path: shownAs },
+    `A newer upload of "${
+      printable(reportedPath)
+    }" took its partial over (this connection was idle)`,
+    { path: reportedPath },
   );
 }

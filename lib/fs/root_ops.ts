@@ -25,8 +25,8 @@ export interface ResolvedEntry extends Disposable {
   root: ConfinedRoot;
   /** Validated components; empty for the root. */
   parts: string[];
-  /** "/"-joined components, for messages and entry paths. */
-  shown: string;
+  /** Its canonical path from the root ("/"-joined components): in messages, entry paths, resume keys. */
+  rootPath: string;
   /** The folder holding it; the root itself for the root. */
   parent: Held;
   /** Its name in `parent`; "" for the root. */
@@ -38,13 +38,13 @@ export interface ResolvedEntry extends Disposable {
 /** Validates `path` and resolves it under `root`; intermediate symlinks must stay inside. */
 export function resolveEntry(root: ConfinedRoot, path: string): ResolvedEntry {
   const parts = splitRemotePath(path);
-  const shown = parts.join("/");
+  const rootPath = parts.join("/");
   const parent = root.folder(parts.slice(0, -1));
   const name = parts.at(-1) ?? "";
   return {
     root,
     parts,
-    shown,
+    rootPath,
     parent,
     name,
     // "." : the held root itself (its /proc/self/fd link would be lstat'ed as a link).
@@ -53,12 +53,12 @@ export function resolveEntry(root: ConfinedRoot, path: string): ResolvedEntry {
   };
 }
 
-/** lstat, with a missing path reported as not_found under its shown name. */
+/** lstat, with a missing path reported as not_found under its path from the root. */
 export async function lstatEntry(entry: ResolvedEntry): Promise<Deno.FileInfo> {
   try {
     return await Deno.lstat(entry.path);
   } catch (error) {
-    throw toFerryError(error, "find", entry.shown || "/");
+    throw toFerryError(error, "find", entry.rootPath || "/");
   }
 }
 
@@ -76,44 +76,44 @@ export function makeFolder(
 ): string[] {
   const parts = splitRemotePath(path);
   refuseTemporaryName(parts);
-  const shown = parts.join("/");
+  const rootPath = parts.join("/");
   if (parents) {
     const { folder, made } = root.makeFolders(parts);
     using _ = folder;
     if (made[0] === folder.real) keepFolderMode(folder.access, mode);
-    if (mtime !== undefined) setTimes(folder.access, mtime, shown);
+    if (mtime !== undefined) setTimes(folder.access, mtime, rootPath);
     return made;
   }
-  using parent = parentForMkdir(root, parts, shown);
+  using parent = parentForMkdir(root, parts, rootPath);
   const name = parts.at(-1)!;
   try {
     // mkdir does not follow its last name; the folder is then reached by descriptor.
     Deno.mkdirSync(parent.at(name), { mode: 0o755 });
   } catch (error) {
-    throw mkdirFailure(error, parent.at(name), shown);
+    throw mkdirFailure(error, parent.at(name), rootPath);
   }
   using made = parent.enterMade(name);
   keepFolderMode(made.access, mode);
-  if (mtime !== undefined) setTimes(made.access, mtime, shown);
+  if (mtime !== undefined) setTimes(made.access, mtime, rootPath);
   return [made.real];
 }
 
 /** The existing parent of a folder to make. */
-function parentForMkdir(root: ConfinedRoot, parts: string[], shown: string): Held {
+function parentForMkdir(root: ConfinedRoot, parts: string[], rootPath: string): Held {
   try {
     return root.folder(parts.slice(0, -1));
   } catch (error) {
     if (!(error instanceof FerryError && error.code === ErrorCode.NotFound)) throw error;
     throw new FerryError(
       ErrorCode.NotFound,
-      `Cannot create folder "${printable(shown)}": its parent does not exist`,
-      { path: shown },
+      `Cannot create folder "${printable(rootPath)}": its parent does not exist`,
+      { path: rootPath },
     );
   }
 }
 
-/** Why mkdir of `path` (shown as `shown`) failed. */
-function mkdirFailure(error: unknown, path: string, shown: string): FerryError {
+/** Why mkdir of `path` (`rootPath` from the root) failed. */
+function mkdirFailure(error: unknown, path: string, rootPath: string): FerryError {
   if (error instanceof Deno.errors.AlreadyExists) {
     let what = "something";
     try {
@@ -121,27 +121,27 @@ function mkdirFailure(error: unknown, path: string, shown: string): FerryError {
     } catch { /* gone again */ }
     return new FerryError(
       ErrorCode.AlreadyExists,
-      `Cannot create folder "${printable(shown || "/")}": ${what} with that name exists`,
-      { path: shown },
+      `Cannot create folder "${printable(rootPath || "/")}": ${what} with that name exists`,
+      { path: rootPath },
     );
   }
   if (error instanceof Deno.errors.NotFound) {
     return new FerryError(
       ErrorCode.NotFound,
-      `Cannot create folder "${printable(shown)}": its parent does not exist`,
-      { path: shown },
+      `Cannot create folder "${printable(rootPath)}": its parent does not exist`,
+      { path: rootPath },
     );
   }
-  return toFerryError(error, "create folder", shown);
+  return toFerryError(error, "create folder", rootPath);
 }
 
 /** Sets the access and modification times of `path` to `mtime` (milliseconds), as for files. */
-export function setTimes(path: string, mtime: number, shown: string): void {
+export function setTimes(path: string, mtime: number, rootPath: string): void {
   try {
     const time = new Date(mtime);
     Deno.utimeSync(path, time, time);
   } catch (error) {
-    throw toFerryError(error, "set the modification time of", shown);
+    throw toFerryError(error, "set the modification time of", rootPath);
   }
 }
 
@@ -173,8 +173,8 @@ export async function removeEntry(
   if (info.isDirectory && !options.recursive) {
     throw new FerryError(
       ErrorCode.IsDirectory,
-      `Cannot remove "${printable(entry.shown)}": it is a folder`,
-      { path: entry.shown },
+      `Cannot remove "${printable(entry.rootPath)}": it is a folder`,
+      { path: entry.rootPath },
     );
   }
   try {
@@ -183,7 +183,7 @@ export async function removeEntry(
     } else if (entry.parent.kernel) Deno.removeSync(entry.path, { recursive: info.isDirectory });
     else removeConfirmed(entry, info);
   } catch (error) {
-    throw toFerryError(error, "remove", entry.shown);
+    throw toFerryError(error, "remove", entry.rootPath);
   }
   return true;
 }
@@ -219,7 +219,7 @@ function removeConfirmed(entry: ResolvedEntry, info: Deno.FileInfo): void {
     if (moved.isDirectory) Deno.renameSync(trash, entry.path);
     else Deno.linkSync(trash, entry.path), Deno.removeSync(trash);
   } catch { /* left under the unlisted name */ }
-  throw changedWhileUsed(entry.shown);
+  throw changedWhileUsed(entry.rootPath);
 }
 
 /** Renames `from` to `to` exactly (rename(2)): an existing file is replaced, a folder with content is not. */
@@ -230,17 +230,17 @@ export async function renameEntry(root: ConfinedRoot, from: string, to: string):
   refuseTemporaryName(target.parts);
   if (source.parts.length === 0 || target.parts.length === 0) throw rootRefusal("move");
   await lstatEntry(source);
-  if (target.shown === source.shown || target.shown.startsWith(`${source.shown}/`)) {
+  if (target.rootPath === source.rootPath || target.rootPath.startsWith(`${source.rootPath}/`)) {
     throw new FerryError(
       ErrorCode.BadPath,
-      `Cannot move "${printable(source.shown)}" into itself ("${printable(target.shown)}")`,
-      { path: target.shown },
+      `Cannot move "${printable(source.rootPath)}" into itself ("${printable(target.rootPath)}")`,
+      { path: target.rootPath },
     );
   }
   try {
     Deno.renameSync(source.path, target.path);
   } catch (error) {
-    throw toFerryError(error, `move "${printable(source.shown)}" to`, target.shown);
+    throw toFerryError(error, `move "${printable(source.rootPath)}" to`, target.rootPath);
   }
 }
 

@@ -51,15 +51,15 @@ export function resolveInside(
       throw toFerryError(error, "look up", parts.slice(0, i + 1).join("/"));
     }
     if (info.isSymlink) {
-      const shown = parts.slice(0, i + 1).join("/");
+      const rootPath = parts.slice(0, i + 1).join("/");
       let target: string;
       try {
         target = Deno.realPathSync(next);
       } catch {
-        throw refusedPath(shown, "it is a symlink whose target does not exist");
+        throw refusedPath(rootPath, "it is a symlink whose target does not exist");
       }
       if (!isInside(root, target)) {
-        throw refusedPath(shown, "it is a symlink that leads outside the root");
+        throw refusedPath(rootPath, "it is a symlink that leads outside the root");
       }
       current = target;
     } else {
@@ -92,7 +92,7 @@ export function confirmSame(
   used: Deno.FileInfo,
   options: { followLast?: boolean } = {},
 ): void {
-  const shown = parts.join("/");
+  const rootPath = parts.join("/");
   let found: Deno.FileInfo;
   try {
     // Every folder must exist: a missing one resolves to nothing, and the
@@ -103,9 +103,9 @@ export function confirmSame(
     found = Deno.lstatSync(path);
   } catch (error) {
     if (error instanceof FerryError && error.code !== ErrorCode.NotFound) throw error;
-    throw changedWhileUsed(shown);
+    throw changedWhileUsed(rootPath);
   }
-  if (!sameObject(found, used)) throw changedWhileUsed(shown);
+  if (!sameObject(found, used)) throw changedWhileUsed(rootPath);
 }
 
 /** Whether two stat results are of the same file system object (device and inode). */
@@ -117,6 +117,6 @@ export function sameObject(
 }
 
 /** The refusal of a path whose object changed between its lookup and its use. */
-export function changedWhileUsed(shown: string): FerryError {
-  return refusedPath(shown, "it changed while it was used (a folder replaced by a link?)");
+export function changedWhileUsed(rootPath: string): FerryError {
+  return refusedPath(rootPath, "it changed while it was used (a folder replaced by a link?)");
 }

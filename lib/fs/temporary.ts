@@ -39,13 +39,13 @@ export function isTemporaryName(name: string): boolean {
 export function refuseTemporaryName(parts: readonly string[]): void {
   const last = parts.at(-1);
   if (last === undefined || !isTemporaryName(last)) return;
-  const shown = parts.join("/");
+  const rootPath = parts.join("/");
   throw new FerryError(
     ErrorCode.BadPath,
     `Refused path "${
-      printable(shown)
+      printable(rootPath)
     }": the name is one of ferry's temporaries (${TEMP_PREFIX}*${TEMP_SUFFIX})`,
-    { path: shown },
+    { path: rootPath },
   );
 }
 

@@ -37,7 +37,7 @@ export async function serveGet(
   try {
     const parts = splitRemotePath(request.path);
     refuseTemporaryName(parts);
-    const shown = parts.join("/");
+    const rootPath = parts.join("/");
     // Links inside the root are followed, to a file or a folder.
     const { held, info } = root.object(parts);
     using _ = held;
@@ -46,23 +46,23 @@ export async function serveGet(
       await sendFile(
         responder,
         id,
-        { held, path, rel: "", shown, info, level, chunk },
+        { held, path, rel: "", rootPath, info, level, chunk },
         request.resumeFrom,
       );
       done.files = 1;
       done.bytes = info.size;
     } else if (!info.isDirectory) {
-      throw new FerryError(ErrorCode.NotFound, `"${printable(shown)}" is not a file or folder`, {
-        path: shown,
+      throw new FerryError(ErrorCode.NotFound, `"${printable(rootPath)}" is not a file or folder`, {
+        path: rootPath,
       });
     } else if (!request.recursive) {
       throw new FerryError(
         ErrorCode.IsDirectory,
-        `"${printable(shown || "/")}" is a folder: ask for it recursively`,
-        { path: shown },
+        `"${printable(rootPath || "/")}" is a folder: ask for it recursively`,
+        { path: rootPath },
       );
     } else {
-      await sendFolder(responder, id, { held, path, rel: "", shown, info, level, chunk }, done);
+      await sendFolder(responder, id, { held, path, rel: "", rootPath, info, level, chunk }, done);
     }
     responder.log({
       action: "get",
@@ -83,11 +83,11 @@ async function sendFolder(
   folder: OutgoingFile,
   done: { files: number; bytes: number; skipped: number },
 ): Promise<void> {
-  const { held, shown, info } = folder;
+  const { held, rootPath, info } = folder;
   // In user space, each folder's entries are sent only if it is still the one looked up.
   const confirm = (rel: string, used: Deno.FileInfo) => held.confirm(splitRemotePath(rel), used);
   for await (const entry of walkTree(held, info, held.kernel ? {} : { confirm })) {
-    const entryShown = below(shown, entry.rel);
+    const entryRootPath = below(rootPath, entry.rel);
     if (entry.type === "dir") {
       const mode = (entry.info.mode ?? 0o755) & 0o7777;
       await responder.writer.frame(Kind.Dir, id, encodeDir({ path: entry.rel, mode }));
@@ -97,7 +97,7 @@ async function sendFolder(
         ...folder,
         path: entry.path,
         rel: entry.rel,
-        shown: entryShown,
+        rootPath: entryRootPath,
         info: entry.info,
       };
       if (await sendFile(responder, id, file)) {
@@ -112,7 +112,7 @@ async function sendFolder(
   }
 }
 
-/** The root-relative path of `rel` inside the folder shown as `folder`. */
+/** The root-relative path of `rel` inside the folder at `folder`. */
 function below(folder: string, rel: string): string {
   return joinRemotePath(folder, rel);
 }
@@ -125,7 +125,8 @@ interface OutgoingFile {
   held: Held;
   path: string;
   rel: string;
-  shown: string;
+  /** Its canonical path from the root: in messages and entry paths. */
+  rootPath: string;
   info: Deno.FileInfo;
   /** zstd level for the body's chunks, when the client asked for compression. */
   level?: number | undefined;
@@ -137,18 +138,18 @@ interface OutgoingFile {
 async function sendFile(
   responder: Responder,
   id: number,
-  { held, path, rel, shown, info, level, chunk }: OutgoingFile,
+  { held, path, rel, rootPath, info, level, chunk }: OutgoingFile,
   resumeFrom?: GetRequest["resumeFrom"],
 ): Promise<boolean> {
   let file: Deno.FsFile;
   try {
     // What is opened must be what was looked up (and, in user space, still be
     // there by a fresh walk).
-    file = openLookedUp(path, info, shown);
+    file = openLookedUp(path, info, rootPath);
     held.confirm(rel === "" ? [] : splitRemotePath(rel), info);
   } catch (error) {
-    if (rel === "" || error instanceof FerryError) throw toFerryError(error, "read", shown);
-    await responder.notice(id, "get", toFerryError(error, "read", shown));
+    if (rel === "" || error instanceof FerryError) throw toFerryError(error, "read", rootPath);
+    await responder.notice(id, "get", toFerryError(error, "read", rootPath));
     return false;
   }
   try {
@@ -164,14 +165,14 @@ async function sendFile(
         offset: start?.offset ?? 0,
       }),
     );
-    await sendFileBody(responder.writer, id, bodySource(file, info.size), info.size, shown, {
+    await sendFileBody(responder.writer, id, bodySource(file, info.size), info.size, rootPath, {
       start,
       compressor: level === undefined ? undefined : new ChunkCompressor(level),
       chunkBytes: chunk,
     });
     return true;
   } catch (error) {
-    const failure = toFerryError(error, "read", shown);
+    const failure = toFerryError(error, "read", rootPath);
     if (failure.code === ErrorCode.Io && rel !== "") {
       await responder.notice(id, "get", failure);
       return false;

@@ -127,7 +127,7 @@ export async function* listEntries(
   };
   if (!info.isDirectory) {
     const item = await withDigest(
-      { name: entry.name, path: entry.shown, ...describe(info) },
+      { name: entry.name, path: entry.rootPath, ...describe(info) },
       entry.path,
       info,
     );
@@ -145,7 +145,7 @@ export async function* listEntries(
   });
   for await (const item of walk) {
     if (item.rel === "") continue;
-    const path = joinRemotePath(entry.shown, item.rel);
+    const path = joinRemotePath(entry.rootPath, item.rel);
     if (item.type === "error") {
       await onError(item.error);
       continue;

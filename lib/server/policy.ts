@@ -66,12 +66,12 @@ export function checkChange(
 export const KEEPS_STORED_FILES = "the server runs with --no-delete, which keeps stored files";
 
 /** The refusal of a file over the size limit. */
-export function tooLarge(shown: string, max: number): FerryError {
+export function tooLarge(rootPath: string, max: number): FerryError {
   return new FerryError(
     ErrorCode.TooLarge,
-    `Cannot store "${printable(shown)}": it is larger than the server's --max-size of ${
+    `Cannot store "${printable(rootPath)}": it is larger than the server's --max-size of ${
       formatBytes(max)
     }`,
-    { path: shown },
+    { path: rootPath },
   );
 }

@@ -52,7 +52,7 @@ export async function storeFile(
   source: PushSource,
 ): Promise<RemoteEntry> {
   const parts = splitRemotePath(remotePath);
-  const shown = parts.join("/");
+  const rootPath = parts.join("/");
   if (parts.length === 0 || remotePath.endsWith("/")) {
     throw new FerryError(
       ErrorCode.IsDirectory,
@@ -70,7 +70,7 @@ export async function storeFile(
       mode: (info?.mode ?? 0o644) & 0o777,
       mtime: info?.mtime?.getTime() ?? Date.now(),
     };
-    const incoming = await IncomingFile.open(parent, parts.at(-1)!, shown, meta, {
+    const incoming = await IncomingFile.open(parent, parts.at(-1)!, rootPath, meta, {
       stream: true,
     });
     const digest = await FileDigest.start();
@@ -82,14 +82,14 @@ export async function storeFile(
     } catch (error) {
       digest.release();
       await incoming.discard();
-      throw toFerryError(error, "read what to push to", shown);
+      throw toFerryError(error, "read what to push to", rootPath);
     }
     const commits = new GroupCommit();
     let committed: Promise<void> = Promise.resolve();
     await commits.end(incoming, digest.finish(), (done) => committed = done.then(() => {}));
     await committed;
     await commits.drain();
-    return { name: parts.at(-1)!, path: shown, type: "file", ...meta };
+    return { name: parts.at(-1)!, path: rootPath, type: "file", ...meta };
   } finally {
     try {
       local?.close();

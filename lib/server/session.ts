@@ -224,12 +224,12 @@ export class ServerSession {
       if (!(await lstatEntry(entry)).isDirectory || watchers === undefined) {
         throw new FerryError(
           ErrorCode.NotDirectory,
-          `Cannot watch "${entry.shown || "/"}": it is not a folder`,
-          { path: entry.shown },
+          `Cannot watch "${entry.rootPath || "/"}": it is not a folder`,
+          { path: entry.rootPath },
         );
       }
       const client = { remote: this.#context.remote, name: this.#context.clientName };
-      const watcher = new Watcher(entry.shown, client, this.#responder, id);
+      const watcher = new Watcher(entry.rootPath, client, this.#responder, id);
       watchers.add(watcher);
       this.#watching.push(watcher);
     } catch (error) {
@@ -241,12 +241,12 @@ export class ServerSession {
   #publishRemoval(path: string): void {
     const watchers = this.#context.watchers;
     try {
-      const shown = splitRemotePath(path).join("/");
-      if (watchers === undefined || shown === "" || !watchers.watched(shown)) return;
-      const name = remoteName(shown);
+      const rootPath = splitRemotePath(path).join("/");
+      if (watchers === undefined || rootPath === "" || !watchers.watched(rootPath)) return;
+      const name = remoteName(rootPath);
       watchers.published({
         name,
-        path: shown,
+        path: rootPath,
         type: "other",
         size: 0,
         mode: 0,
@@ -261,9 +261,9 @@ export class ServerSession {
     const watchers = this.#context.watchers;
     try {
       using entry = resolveEntry(this.#context.root, path);
-      if (watchers === undefined || !watchers.watched(entry.shown)) return;
+      if (watchers === undefined || !watchers.watched(entry.rootPath)) return;
       const name = entry.parts.at(-1) ?? "";
-      watchers.published({ name, path: entry.shown, ...describe(await lstatEntry(entry)) });
+      watchers.published({ name, path: entry.rootPath, ...describe(await lstatEntry(entry)) });
     } catch { /* gone again: nothing to tell */ }
   }
 }

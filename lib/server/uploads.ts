@@ -87,6 +87,25 @@ export class Uploads {
     return this.#open.size > 0 || this.#commits.size > 0;
   }
 
+  /** How the file of `request` is received and committed, at `rootPath`. */
+  async #incomingOptions(
+    request: PutRequest,
+    fsync: FsyncMode,
+    rootPath: string,
+  ): Promise<IncomingOptions> {
+    const options: IncomingOptions = { fsync };
+    // A replaced file kept as a backup is not lost: a --no-delete server allows it.
+    options.backup = backupPlace(this.#settings.root.path, request.backup);
+    if (this.#settings.policy.noDelete && !options.backup) {
+      options.keepExisting = KEEPS_STORED_FILES;
+    }
+    if (request.stream) options.stream = true;
+    if (request.resume) {
+      options.resumeKey = await resumeKeyFor(rootPath, request.size, request.mtime);
+    }
+    return options;
+  }
+
   /** Handles a PUT: opens the temporary, or refuses the upload. */
   async put(id: number, payload: Uint8Array): Promise<void> {
     const request = decodePut(payload);
@@ -109,25 +128,21 @@ export class Uploads {
       const fsync = strongerFsync(request.fsync ?? "each", this.#settings.policy.fsyncFloor);
       // Held for this PUT; the upload keeps it until its commit.
       using parent = this.#folder(parts.slice(0, -1), fsync);
-      const shown = parts.join("/");
+      const rootPath = parts.join("/");
       const { maxFileSize, minFreeBytes } = this.#settings.limits;
-      if (!request.stream && request.size > maxFileSize) throw tooLarge(shown, maxFileSize);
+      if (!request.stream && request.size > maxFileSize) throw tooLarge(rootPath, maxFileSize);
       if (this.#settings.hooks?.admits) {
-        await this.#settings.hooks.admit(this.#offered(shown, request));
+        await this.#settings.hooks.admit(this.#offered(rootPath, request));
       }
-      await checkFreeSpace(parent.access, request.stream ? 0 : request.size, minFreeBytes, shown);
-      const options: IncomingOptions = { fsync };
-      // A replaced file kept as a backup is not lost: a --no-delete server allows it.
-      options.backup = backupPlace(this.#settings.root.path, request.backup);
-      if (this.#settings.policy.noDelete && !options.backup) {
-        options.keepExisting = KEEPS_STORED_FILES;
-      }
-      if (request.stream) options.stream = true;
-      if (request.resume) {
-        options.resumeKey = await resumeKeyFor(shown, request.size, request.mtime);
-      }
+      await checkFreeSpace(
+        parent.access,
+        request.stream ? 0 : request.size,
+        minFreeBytes,
+        rootPath,
+      );
+      const options = await this.#incomingOptions(request, fsync, rootPath);
       // The last name is not followed: a symlink there is replaced, not written through.
-      const upload = await IncomingFile.open(parent, parts.at(-1)!, shown, request, options);
+      const upload = await IncomingFile.open(parent, parts.at(-1)!, rootPath, request, options);
       this.#confirmCreated(upload, parent);
       // A retry of this file on a new connection may take the partial over once
       // this connection has been silent long enough to be a frozen link.
@@ -173,7 +188,7 @@ export class Uploads {
         this.#open.delete(id);
         this.#rejected.add(id);
         await upload.discard();
-        await this.#responder.refuse(id, "put", upload.shownAs, error);
+        await this.#responder.refuse(id, "put", upload.reportedPath, error);
       }
       return;
     }
@@ -210,7 +225,7 @@ export class Uploads {
     await upload.discard({ keepPartial });
     this.#responder.log({
       action: "put",
-      path: upload.shownAs,
+      path: upload.reportedPath,
       bytes: upload.received,
       ok: false,
       code: ErrorCode.Aborted,
@@ -240,17 +255,17 @@ export class Uploads {
       this.#settings.hooks?.received(this.#received(upload, digest, false));
       // No entry is made per file unless someone watches a folder holding it.
       const watchers = this.#settings.watchers;
-      if (watchers?.watched(upload.shownAs)) watchers.published(committedEntry(upload));
+      if (watchers?.watched(upload.reportedPath)) watchers.published(committedEntry(upload));
       this.#responder.log({
         action: "put",
-        path: upload.shownAs,
+        path: upload.reportedPath,
         bytes: upload.meta.size,
         ok: true,
         fsync: upload.fsync,
       });
       await this.#responder.reply(id, EMPTY_OK);
     } catch (error) {
-      await this.#responder.refuse(id, "put", upload.shownAs, error).catch(
+      await this.#responder.refuse(id, "put", upload.reportedPath, error).catch(
         () => {/* the connection is gone */},
       );
     }
@@ -265,7 +280,7 @@ export class Uploads {
   /** A received file as the hooks see it: at its temporary before the commit, else stored. */
   #received(upload: IncomingFile, digest: string, beforeCommit: boolean): ReceivedFile {
     return {
-      path: upload.shownAs,
+      path: upload.reportedPath,
       localPath: beforeCommit ? upload.tempPath : upload.path,
       size: upload.meta.size,
       digest,
@@ -315,13 +330,18 @@ export class Uploads {
   #checkLimits(upload: IncomingFile, more: number): Promise<void> | undefined {
     const { maxFileSize, minFreeBytes } = this.#settings.limits;
     const after = upload.received + more;
-    if (after > maxFileSize) throw tooLarge(upload.shownAs, maxFileSize);
+    if (after > maxFileSize) throw tooLarge(upload.reportedPath, maxFileSize);
     if (
       minFreeBytes > 0 &&
       Math.floor(after / FREE_SPACE_CHECK_BYTES) !==
         Math.floor(upload.received / FREE_SPACE_CHECK_BYTES)
     ) {
-      return checkFreeSpace(upload.tempPath, FREE_SPACE_CHECK_BYTES, minFreeBytes, upload.shownAs);
+      return checkFreeSpace(
+        upload.tempPath,
+        FREE_SPACE_CHECK_BYTES,
+        minFreeBytes,
+        upload.reportedPath,
+      );
     }
     return undefined;
   }
@@ -329,7 +349,7 @@ export class Uploads {
 
 /** A committed upload as watchers are told of it. */
 function committedEntry(upload: IncomingFile): RemoteEntry {
-  const path = upload.shownAs;
+  const path = upload.reportedPath;
   const { size, mode, mtime } = upload.meta;
   return {
     name: remoteName(path),

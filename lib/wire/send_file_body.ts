@@ -55,7 +55,7 @@ export async function sendFileBody(
   id: number,
   file: BodySource,
   size: number,
-  shownAs: string,
+  reportedPath: string,
   options: SendBodyOptions = {},
 ): Promise<Uint8Array | null> {
   const digest = options.start?.digest ?? await FileDigest.start();
@@ -76,13 +76,13 @@ export async function sendFileBody(
       } catch (error) {
         // A read error leaves the writer usable; a write error does not, and rethrows there.
         await writer.frame(Kind.Cancel, id);
-        throw toFerryError(error, "read", shownAs);
+        throw toFerryError(error, "read", reportedPath);
       }
       if (n === 0 && options.stream) break;
       if (n === 0) {
         await writer.frame(Kind.Cancel, id);
         // Rewritten shorter: the error that gives its sizes, as the check at the end would.
-        throw options.changed?.() ?? shrank(shownAs, size, sent);
+        throw options.changed?.() ?? shrank(reportedPath, size, sent);
       }
       sent += n;
       options.onBytes?.(n);
@@ -118,10 +118,12 @@ function pacing(
   return wait === undefined ? undefined : writer.flush().then(() => wait);
 }
 
-function shrank(shownAs: string, size: number, sent: number): FerryError {
+function shrank(reportedPath: string, size: number, sent: number): FerryError {
   return new FerryError(
     ErrorCode.Io,
-    `"${printable(shownAs)}" shrank from ${size} to ${sent} bytes while it was sent; send it again`,
-    { path: shownAs },
+    `"${
+      printable(reportedPath)
+    }" shrank from ${size} to ${sent} bytes while it was sent; send it again`,
+    { path: reportedPath },
   );
 }
